@@ -1,0 +1,45 @@
+# accord — the two commands: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: install demo test test-slow lint typecheck contracts bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(TEST_STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/accord demo --out runs/demo
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+typecheck: $(TEST_STAMP)
+	$(BIN)/mypy
+
+contracts: $(TEST_STAMP)
+	$(BIN)/lint-imports
+
+test: lint typecheck contracts
+	$(BIN)/pytest -m "not slow" -q
+
+test-slow: $(TEST_STAMP)
+	$(BIN)/pytest -m slow -q
+
+bench: $(STAMP)
+	$(BIN)/python bench/tcga_brca.py --data ../shared/data/flamby/fed_tcga_brca --out runs/bench/tcga_brca.json
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Core: errors, config schemas, hashing, array codec, ids. numpy only."""

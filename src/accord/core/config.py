@@ -1,0 +1,167 @@
+"""Study configuration: one TOML file parsed at the edge into frozen pydantic models.
+
+Inside the library pass :class:`StudySpec` objects, never raw dicts. The study's hash
+(:meth:`StudySpec.config_hash`) is what the ledger and every results file record.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from accord.core.errors import ConfigError
+from accord.core.hashing import canonical_json, sha256_hex
+
+__all__ = [
+    "CohortSpec",
+    "EvaluationSpec",
+    "FeatureKind",
+    "ModelSpec",
+    "PreprocessingSpec",
+    "StudyMeta",
+    "StudySpec",
+    "TrainingSpec",
+    "load_study",
+    "parse_study",
+]
+
+FeatureKind = Literal["numeric", "categorical", "binary"]
+TimeUnit = Literal["days", "weeks", "months", "years"]
+StrategyName = Literal[
+    "fedavg",
+    "fedprox",
+    "scaffold",
+    "fedadam",
+    "fedyogi",
+    "fedadagrad",
+    "cyclic",
+    "newton_raphson",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StudyMeta(_Frozen):
+    name: str = Field(min_length=1)
+    task: Literal["survival"] = "survival"
+    description: str = ""
+
+
+class CohortSpec(_Frozen):
+    """Where a cohort's rows are and what each column means.
+
+    ``source = "table"`` reads ``files`` (CSV or Parquet, relative to the data folder):
+    either one file with a ``site_column`` or one file per site given in ``sites``.
+    Other sources are built-in adapters that shape a public dataset into such a table.
+    """
+
+    source: Literal["table", "flamby-tcga-brca", "lifelines-lung"] = "table"
+    files: tuple[str, ...] = ()
+    sites: dict[str, str] = Field(default_factory=dict)
+    site_column: str | None = None
+    id_column: str | None = None
+    time_column: str = "time"
+    event_column: str = "event"
+    time_unit: TimeUnit = "days"
+    split_column: str | None = None
+    test_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
+    features: dict[str, FeatureKind] = Field(min_length=1)
+    site_groups: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_layout(self) -> CohortSpec:
+        if self.source == "table":
+            if not self.files and not self.sites:
+                raise ValueError("give 'files' (one table with site_column) or 'sites'")
+            if self.files and self.sites:
+                raise ValueError("give either 'files' or 'sites', not both")
+            if self.files and self.site_column is None:
+                raise ValueError("'site_column' is required when sites share one file")
+        return self
+
+
+class PreprocessingSpec(_Frozen):
+    standardise: bool = True
+    min_cell_count: int = Field(default=5, ge=1)
+    missing: Literal["error", "impute_mean"] = "error"
+
+
+class ModelSpec(_Frozen):
+    kind: Literal["linear_cox", "mlp_cox"] = "linear_cox"
+    hidden: tuple[int, ...] = (32,)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    ties: Literal["breslow", "efron"] = "efron"
+    l2: float = Field(default=0.0, ge=0.0)
+
+
+class TrainingSpec(_Frozen):
+    strategy: StrategyName = "fedavg"
+    rounds: int = Field(default=10, ge=1)
+    local_steps: int = Field(default=100, ge=1)
+    batch_size: int = Field(default=8, ge=2)
+    lr: float = Field(default=0.1, gt=0.0)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    server_lr: float = Field(default=1.0, gt=0.0)
+    mu: float = Field(default=0.01, ge=0.0)
+    beta1: float = Field(default=0.9, ge=0.0, lt=1.0)
+    beta2: float = Field(default=0.99, ge=0.0, lt=1.0)
+    tau: float = Field(default=1e-3, gt=0.0)
+    tol: float = Field(default=1e-9, gt=0.0)
+    baselines: tuple[Literal["pooled", "local"], ...] = ("pooled", "local")
+
+
+class EvaluationSpec(_Frozen):
+    bootstrap: int = Field(default=200, ge=0)
+    confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
+    horizons_days: tuple[float, ...] = ()
+
+
+class StudySpec(_Frozen):
+    study: StudyMeta
+    cohort: CohortSpec
+    preprocessing: PreprocessingSpec = PreprocessingSpec()
+    model: ModelSpec = ModelSpec()
+    training: TrainingSpec = TrainingSpec()
+    evaluation: EvaluationSpec = EvaluationSpec()
+
+    def config_hash(self) -> str:
+        """SHA-256 of the canonical JSON of this config (floats as their repr strings)."""
+        return sha256_hex(canonical_json(_floats_to_str(self.model_dump(mode="json"))))
+
+
+def _floats_to_str(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return repr(obj)
+    if isinstance(obj, dict):
+        return {k: _floats_to_str(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_floats_to_str(v) for v in obj]
+    return obj
+
+
+def parse_study(data: dict[str, Any], source: str) -> StudySpec:
+    """Validate a parsed TOML mapping; errors name ``source`` and the dotted field."""
+    try:
+        return StudySpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ConfigError(f"{source}: field '{field}': {first['msg']}") from None
+
+
+def load_study(path: Path) -> StudySpec:
+    """Read and validate a study TOML file."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read study file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return parse_study(data, str(path))

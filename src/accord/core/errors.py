@@ -1,0 +1,90 @@
+"""The one exception tree of accord.
+
+Every error a user can cause derives from :class:`AccordError` and carries the
+exit code the CLI returns for it::
+
+    AccordError (1)
+    ├── ConfigError (2, ValueError)      study or site config is malformed
+    ├── DataError (3, ValueError)        a cohort file fails validation
+    ├── PolicyError (4)                  a site refuses a task
+    ├── AggregationError (5)             the hub cannot combine replies
+    ├── PrivacyError (6)                 a privacy guarantee would be broken
+    ├── ConvergenceError (7)             an optimiser failed to converge
+    └── TransportError (8)               a message was lost or malformed
+
+Messages name the file, the column or field, the kind of the bad value and what was
+expected. They never contain a patient-level value or identifier: refer to row
+numbers (1-based, header excluded) and column names only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AccordError",
+    "AggregationError",
+    "ConfigError",
+    "ConvergenceError",
+    "DataError",
+    "PolicyError",
+    "PrivacyError",
+    "TransportError",
+    "format_rows",
+]
+
+
+class AccordError(Exception):
+    """Base of every accord error; ``exit_code`` is what the CLI exits with."""
+
+    exit_code: int = 1
+
+
+class ConfigError(AccordError, ValueError):
+    """A study file, site config or CLI option is malformed."""
+
+    exit_code = 2
+
+
+class DataError(AccordError, ValueError):
+    """A cohort file (CSV, Parquet) fails validation."""
+
+    exit_code = 3
+
+
+class PolicyError(AccordError):
+    """A site's local policy refuses a task."""
+
+    exit_code = 4
+
+
+class AggregationError(AccordError):
+    """The hub cannot combine the replies it received."""
+
+    exit_code = 5
+
+
+class PrivacyError(AccordError):
+    """An operation would break a privacy guarantee (e.g. a small cell would leave a site)."""
+
+    exit_code = 6
+
+
+class ConvergenceError(AccordError):
+    """An optimiser (e.g. federated Newton-Raphson) did not converge."""
+
+    exit_code = 7
+
+
+class TransportError(AccordError):
+    """A message was lost, timed out or is malformed."""
+
+    exit_code = 8
+
+
+def format_rows(rows: Sequence[int], limit: int = 5) -> str:
+    """Render 1-based row numbers for an error message: ``"rows 3, 17, 40 and 2 more"``."""
+    shown = ", ".join(str(r) for r in rows[:limit])
+    extra = len(rows) - limit
+    word = "row" if len(rows) == 1 else "rows"
+    return f"{word} {shown}" + (f" and {extra} more" if extra > 0 else "")

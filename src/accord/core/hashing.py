@@ -1,0 +1,40 @@
+"""Content hashes: SHA-256 over canonical bytes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+__all__ = ["canonical_json", "sha256_hex"]
+
+
+def canonical_json(obj: Any) -> bytes:
+    """Deterministic JSON bytes: sorted keys, no whitespace, UTF-8.
+
+    Floats are rejected: values that leave a site as figures must be decimal strings
+    or integers so that every party hashes the same bytes.
+    """
+
+    def _reject_float(o: Any) -> Any:
+        raise TypeError(f"cannot canonicalise {type(o).__name__}")
+
+    def _check(o: Any) -> None:
+        if isinstance(o, float):
+            raise TypeError("canonical JSON does not allow floats; use decimal strings")
+        if isinstance(o, dict):
+            for v in o.values():
+                _check(v)
+        elif isinstance(o, list | tuple):
+            for v in o:
+                _check(v)
+
+    _check(obj)
+    return json.dumps(
+        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_reject_float
+    ).encode("utf-8")
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex SHA-256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
