@@ -1,0 +1,164 @@
+"""Fed-TCGA-BRCA benchmark: every strategy against pooled, local-only and FLamby's figures.
+
+    python bench/tcga_brca.py --data ../shared/data/flamby/fed_tcga_brca [--seeds 5] [--out FILE]
+
+Prints one JSON line and writes it to --out. Metric as in FLamby: Harrell's C on each
+centre's test set (lifelines' convention), averaged over centres and seeds
+("mean_center_cindex"); "pooled_test_cindex" is C on the union of the test sets. FLamby's
+published per-seed results are read from ../shared/data/flamby/results when present and
+printed beside ours with the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from accord.core.config import StudySpec
+from accord.studies import builtin_study
+from accord.studies.consortium import Consortium
+from accord.studies.runner import MethodResult, StudyRun
+
+# Our settings per method (features standardised from federated statistics, so one
+# learning rate suits all SGD methods). 100 local steps of batch 8 per round, as FLamby.
+SGD_METHODS: dict[str, dict[str, Any]] = {
+    "fedavg": {"lr": 0.05},
+    "fedprox": {"lr": 0.05, "mu": 0.1},
+    "scaffold": {"lr": 0.05},
+    "fedadam": {"lr": 0.05, "server_lr": 0.05, "beta2": 0.99, "tau": 1e-3},
+    "fedyogi": {"lr": 0.05, "server_lr": 0.05, "beta2": 0.99, "tau": 1e-3},
+    "fedadagrad": {"lr": 0.05, "server_lr": 0.05, "tau": 1e-3},
+    "cyclic": {"lr": 0.02},
+}
+COMMON = {"rounds": 15, "local_steps": 100, "batch_size": 8, "optimizer": "sgd"}
+FLAMBY_NAMES = {
+    "pooled": "Pooled Training",
+    "local": "Local",
+    "fedavg": "FedAvg100",
+    "fedprox": "FedProx100",
+    "scaffold": "Scaffold100",
+    "fedadam": "FedAdam100",
+    "fedyogi": "FedYogi100",
+    "fedadagrad": "FedAdagrad100",
+    "cyclic": "Cyclic100",
+}
+
+
+def with_training(study: StudySpec, **training: Any) -> StudySpec:
+    evaluation = study.evaluation.model_copy(update={"bootstrap": 0})
+    new = study.training.model_copy(update=training)
+    return study.model_copy(update={"training": new, "evaluation": evaluation})
+
+
+def pooled_test_cindex(run: StudyRun, result: MethodResult) -> float | None:
+    """C on the union of test sets: simulation-only reference (pools test risk scores)."""
+    pooled = Consortium.simulate({"pooled": run.cohort.pooled()}, run.study, run.seed)
+    pooled.install(run.preprocessor)
+    reply = pooled.evaluate(result.params)["pooled"]
+    value = reply.metrics.get("harrell_c")
+    return None if value is None else float(value)
+
+
+def figures(run: StudyRun, result: MethodResult) -> dict[str, float | None]:
+    return {
+        "mean_center_cindex": result.mean_site_cindex,
+        "pooled_test_cindex": pooled_test_cindex(run, result),
+    }
+
+
+def one_seed(study: StudySpec, data: Path, seed: int) -> dict[str, list[dict[str, float | None]]]:
+    base = with_training(study)
+    run = StudyRun.prepare(base, data, seed)
+    out: dict[str, list[dict[str, float | None]]] = {}
+    out["newton_raphson"] = [figures(run, run.federated(base))]
+    out["pooled"] = [figures(run, run.pooled(base))]
+    local_study = with_training(study, strategy="fedavg", **COMMON, lr=0.05)
+    out["local"] = [figures(run, run.local(site, local_study)) for site in run.cohort.sites]
+    for method, settings in SGD_METHODS.items():
+        spec = with_training(study, strategy=method, **COMMON, **settings)
+        out[method] = [figures(run, run.federated(spec))]
+        print(f"seed {seed} {method}: {out[method][0]}", file=sys.stderr)
+    return out
+
+
+def flamby_reference(results_dir: Path) -> dict[str, float]:
+    files = sorted(results_dir.glob("*.csv"))
+    if not files:
+        return {}
+    frame = pd.concat([pd.read_csv(f) for f in files])
+    frame = frame[frame["Test"] != "Pooled Test"]
+    frame["M"] = frame["Method"].where(~frame["Method"].str.startswith("Local"), "Local")
+    means = frame.groupby("M")["Metric"].mean()
+    return {ours: float(means[theirs]) for ours, theirs in FLAMBY_NAMES.items() if theirs in means}
+
+
+def summarise(per_seed: list[dict[str, list[dict[str, float | None]]]]) -> dict[str, Any]:
+    methods: dict[str, Any] = {}
+    for method in per_seed[0]:
+        rows = [r for seed in per_seed for r in seed[method]]
+        summary: dict[str, Any] = {}
+        for key in ("mean_center_cindex", "pooled_test_cindex"):
+            values = [r[key] for r in rows if r[key] is not None]
+            summary[key] = round(float(np.mean(values)), 4) if values else None
+            summary[f"{key}_sd"] = round(float(np.std(values)), 4) if values else None
+        methods[method] = summary
+    return methods
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--flamby-results", type=Path, default=None)
+    args = parser.parse_args()
+    study = builtin_study("tcga-brca")
+    started = time.perf_counter()
+    per_seed = [one_seed(study, args.data, 42 + s) for s in range(args.seeds)]
+    methods = summarise(per_seed)
+    results_dir = (
+        args.flamby_results or args.data.parent / "results" / "results_benchmark_fed_tcga_brca"
+    )
+    flamby = flamby_reference(results_dir)
+    federated = {m: v for m, v in methods.items() if m not in ("pooled", "local")}
+    best = max(federated, key=lambda m: federated[m]["mean_center_cindex"] or 0.0)
+    doc = {
+        "benchmark": "fed_tcga_brca",
+        "seeds": args.seeds,
+        "methods": methods,
+        "flamby": {"mean_center_cindex": flamby},
+        "ratio_to_flamby": {
+            m: round(methods[m]["mean_center_cindex"] / flamby[m], 4)
+            for m in methods
+            if m in flamby and methods[m]["mean_center_cindex"]
+        },
+        "best_federated": best,
+        "targets": {
+            "every_federated_ge_0.732": all(
+                (v["mean_center_cindex"] or 0) >= 0.732 for v in federated.values()
+            ),
+            "best_ge_0.82": (federated[best]["mean_center_cindex"] or 0) >= 0.82,
+            "best_within_0.01_of_pooled": abs(
+                (federated[best]["mean_center_cindex"] or 0)
+                - (methods["pooled"]["mean_center_cindex"] or 0)
+            )
+            <= 0.01,
+        },
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    line = json.dumps(doc)
+    print(line)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(line + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Federated learning: strategies, aggregation, hub round loop, site runtime, transport."""

@@ -1,0 +1,152 @@
+"""Site-side task handlers: what a site computes on its own rows for each kind of task.
+
+Every reply carries aggregates only: parameter updates, summed derivatives, counts and
+site-level metrics. Row-level arrays never leave (and ``refuse_row_level_arrays`` checks).
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Literal, cast
+
+import numpy as np
+import torch
+
+from accord.core.codec import Arrays
+from accord.core.errors import ConfigError
+from accord.data import Preprocessor, feature_statistics
+from accord.fl.evaluation import evaluate_risk
+from accord.fl.messages import Reply, Task
+from accord.fl.site import Handler, SiteContext
+from accord.models import LocalTrainingConfig, build_model, get_arrays, set_arrays, train_local
+from accord.survival import cox_derivatives
+
+__all__ = ["SITE_HANDLERS", "site_seed"]
+
+
+def site_seed(seed: int, site: str, rnd: int) -> int:
+    """A per-site, per-round seed, stable across processes (crc32, not Python's hash)."""
+    return (seed * 1_000_003 + zlib.crc32(site.encode()) + rnd * 7919) % (2**31)
+
+
+def _reply(task: Task, arrays: Arrays | None = None, **fields: object) -> Reply:
+    return Reply.build(
+        arrays=arrays, task_id=task.task_id, site=task.site, kind=task.kind, **fields
+    )
+
+
+def handle_stats(task: Task, ctx: SiteContext) -> Reply:
+    """Per-feature sufficient statistics of the site's training rows (small cells suppressed)."""
+    stats = feature_statistics(ctx.cohort, ctx.study.cohort, ctx.study.preprocessing)
+    arrays, meta = stats.to_payload()
+    labels = {f: tuple(v) for f, v in meta["levels"].items()}
+    return _reply(task, arrays=arrays, labels=labels, weight=float(ctx.cohort.n_train))
+
+
+def handle_setup(task: Task, ctx: SiteContext) -> Reply:
+    """Store the consortium's preprocessor and encode the site's rows once."""
+    prep = Preprocessor.from_dict(json.loads(task.document))
+    train, test = ctx.cohort.subset(test=False), ctx.cohort.subset(test=True)
+    ctx.state.update(
+        preprocessor=prep,
+        x_train=prep.transform(train.features),
+        x_test=prep.transform(test.features),
+    )
+    ctx.state.pop("scaffold_control", None)
+    return _reply(task, counts={"n_features": len(prep.columns)})
+
+
+def _encoded(ctx: SiteContext, split: Literal["train", "test"]) -> np.ndarray:
+    key = f"x_{split}"
+    if key not in ctx.state:
+        raise ConfigError(f"site '{ctx.site}': no preprocessing set up before training")
+    return cast(np.ndarray, ctx.state[key])
+
+
+def _model(ctx: SiteContext, params: Arrays) -> torch.nn.Module:
+    model = build_model(ctx.study.model, _encoded(ctx, "train").shape[1], seed=0)
+    set_arrays(model, {k: v for k, v in params.items() if not k.startswith("control.")})
+    return model
+
+
+def handle_train(task: Task, ctx: SiteContext) -> Reply:
+    """Local training from the global model; returns the weighted update ``delta.*``."""
+    arrays = task.arrays
+    params = {k: v for k, v in arrays.items() if not k.startswith("control.")}
+    model = _model(ctx, params)
+    train = ctx.cohort.subset(test=False)
+    cfg = task.config
+    config = LocalTrainingConfig(
+        steps=int(cfg["local_steps"]),
+        batch_size=int(cfg["batch_size"]),
+        lr=float(cfg["lr"]),
+        optimizer="adam" if cfg.get("optimizer") == "adam" else "sgd",
+        ties=ctx.study.model.ties,
+        l2=float(cfg.get("l2", 0.0)),
+        prox_mu=float(cfg.get("prox_mu", 0.0)),
+    )
+    scaffold = _scaffold_pair(ctx, arrays, params) if cfg.get("scaffold") else None
+    result = train_local(
+        model,
+        _encoded(ctx, "train"),
+        train.time_days,
+        train.event,
+        config,
+        seed=site_seed(ctx.seed, ctx.site, task.round),
+        scaffold=scaffold,
+    )
+    weight = float(train.n) if cfg.get("weighting") == "samples" else 1.0
+    new = get_arrays(model)
+    out = {f"delta.{k}": (new[k] - params[k]) * weight for k in new}
+    if scaffold is not None and result.control is not None:
+        out |= {f"control.{k}": result.control[k] - scaffold[1][k] for k in new}
+        ctx.state["scaffold_control"] = result.control
+    return _reply(task, arrays=out, weight=weight, metrics={"train_loss": result.mean_loss})
+
+
+def _scaffold_pair(ctx: SiteContext, arrays: Arrays, params: Arrays) -> tuple[Arrays, Arrays]:
+    server = {k[len("control.") :]: v for k, v in arrays.items() if k.startswith("control.")}
+    local = ctx.state.get("scaffold_control") or {k: np.zeros_like(v) for k, v in params.items()}
+    return server, cast(Arrays, local)
+
+
+def handle_newton(task: Task, ctx: SiteContext) -> Reply:
+    """Gradient and Hessian of this site's stratum partial log-likelihood at ``beta``."""
+    beta = task.arrays["beta"].reshape(-1)
+    train = ctx.cohort.subset(test=False)
+    ties: Literal["breslow", "efron"] = (
+        "breslow" if task.config.get("ties") == "breslow" else "efron"
+    )
+    d = cox_derivatives(_encoded(ctx, "train"), train.time_days, train.event, beta, ties=ties)
+    arrays = {"loglik": np.array([d.loglik]), "gradient": d.gradient, "hessian": d.hessian}
+    return _reply(task, arrays=arrays, weight=1.0, counts={"n": train.n})
+
+
+def handle_evaluate(task: Task, ctx: SiteContext) -> Reply:
+    """Site-level metrics of the global model on the site's test rows."""
+    model = _model(ctx, task.arrays)
+    with torch.no_grad():
+        x_train = torch.as_tensor(_encoded(ctx, "train"))
+        x_test = torch.as_tensor(_encoded(ctx, "test"))
+        risk_train = model(x_train).numpy()
+        risk_test = model(x_test).numpy()
+    result = evaluate_risk(
+        train=ctx.cohort.subset(test=False),
+        test=ctx.cohort.subset(test=True),
+        risk_train=risk_train,
+        risk_test=risk_test,
+        evaluation=ctx.study.evaluation,
+        min_cell_count=ctx.study.preprocessing.min_cell_count,
+        seed=site_seed(ctx.seed, ctx.site, task.round),
+    )
+    return _reply(task, arrays=result.arrays, metrics=result.metrics, counts=result.counts)
+
+
+SITE_HANDLERS: dict[str, Handler] = {
+    "stats": handle_stats,
+    "setup": handle_setup,
+    "train": handle_train,
+    "newton": handle_newton,
+    "evaluate": handle_evaluate,
+}

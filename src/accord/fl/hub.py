@@ -1,0 +1,142 @@
+"""The hub's round loop: post tasks, collect replies, sum contributions, call the strategy.
+
+The hub only ever sees what sites return (sums, counts, site-level metrics). A site that
+fails or drops out is recorded as data and the round goes on while at least
+``min_sites`` answered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from accord.core.codec import Arrays
+from accord.core.errors import AggregationError
+from accord.core.ids import new_id
+from accord.fl.aggregation import WeightedSum, sum_contributions
+from accord.fl.messages import ConfigValue, Dropout, Reply, Task, TaskKind
+from accord.fl.strategies.base import GlobalState, Instruction, SiteInfo, Strategy
+from accord.fl.transport import Transport
+
+__all__ = ["Hub", "RoundLog"]
+
+Progress = Callable[[int, GlobalState], None]
+
+
+@dataclass
+class RoundLog:
+    """Per round: which sites contributed, and which failed or dropped out (with reason)."""
+
+    round: int
+    contributed: list[str] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+class Hub:
+    def __init__(
+        self,
+        transport: Transport,
+        sites: Sequence[SiteInfo],
+        plan_id: str | None = None,
+        timeout_s: float = 600.0,
+        min_sites: int = 1,
+    ) -> None:
+        self.transport = transport
+        self.sites = list(sites)
+        self.plan_id = plan_id or new_id("plan")
+        self.timeout_s = timeout_s
+        self.min_sites = min_sites
+        self.log: list[RoundLog] = []
+
+    def broadcast(
+        self,
+        kind: TaskKind,
+        rnd: int,
+        *,
+        arrays: Arrays | None = None,
+        config: Mapping[str, ConfigValue] | None = None,
+        document: str = "",
+        sites: Sequence[str] | None = None,
+    ) -> dict[str, Reply]:
+        """Send the same task to every site (or ``sites``); return the successful replies."""
+        targets = list(sites) if sites is not None else [s.site for s in self.sites]
+        tasks = [
+            Task.build(
+                task_id=new_id("task"),
+                plan_id=self.plan_id,
+                round=rnd,
+                site=site,
+                kind=kind,
+                config=dict(config or {}),
+                document=document,
+                arrays=arrays,
+            )
+            for site in targets
+        ]
+        return self._exchange(rnd, tasks)
+
+    def run_instructions(self, rnd: int, instructions: Sequence[Instruction]) -> WeightedSum:
+        """Execute one round's instructions and sum the contributions."""
+        tasks = [
+            Task.build(
+                task_id=new_id("task"),
+                plan_id=self.plan_id,
+                round=rnd,
+                site=ins.site,
+                kind=ins.kind,
+                config=ins.config,
+                arrays=ins.arrays,
+            )
+            for ins in instructions
+        ]
+        replies = self._exchange(rnd, tasks)
+        return sum_contributions((r.arrays, r.weight, r.counts) for r in replies.values())
+
+    def fit(
+        self,
+        strategy: Strategy,
+        initial: Arrays,
+        rounds: int,
+        progress: Progress | None = None,
+    ) -> GlobalState:
+        """Run ``rounds`` rounds of ``strategy`` (fewer if it reports convergence)."""
+        state = strategy.initialize(initial)
+        for rnd in range(rounds):
+            instructions = strategy.configure_round(rnd, state, self.sites)
+            summed = self.run_instructions(rnd, instructions)
+            state = strategy.aggregate(rnd, summed, state)
+            if progress is not None:
+                progress(rnd, state)
+            if state.converged:
+                break
+        return state
+
+    def _exchange(self, rnd: int, tasks: Sequence[Task]) -> dict[str, Reply]:
+        for task in tasks:
+            self.transport.post_task(task)
+        answers = self.transport.collect([t.task_id for t in tasks], self.timeout_s)
+        entry = RoundLog(round=rnd)
+        ok: dict[str, Reply] = {}
+        for task in tasks:
+            answer = answers.get(task.task_id)
+            if isinstance(answer, Reply) and answer.status == "ok":
+                ok[task.site] = answer
+                entry.contributed.append(task.site)
+            else:
+                entry.missing[task.site] = _reason(answer)
+        self.log.append(entry)
+        if len(ok) < min(self.min_sites, len(tasks)):
+            detail = "; ".join(f"{s}: {r}" for s, r in entry.missing.items())
+            raise AggregationError(
+                f"round {rnd}: {len(ok)} of {len(tasks)} sites answered, "
+                f"need {self.min_sites} ({detail})"
+            )
+        return ok
+
+
+def _reason(answer: Reply | Dropout | None) -> str:
+    if answer is None:
+        return "no answer"
+    if isinstance(answer, Dropout):
+        return answer.reason
+    return f"{answer.status}: {answer.error}" if answer.error else answer.status

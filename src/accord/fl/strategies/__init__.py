@@ -1,0 +1,75 @@
+"""Federated strategies, gathered in one explicit table (no registration by import)."""
+
+from __future__ import annotations
+
+from accord.core.config import ModelSpec, TrainingSpec
+from accord.core.errors import ConfigError
+from accord.fl.strategies.base import (
+    GlobalState,
+    Instruction,
+    SiteInfo,
+    Strategy,
+    TrainingHyperparameters,
+)
+from accord.fl.strategies.cyclic import Cyclic
+from accord.fl.strategies.fedavg import FedAvg
+from accord.fl.strategies.fedopt import FedAdagrad, FedAdam, FedYogi
+from accord.fl.strategies.fedprox import FedProx
+from accord.fl.strategies.newton_raphson import NewtonRaphson
+from accord.fl.strategies.scaffold import Scaffold
+
+__all__ = [
+    "STRATEGIES",
+    "Cyclic",
+    "FedAdagrad",
+    "FedAdam",
+    "FedAvg",
+    "FedProx",
+    "FedYogi",
+    "GlobalState",
+    "Instruction",
+    "NewtonRaphson",
+    "Scaffold",
+    "SiteInfo",
+    "Strategy",
+    "TrainingHyperparameters",
+    "build_strategy",
+]
+
+STRATEGIES: dict[str, type] = {
+    "fedavg": FedAvg,
+    "fedprox": FedProx,
+    "scaffold": Scaffold,
+    "fedadam": FedAdam,
+    "fedyogi": FedYogi,
+    "fedadagrad": FedAdagrad,
+    "cyclic": Cyclic,
+    "newton_raphson": NewtonRaphson,
+}
+
+
+def build_strategy(training: TrainingSpec, model: ModelSpec) -> Strategy:
+    """Turn the study's ``[training]`` and ``[model]`` sections into a strategy object."""
+    if training.strategy == "newton_raphson":
+        if model.kind != "linear_cox":
+            raise ConfigError("training.strategy 'newton_raphson' needs model.kind = 'linear_cox'")
+        return NewtonRaphson(l2=model.l2, ties=model.ties, tol=training.tol)
+    hyper = TrainingHyperparameters(
+        local_steps=training.local_steps,
+        batch_size=training.batch_size,
+        lr=training.lr,
+        optimizer=training.optimizer,
+        l2=model.l2,
+    )
+    common = {"hyper": hyper, "server_lr": training.server_lr}
+    if training.strategy == "fedprox":
+        return FedProx(**common, mu=training.mu)  # type: ignore[arg-type]
+    if training.strategy in ("fedadam", "fedyogi", "fedadagrad"):
+        cls = STRATEGIES[training.strategy]
+        strategy: Strategy = cls(
+            **common, beta1=training.beta1, beta2=training.beta2, tau=training.tau
+        )
+        return strategy
+    cls = STRATEGIES[training.strategy]
+    built: Strategy = cls(**common)
+    return built

@@ -1,0 +1,162 @@
+"""Run a study: federated training, evaluation, and the pooled and local-only baselines.
+
+Pooled and local-only are *reference* baselines of the simulation (pooled puts every
+training row in one virtual site, which a real consortium cannot do); they let a study
+show what federation costs or gains. Every model is evaluated by the real sites on their
+own test rows, so all methods are compared on the same footing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from accord.core.codec import Arrays
+from accord.core.config import StudySpec
+from accord.core.errors import AccordError
+from accord.data import Cohort, Preprocessor, load_cohort
+from accord.fl.evaluation import cindex_interval
+from accord.fl.strategies import GlobalState, build_strategy
+from accord.models import build_model, get_arrays
+from accord.studies.consortium import Consortium, Observer
+from accord.survival.concordance import ConcordanceCounts
+
+__all__ = ["MethodResult", "StudyRun", "run_study"]
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class MethodResult:
+    """How one trained model did at every site (site-level metrics only)."""
+
+    method: str
+    per_site: dict[str, dict[str, float | int | None]]
+    consortium_cindex: float | None
+    consortium_interval: tuple[float, float] | None
+    mean_site_cindex: float | None
+    rounds: int
+    trained_on: tuple[str, ...]
+    params: Arrays = field(default_factory=dict, repr=False)
+    error: str = ""
+
+
+@dataclass
+class StudyRun:
+    """A loaded cohort and its simulated consortium, ready to train methods on."""
+
+    study: StudySpec
+    cohort: Cohort
+    seed: int
+    consortium: Consortium
+    preprocessor: Preprocessor
+    progress: Progress | None = None
+
+    @classmethod
+    def prepare(
+        cls,
+        study: StudySpec,
+        data_dir: Path | None,
+        seed: int,
+        observer: Observer | None = None,
+        progress: Progress | None = None,
+    ) -> StudyRun:
+        cohort = load_cohort(study.cohort, data_dir, seed, preprocessing=study.preprocessing)
+        consortium = Consortium.from_cohort(cohort, study, seed, observer)
+        prep = consortium.fit_preprocessing(study)
+        return cls(study, cohort, seed, consortium, prep, progress)
+
+    def _initial(self, study: StudySpec) -> Arrays:
+        return get_arrays(build_model(study.model, len(self.preprocessor.columns), self.seed))
+
+    def _train(self, consortium: Consortium, study: StudySpec, label: str) -> GlobalState:
+        strategy = build_strategy(study.training, study.model)
+        rounds = study.training.rounds
+        if strategy.name == "cyclic":
+            rounds *= len(consortium.hub.sites)
+
+        def tick(rnd: int, _: GlobalState) -> None:
+            if self.progress is not None:
+                self.progress(label, rnd + 1, rounds)
+
+        return consortium.hub.fit(strategy, self._initial(study), rounds, progress=tick)
+
+    def evaluate(self, method: str, state: GlobalState, trained_on: Sequence[str]) -> MethodResult:
+        replies = self.consortium.evaluate(state.params)
+        per_site: dict[str, dict[str, float | int | None]] = {}
+        total = ConcordanceCounts(0.0, 0.0, 0.0, 0)
+        boot: np.ndarray | None = None
+        for site, reply in sorted(replies.items()):
+            per_site[site] = {**reply.metrics, **reply.counts}
+            a = reply.arrays
+            total = total + ConcordanceCounts(
+                concordant=float(a["concordant"][0]),
+                discordant=float(a["discordant"][0]),
+                tied_risk=float(a["tied_risk"][0]),
+                comparable=int(a["comparable"][0]),
+            )
+            if "bootstrap_counts" in a:
+                boot = a["bootstrap_counts"] if boot is None else boot + a["bootstrap_counts"]
+        interval = (
+            cindex_interval(boot, self.study.evaluation.confidence) if boot is not None else None
+        )
+        cs = [m["harrell_c"] for m in per_site.values() if m.get("harrell_c") is not None]
+        return MethodResult(
+            method=method,
+            per_site=per_site,
+            consortium_cindex=total.cindex if total.comparable else None,
+            consortium_interval=interval,
+            mean_site_cindex=float(np.mean(cs)) if cs else None,  # type: ignore[arg-type]
+            rounds=len(state.history) or self.study.training.rounds,
+            trained_on=tuple(trained_on),
+            params=state.params,
+        )
+
+    def federated(self, study: StudySpec | None = None) -> MethodResult:
+        """Train with the study's strategy across all sites."""
+        study = study or self.study
+        state = self._train(self.consortium, study, study.training.strategy)
+        return self.evaluate(study.training.strategy, state, list(self.cohort.sites))
+
+    def _alone(self, cohorts: dict[str, object], study: StudySpec, label: str) -> GlobalState:
+        sub = Consortium.simulate(cohorts, self.study, self.seed)  # type: ignore[arg-type]
+        sub.install(self.preprocessor)
+        if study.training.strategy != "newton_raphson":
+            training = study.training.model_copy(update={"strategy": "fedavg"})
+            study = study.model_copy(update={"training": training})
+        return self._train(sub, study, label)
+
+    def pooled(self, study: StudySpec | None = None) -> MethodResult:
+        """Reference: the same model trained on all training rows pooled in one place."""
+        study = study or self.study
+        state = self._alone({"pooled": self.cohort.pooled()}, study, "pooled")
+        return self.evaluate("pooled", state, ["pooled"])
+
+    def local(self, site: str, study: StudySpec | None = None) -> MethodResult:
+        """Reference: the model trained on one site's rows only, evaluated everywhere."""
+        study = study or self.study
+        try:
+            state = self._alone({site: self.cohort.sites[site]}, study, f"local {site}")
+        except AccordError as exc:
+            return MethodResult(f"local:{site}", {}, None, None, None, 0, (site,), error=str(exc))
+        return self.evaluate(f"local:{site}", state, [site])
+
+
+def run_study(
+    study: StudySpec,
+    data_dir: Path | None,
+    seed: int,
+    observer: Observer | None = None,
+    progress: Progress | None = None,
+) -> tuple[StudyRun, list[MethodResult]]:
+    """The study's federated method, then its baselines; returns every method's result."""
+    run = StudyRun.prepare(study, data_dir, seed, observer, progress)
+    results = [run.federated()]
+    if "pooled" in study.training.baselines:
+        results.append(run.pooled())
+    if "local" in study.training.baselines:
+        results.extend(run.local(site) for site in run.cohort.sites)
+    return run, results

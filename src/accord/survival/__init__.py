@@ -1,0 +1,43 @@
+"""Survival analysis: Cox partial likelihood (numpy and torch), metrics, Kaplan-Meier, log-rank.
+
+Conventions: ``time`` in days (>= 0), ``event`` bool or 0/1 (1 = event observed),
+``risk`` where higher means shorter survival. Invalid inputs raise
+:class:`accord.core.errors.DataError`.
+"""
+
+from accord.survival.auc import TimeDependentAUC, time_dependent_auc
+from accord.survival.bootstrap import Interval, bootstrap_interval
+from accord.survival.brier import brier_score, integrated_brier_score
+from accord.survival.concordance import ConcordanceCounts, concordance_counts, harrell_c, uno_c
+from accord.survival.cox import (
+    BaselineHazard,
+    CoxDerivatives,
+    breslow_baseline_hazard,
+    cox_derivatives,
+)
+from accord.survival.kaplan_meier import KaplanMeierCurve, censoring_survival, kaplan_meier
+from accord.survival.logrank import LogRankResult, logrank_test
+from accord.survival.losses import cox_partial_likelihood_loss
+
+__all__ = [
+    "BaselineHazard",
+    "ConcordanceCounts",
+    "CoxDerivatives",
+    "Interval",
+    "KaplanMeierCurve",
+    "LogRankResult",
+    "TimeDependentAUC",
+    "bootstrap_interval",
+    "breslow_baseline_hazard",
+    "brier_score",
+    "censoring_survival",
+    "concordance_counts",
+    "cox_derivatives",
+    "cox_partial_likelihood_loss",
+    "harrell_c",
+    "integrated_brier_score",
+    "kaplan_meier",
+    "logrank_test",
+    "time_dependent_auc",
+    "uno_c",
+]
