@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
-from tests.conftest import write_study
 
 from accord.core.config import load_study
 from accord.studies.runner import StudyRun
+from tests.conftest import write_study
 
 
 def _pooled_frame(run: StudyRun) -> pd.DataFrame:

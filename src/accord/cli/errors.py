@@ -8,6 +8,7 @@ from typing import TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from accord.core.errors import AccordError
 
@@ -24,9 +25,8 @@ def guarded(debug: bool, action: Callable[[], T]) -> T:
     except AccordError as exc:
         if debug:
             raise
-        _stderr.print(
-            f"[bold red]error[/]: {type(exc).__name__}: {exc}", markup=True, highlight=False
-        )
+        message = escape(f"{type(exc).__name__}: {exc}")
+        _stderr.print(f"[bold red]error[/]: {message}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=exc.exit_code) from None
     except KeyboardInterrupt:
         _stderr.print("interrupted; nothing was written")

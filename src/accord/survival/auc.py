@@ -39,6 +39,8 @@ def _auc_at(
     is_control = time[order] > t
     true_pos = np.cumsum(is_case * ipcw[order])
     false_pos = np.cumsum(is_control).astype(np.float64)
+    if true_pos[-1] == 0 or false_pos[-1] == 0:
+        return float("nan")  # no case or no control at t: AUC undefined
     true_pos, false_pos = true_pos / true_pos[-1], false_pos / false_pos[-1]
     last_of_tie = np.r_[r[1:] != r[:-1], True]  # one ROC point per distinct threshold
     tp = np.r_[0.0, true_pos[last_of_tie]]

@@ -1,0 +1,32 @@
+"""The docs' examples parse and run."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+from accord.core.config import parse_study
+from accord.studies import BUILTIN_STUDIES, builtin_study
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quickstart_study_example_is_a_valid_study() -> None:
+    text = (ROOT / "docs" / "quickstart.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", text, re.S)
+    assert block is not None
+    spec = parse_study(tomllib.loads(block.group(1)), "docs/quickstart.md")
+    assert spec.training.strategy == "newton_raphson"
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    lines = [line for line in (ROOT / "README.md").read_text().splitlines() if line.strip()]
+    assert lines[1:5] == ["```", "make demo", "make test", "```"]
+
+
+def test_builtin_studies_load_and_are_linked_from_studies_folder() -> None:
+    for name in BUILTIN_STUDIES:
+        assert builtin_study(name).study.name == name
+        assert (ROOT / "studies" / f"{name}.toml").exists()
+        assert (ROOT / "docs" / "studies" / f"{name}.md").exists()

@@ -1,0 +1,59 @@
+"""Capture every byte sites send during whole runs and prove no patient value is in it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accord.core.config import load_study
+from accord.fl.messages import Reply
+from accord.studies.runner import StudyRun
+from tests.conftest import synthetic_cohort, write_study
+
+
+def _numbers(reply: Reply) -> np.ndarray:
+    values: list[float] = []
+    for array in reply.arrays.values():
+        values.extend(np.asarray(array, dtype=np.float64).ravel().tolist())
+    values.extend(float(v) for v in reply.metrics.values() if v is not None)
+    values.extend(float(v) for v in reply.counts.values())
+    return np.array(values)
+
+
+@pytest.mark.parametrize("strategy", ["newton_raphson", "fedavg", "scaffold"])
+def test_no_patient_value_or_id_leaves_a_site(tmp_path: Path, strategy: str) -> None:
+    frame = synthetic_cohort()
+    frame.to_csv(tmp_path / "cohort.csv", index=False)
+    study = load_study(write_study(tmp_path, strategy, rounds=3))
+    wire: list[tuple[str, bytes]] = []
+    run = StudyRun.prepare(study, tmp_path, seed=0, observer=lambda s, b: wire.append((s, b)))
+    run.federated()
+    assert len(wire) > 10
+
+    sent = b"".join(b for _, b in wire)
+    for pid in frame["pid"]:
+        assert pid.encode() not in sent
+
+    for site, payload in wire:
+        reply = Reply.from_wire(payload)
+        rows = frame[frame["site"] == site]
+        numbers = _numbers(reply)
+        for column in ("time_days", "age", "marker"):
+            patient_values = rows[column].to_numpy(dtype=np.float64)
+            hits = np.isclose(numbers[:, None], patient_values[None, :], rtol=1e-12, atol=0)
+            assert not hits.any(), f"{site} sent a value of column {column} ({reply.kind})"
+        for name, array in reply.arrays.items():
+            assert len(rows) not in array.shape, f"{site}: '{name}' has one entry per patient"
+        text = json.dumps(reply.metrics)
+        assert "PATIENT" not in text
+
+
+def test_the_detector_catches_a_leaked_value() -> None:
+    frame = synthetic_cohort()
+    leaked = frame["time_days"].to_numpy()[:3]
+    reply = Reply.build(task_id="t", site="s", kind="evaluate", arrays={"x": leaked})
+    numbers = _numbers(Reply.from_wire(reply.to_wire()))
+    assert np.isclose(numbers[:, None], leaked[None, :], rtol=1e-12, atol=0).any()
