@@ -38,8 +38,9 @@ test: lint typecheck contracts
 test-slow: $(TEST_STAMP)
 	$(BIN)/pytest -m slow -q
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python bench/tcga_brca.py --data ../shared/data/flamby/fed_tcga_brca --out runs/bench/tcga_brca.json
+	$(BIN)/python bench/ledger.py --out runs/bench/ledger.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -57,3 +57,46 @@ def test_the_detector_catches_a_leaked_value() -> None:
     reply = Reply.build(task_id="t", site="s", kind="evaluate", arrays={"x": leaked})
     numbers = _numbers(Reply.from_wire(reply.to_wire()))
     assert np.isclose(numbers[:, None], leaked[None, :], rtol=1e-12, atol=0).any()
+
+
+def _payload_numbers(obj: object) -> list[float]:
+    if isinstance(obj, dict):
+        return [x for v in obj.values() for x in _payload_numbers(v)]
+    if isinstance(obj, list):
+        return [x for v in obj for x in _payload_numbers(v)]
+    if isinstance(obj, bool) or obj is None:
+        return []
+    if isinstance(obj, int):
+        return [float(obj)]
+    if isinstance(obj, str):
+        try:
+            return [float(obj)]
+        except ValueError:
+            return []
+    return []
+
+
+def test_no_ledger_payload_holds_a_patient_value(tmp_path: Path) -> None:
+    from accord.ledger.entry import Entry
+    from accord.ledger.store import SQLiteLedgerStore
+
+    frame = synthetic_cohort()
+    frame.to_csv(tmp_path / "cohort.csv", index=False)
+    study = load_study(write_study(tmp_path, "fedavg", rounds=2))
+    run = StudyRun.prepare(study, tmp_path, seed=0, ledger_dir=tmp_path / "out")
+    run.federated()
+    run.pooled()
+    assert run.audit is not None
+    run.audit.close()
+    patient_values = np.concatenate(
+        [frame[c].to_numpy(dtype=np.float64) for c in ("time_days", "age", "marker")]
+    )
+    with SQLiteLedgerStore(tmp_path / "out" / "ledger.sqlite", create=False) as store:
+        assert store.size() > 50
+        for stored in store.read():
+            assert b"PATIENT" not in stored.entry
+            entry = Entry.parse(stored.entry)
+            numbers = np.array(_payload_numbers(dict(entry.payload)))
+            if numbers.size:
+                hits = np.isclose(numbers[:, None], patient_values[None, :], rtol=1e-9, atol=0)
+                assert not hits.any(), f"entry {entry.seq} ({entry.kind}) holds a patient value"

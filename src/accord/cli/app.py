@@ -11,6 +11,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import accord
 from accord.cli.errors import guarded
+from accord.cli.keys import keys_app
+from accord.cli.ledger import ledger_app
 from accord.cli.summary import print_summary
 from accord.studies import builtin_study, resolve_study
 from accord.studies.results import results_document, write_json_atomic
@@ -19,6 +21,8 @@ from accord.studies.runner import run_study
 __all__ = ["app", "main"]
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app.add_typer(keys_app, name="keys")
+app.add_typer(ledger_app, name="ledger")
 console = Console()
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
@@ -58,13 +62,22 @@ def _execute(study_ref: str, data: Path | None, out: Path, seed: int) -> None:
                 tasks[label] = bar.add_task(label, total=total)
             bar.update(tasks[label], completed=done)  # type: ignore[arg-type]
 
-        run, results = run_study(study, data, seed, progress=progress)
+        run, results = run_study(study, data, seed, progress=progress, ledger_dir=out)
     document = results_document(run, results)
+    if run.audit is not None:
+        run.audit.close()
     write_json_atomic(out / "results.json", document)
     print_summary(console, f"{study.study.name} (seed {seed})", results)
     for note in run.cohort.notes:
         console.print(f"note: {note}")
     console.print(f"results: {out / 'results.json'}  config hash {document['config_hash'][:12]}")
+    if "ledger" in document:
+        ledger = document["ledger"]
+        console.print(
+            f"ledger: {out / 'ledger.sqlite'}  {ledger['size']} entries, root "
+            f"{ledger['root'][:16]}…, co-signed by {len(ledger['replicas'])} sites "
+            f"(check: accord ledger verify {out / 'ledger.sqlite'})"
+        )
 
 
 @app.command()

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from accord.core.errors import ConfigError
-from accord.core.hashing import canonical_json, sha256_hex
+from accord.core.hashing import canonical_json, floats_as_strings, sha256_hex
 
 __all__ = [
     "CohortSpec",
@@ -131,17 +131,7 @@ class StudySpec(_Frozen):
 
     def config_hash(self) -> str:
         """SHA-256 of the canonical JSON of this config (floats as their repr strings)."""
-        return sha256_hex(canonical_json(_floats_to_str(self.model_dump(mode="json"))))
-
-
-def _floats_to_str(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return repr(obj)
-    if isinstance(obj, dict):
-        return {k: _floats_to_str(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_floats_to_str(v) for v in obj]
-    return obj
+        return sha256_hex(canonical_json(floats_as_strings(self.model_dump(mode="json"))))
 
 
 def parse_study(data: dict[str, Any], source: str) -> StudySpec:

@@ -10,7 +10,10 @@ exit code the CLI returns for it::
     ├── AggregationError (5)             the hub cannot combine replies
     ├── PrivacyError (6)                 a privacy guarantee would be broken
     ├── ConvergenceError (7)             an optimiser failed to converge
-    └── TransportError (8)               a message was lost or malformed
+    ├── TransportError (8)               a message was lost or malformed
+    ├── LedgerError (9)                  the audit ledger is unreadable or inconsistent
+    │   └── EquivocationError (10)       a log showed two different histories
+    └── KeyFileError (11, ValueError)    a key file is missing, malformed or too open
 
 Messages name the file, the column or field, the kind of the bad value and what was
 expected. They never contain a patient-level value or identifier: refer to row
@@ -27,6 +30,9 @@ __all__ = [
     "ConfigError",
     "ConvergenceError",
     "DataError",
+    "EquivocationError",
+    "KeyFileError",
+    "LedgerError",
     "PolicyError",
     "PrivacyError",
     "TransportError",
@@ -80,6 +86,24 @@ class TransportError(AccordError):
     """A message was lost, timed out or is malformed."""
 
     exit_code = 8
+
+
+class KeyFileError(AccordError, ValueError):
+    """A key file or public identity is missing, malformed, of the wrong kind or too open."""
+
+    exit_code = 11
+
+
+class LedgerError(AccordError):
+    """The audit ledger is unreadable, malformed or inconsistent (bad file, seq gap, bad proof)."""
+
+    exit_code = 9
+
+
+class EquivocationError(LedgerError):
+    """A log presented two histories that are not consistent (a forked or rewritten ledger)."""
+
+    exit_code = 10
 
 
 def format_rows(rows: Sequence[int], limit: int = 5) -> str:

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-__all__ = ["canonical_json", "sha256_hex"]
+__all__ = ["canonical_json", "floats_as_strings", "sha256_hex"]
 
 
 def canonical_json(obj: Any) -> bytes:
@@ -38,3 +38,14 @@ def canonical_json(obj: Any) -> bytes:
 def sha256_hex(data: bytes) -> str:
     """Hex SHA-256 of ``data``."""
     return hashlib.sha256(data).hexdigest()
+
+
+def floats_as_strings(obj: Any) -> Any:
+    """A copy of a JSON-able value with every float replaced by its ``repr`` string."""
+    if isinstance(obj, float):
+        return repr(obj)
+    if isinstance(obj, dict):
+        return {k: floats_as_strings(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [floats_as_strings(v) for v in obj]
+    return obj

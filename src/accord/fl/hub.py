@@ -9,18 +9,30 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from accord.core.codec import Arrays
+from accord.core.codec import Arrays, encode_arrays
 from accord.core.errors import AggregationError
+from accord.core.hashing import sha256_hex
 from accord.core.ids import new_id
 from accord.fl.aggregation import WeightedSum, sum_contributions
 from accord.fl.messages import ConfigValue, Dropout, Reply, Task, TaskKind
 from accord.fl.strategies.base import GlobalState, Instruction, SiteInfo, Strategy
 from accord.fl.transport import Transport
 
-__all__ = ["Hub", "RoundLog"]
+__all__ = ["Hub", "Recorder", "RoundLog"]
 
 Progress = Callable[[int, GlobalState], None]
+
+
+class Recorder(Protocol):
+    """What the hub records in the ledger (see ``accord.fl.recording.LedgerRecorder``)."""
+
+    def dispatched(self, tasks: Sequence[Task]) -> None: ...
+
+    def aggregated(
+        self, plan: str, rnd: int, participants: Sequence[str], params_hash: str
+    ) -> int: ...
 
 
 @dataclass
@@ -40,6 +52,7 @@ class Hub:
         plan_id: str | None = None,
         timeout_s: float = 600.0,
         min_sites: int = 1,
+        recorder: Recorder | None = None,
     ) -> None:
         self.transport = transport
         self.sites = list(sites)
@@ -47,6 +60,7 @@ class Hub:
         self.timeout_s = timeout_s
         self.min_sites = min_sites
         self.log: list[RoundLog] = []
+        self.recorder = recorder
 
     def broadcast(
         self,
@@ -105,6 +119,10 @@ class Hub:
             instructions = strategy.configure_round(rnd, state, self.sites)
             summed = self.run_instructions(rnd, instructions)
             state = strategy.aggregate(rnd, summed, state)
+            if self.recorder is not None:
+                participants = self.log[-1].contributed
+                digest = sha256_hex(encode_arrays(state.params))
+                self.recorder.aggregated(self.plan_id, rnd, participants, digest)
             if progress is not None:
                 progress(rnd, state)
             if state.converged:
@@ -112,6 +130,8 @@ class Hub:
         return state
 
     def _exchange(self, rnd: int, tasks: Sequence[Task]) -> dict[str, Reply]:
+        if self.recorder is not None:
+            self.recorder.dispatched(tasks)
         for task in tasks:
             self.transport.post_task(task)
         answers = self.transport.collect([t.task_id for t in tasks], self.timeout_s)

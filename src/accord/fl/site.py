@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from accord.core.config import StudySpec
-from accord.core.errors import AccordError, PrivacyError
+from accord.core.errors import AccordError, PolicyError, PrivacyError
 from accord.data import SiteCohort
 from accord.fl.messages import Reply, Task
 
@@ -64,6 +64,8 @@ class Site:
         try:
             handler = self._handlers[task.kind]
             return self._chain(handler)(task, self.context)
+        except PolicyError as exc:
+            return _failure(task, f"PolicyError: {exc}", status="refused")
         except AccordError as exc:
             return _failure(task, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # foreign errors may embed data values: send the class only
@@ -82,7 +84,7 @@ def _wrap(middleware: Middleware, inner: Handler) -> Handler:
     return wrapped
 
 
-def _failure(task: Task, error: str) -> Reply:
+def _failure(task: Task, error: str, status: Literal["failed", "refused"] = "failed") -> Reply:
     return Reply.build(
-        task_id=task.task_id, site=task.site, kind=task.kind, status="failed", error=error
+        task_id=task.task_id, site=task.site, kind=task.kind, status=status, error=error
     )

@@ -12,9 +12,11 @@ from accord.data import Cohort, Preprocessor, SiteCohort, SiteFeatureStats, fit_
 from accord.fl.handlers import SITE_HANDLERS
 from accord.fl.hub import Hub
 from accord.fl.messages import Reply
-from accord.fl.site import Site, SiteContext
+from accord.fl.recording import LedgerRecorder
+from accord.fl.site import Middleware, Site, SiteContext, refuse_row_level_arrays
 from accord.fl.strategies import SiteInfo
 from accord.fl.transport import InMemoryTransport
+from accord.ledger.entry import Signer
 
 __all__ = ["Consortium", "Observer"]
 
@@ -35,20 +37,33 @@ class Consortium:
         study: StudySpec,
         seed: int,
         observer: Observer | None = None,
+        recorder: LedgerRecorder | None = None,
+        signers: Mapping[str, Signer] | None = None,
     ) -> Consortium:
-        sites = {
-            name: Site(SiteContext(site=name, cohort=c, study=study, seed=seed), SITE_HANDLERS)
-            for name, c in cohorts.items()
-        }
+        """Sites over an in-memory transport; with a recorder, every task is signed into
+        the ledger by the hub (dispatch, aggregation) and by each site (``signers``)."""
+        sites = {}
+        for name, c in cohorts.items():
+            chain: list[Middleware] = [refuse_row_level_arrays]
+            if recorder is not None and signers is not None:
+                chain.insert(0, recorder.middleware(signers[name]))
+            ctx = SiteContext(site=name, cohort=c, study=study, seed=seed)
+            sites[name] = Site(ctx, SITE_HANDLERS, chain)
         transport = InMemoryTransport(sites, observer=observer)
         infos = [SiteInfo(site=name, n_train=c.n_train) for name, c in cohorts.items()]
-        return cls(hub=Hub(transport, infos), sites=sites)
+        return cls(hub=Hub(transport, infos, recorder=recorder), sites=sites)
 
     @classmethod
     def from_cohort(
-        cls, cohort: Cohort, study: StudySpec, seed: int, observer: Observer | None = None
+        cls,
+        cohort: Cohort,
+        study: StudySpec,
+        seed: int,
+        observer: Observer | None = None,
+        recorder: LedgerRecorder | None = None,
+        signers: Mapping[str, Signer] | None = None,
     ) -> Consortium:
-        return cls.simulate(cohort.sites, study, seed, observer)
+        return cls.simulate(cohort.sites, study, seed, observer, recorder, signers)
 
     def fit_preprocessing(self, study: StudySpec) -> Preprocessor:
         """Consortium preprocessing from per-site sufficient statistics, then broadcast it."""

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import accord
+from accord.studies.jsonio import write_json_atomic
 from accord.studies.runner import MethodResult, StudyRun
 
 __all__ = ["results_document", "write_json_atomic"]
@@ -27,12 +24,34 @@ def _method(result: MethodResult) -> dict[str, Any]:
     }
     if result.error:
         doc["error"] = result.error
+    if result.ledger:
+        doc["ledger"] = result.ledger
     return doc
 
 
-def results_document(run: StudyRun, results: list[MethodResult]) -> dict[str, Any]:
-    """The JSON-able record of a run (site-level aggregates only)."""
+def _ledger(run: StudyRun) -> dict[str, Any]:
+    if run.audit is None:
+        return {}
+    store = run.audit.ledger.store
     return {
+        "ledger": {
+            "path": "ledger.sqlite",
+            "log_id": run.audit.ledger.log_id,
+            "size": store.size(),
+            "root": store.root().hex(),
+            "replicas": {name: f"sites/{name}/ledger.sqlite" for name in run.audit.replicas},
+        }
+    }
+
+
+def results_document(run: StudyRun, results: list[MethodResult]) -> dict[str, Any]:
+    """The JSON-able record of a run (site-level aggregates only).
+
+    With a ledger, each method cites the sequence numbers of its plan submission and of
+    its consortium metric entry, and each site's figures the site-signed entry they come from.
+    """
+    return {
+        **_ledger(run),
         "accord_version": accord.__version__,
         "study": run.study.study.name,
         "config_hash": run.study.config_hash(),
@@ -44,17 +63,3 @@ def results_document(run: StudyRun, results: list[MethodResult]) -> dict[str, An
         "preprocessing": run.preprocessor.to_dict(),
         "methods": {r.method: _method(r) for r in results},
     }
-
-
-def write_json_atomic(path: Path, document: dict[str, Any]) -> None:
-    """Write-then-rename so a reader never sees a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, indent=2, sort_keys=True, allow_nan=False)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

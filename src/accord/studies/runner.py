@@ -8,8 +8,8 @@ own test rows, so all methods are compared on the same footing.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +17,16 @@ import numpy as np
 from accord.core.codec import Arrays
 from accord.core.config import StudySpec
 from accord.core.errors import AccordError
+from accord.core.ids import new_id
 from accord.data import Cohort, Preprocessor, load_cohort
 from accord.fl.evaluation import cindex_interval
+from accord.fl.messages import Reply
 from accord.fl.strategies import GlobalState, build_strategy
+from accord.ledger.entry import decimal
 from accord.models import build_model, get_arrays
+from accord.studies.audit import RunLedger
 from accord.studies.consortium import Consortium, Observer
+from accord.studies.function import function_hash
 from accord.survival.concordance import ConcordanceCounts
 
 __all__ = ["MethodResult", "StudyRun", "run_study"]
@@ -42,6 +47,7 @@ class MethodResult:
     trained_on: tuple[str, ...]
     params: Arrays = field(default_factory=dict, repr=False)
     error: str = ""
+    ledger: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -54,6 +60,7 @@ class StudyRun:
     consortium: Consortium
     preprocessor: Preprocessor
     progress: Progress | None = None
+    audit: RunLedger | None = None
 
     @classmethod
     def prepare(
@@ -63,11 +70,48 @@ class StudyRun:
         seed: int,
         observer: Observer | None = None,
         progress: Progress | None = None,
+        ledger_dir: Path | None = None,
     ) -> StudyRun:
+        """Load the cohort, build the consortium and fit the preprocessing.
+
+        With ``ledger_dir``, every operation is signed into ``ledger_dir/ledger.sqlite`` and
+        each site keeps a verified replica under ``ledger_dir/sites/NAME/``.
+        """
         cohort = load_cohort(study.cohort, data_dir, seed, preprocessing=study.preprocessing)
-        consortium = Consortium.from_cohort(cohort, study, seed, observer)
-        prep = consortium.fit_preprocessing(study)
-        return cls(study, cohort, seed, consortium, prep, progress)
+        audit = None
+        if ledger_dir is not None:
+            audit = RunLedger.create(
+                ledger_dir, study.study.name, list(cohort.sites), study.preprocessing.min_cell_count
+            )
+        consortium = Consortium.from_cohort(
+            cohort,
+            study,
+            seed,
+            observer,
+            recorder=audit.recorder if audit else None,
+            signers=audit.sites if audit else None,
+        )
+        run = cls(study, cohort, seed, consortium, None, progress, audit)  # type: ignore[arg-type]
+        run.begin_plan("preprocessing", study, list(cohort.sites))
+        run.preprocessor = consortium.fit_preprocessing(study)
+        return run
+
+    def begin_plan(self, method: str, study: StudySpec, trained_on: Sequence[str]) -> int | None:
+        """A fresh plan id for the hub; with a ledger, the researcher signs the submission."""
+        self.consortium.hub.plan_id = new_id("plan")
+        if self.audit is None:
+            return None
+        payload = {
+            "plan": self.consortium.hub.plan_id,
+            "study": study.study.name,
+            "method": method,
+            "config_hash": study.config_hash(),
+            "function_hash": function_hash(study),
+            "strategy": study.training.strategy,
+            "trained_on": list(trained_on),
+            "seed": self.seed,
+        }
+        return self.audit.recorder.record(self.audit.researcher, "plan.submitted", payload)
 
     def _initial(self, study: StudySpec) -> Arrays:
         return get_arrays(build_model(study.model, len(self.preprocessor.columns), self.seed))
@@ -86,11 +130,14 @@ class StudyRun:
 
     def evaluate(self, method: str, state: GlobalState, trained_on: Sequence[str]) -> MethodResult:
         replies = self.consortium.evaluate(state.params)
+        seqs = self._evaluation_entries(replies)
         per_site: dict[str, dict[str, float | int | None]] = {}
         total = ConcordanceCounts(0.0, 0.0, 0.0, 0)
         boot: np.ndarray | None = None
         for site, reply in sorted(replies.items()):
             per_site[site] = {**reply.metrics, **reply.counts}
+            if site in seqs:
+                per_site[site]["ledger_seq"] = seqs[site]
             a = reply.arrays
             total = total + ConcordanceCounts(
                 concordant=float(a["concordant"][0]),
@@ -104,7 +151,7 @@ class StudyRun:
             cindex_interval(boot, self.study.evaluation.confidence) if boot is not None else None
         )
         cs = [m["harrell_c"] for m in per_site.values() if m.get("harrell_c") is not None]
-        return MethodResult(
+        result = MethodResult(
             method=method,
             per_site=per_site,
             consortium_cindex=total.cindex if total.comparable else None,
@@ -114,12 +161,44 @@ class StudyRun:
             trained_on=tuple(trained_on),
             params=state.params,
         )
+        return self._record_result(result, seqs)
+
+    def _evaluation_entries(self, replies: Mapping[str, Reply]) -> dict[str, int]:
+        if self.audit is None:
+            return {}
+        done = self.audit.recorder.completed
+        return {site: done[r.task_id] for site, r in replies.items() if r.task_id in done}
+
+    def _record_result(self, result: MethodResult, seqs: dict[str, int]) -> MethodResult:
+        """The hub signs the consortium figures, citing the sites' signed metrics."""
+        if self.audit is None:
+            return result
+        payload = {
+            "plan": self.consortium.hub.plan_id,
+            "method": result.method,
+            "metrics": {
+                "consortium_cindex": decimal(result.consortium_cindex),
+                "mean_site_cindex": decimal(result.mean_site_cindex),
+                "consortium_cindex_lower": decimal(
+                    result.consortium_interval[0] if result.consortium_interval else None
+                ),
+                "consortium_cindex_upper": decimal(
+                    result.consortium_interval[1] if result.consortium_interval else None
+                ),
+            },
+            "derived_from": sorted(seqs.values()),
+        }
+        seq = self.audit.recorder.record(self.audit.hub, "metric", payload)
+        self.audit.checkpoint_and_cosign()
+        return replace(result, ledger={"metric_seq": seq, **result.ledger})
 
     def federated(self, study: StudySpec | None = None) -> MethodResult:
         """Train with the study's strategy across all sites."""
         study = study or self.study
+        plan_seq = self.begin_plan(study.training.strategy, study, list(self.cohort.sites))
         state = self._train(self.consortium, study, study.training.strategy)
-        return self.evaluate(study.training.strategy, state, list(self.cohort.sites))
+        result = self.evaluate(study.training.strategy, state, list(self.cohort.sites))
+        return _with_plan(result, plan_seq)
 
     def _alone(self, cohorts: dict[str, object], study: StudySpec, label: str) -> GlobalState:
         sub = Consortium.simulate(cohorts, self.study, self.seed)  # type: ignore[arg-type]
@@ -132,17 +211,25 @@ class StudyRun:
     def pooled(self, study: StudySpec | None = None) -> MethodResult:
         """Reference: the same model trained on all training rows pooled in one place."""
         study = study or self.study
+        plan_seq = self.begin_plan("pooled", study, ["pooled"])
         state = self._alone({"pooled": self.cohort.pooled()}, study, "pooled")
-        return self.evaluate("pooled", state, ["pooled"])
+        return _with_plan(self.evaluate("pooled", state, ["pooled"]), plan_seq)
 
     def local(self, site: str, study: StudySpec | None = None) -> MethodResult:
         """Reference: the model trained on one site's rows only, evaluated everywhere."""
         study = study or self.study
+        plan_seq = self.begin_plan(f"local:{site}", study, [site])
         try:
             state = self._alone({site: self.cohort.sites[site]}, study, f"local {site}")
         except AccordError as exc:
             return MethodResult(f"local:{site}", {}, None, None, None, 0, (site,), error=str(exc))
-        return self.evaluate(f"local:{site}", state, [site])
+        return _with_plan(self.evaluate(f"local:{site}", state, [site]), plan_seq)
+
+
+def _with_plan(result: MethodResult, plan_seq: int | None) -> MethodResult:
+    if plan_seq is None:
+        return result
+    return replace(result, ledger={"plan_seq": plan_seq, **result.ledger})
 
 
 def run_study(
@@ -151,9 +238,10 @@ def run_study(
     seed: int,
     observer: Observer | None = None,
     progress: Progress | None = None,
+    ledger_dir: Path | None = None,
 ) -> tuple[StudyRun, list[MethodResult]]:
     """The study's federated method, then its baselines; returns every method's result."""
-    run = StudyRun.prepare(study, data_dir, seed, observer, progress)
+    run = StudyRun.prepare(study, data_dir, seed, observer, progress, ledger_dir)
     results = [run.federated()]
     if "pooled" in study.training.baselines:
         results.append(run.pooled())
