@@ -9,7 +9,7 @@ from typing import Any
 __all__ = ["canonical_json", "floats_as_strings", "sha256_hex"]
 
 
-def canonical_json(obj: Any) -> bytes:
+def canonical_json(obj: Any, *, check_floats: bool = True) -> bytes:
     """Deterministic JSON bytes: sorted keys, no whitespace, UTF-8.
 
     Floats are rejected: values that leave a site as figures must be decimal strings
@@ -29,7 +29,8 @@ def canonical_json(obj: Any) -> bytes:
             for v in o:
                 _check(v)
 
-    _check(obj)
+    if check_floats:  # callers that parsed with parse_float=error may skip the walk
+        _check(obj)
     return json.dumps(
         obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_reject_float
     ).encode("utf-8")

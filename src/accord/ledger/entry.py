@@ -92,7 +92,7 @@ class Entry:
         except (UnicodeDecodeError, ValueError) as exc:
             raise LedgerError(f"non-canonical encoding ({type(exc).__name__})") from None
         entry = cls._from_dict(data)
-        if entry.canonical() != raw:
+        if canonical_json(entry.to_dict(), check_floats=False) != raw:
             raise LedgerError("non-canonical encoding (bytes differ from canonical form)")
         return entry
 
