@@ -61,6 +61,7 @@ class Hub:
         self.min_sites = min_sites
         self.log: list[RoundLog] = []
         self.recorder = recorder
+        self.task_config: dict[str, ConfigValue] = {}  # added to every task (e.g. function)
 
     def broadcast(
         self,
@@ -81,7 +82,7 @@ class Hub:
                 round=rnd,
                 site=site,
                 kind=kind,
-                config=dict(config or {}),
+                config={**self.task_config, **(config or {})},
                 document=document,
                 arrays=arrays,
             )
@@ -98,7 +99,7 @@ class Hub:
                 round=rnd,
                 site=ins.site,
                 kind=ins.kind,
-                config=ins.config,
+                config={**self.task_config, **ins.config},
                 arrays=ins.arrays,
             )
             for ins in instructions

@@ -8,7 +8,7 @@ aggregations. Payloads hold ids, hashes, counts and metric values as decimal str
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from accord.core.errors import AccordError, PolicyError
@@ -22,8 +22,18 @@ from accord.ledger.log import HubLedger
 __all__ = ["LedgerRecorder"]
 
 
-def _task_fields(task: Task) -> dict[str, Any]:
-    return {
+PolicyCheck = Callable[[Task, SiteContext], None]
+
+
+def _task_fields(task: Task, ctx: SiteContext) -> dict[str, Any]:
+    fields = _dispatch_fields(task)
+    if ctx.dataset_id:
+        fields["dataset"] = ctx.dataset_id
+    return fields
+
+
+def _dispatch_fields(task: Task) -> dict[str, Any]:
+    fields: dict[str, Any] = {
         "plan": task.plan_id,
         "task": task.task_id,
         "site": task.site,
@@ -31,6 +41,9 @@ def _task_fields(task: Task) -> dict[str, Any]:
         "task_kind": task.kind,
         "input_hash": sha256_hex(task.payload),
     }
+    if "function" in task.config:
+        fields["function"] = str(task.config["function"])
+    return fields
 
 
 class LedgerRecorder:
@@ -46,7 +59,7 @@ class LedgerRecorder:
         return self.ledger.record(author, kind, payload).seq
 
     def dispatched(self, tasks: Sequence[Task]) -> None:
-        items = [("task.dispatched", _task_fields(t)) for t in tasks]
+        items = [("task.dispatched", _dispatch_fields(t)) for t in tasks]
         if items:
             self.ledger.record_batch(self.hub, items)
 
@@ -59,11 +72,21 @@ class LedgerRecorder:
         }
         return self.record(self.hub, "aggregation", payload)
 
-    def middleware(self, site: Signer) -> Middleware:
-        """The site-side middleware that signs this site's entries around each task."""
+    def middleware(self, site: Signer, policy: PolicyCheck | None = None) -> Middleware:
+        """The site-side middleware that signs this site's entries around each task.
+
+        ``policy`` runs before the site accepts the task: a PolicyError becomes a signed
+        ``task.refused`` entry with its reason, and the data is never touched.
+        """
 
         def record_task(task: Task, ctx: SiteContext, handler: Handler) -> Reply:
-            fields = _task_fields(task)
+            fields = _task_fields(task, ctx)
+            try:
+                if policy is not None:
+                    policy(task, ctx)
+            except PolicyError as exc:
+                self.record(site, "task.refused", {**fields, "reason": str(exc)})
+                raise
             self.record(site, "task.accepted", fields)
             try:
                 reply = handler(task, ctx)

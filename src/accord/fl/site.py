@@ -28,6 +28,7 @@ class SiteContext:
     study: StudySpec
     seed: int
     state: dict[str, Any] = field(default_factory=dict)
+    dataset_id: str = ""
 
 
 Handler = Callable[[Task, SiteContext], Reply]
