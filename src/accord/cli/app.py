@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 import accord
 from accord.cli.errors import guarded
+from accord.cli.governance import audit, consortium_app, site_app, status, submit
 from accord.cli.keys import keys_app
 from accord.cli.ledger import ledger_app
 from accord.cli.summary import print_summary
@@ -23,6 +24,11 @@ __all__ = ["app", "main"]
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(keys_app, name="keys")
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(consortium_app, name="consortium")
+app.add_typer(site_app, name="site")
+app.command()(submit)
+app.command()(status)
+app.command()(audit)
 console = Console()
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]

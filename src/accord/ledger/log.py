@@ -121,7 +121,13 @@ class HubLedger:
         return SignedReceipt(body, self.hub.sign(body), seq)
 
     def checkpoint(self) -> StoredCheckpoint:
-        """Sign (size, root) of the log as it stands and store the checkpoint."""
+        """Sign (size, root) of the log as it stands and store the checkpoint.
+
+        If the latest checkpoint already covers the whole log, it is returned as is.
+        """
+        latest = self.latest_checkpoint()
+        if latest is not None and latest.size == self.store.size():
+            return latest
         cp = sign_checkpoint(self.log_id, self.store.size(), self.store.root(), self.hub)
         self.store.put_checkpoint(cp)
         return cp

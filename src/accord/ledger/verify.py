@@ -105,22 +105,43 @@ class Verifier:
         if not verify_signature(public, cp.signature, cp.body):
             raise LedgerError(f"bad checkpoint signature at size {cp.size}")
 
+    def check_cosignature_any(
+        self, cs: StoredCosignature, checkpoints: Sequence[StoredCheckpoint]
+    ) -> None:
+        """The co-signature signs one of the (verified) checkpoints of its size."""
+        for cp in checkpoints:
+            try:
+                self.check_cosignature(cs, cp)
+                return
+            except LedgerError:
+                continue
+        raise LedgerError(f"bad co-signature by {cs.org} at size {cs.size}")
+
     def check_cosignature(self, cs: StoredCosignature, cp: StoredCheckpoint) -> None:
         public = self.registry.public_key(cs.org, cs.key_id, max(cp.size - 1, 0))
         if cs.root != cp.root or not verify_signature(public, cs.signature, cp.body):
             raise LedgerError(f"bad co-signature by {cs.org} at size {cp.size}")
 
 
+Checks = tuple[list[StoredCheckpoint], list[StoredCosignature]]
+
+
 def _plan_checks(
     checkpoints: Sequence[StoredCheckpoint], cosignatures: Sequence[StoredCosignature]
-) -> dict[int, list[tuple[StoredCheckpoint, list[StoredCosignature]]]]:
-    by_size: dict[int, list[tuple[StoredCheckpoint, list[StoredCosignature]]]] = {}
+) -> dict[int, Checks]:
+    """Checkpoints and co-signatures grouped by size (the hub may re-sign one size)."""
+    by_size: dict[int, Checks] = {}
     seen: list[StoredCheckpoint] = []
     for cp in sorted(checkpoints, key=lambda c: c.size):
         check_equivocation(seen, cp)
         seen.append(cp)
-        sigs = [cs for cs in cosignatures if cs.size == cp.size and cs.root == cp.root]
-        by_size.setdefault(cp.size, []).append((cp, sigs))
+        by_size.setdefault(cp.size, ([], []))[0].append(cp)
+    for cs in cosignatures:
+        if cs.size not in by_size:
+            raise LedgerError(
+                f"co-signature by {cs.org} for size {cs.size}, which has no checkpoint"
+            )
+        by_size[cs.size][1].append(cs)
     return by_size
 
 
@@ -140,7 +161,7 @@ def verify_log(
             except LedgerError:
                 report.first_bad = verifier.size
                 raise
-            _run_checks(verifier, pending.pop(verifier.size, []), report)
+            _run_checks(verifier, pending.pop(verifier.size, ([], [])), report)
         if 0 in pending:
             _run_checks(verifier, pending.pop(0), report)
         if pending:
@@ -151,14 +172,11 @@ def verify_log(
     return report
 
 
-def _run_checks(
-    verifier: Verifier,
-    checks: list[tuple[StoredCheckpoint, list[StoredCosignature]]],
-    report: VerifyReport,
-) -> None:
-    for cp, sigs in checks:
+def _run_checks(verifier: Verifier, checks: Checks, report: VerifyReport) -> None:
+    checkpoints, cosignatures = checks
+    for cp in checkpoints:
         verifier.check_checkpoint(cp)
         report.checkpoints += 1
-        for cs in sigs:
-            verifier.check_cosignature(cs, cp)
-            report.cosignatures += 1
+    for cs in cosignatures:
+        verifier.check_cosignature_any(cs, checkpoints)
+        report.cosignatures += 1

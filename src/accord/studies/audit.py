@@ -1,28 +1,46 @@
-"""The ledger of a simulated run: identities, the hub's log, each site's replica.
+"""The governed ledger of a run: identities, the hub's log, each site's replica and policy.
 
 ``OUT/ledger.sqlite`` is the hub's log; ``OUT/sites/NAME/ledger.sqlite`` each site's
-replica, which pulls, verifies and co-signs the hub's checkpoints. A simulation generates
-fresh organisation keys (the public halves are in the genesis entry); a deployment loads
-each organisation's key file instead.
+replica, which pulls, verifies and co-signs the hub's checkpoints. Before touching its
+data for any task, a site checks its own policy against the governance state it has read
+from its verified replica (registered dataset, permissions, approved function, minimum
+cohort size, ...); a refusal is a signed ledger entry.
+
+A simulation (``accord run``) plays every organisation: it generates fresh keys (public
+halves in ``OUT/keys``), registers each site's dataset and has each simulated data owner
+approve the function. A workspace (``accord consortium init``) keeps real key files and
+leaves approval to each site (``accord site approve``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from accord.core.config import StudySpec
+from accord.core.errors import LedgerError
+from accord.core.hashing import canonical_json, sha256_hex
 from accord.core.ids import new_id
 from accord.crypto import Identity, new_identity
-from accord.fl.recording import LedgerRecorder
+from accord.data import Cohort
+from accord.fl.evaluation import suppress_small
+from accord.fl.governance import GovernanceView, SitePolicy, check_task, model_permissions
+from accord.fl.messages import Task
+from accord.fl.recording import LedgerRecorder, PolicyCheck
+from accord.fl.site import SiteContext
+from accord.ledger.entry import Entry
 from accord.ledger.log import HubLedger, genesis_payload
 from accord.ledger.replica import SiteReplica
 from accord.ledger.store import SQLiteLedgerStore
+from accord.studies.function import archive_hash, function_archive, local_archive
 from accord.studies.jsonio import write_json_atomic
 
-__all__ = ["RunLedger"]
+__all__ = ["HUB_ORG", "RESEARCHER_ORG", "RunLedger", "dataset_payload"]
 
 HUB_ORG = "hub"
 RESEARCHER_ORG = "researcher"
@@ -30,8 +48,8 @@ RESEARCHER_ORG = "researcher"
 
 def _archive_previous(out: Path) -> None:
     """Never delete an earlier run's ledger: move it under OUT/archive/<time>/."""
-    old = [p for p in (out / "ledger.sqlite", out / "sites", out / "keys") if p.exists()]
-    if not old:
+    names = ("ledger.sqlite", "sites", "keys")
+    if not any((out / n).exists() for n in names):
         return
     target = out / "archive" / time.strftime("%Y%m%dT%H%M%S")
     target.mkdir(parents=True, exist_ok=True)
@@ -40,6 +58,28 @@ def _archive_previous(out: Path) -> None:
     for folder in ("sites", "keys"):
         if (out / folder).exists():
             shutil.move(str(out / folder), target / folder)
+
+
+def dataset_payload(
+    study: StudySpec, cohort: Cohort, site: str, dataset_id: str, permissions: Sequence[str]
+) -> dict[str, Any]:
+    """What a site publishes about its dataset: schema hash and a suppressed count, no rows."""
+    schema = {
+        "features": dict(study.cohort.features),
+        "time": study.cohort.time_column,
+        "event": study.cohort.event_column,
+        "time_unit": study.cohort.time_unit,
+    }
+    n = cohort.sites[site].n
+    return {
+        "dataset": dataset_id,
+        "site": site,
+        "description": study.study.description or study.study.name,
+        "modality": "clinical",
+        "schema_hash": sha256_hex(canonical_json(schema)),
+        "n_patients": suppress_small(n, study.preprocessing.min_cell_count),
+        "permissions": sorted(permissions),
+    }
 
 
 @dataclass
@@ -51,28 +91,140 @@ class RunLedger:
     recorder: LedgerRecorder
     replicas: dict[str, SiteReplica]
     path: Path
+    datasets: dict[str, str]
+    policies: dict[str, SitePolicy]
+    auto_approve: bool = True
+    views: dict[str, GovernanceView] = field(default_factory=dict)
+    _cursor: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def create(
-        cls, out: Path, consortium: str, site_names: Sequence[str], min_cell_count: int
-    ) -> RunLedger:
+    def create(cls, out: Path, study: StudySpec, cohort: Cohort) -> RunLedger:
+        """A simulated consortium: fresh keys, genesis, every site's dataset registered."""
         out.mkdir(parents=True, exist_ok=True)
         _archive_previous(out)
         hub, researcher = new_identity(HUB_ORG), new_identity(RESEARCHER_ORG)
-        sites = {name: new_identity(name) for name in site_names}
+        sites = {name: new_identity(name) for name in cohort.sites}
         orgs = [hub, researcher, *sites.values()]
         for identity in orgs:  # public halves only, for auditors (`check-proof --hub-key`)
             write_json_atomic(out / "keys" / f"{identity.org}.pub.json", identity.public.to_dict())
-        genesis = genesis_payload(consortium, HUB_ORG, [o.public.to_dict() for o in orgs])
-        store = SQLiteLedgerStore(out / "ledger.sqlite")
-        ledger = HubLedger.create(store, hub, new_id("log"), genesis)
+        genesis = genesis_payload(study.study.name, HUB_ORG, [o.public.to_dict() for o in orgs])
+        ledger = HubLedger.create(
+            SQLiteLedgerStore(out / "ledger.sqlite"), hub, new_id("log"), genesis
+        )
+        datasets = {name: f"{name}.{study.study.name}" for name in sites}
+        for name, identity in sites.items():
+            payload = dataset_payload(study, cohort, name, datasets[name], [RESEARCHER_ORG])
+            ledger.record(identity, "dataset.registered", payload)
+        policies = {name: SitePolicy() for name in sites}
+        return cls.assemble(out, hub, researcher, sites, ledger, datasets, policies, True, study)
+
+    @classmethod
+    def assemble(
+        cls,
+        out: Path,
+        hub: Identity,
+        researcher: Identity,
+        sites: dict[str, Identity],
+        ledger: HubLedger,
+        datasets: dict[str, str],
+        policies: dict[str, SitePolicy],
+        auto_approve: bool,
+        study: StudySpec | None,
+    ) -> RunLedger:
         replicas = {}
         for name, identity in sites.items():
             folder = out / "sites" / name
             folder.mkdir(parents=True, exist_ok=True)
             replicas[name] = SiteReplica(SQLiteLedgerStore(folder / "ledger.sqlite"), identity)
-        recorder = LedgerRecorder(ledger, hub, min_cell_count)
-        return cls(hub, researcher, sites, ledger, recorder, replicas, out / "ledger.sqlite")
+        min_cell = study.preprocessing.min_cell_count if study else 5
+        recorder = LedgerRecorder(ledger, hub, min_cell)
+        run = cls(
+            hub,
+            researcher,
+            sites,
+            ledger,
+            recorder,
+            replicas,
+            out / "ledger.sqlite",
+            datasets,
+            policies,
+            auto_approve,
+        )
+        run.checkpoint_and_cosign()
+        return run
+
+    # --- governance -------------------------------------------------------------------------
+
+    def view(self, site: str) -> GovernanceView:
+        """The governance state as this site's verified replica knows it (pulled first)."""
+        replica = self.replicas[site]
+        replica.pull(self.ledger)
+        return self._replay(site, replica.store)
+
+    def hub_view(self) -> GovernanceView:
+        """The governance state of the hub's own log."""
+        return self._replay("", self.ledger.store)
+
+    def _replay(self, key: str, store: SQLiteLedgerStore | Any) -> GovernanceView:
+        view = self.views.setdefault(key, GovernanceView())
+        start = self._cursor.get(key, 0)
+        for stored in store.read(start):
+            # a governance entry the rules refuse (e.g. an approval by a non-owner) has no effect
+            with contextlib.suppress(LedgerError):
+                view.apply(Entry.parse(stored.entry))
+            self._cursor[key] = stored.seq + 1
+        return view
+
+    def register_function(self, study: StudySpec) -> str:
+        """The researcher registers the study's function (once); sites approve when simulated."""
+        archive = function_archive(study)
+        digest = archive_hash(archive)
+        if digest not in self.hub_view().functions:
+            payload = {"function": digest, "name": study.study.name, "archive": archive}
+            self.ledger.record(self.researcher, "function.registered", payload)
+        if self.auto_approve:
+            for site, identity in self.sites.items():
+                if not self.view(site).is_approved(digest, self.datasets[site]):
+                    payload = {"function": digest, "dataset": self.datasets[site]}
+                    self.ledger.record(identity, "function.approved", payload)
+        return digest
+
+    def policy_check(self, site: str) -> PolicyCheck:
+        """The check a site runs before accepting a task (its policy never leaves it)."""
+
+        def check(task: Task, ctx: SiteContext) -> None:
+            view = self.view(site)
+            function = str(task.config.get("function", ""))
+            registered = view.functions.get(function)
+            local = archive_hash(local_archive(registered.archive)) if registered else ""
+            check_task(
+                self.policies[site],
+                view,
+                plan_id=task.plan_id,
+                function=function,
+                dataset_id=self.datasets[site],
+                site_org=self.sites[site].org,
+                cohort_size=ctx.cohort.n_train,
+                round=task.round,
+                local_function=local,
+            )
+
+        return check
+
+    def submit_plan(self, plan_id: str, payload: Mapping[str, Any]) -> int:
+        body = {**payload, "plan": plan_id, "datasets": sorted(self.datasets.values())}
+        return self.recorder.record(self.researcher, "plan.submitted", body)
+
+    def register_model(self, plan_id: str, model_hash: str) -> int:
+        view = self.hub_view()
+        datasets = [view.datasets[d] for d in sorted(self.datasets.values()) if d in view.datasets]
+        payload = {
+            "model": model_hash,
+            "plan": plan_id,
+            "datasets": [d.id for d in datasets],
+            "permissions": sorted(model_permissions(datasets)),
+        }
+        return self.recorder.record(self.hub, "model.registered", payload)
 
     def checkpoint_and_cosign(self) -> int:
         """The hub signs (size, root); every site pulls, verifies and co-signs it."""

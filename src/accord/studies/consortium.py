@@ -12,7 +12,7 @@ from accord.data import Cohort, Preprocessor, SiteCohort, SiteFeatureStats, fit_
 from accord.fl.handlers import SITE_HANDLERS
 from accord.fl.hub import Hub
 from accord.fl.messages import Reply
-from accord.fl.recording import LedgerRecorder
+from accord.fl.recording import LedgerRecorder, PolicyCheck
 from accord.fl.site import Middleware, Site, SiteContext, refuse_row_level_arrays
 from accord.fl.strategies import SiteInfo
 from accord.fl.transport import InMemoryTransport
@@ -39,15 +39,20 @@ class Consortium:
         observer: Observer | None = None,
         recorder: LedgerRecorder | None = None,
         signers: Mapping[str, Signer] | None = None,
+        policies: Mapping[str, PolicyCheck] | None = None,
+        datasets: Mapping[str, str] | None = None,
     ) -> Consortium:
         """Sites over an in-memory transport; with a recorder, every task is signed into
-        the ledger by the hub (dispatch, aggregation) and by each site (``signers``)."""
+        the ledger by the hub (dispatch, aggregation) and by each site (``signers``), and
+        each site checks its policy (``policies``) before touching its data."""
         sites = {}
         for name, c in cohorts.items():
             chain: list[Middleware] = [refuse_row_level_arrays]
             if recorder is not None and signers is not None:
-                chain.insert(0, recorder.middleware(signers[name]))
+                check = policies.get(name) if policies else None
+                chain.insert(0, recorder.middleware(signers[name], check))
             ctx = SiteContext(site=name, cohort=c, study=study, seed=seed)
+            ctx.dataset_id = datasets.get(name, "") if datasets else ""
             sites[name] = Site(ctx, SITE_HANDLERS, chain)
         transport = InMemoryTransport(sites, observer=observer)
         infos = [SiteInfo(site=name, n_train=c.n_train) for name, c in cohorts.items()]
@@ -62,8 +67,12 @@ class Consortium:
         observer: Observer | None = None,
         recorder: LedgerRecorder | None = None,
         signers: Mapping[str, Signer] | None = None,
+        policies: Mapping[str, PolicyCheck] | None = None,
+        datasets: Mapping[str, str] | None = None,
     ) -> Consortium:
-        return cls.simulate(cohort.sites, study, seed, observer, recorder, signers)
+        return cls.simulate(
+            cohort.sites, study, seed, observer, recorder, signers, policies, datasets
+        )
 
     def fit_preprocessing(self, study: StudySpec) -> Preprocessor:
         """Consortium preprocessing from per-site sufficient statistics, then broadcast it."""

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from accord.core.codec import Arrays
+from accord.core.codec import Arrays, encode_arrays
 from accord.core.config import StudySpec
 from accord.core.errors import AccordError
+from accord.core.hashing import sha256_hex
 from accord.core.ids import new_id
 from accord.data import Cohort, Preprocessor, load_cohort
 from accord.fl.evaluation import cindex_interval
@@ -26,7 +27,6 @@ from accord.ledger.entry import decimal
 from accord.models import build_model, get_arrays
 from accord.studies.audit import RunLedger
 from accord.studies.consortium import Consortium, Observer
-from accord.studies.function import function_hash
 from accord.survival.concordance import ConcordanceCounts
 
 __all__ = ["MethodResult", "StudyRun", "run_study"]
@@ -71,6 +71,7 @@ class StudyRun:
         observer: Observer | None = None,
         progress: Progress | None = None,
         ledger_dir: Path | None = None,
+        audit: RunLedger | None = None,
     ) -> StudyRun:
         """Load the cohort, build the consortium and fit the preprocessing.
 
@@ -78,11 +79,8 @@ class StudyRun:
         each site keeps a verified replica under ``ledger_dir/sites/NAME/``.
         """
         cohort = load_cohort(study.cohort, data_dir, seed, preprocessing=study.preprocessing)
-        audit = None
-        if ledger_dir is not None:
-            audit = RunLedger.create(
-                ledger_dir, study.study.name, list(cohort.sites), study.preprocessing.min_cell_count
-            )
+        if audit is None and ledger_dir is not None:
+            audit = RunLedger.create(ledger_dir, study, cohort)
         consortium = Consortium.from_cohort(
             cohort,
             study,
@@ -90,6 +88,8 @@ class StudyRun:
             observer,
             recorder=audit.recorder if audit else None,
             signers=audit.sites if audit else None,
+            policies={s: audit.policy_check(s) for s in audit.sites} if audit else None,
+            datasets=audit.datasets if audit else None,
         )
         run = cls(study, cohort, seed, consortium, None, progress, audit)  # type: ignore[arg-type]
         run.begin_plan("preprocessing", study, list(cohort.sites))
@@ -98,20 +98,25 @@ class StudyRun:
 
     def begin_plan(self, method: str, study: StudySpec, trained_on: Sequence[str]) -> int | None:
         """A fresh plan id for the hub; with a ledger, the researcher signs the submission."""
-        self.consortium.hub.plan_id = new_id("plan")
+        hub = self.consortium.hub
+        hub.plan_id = new_id("plan")
         if self.audit is None:
             return None
+        function = self.audit.register_function(study)
+        hub.task_config = {"function": function}
         payload = {
-            "plan": self.consortium.hub.plan_id,
             "study": study.study.name,
             "method": method,
             "config_hash": study.config_hash(),
-            "function_hash": function_hash(study),
+            "function": function,
             "strategy": study.training.strategy,
+            "rounds": study.training.rounds,
+            "secure_aggregation": False,
+            "dp_epsilon": None,
             "trained_on": list(trained_on),
             "seed": self.seed,
         }
-        return self.audit.recorder.record(self.audit.researcher, "plan.submitted", payload)
+        return self.audit.submit_plan(hub.plan_id, payload)
 
     def _initial(self, study: StudySpec) -> Arrays:
         return get_arrays(build_model(study.model, len(self.preprocessor.columns), self.seed))
@@ -197,6 +202,9 @@ class StudyRun:
         study = study or self.study
         plan_seq = self.begin_plan(study.training.strategy, study, list(self.cohort.sites))
         state = self._train(self.consortium, study, study.training.strategy)
+        if self.audit is not None:
+            digest = sha256_hex(encode_arrays(state.params))
+            self.audit.register_model(self.consortium.hub.plan_id, digest)
         result = self.evaluate(study.training.strategy, state, list(self.cohort.sites))
         return _with_plan(result, plan_seq)
 

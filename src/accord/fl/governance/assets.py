@@ -1,0 +1,366 @@
+"""Governance assets replayed from the ledger: datasets, functions, decisions, plans, models.
+
+:class:`GovernanceView` folds verified ledger entries, in order, into the current state of
+the consortium's assets. It trusts signatures and the chain (the :class:`Verifier` checked
+them) but not payloads: a governance entry outside the contract, or one signed by an
+organisation that does not own the dataset it touches, raises :class:`LedgerError` naming
+the entry's sequence number and the field. Entries of other kinds (tasks, aggregations,
+metrics) are skipped.
+
+Payload contract (values are str/int/bool/null/list/dict; epsilons are decimal strings)::
+
+    dataset.registered / dataset.updated   site org   dataset, site, description, modality,
+                                                      schema_hash, n_patients, permissions
+    dataset.disabled                       site org   dataset, reason
+    function.registered                    any org    function, name, archive
+    function.approved / function.rejected  site org   function, dataset (+ reason)
+    plan.submitted                         any org    plan, study, method, config_hash,
+                                                      function, datasets, rounds,
+                                                      secure_aggregation, dp_epsilon, ...
+    model.registered                       hub        model, plan, datasets, permissions
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, cast
+
+from accord.core.hashing import canonical_json, sha256_hex
+from accord.fl.governance._fields import (
+    read_bool,
+    read_decimal,
+    read_hex,
+    read_int,
+    read_mapping,
+    read_str,
+    read_str_list,
+    refuse,
+)
+from accord.ledger.entry import Entry
+from accord.ledger.registry import GENESIS, KEY_REVOKE, KEY_ROTATE, KeyRegistry
+
+__all__ = [
+    "DATASET_DISABLED",
+    "DATASET_REGISTERED",
+    "DATASET_UPDATED",
+    "FUNCTION_APPROVED",
+    "FUNCTION_REGISTERED",
+    "FUNCTION_REJECTED",
+    "MODALITIES",
+    "MODEL_REGISTERED",
+    "PLAN_SUBMITTED",
+    "Dataset",
+    "Decision",
+    "Function",
+    "GovernanceView",
+    "Modality",
+    "Model",
+    "Plan",
+    "function_hash",
+]
+
+DATASET_REGISTERED = "dataset.registered"
+DATASET_UPDATED = "dataset.updated"
+DATASET_DISABLED = "dataset.disabled"
+FUNCTION_REGISTERED = "function.registered"
+FUNCTION_APPROVED = "function.approved"
+FUNCTION_REJECTED = "function.rejected"
+PLAN_SUBMITTED = "plan.submitted"
+MODEL_REGISTERED = "model.registered"
+
+Modality = Literal["clinical", "wsi", "ct"]
+MODALITIES: tuple[Modality, ...] = ("clinical", "wsi", "ct")
+_SUPPRESSED = -1  # n_patients when the site suppresses its cohort size
+
+
+def function_hash(archive: Mapping[str, Any]) -> str:
+    """A function's identity: hex SHA-256 of the canonical JSON of its archive.
+
+    Raises TypeError if the archive holds floats (write them as decimal strings).
+    """
+    return sha256_hex(canonical_json(archive))
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A site's dataset as the ledger describes it; ``seq`` is the entry that set this state.
+
+    ``n_patients`` is -1 when the site suppresses the count.
+    """
+
+    id: str
+    site: str
+    description: str
+    modality: Modality
+    schema_hash: str
+    n_patients: int
+    permissions: frozenset[str]
+    enabled: bool
+    seq: int
+
+
+@dataclass(frozen=True)
+class Function:
+    """Registered training code and settings; ``hash`` is the id the author claimed."""
+
+    hash: str
+    name: str
+    author: str
+    archive: Mapping[str, Any]
+    seq: int
+
+    @property
+    def intact(self) -> bool:
+        """True when the archive hashes to ``hash`` (False: tampered in transit or at rest)."""
+        try:
+            return function_hash(self.archive) == self.hash
+        except TypeError:
+            return False
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A data owner's latest approval or rejection of a function for one dataset."""
+
+    function: str
+    dataset: str
+    org: str
+    approved: bool
+    reason: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A compute plan as submitted; ``submitter``/``key_id`` are the signer of the entry."""
+
+    id: str
+    submitter: str
+    key_id: str
+    function: str
+    datasets: tuple[str, ...]
+    rounds: int
+    secure_aggregation: bool
+    dp_epsilon: str | None
+    method: str
+    seq: int
+
+
+@dataclass(frozen=True)
+class Model:
+    """A global model registered by the hub, with the organisations allowed to download it."""
+
+    hash: str
+    plan: str
+    datasets: tuple[str, ...]
+    permissions: frozenset[str]
+    seq: int
+
+
+def _dataset_from(entry: Entry, enabled: bool) -> Dataset:
+    modality = read_str(entry, "modality")
+    if modality not in MODALITIES:
+        raise refuse(entry, f"field 'modality' is not one of {', '.join(MODALITIES)}")
+    dataset = Dataset(
+        id=read_str(entry, "dataset"),
+        site=read_str(entry, "site"),
+        description=read_str(entry, "description", empty=True),
+        modality=modality,
+        schema_hash=read_hex(entry, "schema_hash"),
+        n_patients=read_int(entry, "n_patients", minimum=_SUPPRESSED),
+        permissions=frozenset(read_str_list(entry, "permissions")),
+        enabled=enabled,
+        seq=entry.seq,
+    )
+    if dataset.site != entry.org:
+        raise refuse(entry, f"field 'site' names {dataset.site}, but {entry.org} signed it")
+    return dataset
+
+
+def _function_from(entry: Entry) -> Function:
+    archive = read_mapping(entry, "archive")
+    for part in ("files", "model", "training"):
+        if not isinstance(archive.get(part), Mapping):
+            raise refuse(entry, f"field 'archive.{part}' is missing or not an object")
+    files = cast(Mapping[str, Any], archive["files"])
+    if not all(isinstance(v, str) and len(v) == 64 for v in files.values()):
+        raise refuse(entry, "field 'archive.files' maps a path to something not a SHA-256 hex")
+    return Function(
+        hash=read_hex(entry, "function"),
+        name=read_str(entry, "name"),
+        author=entry.org,
+        archive=copy.deepcopy(dict(archive)),
+        seq=entry.seq,
+    )
+
+
+def _decision_from(entry: Entry, approved: bool) -> Decision:
+    reason = "" if approved else read_str(entry, "reason", empty=True)
+    return Decision(
+        function=read_hex(entry, "function"),
+        dataset=read_str(entry, "dataset"),
+        org=entry.org,
+        approved=approved,
+        reason=reason,
+        seq=entry.seq,
+    )
+
+
+def _plan_from(entry: Entry) -> Plan:
+    read_str(entry, "study", empty=True)
+    read_hex(entry, "config_hash", length=None)
+    return Plan(
+        id=read_str(entry, "plan"),
+        submitter=entry.org,
+        key_id=entry.key_id,
+        function=read_hex(entry, "function"),
+        datasets=read_str_list(entry, "datasets", empty=False),
+        rounds=read_int(entry, "rounds", minimum=0),
+        secure_aggregation=read_bool(entry, "secure_aggregation"),
+        dp_epsilon=read_decimal(entry, "dp_epsilon"),
+        method=read_str(entry, "method"),
+        seq=entry.seq,
+    )
+
+
+def _model_from(entry: Entry) -> Model:
+    return Model(
+        hash=read_hex(entry, "model"),
+        plan=read_str(entry, "plan"),
+        datasets=read_str_list(entry, "datasets", empty=False),
+        permissions=frozenset(read_str_list(entry, "permissions")),
+        seq=entry.seq,
+    )
+
+
+@dataclass
+class GovernanceView:
+    """The consortium's assets after replaying verified entries in order (see module doc)."""
+
+    datasets: dict[str, Dataset] = field(default_factory=dict)
+    functions: dict[str, Function] = field(default_factory=dict)
+    decisions: dict[tuple[str, str], Decision] = field(default_factory=dict)
+    plans: dict[str, Plan] = field(default_factory=dict)
+    models: dict[str, Model] = field(default_factory=dict)
+    registry: KeyRegistry = field(default_factory=KeyRegistry)
+    last_seq: int = -1
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[Entry]) -> GovernanceView:
+        view = cls()
+        for entry in entries:
+            view.apply(entry)
+        return view
+
+    def apply(self, entry: Entry) -> None:
+        """Replay one verified entry; on LedgerError the view is left unchanged."""
+        if entry.seq <= self.last_seq:
+            raise refuse(entry, f"replayed after entry {self.last_seq} (entries must ascend)")
+        handler = self._handlers().get(entry.kind)
+        if handler is not None:
+            handler(entry)
+        self.last_seq = entry.seq
+
+    def _handlers(self) -> dict[str, Callable[[Entry], None]]:
+        return {
+            GENESIS: self._genesis,
+            KEY_ROTATE: self.registry.apply,
+            KEY_REVOKE: self.registry.apply,
+            DATASET_REGISTERED: self._register_dataset,
+            DATASET_UPDATED: self._update_dataset,
+            DATASET_DISABLED: self._disable_dataset,
+            FUNCTION_REGISTERED: self._register_function,
+            FUNCTION_APPROVED: lambda e: self._decide(e, approved=True),
+            FUNCTION_REJECTED: lambda e: self._decide(e, approved=False),
+            PLAN_SUBMITTED: self._submit_plan,
+            MODEL_REGISTERED: self._register_model,
+        }
+
+    def _genesis(self, entry: Entry) -> None:
+        self.registry.genesis_key(entry)
+
+    def _owned(self, entry: Entry, dataset_id: str) -> Dataset:
+        """The dataset ``entry`` touches; LedgerError unless its signer owns it."""
+        dataset = self.datasets.get(dataset_id)
+        if dataset is None:
+            raise refuse(entry, f"field 'dataset': {dataset_id} is not registered")
+        if dataset.site != entry.org:
+            raise refuse(
+                entry, f"signed by {entry.org}, but dataset {dataset_id} belongs to {dataset.site}"
+            )
+        return dataset
+
+    def _register_dataset(self, entry: Entry) -> None:
+        dataset = _dataset_from(entry, enabled=True)
+        if dataset.id in self.datasets:  # a re-registration by the owner replaces and enables
+            self._owned(entry, dataset.id)
+        self.datasets[dataset.id] = dataset
+
+    def _update_dataset(self, entry: Entry) -> None:
+        current = self._owned(entry, read_str(entry, "dataset"))
+        self.datasets[current.id] = _dataset_from(entry, enabled=current.enabled)
+
+    def _disable_dataset(self, entry: Entry) -> None:
+        read_str(entry, "reason", empty=True)
+        current = self._owned(entry, read_str(entry, "dataset"))
+        self.datasets[current.id] = replace(current, enabled=False, seq=entry.seq)
+
+    def _register_function(self, entry: Entry) -> None:
+        function = _function_from(entry)
+        self.functions.setdefault(function.hash, function)  # the first registration stands
+
+    def _decide(self, entry: Entry, approved: bool) -> None:
+        decision = _decision_from(entry, approved)
+        self._owned(entry, decision.dataset)
+        self.decisions[(decision.function, decision.dataset)] = decision
+
+    def _submit_plan(self, entry: Entry) -> None:
+        plan = _plan_from(entry)
+        known = self.plans.get(plan.id)
+        if known is not None and replace(known, seq=plan.seq) != plan:
+            raise refuse(
+                entry, f"field 'plan': {plan.id} is already on the ledger (entry {known.seq})"
+            )
+        if known is None:
+            self.plans[plan.id] = plan
+
+    def _register_model(self, entry: Entry) -> None:
+        if entry.org != self.registry.hub:
+            raise refuse(entry, f"signed by {entry.org}; only the hub registers models")
+        model = _model_from(entry)
+        self.models[model.hash] = model  # the latest registration of a hash stands
+
+    def is_approved(self, function: str, dataset: str) -> bool:
+        """True when the dataset's owner's latest decision on ``function`` is an approval."""
+        decision = self.decisions.get((function, dataset))
+        return decision is not None and decision.approved
+
+    def decision(self, function: str, dataset: str) -> Decision | None:
+        return self.decisions.get((function, dataset))
+
+    def pending_functions(self, site_org: str) -> list[tuple[Function, str]]:
+        """(function, dataset id) pairs awaiting a decision on the site's enabled datasets.
+
+        Ordered by function registration, then dataset id.
+        """
+        own = sorted(d.id for d in self.datasets.values() if d.site == site_org and d.enabled)
+        functions = sorted(self.functions.values(), key=lambda f: f.seq)
+        return [(f, d) for f in functions for d in own if (f.hash, d) not in self.decisions]
+
+    def previous_approved(self, site_org: str, dataset: str, before: Function) -> Function | None:
+        """The function most recently approved by ``site_org`` for ``dataset`` among those
+        registered before ``before`` (the base to diff a new function against)."""
+        approved = [
+            (d.seq, self.functions[d.function])
+            for (_, ds), d in self.decisions.items()
+            if ds == dataset and d.org == site_org and d.approved and d.function in self.functions
+        ]
+        earlier = [(seq, f) for seq, f in approved if f.seq < before.seq]
+        return max(earlier, key=lambda pair: pair[0])[1] if earlier else None
+
+    def key_revoked(self, org: str, key_id: str) -> bool:
+        """True when (org, key_id) has been revoked; False for a valid or unknown key."""
+        state = self.registry.keys.get((org, key_id))
+        return state is not None and state.revoked_seq is not None

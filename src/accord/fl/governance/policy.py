@@ -1,0 +1,239 @@
+"""A site's own policy: the checks it runs before touching data for a task.
+
+The policy is the ``[policy]`` table of the site's TOML config; it never leaves the site.
+Keys may be written kebab-case (``min-cohort-size``) or snake_case (``min_cohort_size``)::
+
+    [policy]
+    require-approval = true
+    force-secure-aggregation = true
+    min-cohort-size = 30
+    allowed-organisations = ["lab_x"]
+    max-rounds = 50
+    require-dp = true
+    epsilon-budget = { "crc-2026" = "8.0" }
+
+:func:`check_task` raises :class:`PolicyError` with the first rule a task breaks. Its
+messages never contain a cohort size below the site's minimum.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from accord.core.errors import ConfigError, PolicyError
+from accord.fl.governance.assets import Dataset, GovernanceView, Plan
+from accord.fl.governance.permissions import can_process
+
+__all__ = ["SitePolicy", "check_task", "load_site_policy", "parse_site_policy"]
+
+
+_Epsilon = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
+
+
+class SitePolicy(BaseModel):
+    """What a site accepts. ``allowed_organisations`` empty: whoever the dataset permits.
+
+    ``epsilon_budget`` maps a dataset id to the total epsilon the site accepts on it; a
+    dataset with a budget only accepts plans with differential privacy.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    require_approval: bool = Field(default=True, strict=True)
+    force_secure_aggregation: bool = Field(default=False, strict=True)
+    min_cohort_size: int = Field(default=20, ge=1, strict=True)
+    allowed_organisations: tuple[Annotated[str, Field(min_length=1)], ...] = ()
+    max_rounds: int | None = Field(default=None, ge=1, strict=True)
+    require_dp: bool = Field(default=False, strict=True)
+    epsilon_budget: dict[str, _Epsilon] = Field(default_factory=dict)
+
+
+def _normalise(table: Mapping[str, Any], source: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """Snake-case the top-level keys; return the data and snake → written spelling."""
+    data: dict[str, Any] = {}
+    written: dict[str, str] = {}
+    for key, value in table.items():
+        snake = key.replace("-", "_")
+        if snake in data:
+            raise ConfigError(f"{source}: field 'policy.{key}' is given twice ({written[snake]})")
+        data[snake], written[snake] = value, key
+    return data, written
+
+
+def parse_site_policy(table: Mapping[str, Any], source: str) -> SitePolicy:
+    """Validate a parsed ``[policy]`` table; errors name ``source`` and the dotted field."""
+    data, written = _normalise(table, source)
+    try:
+        return SitePolicy.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = [str(p) for p in first["loc"]]
+        if loc:
+            loc[0] = written.get(loc[0], loc[0])
+        name = ".".join(["policy", *loc])
+        raise ConfigError(f"{source}: field '{name}': {first['msg']}") from None
+
+
+def load_site_policy(path: Path) -> SitePolicy:
+    """Read the ``[policy]`` table of a site TOML config (absent: the protective defaults)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+        data = tomllib.loads(text)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read site config ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    table = data.get("policy", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: field 'policy': expected a table")
+    return parse_site_policy(table, str(path))
+
+
+@dataclass(frozen=True)
+class _Task:
+    """One task under review, with the plan and dataset already found on the ledger."""
+
+    policy: SitePolicy
+    view: GovernanceView
+    plan: Plan
+    dataset: Dataset
+    function: str
+    local_function: str
+    cohort_size: int
+    epsilon_spent: Decimal
+
+    @property
+    def h12(self) -> str:
+        return self.function[:12]
+
+
+def check_task(
+    policy: SitePolicy,
+    view: GovernanceView,
+    *,
+    plan_id: str,
+    function: str,
+    dataset_id: str,
+    site_org: str,
+    cohort_size: int,
+    round: int,
+    local_function: str,
+    epsilon_spent: float = 0.0,
+) -> None:
+    """Raise PolicyError with the first rule the task breaks; return None if it may run.
+
+    ``function`` is the hash the task names; ``local_function`` the hash of the code this
+    site will actually run; ``epsilon_spent`` what earlier plans spent on the dataset.
+    ``round`` is the task's round (informational: rules look at the plan's round count).
+    """
+    plan = view.plans.get(plan_id)
+    if plan is None:
+        raise PolicyError(f"plan {plan_id} is not on the ledger")
+    if view.key_revoked(plan.submitter, plan.key_id):
+        raise PolicyError(
+            f"plan {plan_id} was submitted with a revoked key ({plan.submitter}/{plan.key_id})"
+        )
+    dataset = view.datasets.get(dataset_id)
+    if dataset is None or not dataset.enabled or dataset.site != site_org:
+        raise PolicyError(f"dataset {dataset_id} is not registered (or disabled) at {site_org}")
+    spent = Decimal(str(epsilon_spent))
+    task = _Task(policy, view, plan, dataset, function, local_function, cohort_size, spent)
+    for rule in _RULES:
+        reason = rule(task)
+        if reason is not None:
+            raise PolicyError(reason)
+
+
+def _named(t: _Task) -> str | None:
+    if t.dataset.id not in t.plan.datasets:
+        return f"plan {t.plan.id} does not name dataset {t.dataset.id}"
+    return None
+
+
+def _permitted(t: _Task) -> str | None:
+    org, allowed = t.plan.submitter, t.policy.allowed_organisations
+    if not can_process(t.dataset, org) or (allowed and org not in allowed):
+        return f"organisation {org} may not process dataset {t.dataset.id}"
+    return None
+
+
+def _same_function(t: _Task) -> str | None:
+    return "task function differs from the plan's" if t.function != t.plan.function else None
+
+
+def _registered(t: _Task) -> str | None:
+    function = t.view.functions.get(t.function)
+    if function is None:
+        return f"function {t.h12} is not registered"
+    if not function.intact:
+        return f"function {t.h12} archive does not hash to its id (tampered)"
+    return None
+
+
+def _local_code(t: _Task) -> str | None:
+    if t.local_function != t.function:
+        return (
+            f"function {t.h12} does not match the code this site runs "
+            "(tampered or outdated archive)"
+        )
+    return None
+
+
+def _approved(t: _Task) -> str | None:
+    if not t.policy.require_approval or t.view.is_approved(t.function, t.dataset.id):
+        return None
+    decision = t.view.decision(t.function, t.dataset.id)
+    if decision is not None and not decision.approved:
+        return f"function {t.h12} was rejected for dataset {t.dataset.id}: {decision.reason}"
+    return f"function {t.h12} is not approved for dataset {t.dataset.id}"
+
+
+def _cohort(t: _Task) -> str | None:
+    minimum = t.policy.min_cohort_size
+    if t.cohort_size < minimum:  # never echo the actual size: it is a small count
+        return f"cohort of dataset {t.dataset.id} is below the site minimum ({minimum})"
+    return None
+
+
+def _rounds(t: _Task) -> str | None:
+    most = t.policy.max_rounds
+    if most is not None and t.plan.rounds > most:
+        return f"plan asks {t.plan.rounds} rounds; site allows at most {most}"
+    return None
+
+
+def _secure_aggregation(t: _Task) -> str | None:
+    if t.policy.force_secure_aggregation and not t.plan.secure_aggregation:
+        return "site requires secure aggregation"
+    return None
+
+
+def _privacy(t: _Task) -> str | None:
+    budget = t.policy.epsilon_budget.get(t.dataset.id)
+    if t.plan.dp_epsilon is None:
+        needs_dp = t.policy.require_dp or budget is not None
+        return "site requires differential privacy" if needs_dp else None
+    if budget is not None and t.epsilon_spent + Decimal(t.plan.dp_epsilon) > budget:
+        return f"privacy budget of dataset {t.dataset.id} would be exceeded"
+    return None
+
+
+_RULES: tuple[Callable[[_Task], str | None], ...] = (
+    _named,
+    _permitted,
+    _same_function,
+    _registered,
+    _local_code,
+    _approved,
+    _cohort,
+    _rounds,
+    _secure_aggregation,
+    _privacy,
+)

@@ -1,0 +1,153 @@
+"""Hand-built ledgers for governance tests: Entry objects made directly, no signing.
+
+The view trusts signatures and the chain (the Verifier checks them), so entries here carry
+real key ids (genesis and key replay must work) but a zero ``prev`` and no signature.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from accord.crypto import Identity, new_identity
+from accord.fl.governance import (
+    DATASET_DISABLED,
+    DATASET_REGISTERED,
+    DATASET_UPDATED,
+    FUNCTION_APPROVED,
+    FUNCTION_REGISTERED,
+    FUNCTION_REJECTED,
+    MODEL_REGISTERED,
+    PLAN_SUBMITTED,
+    GovernanceView,
+    function_hash,
+)
+from accord.ledger.entry import ZERO_HASH, Entry
+from accord.ledger.log import genesis_payload
+from accord.ledger.registry import GENESIS, KEY_REVOKE, KEY_ROTATE
+
+TIME = "2026-11-28T00:00:00.000000Z"
+HUB, SITE_A, SITE_B, LAB = "hub", "hospital_a", "hospital_b", "lab_x"
+SCHEMA = "5" * 64
+
+
+def make_archive(**training: Any) -> dict[str, Any]:
+    """A function archive; pass training settings to change one field."""
+    return {
+        "files": {"train.py": "a" * 64, "model.py": "b" * 64},
+        "model": {"name": "coxph", "hidden": 16},
+        "training": {"lr": "0.01", "epochs": 5, **training},
+    }
+
+
+class LedgerFactory:
+    """Appends hand-built governance entries (seq 0 is the genesis) and replays them."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, Identity] = {o: new_identity(o) for o in (HUB, SITE_A, SITE_B, LAB)}
+        self.entries: list[Entry] = []
+        orgs = [i.public.to_dict() for i in self.ids.values()]
+        self.add(HUB, GENESIS, genesis_payload("test", HUB, orgs))
+
+    def add(self, org: str, kind: str, payload: dict[str, Any], key_id: str = "") -> Entry:
+        key = key_id or self.ids[org].key_id
+        entry = Entry("log-t", len(self.entries), org, key, kind, payload, ZERO_HASH, TIME)
+        self.entries.append(entry)
+        return entry
+
+    def view(self) -> GovernanceView:
+        return GovernanceView.from_entries(self.entries)
+
+    def dataset(self, site: str, dataset: str, permissions: list[str], /, **over: Any) -> Entry:
+        return self.add(
+            site, DATASET_REGISTERED, dataset_payload(site, dataset, permissions, **over)
+        )
+
+    def update(self, site: str, dataset: str, permissions: list[str], /, **over: Any) -> Entry:
+        return self.add(site, DATASET_UPDATED, dataset_payload(site, dataset, permissions, **over))
+
+    def disable(self, site: str, dataset: str) -> Entry:
+        return self.add(site, DATASET_DISABLED, {"dataset": dataset, "reason": "withdrawn"})
+
+    def function(self, archive: dict[str, Any] | None = None, org: str = LAB) -> str:
+        archive = archive if archive is not None else make_archive()
+        digest = function_hash(archive)
+        self.add(org, FUNCTION_REGISTERED, {"function": digest, "name": "cox", "archive": archive})
+        return digest
+
+    def approve(self, site: str, function: str, dataset: str) -> Entry:
+        return self.add(site, FUNCTION_APPROVED, {"function": function, "dataset": dataset})
+
+    def reject(self, site: str, function: str, dataset: str, reason: str) -> Entry:
+        payload = {"function": function, "dataset": dataset, "reason": reason}
+        return self.add(site, FUNCTION_REJECTED, payload)
+
+    def plan(self, function: str, datasets: list[str], org: str = LAB, **over: Any) -> Entry:
+        return self.add(org, PLAN_SUBMITTED, plan_payload(function, datasets, **over))
+
+    def model(self, model: str, datasets: list[str], permissions: list[str]) -> Entry:
+        payload = {"model": model, "plan": "plan-1", "datasets": datasets}
+        return self.add(HUB, MODEL_REGISTERED, {**payload, "permissions": permissions})
+
+    def rotate(self, org: str) -> Identity:
+        fresh = new_identity(org)
+        self.add(org, KEY_ROTATE, fresh.public.to_dict())
+        return fresh
+
+    def revoke(self, org: str, key_id: str, by: str = HUB) -> Entry:
+        return self.add(by, KEY_REVOKE, {"org": org, "key_id": key_id})
+
+
+def dataset_payload(
+    site: str, dataset: str, permissions: list[str], /, **over: Any
+) -> dict[str, Any]:
+    payload = {
+        "dataset": dataset,
+        "site": site,
+        "description": "resected colorectal cancer, 2015-2020",
+        "modality": "clinical",
+        "schema_hash": SCHEMA,
+        "n_patients": 120,
+        "permissions": permissions,
+    }
+    return {**payload, **over}
+
+
+def plan_payload(function: str, datasets: list[str], /, **over: Any) -> dict[str, Any]:
+    payload = {
+        "plan": "plan-1",
+        "study": "crc-survival",
+        "method": "fedavg",
+        "config_hash": "c" * 64,
+        "function": function,
+        "datasets": datasets,
+        "rounds": 10,
+        "secure_aggregation": True,
+        "dp_epsilon": "2.0",
+        "trained_on": datasets,
+        "seed": 7,
+    }
+    return {**payload, **over}
+
+
+@dataclass
+class Consortium:
+    """Two sites, one researcher lab; hospital_a approved the function for crc-a."""
+
+    ledger: LedgerFactory
+    function: str
+
+
+@pytest.fixture
+def consortium() -> Consortium:
+    ledger = LedgerFactory()
+    ledger.dataset(SITE_A, "crc-a", [LAB, SITE_B])
+    ledger.dataset(SITE_A, "crc-a2", [LAB])
+    ledger.dataset(SITE_B, "crc-b", [LAB])
+    function = ledger.function()
+    ledger.approve(SITE_A, function, "crc-a")
+    ledger.approve(SITE_B, function, "crc-b")
+    ledger.plan(function, ["crc-a", "crc-b"])
+    return Consortium(ledger, function)

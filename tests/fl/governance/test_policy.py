@@ -1,0 +1,312 @@
+"""A site's policy: loading it from TOML and checking tasks rule by rule."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accord.core.errors import ConfigError, PolicyError
+from accord.fl.governance import (
+    FUNCTION_REGISTERED,
+    GovernanceView,
+    SitePolicy,
+    check_task,
+    function_hash,
+    load_site_policy,
+)
+from tests.fl.governance.conftest import LAB, SITE_A, SITE_B, Consortium, make_archive
+
+OTHER = "e" * 64
+
+
+def _check(
+    view: GovernanceView, function: str, policy: SitePolicy | None = None, **over: Any
+) -> None:
+    task: dict[str, Any] = {
+        "plan_id": "plan-1",
+        "function": function,
+        "dataset_id": "crc-a",
+        "site_org": SITE_A,
+        "cohort_size": 50,
+        "round": 0,
+        "local_function": function,
+        **over,
+    }
+    check_task(policy or SitePolicy(), view, **task)
+
+
+def test_a_task_within_policy_passes(consortium: Consortium) -> None:
+    view, function = consortium.ledger.view(), consortium.function
+    _check(view, function)
+    strict = SitePolicy(
+        force_secure_aggregation=True,
+        min_cohort_size=50,
+        allowed_organisations=(LAB,),
+        max_rounds=10,
+        require_dp=True,
+        epsilon_budget={"crc-a": Decimal("3.0")},
+    )
+    _check(view, function, strict, epsilon_spent=1.0)  # 1.0 + 2.0 == budget: allowed
+
+
+def test_unknown_plan(consortium: Consortium) -> None:
+    with pytest.raises(PolicyError, match=r"^plan plan-9 is not on the ledger$"):
+        _check(consortium.ledger.view(), consortium.function, plan_id="plan-9")
+
+
+def test_plan_submitted_with_a_revoked_key(consortium: Consortium) -> None:
+    key = consortium.ledger.ids[LAB].key_id
+    consortium.ledger.revoke(LAB, key)
+    expected = rf"^plan plan-1 was submitted with a revoked key \(lab_x/{key}\)$"
+    with pytest.raises(PolicyError, match=expected):
+        _check(consortium.ledger.view(), consortium.function)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "disable"), [("crc-z", False), ("crc-a", True), ("crc-b", False)]
+)
+def test_dataset_unknown_disabled_or_elsewhere(
+    consortium: Consortium, dataset: str, disable: bool
+) -> None:
+    if disable:
+        consortium.ledger.disable(SITE_A, dataset)
+    expected = rf"^dataset {dataset} is not registered \(or disabled\) at hospital_a$"
+    with pytest.raises(PolicyError, match=expected):
+        _check(consortium.ledger.view(), consortium.function, dataset_id=dataset)
+
+
+def test_dataset_not_named_by_the_plan(consortium: Consortium) -> None:
+    consortium.ledger.approve(SITE_A, consortium.function, "crc-a2")
+    with pytest.raises(PolicyError, match=r"^plan plan-1 does not name dataset crc-a2$"):
+        _check(consortium.ledger.view(), consortium.function, dataset_id="crc-a2")
+
+
+def test_submitter_not_in_the_dataset_permissions(consortium: Consortium) -> None:
+    consortium.ledger.update(SITE_A, "crc-a", [SITE_B])
+    with pytest.raises(PolicyError, match=r"^organisation lab_x may not process dataset crc-a$"):
+        _check(consortium.ledger.view(), consortium.function)
+
+
+def test_submitter_not_in_the_site_allow_list(consortium: Consortium) -> None:
+    policy = SitePolicy(allowed_organisations=("lab_y",))
+    with pytest.raises(PolicyError, match=r"^organisation lab_x may not process dataset crc-a$"):
+        _check(consortium.ledger.view(), consortium.function, policy)
+
+
+def test_task_function_differs_from_the_plan(consortium: Consortium) -> None:
+    with pytest.raises(PolicyError, match=r"^task function differs from the plan's$"):
+        _check(consortium.ledger.view(), OTHER)
+
+
+def test_function_not_registered(consortium: Consortium) -> None:
+    consortium.ledger.plan(OTHER, ["crc-a"], plan="plan-2")
+    with pytest.raises(PolicyError, match=rf"^function {OTHER[:12]} is not registered$"):
+        _check(consortium.ledger.view(), OTHER, plan_id="plan-2")
+
+
+def test_function_archive_tampered(consortium: Consortium) -> None:
+    claimed = function_hash(make_archive(lr="0.7"))
+    payload = {"function": claimed, "name": "cox", "archive": make_archive(lr="0.9")}
+    consortium.ledger.add(LAB, FUNCTION_REGISTERED, payload)
+    consortium.ledger.approve(SITE_A, claimed, "crc-a")
+    consortium.ledger.plan(claimed, ["crc-a"], plan="plan-2")
+    expected = rf"^function {claimed[:12]} archive does not hash to its id \(tampered\)$"
+    with pytest.raises(PolicyError, match=expected):
+        _check(consortium.ledger.view(), claimed, plan_id="plan-2")
+
+
+def test_local_code_differs(consortium: Consortium) -> None:
+    h12 = consortium.function[:12]
+    expected = rf"^function {h12} does not match the code this site runs \(tampered or outdated"
+    with pytest.raises(PolicyError, match=expected):
+        _check(consortium.ledger.view(), consortium.function, local_function=OTHER)
+
+
+def test_approval_for_another_dataset_does_not_count(consortium: Consortium) -> None:
+    ledger, function = consortium.ledger, consortium.function
+    ledger.plan(function, ["crc-a", "crc-a2"], plan="plan-2")  # approved for crc-a only
+    expected = rf"^function {function[:12]} is not approved for dataset crc-a2$"
+    with pytest.raises(PolicyError, match=expected):
+        _check(ledger.view(), function, plan_id="plan-2", dataset_id="crc-a2")
+    _check(
+        ledger.view(),
+        function,
+        SitePolicy(require_approval=False),
+        plan_id="plan-2",
+        dataset_id="crc-a2",
+    )
+
+
+def test_rejected_after_approval(consortium: Consortium) -> None:
+    consortium.ledger.reject(SITE_A, consortium.function, "crc-a", "reads free-text notes")
+    h12 = consortium.function[:12]
+    expected = rf"^function {h12} was rejected for dataset crc-a: reads free-text notes$"
+    with pytest.raises(PolicyError, match=expected):
+        _check(consortium.ledger.view(), consortium.function)
+
+
+def test_a_one_field_change_needs_a_new_approval(consortium: Consortium) -> None:
+    ledger = consortium.ledger
+    changed = ledger.function(make_archive(epochs=6))
+    ledger.plan(changed, ["crc-a"], plan="plan-2")
+    with pytest.raises(PolicyError, match=rf"^function {changed[:12]} is not approved"):
+        _check(ledger.view(), changed, plan_id="plan-2")
+    ledger.approve(SITE_A, changed, "crc-a")
+    _check(ledger.view(), changed, plan_id="plan-2")
+
+
+def test_small_cohort_size_is_never_shown(consortium: Consortium) -> None:
+    with pytest.raises(PolicyError, match=r"below the site minimum \(20\)$") as caught:
+        _check(consortium.ledger.view(), consortium.function, cohort_size=13)
+    assert str(caught.value) == "cohort of dataset crc-a is below the site minimum (20)"
+    assert "13" not in str(caught.value)
+
+
+def test_too_many_rounds(consortium: Consortium) -> None:
+    with pytest.raises(PolicyError, match=r"^plan asks 10 rounds; site allows at most 5$"):
+        _check(consortium.ledger.view(), consortium.function, SitePolicy(max_rounds=5))
+
+
+def test_secure_aggregation_required(consortium: Consortium) -> None:
+    consortium.ledger.plan(consortium.function, ["crc-a"], plan="plan-2", secure_aggregation=False)
+    policy = SitePolicy(force_secure_aggregation=True)
+    with pytest.raises(PolicyError, match=r"^site requires secure aggregation$"):
+        _check(consortium.ledger.view(), consortium.function, policy, plan_id="plan-2")
+
+
+@pytest.mark.parametrize(
+    "policy", [SitePolicy(require_dp=True), SitePolicy(epsilon_budget={"crc-a": Decimal(8)})]
+)
+def test_differential_privacy_required(consortium: Consortium, policy: SitePolicy) -> None:
+    consortium.ledger.plan(consortium.function, ["crc-a"], plan="plan-2", dp_epsilon=None)
+    with pytest.raises(PolicyError, match=r"^site requires differential privacy$"):
+        _check(consortium.ledger.view(), consortium.function, policy, plan_id="plan-2")
+    _check(consortium.ledger.view(), consortium.function, SitePolicy(), plan_id="plan-2")
+
+
+def test_privacy_budget_exceeded(consortium: Consortium) -> None:
+    policy = SitePolicy(epsilon_budget={"crc-a": Decimal("3.0")})
+    with pytest.raises(PolicyError, match=r"^privacy budget of dataset crc-a would be exceeded$"):
+        _check(consortium.ledger.view(), consortium.function, policy, epsilon_spent=1.5)
+    _check(
+        consortium.ledger.view(), consortium.function, policy, dataset_id="crc-a", epsilon_spent=0.5
+    )
+
+
+def test_the_first_failing_rule_is_reported(consortium: Consortium) -> None:
+    policy = SitePolicy(max_rounds=1, force_secure_aggregation=True)
+    consortium.ledger.plan(consortium.function, ["crc-a"], plan="plan-2", secure_aggregation=False)
+    with pytest.raises(PolicyError, match=r"^cohort of dataset crc-a is below"):
+        _check(
+            consortium.ledger.view(), consortium.function, policy, plan_id="plan-2", cohort_size=3
+        )
+    with pytest.raises(PolicyError, match=r"^plan asks 10 rounds"):
+        _check(consortium.ledger.view(), consortium.function, policy, plan_id="plan-2")
+
+
+def test_policy_error_exit_code() -> None:
+    assert PolicyError("x").exit_code == 4
+
+
+# --- load_site_policy ---------------------------------------------------------------
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "site.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+_KEBAB = """
+[site]
+name = "hospital_a"
+
+[policy]
+require-approval = true
+force-secure-aggregation = true
+min-cohort-size = 30
+allowed-organisations = ["lab_x"]
+max-rounds = 50
+require-dp = true
+epsilon-budget = { "crc-a" = "8.0", "crc-b" = 2.5 }
+"""
+
+
+def test_load_kebab_case(tmp_path: Path) -> None:
+    policy = load_site_policy(_write(tmp_path, _KEBAB))
+    assert policy == SitePolicy(
+        force_secure_aggregation=True,
+        min_cohort_size=30,
+        allowed_organisations=("lab_x",),
+        max_rounds=50,
+        require_dp=True,
+        epsilon_budget={"crc-a": Decimal("8.0"), "crc-b": Decimal("2.5")},
+    )
+
+
+def test_load_snake_case(tmp_path: Path) -> None:
+    text = (
+        "[policy]\nrequire_approval = false\nmin_cohort_size = 5\nforce-secure-aggregation = true\n"
+    )
+    policy = load_site_policy(_write(tmp_path, text))
+    assert (policy.require_approval, policy.min_cohort_size) == (False, 5)
+    assert policy.force_secure_aggregation
+
+
+def test_no_policy_table_gives_the_protective_defaults(tmp_path: Path) -> None:
+    policy = load_site_policy(_write(tmp_path, '[site]\nname = "a"\n'))
+    assert policy == SitePolicy()
+    assert policy.require_approval and policy.min_cohort_size == 20
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        ("min-cohort-size = 0", "policy.min-cohort-size"),
+        ("min_cohort_size = true", "policy.min_cohort_size"),
+        ("require-approval = 'yes'", "policy.require-approval"),
+        ("require-aproval = false", "policy.require-aproval"),
+        ("max-rounds = 2.5", "policy.max-rounds"),
+        ("epsilon-budget = { crc-a = '-1' }", "policy.epsilon-budget.crc-a"),
+        ("epsilon-budget = { crc-a = 'lots' }", "policy.epsilon-budget.crc-a"),
+        ("allowed-organisations = 'lab_x'", "policy.allowed-organisations"),
+    ],
+)
+def test_bad_field_names_the_file_and_field(tmp_path: Path, text: str, field: str) -> None:
+    path = _write(tmp_path, f"[policy]\n{text}\n")
+    with pytest.raises(ConfigError, match=rf"^{re.escape(str(path))}: field '{field}': "):
+        load_site_policy(path)
+
+
+def test_a_field_given_in_both_spellings(tmp_path: Path) -> None:
+    path = _write(tmp_path, "[policy]\nmax-rounds = 3\nmax_rounds = 4\n")
+    with pytest.raises(
+        ConfigError, match=r"field 'policy.max_rounds' is given twice \(max-rounds\)"
+    ):
+        load_site_policy(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [("policy = 3\n", "field 'policy': expected a table"), ("[policy\n", "not valid TOML")],
+)
+def test_unreadable_policy(tmp_path: Path, text: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        load_site_policy(_write(tmp_path, text))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"cannot read site config"):
+        load_site_policy(tmp_path / "absent.toml")
+
+
+def test_policy_is_frozen() -> None:
+    with pytest.raises(ValueError):
+        SitePolicy(unknown=1)  # type: ignore[call-arg]
+    policy = SitePolicy()
+    with pytest.raises(ValueError):
+        policy.min_cohort_size = 1

@@ -1,0 +1,199 @@
+"""Site policy enforced in real runs: each refusal has its reason on the ledger and no data
+is touched (no task.accepted, no task.completed for the refused site)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from accord.core.config import StudySpec, load_study
+from accord.core.errors import AggregationError, PolicyError
+from accord.fl.messages import Task
+from accord.ledger.entry import Entry
+from accord.ledger.registry import KEY_REVOKE
+from accord.studies.audit import RunLedger
+from accord.studies.function import archive_hash, function_archive
+from accord.studies.runner import StudyRun
+from accord.studies.workspace import init_workspace, open_workspace
+from tests.conftest import synthetic_cohort, write_study
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> tuple[Path, Path, StudySpec]:
+    data = tmp_path / "data"
+    data.mkdir()
+    synthetic_cohort().to_csv(data / "cohort.csv", index=False)
+    study = load_study(write_study(data, "newton_raphson", rounds=5, l2=0.01))
+    init_workspace(tmp_path / "ws", study, data)
+    return tmp_path / "ws", data, study
+
+
+def _entries(run: RunLedger) -> list[Entry]:
+    return [Entry.parse(s.entry) for s in run.ledger.store.read()]
+
+
+def _site_tasks(run: RunLedger, site: str) -> list[Entry]:
+    return [e for e in _entries(run) if e.kind.startswith("task.") and e.org == site]
+
+
+def _approve(run: RunLedger, study: StudySpec, sites: list[str]) -> str:
+    function = run.register_function(study)
+    for site in sites:
+        run.ledger.record(
+            run.sites[site],
+            "function.approved",
+            {"function": function, "dataset": run.datasets[site]},
+        )
+    return function
+
+
+def test_an_unapproved_function_is_refused_everywhere(workspace) -> None:  # type: ignore[no-untyped-def]
+    ws, data, study = workspace
+    run, _ = open_workspace(ws)
+    with pytest.raises(AggregationError, match="not approved for dataset"):
+        StudyRun.prepare(study, data, 0, audit=run)
+    for site in run.sites:
+        kinds = {e.kind for e in _site_tasks(run, site)}
+        assert kinds == {"task.refused"}  # refused before accepting: data never touched
+
+
+def test_approved_sites_run_and_others_refuse(workspace) -> None:  # type: ignore[no-untyped-def]
+    ws, data, study = workspace
+    run, _ = open_workspace(ws)
+    _approve(run, study, ["hospital_0", "hospital_1"])
+    result = StudyRun.prepare(study, data, 0, audit=run).federated()
+    assert set(result.per_site) == {"hospital_0", "hospital_1"}
+    refused = [e for e in _site_tasks(run, "hospital_2") if e.kind == "task.refused"]
+    assert refused and all("not approved" in str(e.payload["reason"]) for e in refused)
+    assert not [e for e in _site_tasks(run, "hospital_2") if e.kind == "task.accepted"]
+
+
+def test_an_approval_does_not_carry_over_to_another_dataset(workspace) -> None:  # type: ignore[no-untyped-def]
+    ws, data, study = workspace
+    run, _ = open_workspace(ws)
+    function = _approve(run, study, ["hospital_0"])
+    # hospital_1 replays hospital_0's approval (same function, hospital_0's dataset)
+    run.ledger.record(
+        run.sites["hospital_1"],
+        "function.approved",
+        {"function": function, "dataset": run.datasets["hospital_0"]},
+    )
+    result = StudyRun.prepare(study, data, 0, audit=run).federated()
+    assert set(result.per_site) == {"hospital_0"}
+    reasons = {
+        str(e.payload["reason"]) for e in _site_tasks(run, "hospital_1") if e.kind == "task.refused"
+    }
+    assert any(f"not approved for dataset {run.datasets['hospital_1']}" in r for r in reasons)
+
+
+def test_an_organisation_without_permission_is_refused(workspace) -> None:  # type: ignore[no-untyped-def]
+    ws, data, study = workspace
+    path = ws / "sites" / "hospital_1" / "site.toml"
+    path.write_text(
+        path.read_text().replace("allowed-organisations = []", 'allowed-organisations = ["lab"]')
+    )
+    run, _ = open_workspace(ws)
+    _approve(run, study, list(run.sites))
+    StudyRun.prepare(study, data, 0, audit=run).federated()
+    reasons = [
+        str(e.payload["reason"]) for e in _site_tasks(run, "hospital_1") if e.kind == "task.refused"
+    ]
+    assert reasons and all("organisation researcher may not process" in r for r in reasons)
+
+
+def test_a_cohort_below_the_site_minimum_is_refused_without_its_size(workspace) -> None:  # type: ignore[no-untyped-def]
+    ws, data, study = workspace
+    text = (ws / "sites" / "hospital_0" / "site.toml").read_text()
+    (ws / "sites" / "hospital_0" / "site.toml").write_text(
+        text.replace("min-cohort-size = 20", "min-cohort-size = 500")
+    )
+    run, _ = open_workspace(ws)
+    _approve(run, study, list(run.sites))
+    result = StudyRun.prepare(study, data, 0, audit=run).federated()
+    assert "hospital_0" not in result.per_site
+    reasons = [
+        str(e.payload["reason"]) for e in _site_tasks(run, "hospital_0") if e.kind == "task.refused"
+    ]
+    assert reasons and all("below the site minimum (500)" in r for r in reasons)
+
+
+def _check(
+    run: RunLedger, site: str, plan: str, function: str, data: Path, study: StudySpec
+) -> None:
+    from accord.data import load_cohort
+    from accord.fl.site import SiteContext
+
+    cohort = load_cohort(study.cohort, data, 0).sites[site]
+    ctx = SiteContext(site, cohort, study, 0, dataset_id=run.datasets[site])
+    task = Task.build(
+        task_id="t", plan_id=plan, round=0, site=site, kind="train", config={"function": function}
+    )
+    calls: list[str] = []
+    middleware = run.recorder.middleware(run.sites[site], run.policy_check(site))
+    middleware(task, ctx, lambda t, c: calls.append("ran"))  # type: ignore[arg-type,return-value]
+    assert not calls
+
+
+def test_a_tampered_function_archive_is_refused(workspace) -> None:  # type: ignore[no-untyped-def]
+    ws, data, study = workspace
+    run, _ = open_workspace(ws)
+    archive = function_archive(study)
+    archive["files"] = {**archive["files"], "models/cox.py": "0" * 64}  # code the site lacks
+    forged = archive_hash(archive)
+    run.ledger.record(
+        run.researcher,
+        "function.registered",
+        {"function": forged, "name": "forged", "archive": archive},
+    )
+    run.ledger.record(
+        run.sites["hospital_0"],
+        "function.approved",
+        {"function": forged, "dataset": run.datasets["hospital_0"]},
+    )
+    run.submit_plan(
+        "plan-x",
+        {
+            "study": "s",
+            "method": "fedavg",
+            "config_hash": "ab",
+            "function": forged,
+            "rounds": 1,
+            "secure_aggregation": False,
+            "dp_epsilon": None,
+            "trained_on": [],
+            "seed": 0,
+        },
+    )
+    with pytest.raises(PolicyError, match="does not match the code this site runs"):
+        _check(run, "hospital_0", "plan-x", forged, data, study)
+    assert _entries(run)[-1].kind == "task.refused"
+
+
+def test_a_plan_signed_with_a_revoked_key_is_refused(workspace) -> None:  # type: ignore[no-untyped-def]
+    ws, data, study = workspace
+    run, _ = open_workspace(ws)
+    function = _approve(run, study, list(run.sites))
+    run.submit_plan(
+        "plan-r",
+        {
+            "study": "s",
+            "method": "fedavg",
+            "config_hash": "ab",
+            "function": function,
+            "rounds": 1,
+            "secure_aggregation": False,
+            "dp_epsilon": None,
+            "trained_on": [],
+            "seed": 0,
+        },
+    )
+    run.ledger.record(
+        run.hub,
+        KEY_REVOKE,
+        {"org": "researcher", "key_id": run.researcher.key_id, "reason": "lost"},
+    )
+    with pytest.raises(PolicyError, match="revoked key"):
+        _check(run, "hospital_1", "plan-r", function, data, study)
+    last = _entries(run)[-1]
+    assert last.kind == "task.refused" and "revoked" in str(last.payload["reason"])
