@@ -71,6 +71,9 @@ def test_approved_sites_run_and_others_refuse(workspace) -> None:  # type: ignor
 
 def test_an_approval_does_not_carry_over_to_another_dataset(workspace) -> None:  # type: ignore[no-untyped-def]
     ws, data, study = workspace
+    # one approved site: secure aggregation (on by default for 3 sites) would rightly abort
+    privacy = study.privacy.model_copy(update={"secure_aggregation": "off"})
+    study = study.model_copy(update={"privacy": privacy})
     run, _ = open_workspace(ws)
     function = _approve(run, study, ["hospital_0"])
     # hospital_1 replays hospital_0's approval (same function, hospital_0's dataset)

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 
+from accord.core.config import StudySpec
 from accord.studies import builtin_study
 from accord.studies.runner import StudyRun
 from tests.conftest import SHARED
@@ -18,9 +19,15 @@ pytestmark = [
 ]
 
 
+def _plain(study: StudySpec) -> StudySpec:
+    """Secure aggregation off: exact sums, and per-site counts in the clear."""
+    privacy = study.privacy.model_copy(update={"secure_aggregation": "off"})
+    return study.model_copy(update={"privacy": privacy})
+
+
 @pytest.fixture(scope="module")
 def run() -> StudyRun:
-    return StudyRun.prepare(builtin_study("tcga-brca"), DATA, seed=42)
+    return StudyRun.prepare(_plain(builtin_study("tcga-brca")), DATA, seed=42)
 
 
 def test_newton_raphson_meets_the_target_and_matches_lifelines(run: StudyRun) -> None:
@@ -46,6 +53,19 @@ def test_small_event_counts_are_suppressed(run: StudyRun) -> None:
     result = run.federated()
     assert result.per_site["center_5"]["n_events"] == -1  # 1 death in centre 5's test set
     assert result.per_site["center_0"]["n_events"] == 14
+
+
+def test_secure_aggregation_matches_plain_sums_to_quantisation_error(run: StudyRun) -> None:
+    plain = run.federated()
+    study = builtin_study("tcga-brca")  # secure aggregation on by default (6 sites)
+    secure = StudyRun.prepare(study, DATA, seed=42)
+    masked = secure.federated()
+    np.testing.assert_allclose(
+        masked.params["linear.weight"], plain.params["linear.weight"], atol=1e-4, rtol=0
+    )
+    assert masked.mean_site_cindex is not None and plain.mean_site_cindex is not None
+    assert abs(masked.mean_site_cindex - plain.mean_site_cindex) < 0.005
+    assert "n_events" not in masked.per_site["center_5"]  # only the consortium total is learnt
 
 
 @pytest.mark.slow

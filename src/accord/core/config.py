@@ -21,6 +21,7 @@ __all__ = [
     "FeatureKind",
     "ModelSpec",
     "PreprocessingSpec",
+    "PrivacySpec",
     "StudyMeta",
     "StudySpec",
     "TrainingSpec",
@@ -115,6 +116,33 @@ class TrainingSpec(_Frozen):
     baselines: tuple[Literal["pooled", "local"], ...] = ("pooled", "local")
 
 
+class PrivacySpec(_Frozen):
+    """Secure aggregation and differential privacy settings of a study.
+
+    ``secure_aggregation = "auto"`` turns it on whenever more than two sites take part.
+    ``dp = "dpsgd"`` trains each site with patient-level DP-SGD (Opacus) to ``epsilon`` at
+    ``delta``; ``dp = "dpfedavg"`` clips each site's update to ``clip_norm`` and adds
+    Gaussian noise (``noise_multiplier``) to the aggregate.
+    """
+
+    secure_aggregation: Literal["auto", "on", "off"] = "auto"
+    secagg_clip: float = Field(default=1e4, gt=0.0)
+    secagg_neighbours: int | None = Field(default=None, ge=2)
+    secagg_threshold: float = Field(default=0.67, gt=0.5, le=1.0)
+    dp: Literal["none", "dpsgd", "dpfedavg"] = "none"
+    epsilon: float | None = Field(default=None, gt=0.0)
+    delta: float = Field(default=1e-5, gt=0.0, lt=1.0)
+    max_grad_norm: float = Field(default=1.0, gt=0.0)
+    noise_multiplier: float | None = Field(default=None, gt=0.0)
+    clip_norm: float = Field(default=1.0, gt=0.0)
+
+    def secure_for(self, n_sites: int) -> bool:
+        """Whether secure aggregation runs for a round with ``n_sites`` contributors."""
+        if self.secure_aggregation == "auto":
+            return n_sites > 2
+        return self.secure_aggregation == "on"
+
+
 class EvaluationSpec(_Frozen):
     bootstrap: int = Field(default=200, ge=0)
     confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
@@ -128,6 +156,7 @@ class StudySpec(_Frozen):
     model: ModelSpec = ModelSpec()
     training: TrainingSpec = TrainingSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
+    privacy: PrivacySpec = PrivacySpec()
 
     def config_hash(self) -> str:
         """SHA-256 of the canonical JSON of this config (floats as their repr strings)."""

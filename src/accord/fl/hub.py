@@ -17,6 +17,7 @@ from accord.core.hashing import sha256_hex
 from accord.core.ids import new_id
 from accord.fl.aggregation import WeightedSum, sum_contributions
 from accord.fl.messages import ConfigValue, Dropout, Reply, Task, TaskKind
+from accord.fl.secure import SecureSettings, secure_round
 from accord.fl.strategies.base import GlobalState, Instruction, SiteInfo, Strategy
 from accord.fl.transport import Transport
 
@@ -62,6 +63,7 @@ class Hub:
         self.log: list[RoundLog] = []
         self.recorder = recorder
         self.task_config: dict[str, ConfigValue] = {}  # added to every task (e.g. function)
+        self.secure: SecureSettings | None = None  # secure aggregation of summed rounds
 
     def broadcast(
         self,
@@ -88,10 +90,12 @@ class Hub:
             )
             for site in targets
         ]
-        return self._exchange(rnd, tasks)
+        return self.exchange(rnd, tasks)
 
-    def run_instructions(self, rnd: int, instructions: Sequence[Instruction]) -> WeightedSum:
-        """Execute one round's instructions and sum the contributions."""
+    def run_instructions(
+        self, rnd: int, instructions: Sequence[Instruction], secure: bool = False
+    ) -> WeightedSum:
+        """Execute one round's instructions and sum the contributions (masked if ``secure``)."""
         tasks = [
             Task.build(
                 task_id=new_id("task"),
@@ -104,7 +108,9 @@ class Hub:
             )
             for ins in instructions
         ]
-        replies = self._exchange(rnd, tasks)
+        if secure and self.secure is not None:
+            return secure_round(self, rnd, tasks, self.secure)[0]
+        replies = self.exchange(rnd, tasks)
         return sum_contributions((r.arrays, r.weight, r.counts) for r in replies.values())
 
     def fit(
@@ -116,9 +122,14 @@ class Hub:
     ) -> GlobalState:
         """Run ``rounds`` rounds of ``strategy`` (fewer if it reports convergence)."""
         state = strategy.initialize(initial)
+        if self.secure is not None and strategy.needs_individual_updates:
+            raise AggregationError(
+                f"strategy '{strategy.name}' needs each site's individual update; "
+                "secure aggregation refuses to run with it"
+            )
         for rnd in range(rounds):
             instructions = strategy.configure_round(rnd, state, self.sites)
-            summed = self.run_instructions(rnd, instructions)
+            summed = self.run_instructions(rnd, instructions, secure=self.secure is not None)
             state = strategy.aggregate(rnd, summed, state)
             if self.recorder is not None:
                 participants = self.log[-1].contributed
@@ -130,7 +141,7 @@ class Hub:
                 break
         return state
 
-    def _exchange(self, rnd: int, tasks: Sequence[Task]) -> dict[str, Reply]:
+    def exchange(self, rnd: int, tasks: Sequence[Task]) -> dict[str, Reply]:
         if self.recorder is not None:
             self.recorder.dispatched(tasks)
         for task in tasks:

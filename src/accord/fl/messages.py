@@ -24,7 +24,17 @@ from accord.core.errors import TransportError
 
 __all__ = ["ConfigValue", "Dropout", "Reply", "Task", "TaskKind"]
 
-TaskKind = Literal["stats", "setup", "train", "newton", "evaluate"]
+TaskKind = Literal[
+    "stats",
+    "setup",
+    "train",
+    "newton",
+    "evaluate",
+    "secagg.advertise",
+    "secagg.share",
+    "secagg.mask",
+    "secagg.unmask",
+]
 ConfigValue = int | float | str | bool
 
 
@@ -92,6 +102,7 @@ class Reply(_Envelope):
     counts: dict[str, int] = Field(default_factory=dict)
     metrics: dict[str, float | None] = Field(default_factory=dict)
     labels: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    document: str = ""
     error: str = ""
     payload: bytes = b""
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from accord.core.config import StudySpec
-from accord.core.errors import AccordError, PolicyError, PrivacyError
+from accord.core.errors import AccordError, PolicyError, PrivacyError, TransportError
 from accord.data import SiteCohort
 from accord.fl.messages import Reply, Task
 
@@ -63,7 +63,7 @@ class Site:
 
     def handle(self, task: Task) -> Reply:
         try:
-            handler = self._handlers[task.kind]
+            handler = self._handlers.get(task.kind, _unsupported)
             return self._chain(handler)(task, self.context)
         except PolicyError as exc:
             return _failure(task, f"PolicyError: {exc}", status="refused")
@@ -76,6 +76,11 @@ class Site:
         for middleware in reversed(self._middlewares):
             handler = _wrap(middleware, handler)
         return handler
+
+
+def _unsupported(task: Task, ctx: SiteContext) -> Reply:
+    """Reached only when no middleware claimed a task kind this site has no handler for."""
+    raise TransportError(f"site '{ctx.site}' has no handler for tasks of kind '{task.kind}'")
 
 
 def _wrap(middleware: Middleware, inner: Handler) -> Handler:

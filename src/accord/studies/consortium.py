@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from accord.core.codec import Arrays
 from accord.core.config import StudySpec
+from accord.core.ids import new_id
+from accord.crypto import new_identity
 from accord.data import Cohort, Preprocessor, SiteCohort, SiteFeatureStats, fit_preprocessor
+from accord.fl.aggregation import WeightedSum, sum_contributions
 from accord.fl.handlers import SITE_HANDLERS
 from accord.fl.hub import Hub
-from accord.fl.messages import Reply
+from accord.fl.messages import Reply, Task
 from accord.fl.recording import LedgerRecorder, PolicyCheck
+from accord.fl.secure import secure_round
+from accord.fl.secure_site import secure_aggregation_middleware
 from accord.fl.site import Middleware, Site, SiteContext, refuse_row_level_arrays
 from accord.fl.strategies import SiteInfo
 from accord.fl.transport import InMemoryTransport
@@ -21,6 +27,19 @@ from accord.ledger.entry import Signer
 __all__ = ["Consortium", "Observer"]
 
 Observer = Callable[[str, bytes], None]
+
+
+def _ephemeral_keys(
+    sites: list[str],
+) -> tuple[dict[str, Signer], Callable[[str], bytes]]:
+    """Fresh signing keys for simulated sites that have no ledger identity."""
+    keys: dict[str, Signer] = {}
+    public: dict[str, bytes] = {}
+    for site in sites:
+        org = re.sub(r"[^a-z0-9_.-]", "-", site.lower())[:63] or "site"
+        identity = new_identity(org if org[0].isalnum() else f"s{org}"[:63])
+        keys[site], public[site] = identity, identity.public.public_key
+    return keys, public.__getitem__
 
 
 @dataclass
@@ -41,14 +60,24 @@ class Consortium:
         signers: Mapping[str, Signer] | None = None,
         policies: Mapping[str, PolicyCheck] | None = None,
         datasets: Mapping[str, str] | None = None,
+        public_key_of: Callable[[str], bytes] | None = None,
     ) -> Consortium:
         """Sites over an in-memory transport; with a recorder, every task is signed into
         the ledger by the hub (dispatch, aggregation) and by each site (``signers``), and
-        each site checks its policy (``policies``) before touching its data."""
+        each site checks its policy (``policies``) before touching its data.
+
+        Every site can take part in secure aggregation: with no ``signers`` the simulation
+        gives each site a fresh key to sign its secure-aggregation advertisements.
+        """
+        if signers is None or public_key_of is None:
+            signers, public_key_of = _ephemeral_keys(list(cohorts))
         sites = {}
         for name, c in cohorts.items():
-            chain: list[Middleware] = [refuse_row_level_arrays]
-            if recorder is not None and signers is not None:
+            chain: list[Middleware] = [
+                secure_aggregation_middleware(signers[name], public_key_of),
+                refuse_row_level_arrays,
+            ]
+            if recorder is not None:
                 check = policies.get(name) if policies else None
                 chain.insert(0, recorder.middleware(signers[name], check))
             ctx = SiteContext(site=name, cohort=c, study=study, seed=seed)
@@ -69,9 +98,18 @@ class Consortium:
         signers: Mapping[str, Signer] | None = None,
         policies: Mapping[str, PolicyCheck] | None = None,
         datasets: Mapping[str, str] | None = None,
+        public_key_of: Callable[[str], bytes] | None = None,
     ) -> Consortium:
         return cls.simulate(
-            cohort.sites, study, seed, observer, recorder, signers, policies, datasets
+            cohort.sites,
+            study,
+            seed,
+            observer,
+            recorder,
+            signers,
+            policies,
+            datasets,
+            public_key_of,
         )
 
     def fit_preprocessing(self, study: StudySpec) -> Preprocessor:
@@ -88,5 +126,28 @@ class Consortium:
         """Send an already-fitted preprocessor to every site (baselines reuse the consortium's)."""
         self.hub.broadcast("setup", rnd=0, document=json.dumps(prep.to_dict()))
 
-    def evaluate(self, params: Arrays, sites: Sequence[str] | None = None) -> dict[str, Reply]:
-        return self.hub.broadcast("evaluate", rnd=0, arrays=params, sites=sites)
+    def evaluate(self, params: Arrays) -> tuple[dict[str, Reply], WeightedSum]:
+        """Every site scores ``params`` on its test rows.
+
+        Returns the replies (site-level metrics) and the sum of the sites' pair counts —
+        securely aggregated when the hub runs secure aggregation, so that only the
+        consortium totals are learnt.
+        """
+        hub = self.hub
+        tasks = [
+            Task.build(
+                task_id=new_id("task"),
+                plan_id=hub.plan_id,
+                round=0,
+                site=s.site,
+                kind="evaluate",
+                config=dict(hub.task_config),
+                arrays=params,
+            )
+            for s in hub.sites
+        ]
+        if hub.secure is not None and len(tasks) >= 2:
+            summed, replies = secure_round(hub, 0, tasks, hub.secure)
+            return replies, summed
+        replies = hub.exchange(0, tasks)
+        return replies, sum_contributions((r.arrays, r.weight, r.counts) for r in replies.values())

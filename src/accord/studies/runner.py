@@ -16,12 +16,13 @@ import numpy as np
 
 from accord.core.codec import Arrays, encode_arrays
 from accord.core.config import StudySpec
-from accord.core.errors import AccordError
+from accord.core.errors import AccordError, ConfigError
 from accord.core.hashing import sha256_hex
 from accord.core.ids import new_id
 from accord.data import Cohort, Preprocessor, load_cohort
 from accord.fl.evaluation import cindex_interval
 from accord.fl.messages import Reply
+from accord.fl.secure import SecureSettings
 from accord.fl.strategies import GlobalState, build_strategy
 from accord.ledger.entry import decimal
 from accord.models import build_model, get_arrays
@@ -90,6 +91,7 @@ class StudyRun:
             signers=audit.sites if audit else None,
             policies={s: audit.policy_check(s) for s in audit.sites} if audit else None,
             datasets=audit.datasets if audit else None,
+            public_key_of=audit.public_key if audit else None,
         )
         run = cls(study, cohort, seed, consortium, None, progress, audit)  # type: ignore[arg-type]
         run.begin_plan("preprocessing", study, list(cohort.sites))
@@ -100,6 +102,7 @@ class StudyRun:
         """A fresh plan id for the hub; with a ledger, the researcher signs the submission."""
         hub = self.consortium.hub
         hub.plan_id = new_id("plan")
+        hub.secure = self._secure_settings(study, method)
         if self.audit is None:
             return None
         function = self.audit.register_function(study)
@@ -111,12 +114,33 @@ class StudyRun:
             "function": function,
             "strategy": study.training.strategy,
             "rounds": study.training.rounds,
-            "secure_aggregation": False,
+            "secure_aggregation": hub.secure is not None,
             "dp_epsilon": None,
             "trained_on": list(trained_on),
             "seed": self.seed,
         }
         return self.audit.submit_plan(hub.plan_id, payload)
+
+    def _secure_settings(self, study: StudySpec, method: str) -> SecureSettings | None:
+        """Secure aggregation for this plan: the study's setting, by default on for > 2 sites.
+
+        Strategies that need individual updates (Cyclic) run without it under "auto" and
+        are refused under "on". Preprocessing statistics are not securely summed yet.
+        """
+        privacy = study.privacy
+        if method == "preprocessing" or not privacy.secure_for(len(self.cohort.sites)):
+            return None
+        strategy = build_strategy(study.training, study.model)
+        if strategy.needs_individual_updates and method == study.training.strategy:
+            if privacy.secure_aggregation == "on":
+                raise ConfigError(
+                    f"privacy.secure_aggregation = 'on' cannot run strategy '{strategy.name}', "
+                    "which needs each site's individual update"
+                )
+            return None
+        return SecureSettings(
+            privacy.secagg_clip, privacy.secagg_threshold, privacy.secagg_neighbours
+        )
 
     def _initial(self, study: StudySpec) -> Arrays:
         return get_arrays(build_model(study.model, len(self.preprocessor.columns), self.seed))
@@ -134,24 +158,21 @@ class StudyRun:
         return consortium.hub.fit(strategy, self._initial(study), rounds, progress=tick)
 
     def evaluate(self, method: str, state: GlobalState, trained_on: Sequence[str]) -> MethodResult:
-        replies = self.consortium.evaluate(state.params)
+        replies, summed = self.consortium.evaluate(state.params)
         seqs = self._evaluation_entries(replies)
         per_site: dict[str, dict[str, float | int | None]] = {}
-        total = ConcordanceCounts(0.0, 0.0, 0.0, 0)
-        boot: np.ndarray | None = None
         for site, reply in sorted(replies.items()):
             per_site[site] = {**reply.metrics, **reply.counts}
             if site in seqs:
                 per_site[site]["ledger_seq"] = seqs[site]
-            a = reply.arrays
-            total = total + ConcordanceCounts(
-                concordant=float(a["concordant"][0]),
-                discordant=float(a["discordant"][0]),
-                tied_risk=float(a["tied_risk"][0]),
-                comparable=int(a["comparable"][0]),
-            )
-            if "bootstrap_counts" in a:
-                boot = a["bootstrap_counts"] if boot is None else boot + a["bootstrap_counts"]
+        a = summed.arrays
+        total = ConcordanceCounts(
+            concordant=float(a["concordant"][0]),
+            discordant=float(a["discordant"][0]),
+            tied_risk=float(a["tied_risk"][0]),
+            comparable=round(float(a["comparable"][0])),
+        )
+        boot = a.get("bootstrap_counts")
         interval = (
             cindex_interval(boot, self.study.evaluation.confidence) if boot is not None else None
         )

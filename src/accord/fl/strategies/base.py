@@ -81,6 +81,9 @@ class Strategy(Protocol):
     """
 
     name: str
+    # True for strategies that must see each site's own update (Cyclic keeps one site's
+    # model; median or Krum would compare updates): secure aggregation refuses them.
+    needs_individual_updates: bool
 
     def initialize(self, params: Arrays) -> GlobalState: ...
 

@@ -19,6 +19,7 @@ class Cyclic(FedAvg):
     """Round ``r`` sends the model to site ``r mod n`` (sites in id order); its update is kept."""
 
     name: str = "cyclic"
+    needs_individual_updates: bool = True
 
     def configure_round(
         self, rnd: int, state: GlobalState, sites: Sequence[SiteInfo]

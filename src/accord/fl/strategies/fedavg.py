@@ -33,6 +33,7 @@ class FedAvg:
     hyper: TrainingHyperparameters = field(default_factory=TrainingHyperparameters)
     server_lr: float = 1.0
     name: str = "fedavg"
+    needs_individual_updates: bool = False
 
     def initialize(self, params: Arrays) -> GlobalState:
         return GlobalState(params=dict(params))

@@ -36,6 +36,7 @@ class NewtonRaphson:
     ties: str = "efron"
     tol: float = 1e-9
     name: str = "newton_raphson"
+    needs_individual_updates: bool = False
 
     def initialize(self, params: Arrays) -> GlobalState:
         if set(params) != {PARAM}:

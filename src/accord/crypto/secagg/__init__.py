@@ -1,0 +1,34 @@
+"""Secure aggregation: Bonawitz et al. (CCS 2017) double masking with the SecAgg+ graph.
+
+The hub (:class:`SecAggServer`) learns the sum of the surviving sites' clipped updates
+and nothing about any single one; each site (:class:`SecAggClient`) masks its quantised
+update with a self mask and pairwise masks that cancel in the sum. Shamir shares of the
+mask seeds let the hub unmask the sum when up to ``n - t`` sites drop out. The message
+flow is in :mod:`accord.crypto.secagg.protocol`.
+"""
+
+from accord.crypto.secagg.graph import neighbours
+from accord.crypto.secagg.prg import expand
+from accord.crypto.secagg.protocol import (
+    Advertisement,
+    SecAggClient,
+    SecAggConfig,
+    SecAggServer,
+    UnmaskRequest,
+    pack_bytes_map,
+    unpack_bytes_map,
+)
+from accord.crypto.secagg.quantize import Quantizer
+
+__all__ = [
+    "Advertisement",
+    "Quantizer",
+    "SecAggClient",
+    "SecAggConfig",
+    "SecAggServer",
+    "UnmaskRequest",
+    "expand",
+    "neighbours",
+    "pack_bytes_map",
+    "unpack_bytes_map",
+]
