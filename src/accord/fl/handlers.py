@@ -18,6 +18,7 @@ from accord.core.errors import ConfigError
 from accord.data import Preprocessor, feature_statistics
 from accord.fl.evaluation import evaluate_risk
 from accord.fl.messages import Reply, Task
+from accord.fl.private_training import privatise_update, train_private
 from accord.fl.site import Handler, SiteContext
 from accord.models import LocalTrainingConfig, build_model, get_arrays, set_arrays, train_local
 from accord.survival import cox_derivatives
@@ -87,22 +88,38 @@ def handle_train(task: Task, ctx: SiteContext) -> Reply:
         prox_mu=float(cfg.get("prox_mu", 0.0)),
     )
     scaffold = _scaffold_pair(ctx, arrays, params) if cfg.get("scaffold") else None
-    result = train_local(
-        model,
-        _encoded(ctx, "train"),
-        train.time_days,
-        train.event,
-        config,
-        seed=site_seed(ctx.seed, ctx.site, task.round),
-        scaffold=scaffold,
-    )
-    weight = float(train.n) if cfg.get("weighting") == "samples" else 1.0
+    privacy = ctx.study.privacy
+    seed = site_seed(ctx.seed, ctx.site, task.round)
+    x = _encoded(ctx, "train")
+    metrics: dict[str, float | None]
+    if privacy.dp == "dpsgd":
+        if scaffold is not None or config.prox_mu > 0:
+            raise ConfigError("DP-SGD runs with FedAvg-type strategies (no SCAFFOLD/FedProx yet)")
+        rounds = int(cfg.get("rounds", 1))
+        _, metrics = train_private(
+            model, x, train.time_days, train.event, config, privacy, rounds, task.round, seed
+        )
+        control = None
+    else:
+        result = train_local(
+            model, x, train.time_days, train.event, config, seed=seed, scaffold=scaffold
+        )
+        metrics, control = {"train_loss": result.mean_loss}, result.control
     new = get_arrays(model)
-    out = {f"delta.{k}": (new[k] - params[k]) * weight for k in new}
-    if scaffold is not None and result.control is not None:
-        out |= {f"control.{k}": result.control[k] - scaffold[1][k] for k in new}
-        ctx.state["scaffold_control"] = result.control
-    return _reply(task, arrays=out, weight=weight, metrics={"train_loss": result.mean_loss})
+    update = {k: new[k] - params[k] for k in new}
+    weight = float(train.n) if cfg.get("weighting") == "samples" else 1.0
+    if privacy.dp == "dpfedavg":
+        n_sites = int(cfg.get("n_sites", 1))
+        update, dp_metrics = privatise_update(
+            update, privacy, n_sites, task.round, int(cfg.get("rounds", 1)), seed
+        )
+        metrics |= dp_metrics
+        weight = 1.0  # DP-FedAvg: every site counts once, its clipped update is the unit
+    out = {f"delta.{k}": v * weight for k, v in update.items()}
+    if scaffold is not None and control is not None:
+        out |= {f"control.{k}": control[k] - scaffold[1][k] for k in new}
+        ctx.state["scaffold_control"] = control
+    return _reply(task, arrays=out, weight=weight, metrics=metrics)
 
 
 def _scaffold_pair(ctx: SiteContext, arrays: Arrays, params: Arrays) -> tuple[Arrays, Arrays]:

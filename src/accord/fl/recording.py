@@ -46,6 +46,10 @@ def _dispatch_fields(task: Task) -> dict[str, Any]:
     return fields
 
 
+def _is_privacy(metric: str) -> bool:
+    return metric.startswith("epsilon") or metric in ("delta", "noise_multiplier")
+
+
 class LedgerRecorder:
     """Records one consortium's operations; remembers each task's completion entry."""
 
@@ -111,6 +115,9 @@ class LedgerRecorder:
             "output_hash": sha256_hex(reply.payload),
             "n_train": suppress_small(ctx.cohort.n_train, self.min_cell_count),
         }
+        privacy = {k: decimal(v) for k, v in sorted(reply.metrics.items()) if _is_privacy(k)}
+        if privacy:
+            out["privacy"] = privacy
         if reply.kind == "evaluate":
             out["metrics"] = {k: decimal(v) for k, v in sorted(reply.metrics.items())}
             out["counts"] = dict(sorted(reply.counts.items()))

@@ -207,9 +207,25 @@ class RunLedger:
                 cohort_size=ctx.cohort.n_train,
                 round=task.round,
                 local_function=local,
+                epsilon_spent=self.epsilon_spent(site, exclude_plan=task.plan_id),
             )
 
         return check
+
+    def epsilon_spent(self, site: str, exclude_plan: str | None = None) -> float:
+        """ε this site's dataset has spent: per plan the largest ε it recorded, summed.
+
+        The running plan is excluded: its whole declared ε was checked when it started.
+        """
+        per_plan: dict[str, float] = {}
+        for stored in self.replicas[site].store.find(kind="task.completed", org=site):
+            payload = Entry.parse(stored.entry).payload
+            privacy = payload.get("privacy") or {}
+            values = [float(v) for k, v in privacy.items() if k.startswith("epsilon") and v]
+            plan = str(payload.get("plan"))
+            if values and payload.get("dataset") == self.datasets[site] and plan != exclude_plan:
+                per_plan[plan] = max(per_plan.get(plan, 0.0), max(values))
+        return sum(per_plan.values())
 
     def public_key(self, org: str) -> bytes:
         """The organisation's current (latest, unrevoked) key, as the ledger records it."""

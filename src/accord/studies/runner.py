@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from accord.core.codec import Arrays, encode_arrays
-from accord.core.config import StudySpec
+from accord.core.config import PrivacySpec, StudySpec, TrainingSpec
 from accord.core.errors import AccordError, ConfigError
 from accord.core.hashing import sha256_hex
 from accord.core.ids import new_id
@@ -26,6 +26,7 @@ from accord.fl.secure import SecureSettings
 from accord.fl.strategies import GlobalState, build_strategy
 from accord.ledger.entry import decimal
 from accord.models import build_model, get_arrays
+from accord.privacy import gaussian_mechanism_epsilon, most_conservative
 from accord.studies.audit import RunLedger
 from accord.studies.consortium import Consortium, Observer
 from accord.survival.concordance import ConcordanceCounts
@@ -103,10 +104,11 @@ class StudyRun:
         hub = self.consortium.hub
         hub.plan_id = new_id("plan")
         hub.secure = self._secure_settings(study, method)
+        hub.task_config = {"rounds": study.training.rounds, "n_sites": len(self.cohort.sites)}
         if self.audit is None:
             return None
         function = self.audit.register_function(study)
-        hub.task_config = {"function": function}
+        hub.task_config["function"] = function
         payload = {
             "study": study.study.name,
             "method": method,
@@ -115,7 +117,7 @@ class StudyRun:
             "strategy": study.training.strategy,
             "rounds": study.training.rounds,
             "secure_aggregation": hub.secure is not None,
-            "dp_epsilon": None,
+            "dp_epsilon": decimal(planned_epsilon(study.privacy, study.training)),
             "trained_on": list(trained_on),
             "seed": self.seed,
         }
@@ -253,6 +255,16 @@ class StudyRun:
         except AccordError as exc:
             return MethodResult(f"local:{site}", {}, None, None, None, 0, (site,), error=str(exc))
         return _with_plan(self.evaluate(f"local:{site}", state, [site]), plan_seq)
+
+
+def planned_epsilon(privacy: PrivacySpec, training: TrainingSpec) -> float | None:
+    """The ε a plan declares (sites check it against their budgets), or None without DP."""
+    if privacy.dp == "dpsgd":
+        return privacy.epsilon
+    if privacy.dp == "dpfedavg" and privacy.noise_multiplier is not None:
+        spent = gaussian_mechanism_epsilon(privacy.noise_multiplier, training.rounds, privacy.delta)
+        return most_conservative(spent).epsilon
+    return None
 
 
 def _with_plan(result: MethodResult, plan_seq: int | None) -> MethodResult:
