@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install demo test test-slow lint typecheck contracts bench clean
+.PHONY: install demo test test-slow lint typecheck contracts bench bench-secagg clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,14 @@ test-slow: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/tcga_brca.py --data ../shared/data/flamby/fed_tcga_brca --out runs/bench/tcga_brca.json
 	$(BIN)/python bench/ledger.py --out runs/bench/ledger.json
+	$(MAKE) bench-secagg
+
+# Flower is installed only for this benchmark, in its own environment: its dependencies
+# are not accord's. Secure aggregation itself needs only numpy and cryptography.
+bench-secagg:
+	$(PYTHON) -m venv .venv-flwr
+	.venv-flwr/bin/pip install -q flwr==1.42.0 numpy pydantic
+	PYTHONPATH=src .venv-flwr/bin/python bench/secagg.py --out runs/bench/secagg.json
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-flwr runs .pytest_cache .mypy_cache .ruff_cache

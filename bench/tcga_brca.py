@@ -54,17 +54,28 @@ FLAMBY_NAMES = {
 }
 
 
-def with_training(study: StudySpec, **training: Any) -> StudySpec:
+def with_training(
+    study: StudySpec, privacy: dict[str, Any] | None = None, **training: Any
+) -> StudySpec:
     evaluation = study.evaluation.model_copy(update={"bootstrap": 0})
     new = study.training.model_copy(update=training)
-    return study.model_copy(update={"training": new, "evaluation": evaluation})
+    private = study.privacy.model_copy(update=privacy or {})
+    return study.model_copy(update={"training": new, "evaluation": evaluation, "privacy": private})
+
+
+# Privacy variants of FedAvg (secure aggregation is on by default for 6 sites in every
+# federated row above; "fedavg_plain" turns it off to measure what masking costs).
+PRIVACY_VARIANTS: dict[str, dict[str, Any]] = {
+    "fedavg_plain": {"secure_aggregation": "off"},
+    "fedavg_dpsgd_eps8": {"dp": "dpsgd", "epsilon": 8.0, "delta": 1e-3, "max_grad_norm": 1.0},
+}
 
 
 def pooled_test_cindex(run: StudyRun, result: MethodResult) -> float | None:
     """C on the union of test sets: simulation-only reference (pools test risk scores)."""
     pooled = Consortium.simulate({"pooled": run.cohort.pooled()}, run.study, run.seed)
     pooled.install(run.preprocessor)
-    reply = pooled.evaluate(result.params)["pooled"]
+    reply = pooled.evaluate(result.params)[0]["pooled"]
     value = reply.metrics.get("harrell_c")
     return None if value is None else float(value)
 
@@ -113,6 +124,10 @@ def one_seed(study: StudySpec, data: Path, seed: int) -> dict[str, list[dict[str
         spec = with_training(study, strategy=method, **COMMON, **settings)
         out[method] = [figures(run, run.federated(spec))]
         print(f"seed {seed} {method}: {out[method][0]}", file=sys.stderr)
+    for name, privacy in PRIVACY_VARIANTS.items():
+        spec = with_training(study, privacy, strategy="fedavg", **COMMON, **SGD_METHODS["fedavg"])
+        out[name] = [figures(run, run.federated(spec))]
+        print(f"seed {seed} {name}: {out[name][0]}", file=sys.stderr)
     return out
 
 
@@ -155,7 +170,7 @@ def main() -> None:
         args.flamby_results or args.data.parent / "results" / "results_benchmark_fed_tcga_brca"
     )
     flamby = flamby_reference(results_dir)
-    baselines = ("pooled", "local", "lifelines_pooled")
+    baselines = ("pooled", "local", "lifelines_pooled", *PRIVACY_VARIANTS)
     federated = {m: v for m, v in methods.items() if m not in baselines}
     best = max(federated, key=lambda m: federated[m]["mean_center_cindex"] or 0.0)
     doc = {
@@ -169,6 +184,15 @@ def main() -> None:
             if m in flamby and methods[m]["mean_center_cindex"]
         },
         "best_federated": best,
+        "secure_aggregation_cindex_change": round(
+            methods["fedavg"]["mean_center_cindex"] - methods["fedavg_plain"]["mean_center_cindex"],
+            4,
+        ),
+        "dpsgd_eps8_cindex_lost": round(
+            methods["fedavg_plain"]["mean_center_cindex"]
+            - methods["fedavg_dpsgd_eps8"]["mean_center_cindex"],
+            4,
+        ),
         "ratio_newton_raphson_to_lifelines_pooled": round(
             methods["newton_raphson"]["mean_center_cindex"]
             / methods["lifelines_pooled"]["mean_center_cindex"],

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from accord.core.codec import Arrays
+from accord.core.config import PrivacySpec
 from accord.core.errors import ConfigError
 from accord.data import Preprocessor, feature_statistics
 from accord.fl.evaluation import evaluate_risk
@@ -88,7 +89,7 @@ def handle_train(task: Task, ctx: SiteContext) -> Reply:
         prox_mu=float(cfg.get("prox_mu", 0.0)),
     )
     scaffold = _scaffold_pair(ctx, arrays, params) if cfg.get("scaffold") else None
-    privacy = ctx.study.privacy
+    privacy = plan_privacy(task, ctx)
     seed = site_seed(ctx.seed, ctx.site, task.round)
     x = _encoded(ctx, "train")
     metrics: dict[str, float | None]
@@ -120,6 +121,15 @@ def handle_train(task: Task, ctx: SiteContext) -> Reply:
         out |= {f"control.{k}": control[k] - scaffold[1][k] for k in new}
         ctx.state["scaffold_control"] = control
     return _reply(task, arrays=out, weight=weight, metrics=metrics)
+
+
+def plan_privacy(task: Task, ctx: SiteContext) -> PrivacySpec:
+    """The DP settings of the task's plan (sent as ``dp.*`` config), else the study's."""
+    given = {k[3:]: v for k, v in task.config.items() if k.startswith("dp.")}
+    if not given:
+        return ctx.study.privacy
+    base = ctx.study.privacy.model_dump(exclude={"dp", "epsilon", "noise_multiplier"})
+    return PrivacySpec.model_validate({**base, **given})
 
 
 def _scaffold_pair(ctx: SiteContext, arrays: Arrays, params: Arrays) -> tuple[Arrays, Arrays]:

@@ -21,7 +21,7 @@ from accord.core.hashing import sha256_hex
 from accord.core.ids import new_id
 from accord.data import Cohort, Preprocessor, load_cohort
 from accord.fl.evaluation import cindex_interval
-from accord.fl.messages import Reply
+from accord.fl.messages import ConfigValue, Reply
 from accord.fl.secure import SecureSettings
 from accord.fl.strategies import GlobalState, build_strategy
 from accord.ledger.entry import decimal
@@ -105,6 +105,7 @@ class StudyRun:
         hub.plan_id = new_id("plan")
         hub.secure = self._secure_settings(study, method)
         hub.task_config = {"rounds": study.training.rounds, "n_sites": len(self.cohort.sites)}
+        hub.task_config |= privacy_config(study.privacy)
         if self.audit is None:
             return None
         function = self.audit.register_function(study)
@@ -255,6 +256,15 @@ class StudyRun:
         except AccordError as exc:
             return MethodResult(f"local:{site}", {}, None, None, None, 0, (site,), error=str(exc))
         return _with_plan(self.evaluate(f"local:{site}", state, [site]), plan_seq)
+
+
+DP_FIELDS = ("dp", "epsilon", "delta", "max_grad_norm", "noise_multiplier", "clip_norm")
+
+
+def privacy_config(privacy: PrivacySpec) -> dict[str, ConfigValue]:
+    """The plan's DP settings as task config: sites apply the plan's, not a default."""
+    values = privacy.model_dump()
+    return {f"dp.{k}": values[k] for k in DP_FIELDS if values[k] is not None}
 
 
 def planned_epsilon(privacy: PrivacySpec, training: TrainingSpec) -> float | None:

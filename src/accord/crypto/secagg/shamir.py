@@ -58,8 +58,9 @@ def split(secret: bytes, threshold: int, holders: Sequence[int]) -> dict[int, in
 def combine(shares: Mapping[int, int], threshold: int) -> bytes:
     """The 32-byte secret from at least ``threshold`` shares (the first ``threshold`` by x).
 
-    :class:`AggregationError` below the threshold, or when the shares do not interpolate
-    to a 32-byte value (they were not produced by one :func:`split`).
+    :class:`AggregationError` below the threshold, or when the shares interpolate to a
+    value of more than 32 bytes (gross corruption only: shares are not authenticated
+    here; the protocol checks a reconstructed mask key against its public key).
     """
     if threshold < 1 or len(shares) < threshold:
         raise AggregationError(f"shamir: {len(shares)} shares; need at least {threshold}")
