@@ -13,7 +13,8 @@ exit code the CLI returns for it::
     ├── TransportError (8)               a message was lost or malformed
     ├── LedgerError (9)                  the audit ledger is unreadable or inconsistent
     │   └── EquivocationError (10)       a log showed two different histories
-    └── KeyFileError (11, ValueError)    a key file is missing, malformed or too open
+    ├── KeyFileError (11, ValueError)    a key file is missing, malformed or too open
+    └── SlideReadError (12, ValueError)  a slide is missing, corrupt, unsupported or lacks mpp
 
 Messages name the file, the column or field, the kind of the bad value and what was
 expected. They never contain a patient-level value or identifier: refer to row
@@ -35,6 +36,7 @@ __all__ = [
     "LedgerError",
     "PolicyError",
     "PrivacyError",
+    "SlideReadError",
     "TransportError",
     "format_rows",
 ]
@@ -112,3 +114,9 @@ def format_rows(rows: Sequence[int], limit: int = 5) -> str:
     extra = len(rows) - limit
     word = "row" if len(rows) == 1 else "rows"
     return f"{word} {shown}" + (f" and {extra} more" if extra > 0 else "")
+
+
+class SlideReadError(AccordError, ValueError):
+    """A whole-slide image cannot be read: missing, corrupt, unsupported or without mpp."""
+
+    exit_code = 12
