@@ -148,8 +148,8 @@ def peers() -> dict[str, Any]:
         except ImportError:
             found[name] = None
     found["reason"] = (
-        "histolab 0.7 pins numpy<=1.24 and TIAToolbox pins an older torch/numpy; "
-        "neither installs beside numpy 2 / torch 2.13 here"
+        "histolab 0.7 pins numpy<=1.24 (we need numpy 2); TIAToolbox 2.1.3 needs torch<2.13 "
+        "with torchvision (only a multi-GB CUDA build is available here) and numpy<2.4.4"
     )
     return found
 

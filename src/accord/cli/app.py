@@ -15,6 +15,7 @@ from accord.cli.governance import audit, consortium_app, site_app, status, submi
 from accord.cli.keys import keys_app
 from accord.cli.ledger import ledger_app
 from accord.cli.summary import print_summary
+from accord.cli.synth import synth_app
 from accord.cli.wsi import wsi_app
 from accord.studies import builtin_study, resolve_study
 from accord.studies.results import results_document, write_json_atomic
@@ -28,6 +29,7 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(consortium_app, name="consortium")
 app.add_typer(site_app, name="site")
 app.add_typer(wsi_app, name="wsi")
+app.add_typer(synth_app, name="synth")
 app.command()(submit)
 app.command()(status)
 app.command()(audit)

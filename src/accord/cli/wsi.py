@@ -10,9 +10,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from accord.cli.errors import guarded
-from accord.core.errors import SlideReadError
+from accord.core.errors import ConfigError, SlideReadError
 from accord.models.extractors import build_extractor
 from accord.models.slide_features import extract_features
+from accord.studies.pretrain import PretrainSettings, federated_simclr, sample_tiles
 from accord.wsi.cache import FeatureCache, TilingParams
 from accord.wsi.qc import qc_thumbnail
 from accord.wsi.reader import open_slide
@@ -23,6 +24,7 @@ __all__ = ["wsi_app"]
 
 wsi_app = typer.Typer(help="Whole-slide images: metadata, QC thumbnails, tile features.")
 console = Console(soft_wrap=True)
+SLIDE_SUFFIXES = {".svs", ".tif", ".tiff", ".ndpi", ".mrxs", ".scn", ".bif"}
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
 SlideMpp = Annotated[
     float | None, typer.Option("--slide-mpp", help="µm/px for slides whose metadata lacks it")
@@ -112,5 +114,33 @@ def extract(
             console.print(f"failed: {reason}", highlight=False, markup=False)
         if report.failed:
             raise SlideReadError(f"{len(report.failed)} of {len(slides)} slides failed (above)")
+
+    guarded(debug, action)
+
+
+@wsi_app.command()
+def pretrain(
+    sites: Annotated[list[str], typer.Argument(help="SITE=FOLDER of slides, one per site")],
+    out: Annotated[Path, typer.Option("--out", help="TorchScript encoder to write")],
+    rounds: Annotated[int, typer.Option("--rounds")] = 5,
+    local_steps: Annotated[int, typer.Option("--local-steps")] = 20,
+    tiles_per_site: Annotated[int, typer.Option("--tiles-per-site")] = 256,
+    debug: DebugOpt = False,
+) -> None:
+    """Federated SimCLR pretraining of a tile encoder on the sites' own slides (simulated)."""
+
+    def action() -> None:
+        settings = PretrainSettings(
+            rounds=rounds, local_steps=local_steps, tiles_per_site=tiles_per_site
+        )
+        tiles = {}
+        for item in sites:
+            name, _, folder = item.partition("=")
+            slides = sorted(p for p in Path(folder).glob("*") if p.suffix in SLIDE_SUFFIXES)
+            if not name or not slides:
+                raise ConfigError(f"{item}: expected SITE=FOLDER with slide files in it")
+            tiles[name] = sample_tiles(slides, settings)
+        path = federated_simclr(tiles, settings, out)
+        console.print(f"encoder: {path} (use --extractor torchscript --model {path})")
 
     guarded(debug, action)

@@ -44,7 +44,7 @@ HOSPITAL_PROFILES: dict[str, StainProfile] = {
     # Reference H&E (Ruifrok & Johnston vectors), neutral scanner.
     "hospital_a": StainProfile((0.65, 0.70, 0.29), (0.07, 0.99, 0.11), 1.0, (242, 240, 244)),
     # Strong, blue-purple haematoxylin and pale eosin; cold, bright scanner.
-    "hospital_b": StainProfile((0.80, 0.60, 0.20), (0.20, 0.62, 0.06), 1.3, (246, 247, 252)),
+    "hospital_b": StainProfile((0.72, 0.66, 0.26), (0.20, 0.62, 0.06), 1.3, (246, 247, 252)),
     # Over-stained magenta eosin; warm, yellowish scanner white point.
     "hospital_c": StainProfile((0.55, 0.80, 0.35), (0.02, 1.10, 0.45), 1.1, (238, 232, 220)),
     # Faded, pale stain (old batch, thin sections); very bright scanner.

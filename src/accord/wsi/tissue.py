@@ -19,6 +19,7 @@ from accord.wsi.reader import SlideReader
 __all__ = ["TissueMask", "detect_tissue", "tissue_mask"]
 
 _DEFAULT_MIN_SATURATION = 0.05
+_INK_MAX_TEXTURE = 0.06  # local std of value (0-1) above which pixels are tissue, not ink
 _BLACK_VALUE = 0.08  # darker than this is scanner background, whatever its hue
 _INK_HUES = ((0.2, 0.5, 0.25), (0.5, 0.69, 0.35))  # (hue from, hue to, min saturation)
 _BLACK_INK = (0.3, 0.35)  # value below and saturation below
@@ -104,8 +105,35 @@ def _pen_marks(hue: np.ndarray, saturation: np.ndarray, value: np.ndarray) -> np
     for low, high, min_sat in _INK_HUES:
         ink |= (hue >= low) & (hue < high) & (saturation >= min_sat) & (value >= _BLACK_VALUE)
     ink = ndimage.binary_opening(ink)  # single stray pixels are noise, not ink
+    ink = _smooth_components(ink, value)
     grown: np.ndarray = ndimage.binary_dilation(ink, iterations=2)
     return grown
+
+
+def _smooth_components(ink: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Keep ink-coloured regions that are smooth as a whole.
+
+    Ink is laid down evenly; stained tissue is textured (nuclei, fibres). A strongly blue
+    haematoxylin can share ink's hue, so a region counts as ink only when the median local
+    texture over the region is low (thin strokes keep a smooth core even where their
+    edges meet tissue).
+    """
+    labels, count = ndimage.label(ink)
+    if count == 0:
+        return ink
+    texture = _local_std(value)
+    medians = ndimage.median(texture, labels, index=np.arange(1, count + 1))
+    keep = np.concatenate([[False], np.asarray(medians) < _INK_MAX_TEXTURE])
+    kept: np.ndarray = keep[labels]
+    return kept
+
+
+def _local_std(value: np.ndarray, size: int = 3) -> np.ndarray:
+    """Standard deviation of ``value`` in a size × size window (texture)."""
+    mean = ndimage.uniform_filter(value.astype(np.float32), size)
+    mean_sq = ndimage.uniform_filter(value.astype(np.float32) ** 2, size)
+    std: np.ndarray = np.sqrt(np.maximum(mean_sq - mean**2, 0.0))
+    return std
 
 
 def _clean(mask: np.ndarray, radius: int) -> np.ndarray:

@@ -26,8 +26,10 @@ STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
 CROP_SCALE = (0.3, 1.0)  # fraction of the tile area kept by the random resized crop
 CROP_LOG_RATIO = (math.log(3 / 4), math.log(4 / 3))
-HED_SCALE_SIGMA = 0.05  # stain concentration multiplied by U(1 - s, 1 + s) per channel
-HED_SHIFT_SIGMA = 0.02  # ... and shifted by U(-s, s) per channel
+# skimage's HED channels are optical densities divided by -log(1e-6) ~ 13.8, so typical
+# H&E values are 0.005-0.1 and a shift of 0.003 moves white background by ~10 / 255.
+HED_SCALE_SIGMA = 0.1  # stain concentration multiplied by U(1 - s, 1 + s) per channel
+HED_SHIFT_SIGMA = 0.003  # ... and shifted by U(-s, s) per channel
 JITTER_PROB = 0.8
 BLUR_PROB = 0.5
 BLUR_SIGMA_PX = (0.1, 1.5)  # at 64 px; scaled with the output size

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -38,12 +39,17 @@ def export_encoder(model: SimCLRModel, path: Path, input_size: int) -> Path:
         raise ConfigError(f"export_encoder: input_size must be >= 8 pixels, got {input_size}")
     path = Path(path)
     encoder = copy.deepcopy(model.encoder).eval()
-    scripted = torch.jit.script(encoder)
+    with warnings.catch_warnings():
+        # TorchScript is deprecated upstream but is still the backbone format accord loads.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(encoder)
     sidecar = {"input_size": input_size, "mean": list(MEAN), "std": list(STD)}
     _write_atomic(preprocessing_path(path), json.dumps(sidecar, indent=2).encode() + b"\n")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        torch.jit.save(scripted, str(tmp))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.jit.save(scripted, str(tmp))
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
