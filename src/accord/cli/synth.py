@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from accord.cli.errors import guarded
+from accord.cli.synth_hcc import hcc
 from accord.core.errors import ConfigError
 from accord.synth import write_slide
 
@@ -66,3 +67,6 @@ def slides(
             )
 
     guarded(debug, action)
+
+
+synth_app.command("hcc")(hcc)

@@ -16,10 +16,12 @@ from accord.core.errors import ConfigError
 from accord.core.hashing import canonical_json, floats_as_strings, sha256_hex
 
 __all__ = [
+    "MIL_KINDS",
     "CohortSpec",
     "EvaluationSpec",
     "FeatureKind",
     "ModelSpec",
+    "PathologySpec",
     "PreprocessingSpec",
     "PrivacySpec",
     "StudyMeta",
@@ -29,8 +31,9 @@ __all__ = [
     "parse_study",
 ]
 
-FeatureKind = Literal["numeric", "categorical", "binary"]
+FeatureKind = Literal["numeric", "log_numeric", "categorical", "binary"]
 TimeUnit = Literal["days", "weeks", "months", "years"]
+MIL_KINDS = ("chowder", "abmil", "meanpool")
 StrategyName = Literal[
     "fedavg",
     "fedprox",
@@ -58,10 +61,13 @@ class CohortSpec(_Frozen):
 
     ``source = "table"`` reads ``files`` (CSV or Parquet, relative to the data folder):
     either one file with a ``site_column`` or one file per site given in ``sites``.
+    ``source = "site-folders"``: every sub-folder of the data folder holding ``table`` is a
+    site (its name is the site id). ``slide_column`` names each patient's slide file,
+    relative to the table's folder. ``log_numeric`` features enter as log(1 + x).
     Other sources are built-in adapters that shape a public dataset into such a table.
     """
 
-    source: Literal["table", "flamby-tcga-brca", "lifelines-lung"] = "table"
+    source: Literal["table", "site-folders", "flamby-tcga-brca", "lifelines-lung"] = "table"
     files: tuple[str, ...] = ()
     sites: dict[str, str] = Field(default_factory=dict)
     site_column: str | None = None
@@ -73,6 +79,8 @@ class CohortSpec(_Frozen):
     test_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
     features: dict[str, FeatureKind] = Field(min_length=1)
     site_groups: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    slide_column: str | None = None
+    table: str = "clinical.csv"
 
     @model_validator(mode="after")
     def _one_layout(self) -> CohortSpec:
@@ -86,6 +94,18 @@ class CohortSpec(_Frozen):
         return self
 
 
+class PathologySpec(_Frozen):
+    """How each site turns its slides into tile features (runs at the site)."""
+
+    extractor: Literal["histomorphometry", "torchscript", "onnx"] = "histomorphometry"
+    model_path: str | None = None
+    mpp: float = Field(default=0.5, gt=0.0)
+    tile_px: int = Field(default=224, ge=16)
+    min_tissue: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_tiles: int = Field(default=128, ge=1)
+    slide_mpp: float | None = Field(default=None, gt=0.0)
+
+
 class PreprocessingSpec(_Frozen):
     standardise: bool = True
     min_cell_count: int = Field(default=5, ge=1)
@@ -93,7 +113,11 @@ class PreprocessingSpec(_Frozen):
 
 
 class ModelSpec(_Frozen):
-    kind: Literal["linear_cox", "mlp_cox"] = "linear_cox"
+    """``linear_cox``/``mlp_cox`` on clinical features; ``chowder``, ``abmil`` and
+    ``meanpool`` are multiple-instance models on each patient's tile features (late fusion
+    with the clinical features)."""
+
+    kind: Literal["linear_cox", "mlp_cox", "chowder", "abmil", "meanpool"] = "linear_cox"
     hidden: tuple[int, ...] = (32,)
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     ties: Literal["breslow", "efron"] = "efron"
@@ -157,6 +181,11 @@ class StudySpec(_Frozen):
     training: TrainingSpec = TrainingSpec()
     evaluation: EvaluationSpec = EvaluationSpec()
     privacy: PrivacySpec = PrivacySpec()
+    pathology: PathologySpec = PathologySpec()
+
+    @property
+    def uses_slides(self) -> bool:
+        return self.model.kind in MIL_KINDS
 
     def config_hash(self) -> str:
         """SHA-256 of the canonical JSON of this config (floats as their repr strings)."""

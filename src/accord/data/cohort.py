@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from accord.core.config import CohortSpec, PreprocessingSpec
-from accord.core.errors import ConfigError
+from accord.core.errors import ConfigError, DataError, format_rows
 from accord.data._flamby import FLAMBY_SOURCE, read_flamby_brca
 from accord.data._lung import LUNG_SOURCE, read_lifelines_lung
 from accord.data._parsing import TIME_UNIT_DAYS, category_labels, parse_flag, parse_numeric
@@ -43,6 +43,7 @@ class SiteCohort:
     event: np.ndarray
     is_test: np.ndarray
     source_rows: np.ndarray | None = None
+    slides: tuple[str, ...] | None = None  # each patient's slide file (absolute path)
 
     def __post_init__(self) -> None:
         n = len(self.features)
@@ -82,6 +83,7 @@ class SiteCohort:
             event=self.event[mask],
             is_test=self.is_test[mask],
             source_rows=None if self.source_rows is None else self.source_rows[mask],
+            slides=None if self.slides is None else tuple(np.asarray(self.slides)[mask]),
         )
 
 
@@ -108,7 +110,14 @@ class Cohort:
             event=np.concatenate([p.event for p in parts]),
             is_test=np.concatenate([p.is_test for p in parts]),
             source_rows=np.concatenate(rows) if len(rows) == len(parts) else None,
+            slides=_pooled_slides(parts),
         )
+
+
+def _pooled_slides(parts: list[SiteCohort]) -> tuple[str, ...] | None:
+    if any(p.slides is None for p in parts):
+        return None
+    return tuple(s for p in parts for s in (p.slides or ()))
 
 
 def load_cohort(
@@ -125,8 +134,9 @@ def load_cohort(
     time when ``preprocessing.missing == "error"``. Raises DataError or ConfigError.
     """
     tables, read_as, notes = _site_tables(spec, data_dir, preprocessing)
+    folder = data_dir if data_dir is not None else Path(".")
     sites = {
-        site: _site_cohort(site, source, frame, read_as, seed)
+        site: _site_cohort(site, source, frame, read_as, seed, _table_folder(folder, source))
         for site, (source, frame) in sorted(tables.items())
     }
     cohort = Cohort(sites=MappingProxyType(sites), notes=notes)
@@ -148,7 +158,11 @@ def _site_tables(
         frame, read_as, notes = read_lifelines_lung(spec)
         return _one_table(frame, LUNG_SOURCE, read_as, prep), read_as, notes
     folder = data_dir if data_dir is not None else Path(".")
-    text = tuple(c for c in (spec.id_column, spec.site_column, spec.split_column) if c)
+    text = tuple(
+        c for c in (spec.id_column, spec.site_column, spec.split_column, spec.slide_column) if c
+    )
+    if spec.source == "site-folders":
+        return _site_folders(folder, spec, text, prep), spec, ()
     if spec.files:
         if len(spec.files) != 1:
             raise ConfigError("cohort.files: give one table with a site_column, or use 'sites'")
@@ -164,6 +178,48 @@ def _site_tables(
     return tables, spec, ()
 
 
+def _site_folders(
+    folder: Path, spec: CohortSpec, text: tuple[str, ...], prep: PreprocessingSpec | None
+) -> _Tables:
+    """Every sub-folder of ``folder`` with a ``spec.table`` file is one site."""
+    tables: _Tables = {}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+        if not (sub / spec.table).exists():
+            continue
+        name = f"{sub.name}/{spec.table}"
+        frame = read_table(sub / spec.table, name, text)
+        validate_site_table(frame, spec, name, site=sub.name, preprocessing=prep)
+        tables[sub.name] = (name, frame)
+    if not tables:
+        raise DataError(f"{folder}: no site folder holds a '{spec.table}' file")
+    return tables
+
+
+def _table_folder(folder: Path, source: str) -> Path:
+    """The folder a site's table lives in (slide paths are relative to it)."""
+    return (folder / source).parent
+
+
+def _slides(
+    frame: pd.DataFrame, spec: CohortSpec, source: str, base: Path
+) -> tuple[str, ...] | None:
+    if spec.slide_column is None:
+        return None
+    names = frame[spec.slide_column]
+    paths = [base / str(n) for n in names]
+    missing = [
+        i + 1
+        for i, (n, p) in enumerate(zip(names, paths, strict=True))
+        if pd.isna(n) or not p.is_file()
+    ]
+    if missing:
+        raise DataError(
+            f"{source}: column '{spec.slide_column}' names {len(missing)} slide files that do "
+            f"not exist ({format_rows(missing)}); expected files relative to the table's folder"
+        )
+    return tuple(str(p.resolve()) for p in paths)
+
+
 def _one_table(
     frame: pd.DataFrame, source: str, spec: CohortSpec, prep: PreprocessingSpec | None
 ) -> _Tables:
@@ -175,7 +231,7 @@ def _one_table(
 
 
 def _site_cohort(
-    site: str, source: str, frame: pd.DataFrame, spec: CohortSpec, seed: int
+    site: str, source: str, frame: pd.DataFrame, spec: CohortSpec, seed: int, base: Path
 ) -> SiteCohort:
     event = parse_flag(frame[spec.event_column]).values == 1.0
     if spec.split_column is not None:
@@ -190,6 +246,7 @@ def _site_cohort(
         event=event,
         is_test=is_test,
         source_rows=frame.index.to_numpy(dtype=np.int64) + 1,
+        slides=_slides(frame, spec, source, base),
     )
 
 
@@ -200,6 +257,8 @@ def _features(frame: pd.DataFrame, spec: CohortSpec) -> pd.DataFrame:
             columns[name] = category_labels(frame[name]).to_numpy(dtype=object)
         elif kind == "binary":
             columns[name] = parse_flag(frame[name]).values
+        elif kind == "log_numeric":
+            columns[name] = np.log1p(np.clip(parse_numeric(frame[name]).values, 0.0, None))
         else:
             columns[name] = parse_numeric(frame[name]).values
     return pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))

@@ -176,7 +176,7 @@ def _feature_problems(
         if kind == "binary":
             problems += _flag_problems(df[name], name, rows, missing_ok=missing_ok)
             continue
-        if kind == "numeric":
+        if kind in ("numeric", "log_numeric"):
             parsed = parse_numeric(df[name])
             problems += cell_problems(name, parsed.bad, rows, "non-numeric value", "a number")
             missing = parsed.missing

@@ -14,11 +14,12 @@ import numpy as np
 import torch
 
 from accord.core.codec import Arrays
-from accord.core.config import PrivacySpec
+from accord.core.config import MIL_KINDS, PrivacySpec
 from accord.core.errors import ConfigError
 from accord.data import Preprocessor, feature_statistics
 from accord.fl.evaluation import evaluate_risk
 from accord.fl.messages import Reply, Task
+from accord.fl.pathology import mil_model, mil_risk, prepare_bags, train_mil
 from accord.fl.private_training import privatise_update, train_private
 from accord.fl.site import Handler, SiteContext
 from accord.models import LocalTrainingConfig, build_model, get_arrays, set_arrays, train_local
@@ -56,7 +57,17 @@ def handle_setup(task: Task, ctx: SiteContext) -> Reply:
         x_test=prep.transform(test.features),
     )
     ctx.state.pop("scaffold_control", None)
-    return _reply(task, counts={"n_features": len(prep.columns)})
+    counts = {"n_features": len(prep.columns)}
+    if ctx.study.uses_slides and "feature_dim" not in ctx.state:
+        counts["feature_dim"] = prepare_bags(ctx)
+    elif "feature_dim" in ctx.state:
+        counts["feature_dim"] = int(ctx.state["feature_dim"])
+    return _reply(task, counts=counts)
+
+
+def _kind(task: Task, ctx: SiteContext) -> str:
+    """The plan's model kind (a study may run a clinical-only baseline beside its MIL model)."""
+    return str(task.config.get("model", ctx.study.model.kind))
 
 
 def _encoded(ctx: SiteContext, split: Literal["train", "test"]) -> np.ndarray:
@@ -66,8 +77,13 @@ def _encoded(ctx: SiteContext, split: Literal["train", "test"]) -> np.ndarray:
     return cast(np.ndarray, ctx.state[key])
 
 
-def _model(ctx: SiteContext, params: Arrays) -> torch.nn.Module:
-    model = build_model(ctx.study.model, _encoded(ctx, "train").shape[1], seed=0)
+def _model(ctx: SiteContext, params: Arrays, kind: str) -> torch.nn.Module:
+    n_clinical = _encoded(ctx, "train").shape[1]
+    if kind in MIL_KINDS:
+        model = mil_model(ctx, kind, n_clinical)
+    else:
+        spec = ctx.study.model.model_copy(update={"kind": kind})
+        model = build_model(spec, n_clinical, seed=0)
     set_arrays(model, {k: v for k, v in params.items() if not k.startswith("control.")})
     return model
 
@@ -76,7 +92,8 @@ def handle_train(task: Task, ctx: SiteContext) -> Reply:
     """Local training from the global model; returns the weighted update ``delta.*``."""
     arrays = task.arrays
     params = {k: v for k, v in arrays.items() if not k.startswith("control.")}
-    model = _model(ctx, params)
+    kind = _kind(task, ctx)
+    model = _model(ctx, params, kind)
     train = ctx.cohort.subset(test=False)
     cfg = task.config
     config = LocalTrainingConfig(
@@ -93,7 +110,10 @@ def handle_train(task: Task, ctx: SiteContext) -> Reply:
     seed = site_seed(ctx.seed, ctx.site, task.round)
     x = _encoded(ctx, "train")
     metrics: dict[str, float | None]
-    if privacy.dp == "dpsgd":
+    if kind in MIL_KINDS:
+        loss = train_mil(model, ctx, x, config.steps, config.batch_size, config.lr, seed)
+        metrics, control = {"train_loss": loss}, None
+    elif privacy.dp == "dpsgd":
         if scaffold is not None or config.prox_mu > 0:
             raise ConfigError("DP-SGD runs with FedAvg-type strategies (no SCAFFOLD/FedProx yet)")
         rounds = int(cfg.get("rounds", 1))
@@ -152,12 +172,15 @@ def handle_newton(task: Task, ctx: SiteContext) -> Reply:
 
 def handle_evaluate(task: Task, ctx: SiteContext) -> Reply:
     """Site-level metrics of the global model on the site's test rows."""
-    model = _model(ctx, task.arrays)
-    with torch.no_grad():
-        x_train = torch.as_tensor(_encoded(ctx, "train"))
-        x_test = torch.as_tensor(_encoded(ctx, "test"))
-        risk_train = model(x_train).numpy()
-        risk_test = model(x_test).numpy()
+    kind = _kind(task, ctx)
+    model = _model(ctx, task.arrays, kind)
+    if kind in MIL_KINDS:
+        risk_train = mil_risk(model, ctx, "train", _encoded(ctx, "train"))
+        risk_test = mil_risk(model, ctx, "test", _encoded(ctx, "test"))
+    else:
+        with torch.no_grad():
+            risk_train = model(torch.as_tensor(_encoded(ctx, "train"))).numpy()
+            risk_test = model(torch.as_tensor(_encoded(ctx, "test"))).numpy()
     result = evaluate_risk(
         train=ctx.cohort.subset(test=False),
         test=ctx.cohort.subset(test=True),

@@ -10,7 +10,7 @@ from accord.core.errors import ConfigError
 
 __all__ = ["BUILTIN_STUDIES", "builtin_study", "resolve_study"]
 
-BUILTIN_STUDIES = ("lung-demo", "tcga-brca")
+BUILTIN_STUDIES = ("lung-demo", "tcga-brca", "hcc-resection-survival")
 
 
 def builtin_study(name: str) -> StudySpec:

@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from accord.core.codec import Arrays
 from accord.core.config import StudySpec
@@ -48,6 +49,7 @@ class Consortium:
 
     hub: Hub
     sites: dict[str, Site]
+    feature_dim: int | None = None
 
     @classmethod
     def simulate(
@@ -123,8 +125,19 @@ class Consortium:
         return prep
 
     def install(self, prep: Preprocessor) -> None:
-        """Send an already-fitted preprocessor to every site (baselines reuse the consortium's)."""
-        self.hub.broadcast("setup", rnd=0, document=json.dumps(prep.to_dict()))
+        """Send an already-fitted preprocessor to every site (baselines reuse the consortium's).
+
+        Sites holding slides extract their tile features here; the hub learns only the
+        feature dimension.
+        """
+        replies = self.hub.broadcast("setup", rnd=0, document=json.dumps(prep.to_dict()))
+        dims = {r.counts["feature_dim"] for r in replies.values() if "feature_dim" in r.counts}
+        self.feature_dim = dims.pop() if len(dims) == 1 else None
+
+    def share_cache(self, folder: Path) -> None:
+        """Simulation: all sites keep their tile features in one folder (keys are slide hashes)."""
+        for site in self.sites.values():
+            site.context.state["feature_cache"] = str(folder)
 
     def evaluate(self, params: Arrays) -> tuple[dict[str, Reply], WeightedSum]:
         """Every site scores ``params`` on its test rows.

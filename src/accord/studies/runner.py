@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from accord.core.codec import Arrays, encode_arrays
-from accord.core.config import PrivacySpec, StudySpec, TrainingSpec
+from accord.core.config import MIL_KINDS, PrivacySpec, StudySpec, TrainingSpec
 from accord.core.errors import AccordError, ConfigError
 from accord.core.hashing import sha256_hex
 from accord.core.ids import new_id
@@ -26,6 +26,7 @@ from accord.fl.secure import SecureSettings
 from accord.fl.strategies import GlobalState, build_strategy
 from accord.ledger.entry import decimal
 from accord.models import build_model, get_arrays
+from accord.models.mil import build_mil
 from accord.privacy import gaussian_mechanism_epsilon, most_conservative
 from accord.studies.audit import RunLedger
 from accord.studies.consortium import Consortium, Observer
@@ -63,6 +64,7 @@ class StudyRun:
     preprocessor: Preprocessor
     progress: Progress | None = None
     audit: RunLedger | None = None
+    feature_cache: Path | None = None
 
     @classmethod
     def prepare(
@@ -74,6 +76,7 @@ class StudyRun:
         progress: Progress | None = None,
         ledger_dir: Path | None = None,
         audit: RunLedger | None = None,
+        feature_cache: Path | None = None,
     ) -> StudyRun:
         """Load the cohort, build the consortium and fit the preprocessing.
 
@@ -94,7 +97,9 @@ class StudyRun:
             datasets=audit.datasets if audit else None,
             public_key_of=audit.public_key if audit else None,
         )
-        run = cls(study, cohort, seed, consortium, None, progress, audit)  # type: ignore[arg-type]
+        run = cls(study, cohort, seed, consortium, None, progress, audit, feature_cache)  # type: ignore[arg-type]
+        if feature_cache is not None:
+            consortium.share_cache(feature_cache)
         run.begin_plan("preprocessing", study, list(cohort.sites))
         run.preprocessor = consortium.fit_preprocessing(study)
         return run
@@ -104,7 +109,11 @@ class StudyRun:
         hub = self.consortium.hub
         hub.plan_id = new_id("plan")
         hub.secure = self._secure_settings(study, method)
-        hub.task_config = {"rounds": study.training.rounds, "n_sites": len(self.cohort.sites)}
+        hub.task_config = {
+            "rounds": study.training.rounds,
+            "n_sites": len(self.cohort.sites),
+            "model": study.model.kind,
+        }
         hub.task_config |= privacy_config(study.privacy)
         if self.audit is None:
             return None
@@ -146,7 +155,13 @@ class StudyRun:
         )
 
     def _initial(self, study: StudySpec) -> Arrays:
-        return get_arrays(build_model(study.model, len(self.preprocessor.columns), self.seed))
+        n_clinical = len(self.preprocessor.columns)
+        if study.model.kind in MIL_KINDS:
+            dim = self.consortium.feature_dim
+            if dim is None:
+                raise ConfigError("sites returned no (or different) tile feature dimensions")
+            return get_arrays(build_mil(study.model.kind, dim, n_clinical, seed=self.seed))
+        return get_arrays(build_model(study.model, n_clinical, self.seed))
 
     def _train(self, consortium: Consortium, study: StudySpec, label: str) -> GlobalState:
         strategy = build_strategy(study.training, study.model)
@@ -234,11 +249,28 @@ class StudyRun:
 
     def _alone(self, cohorts: dict[str, object], study: StudySpec, label: str) -> GlobalState:
         sub = Consortium.simulate(cohorts, self.study, self.seed)  # type: ignore[arg-type]
+        if self.feature_cache is not None:
+            sub.share_cache(self.feature_cache)
         sub.install(self.preprocessor)
+        sub.feature_dim = sub.feature_dim or self.consortium.feature_dim
+        sub.hub.task_config = {**self.consortium.hub.task_config}
         if study.training.strategy != "newton_raphson":
             training = study.training.model_copy(update={"strategy": "fedavg"})
             study = study.model_copy(update={"training": training})
         return self._train(sub, study, label)
+
+    def clinical_only(self, study: StudySpec | None = None) -> MethodResult:
+        """Baseline: the site-stratified Cox model on the clinical features alone."""
+        study = study or self.study
+        model = study.model.model_copy(
+            update={"kind": "linear_cox", "l2": max(study.model.l2, 0.01)}
+        )
+        training = study.training.model_copy(update={"strategy": "newton_raphson", "rounds": 50})
+        clinical = study.model_copy(update={"model": model, "training": training})
+        plan_seq = self.begin_plan("clinical_only", clinical, list(self.cohort.sites))
+        state = self._train(self.consortium, clinical, "clinical only")
+        result = self.evaluate("clinical_only", state, list(self.cohort.sites))
+        return _with_plan(result, plan_seq)
 
     def pooled(self, study: StudySpec | None = None) -> MethodResult:
         """Reference: the same model trained on all training rows pooled in one place."""

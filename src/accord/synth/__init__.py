@@ -3,8 +3,12 @@
 ``write_slide`` paints a pyramidal tiled OME-TIFF (tile by tile, memory-flat) and returns
 its ground truth (:class:`SyntheticSlide`); ``write_cohort_slides`` does so for a site's
 patients; ``HOSPITAL_PROFILES`` are the sites' stains and scanners.
+``generate_hcc_consortium`` writes a whole HCC-after-resection consortium (slides, clinical
+tables with Cox–Weibull survival from :func:`simulate_clinical`, and the ground truth).
 """
 
+from accord.synth.clinical import simulate_clinical
+from accord.synth.hcc import HCCConsortium, generate_hcc_consortium
 from accord.synth.histology import paint_region
 from accord.synth.layout import PATTERNS
 from accord.synth.slides import SyntheticSlide, write_cohort_slides, write_slide
@@ -13,10 +17,13 @@ from accord.synth.stain import HOSPITAL_PROFILES, StainProfile, render_he
 __all__ = [
     "HOSPITAL_PROFILES",
     "PATTERNS",
+    "HCCConsortium",
     "StainProfile",
     "SyntheticSlide",
+    "generate_hcc_consortium",
     "paint_region",
     "render_he",
+    "simulate_clinical",
     "write_cohort_slides",
     "write_slide",
 ]

@@ -10,7 +10,8 @@ collapsed state where every tile maps to one point (loss = log(2N - 1)) and stay
 A learning rate around 0.03 with batches of 32 works for the default encoder.
 
 All randomness (batches and views) comes from ``seed``; the model has no dropout, so the
-same seed and starting weights give bit-identical results on one machine.
+same seed and starting weights give bit-identical results on one machine with the same
+number of torch threads (the thread count changes the order of float reductions).
 """
 
 from __future__ import annotations
