@@ -36,6 +36,8 @@ def test_run_writes_results_with_hash_and_seed(cohort_dir: Path, tmp_path: Path)
     assert 0.0 <= fedavg["consortium_cindex"] <= 1.0
     assert set(fedavg["per_site"]) == {"hospital_0", "hospital_1", "hospital_2"}
     assert "consortium" in result.output
+    report = (out / "report.html").read_text()
+    assert "Passed" in report and "ledger entry" in report and "PATIENT" not in report
 
 
 def test_bad_study_field_is_one_line_and_exit_code(tmp_path: Path) -> None:

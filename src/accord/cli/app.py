@@ -18,6 +18,7 @@ from accord.cli.summary import print_summary
 from accord.cli.synth import synth_app
 from accord.cli.wsi import wsi_app
 from accord.studies import builtin_study, resolve_study
+from accord.studies.report_writer import write_report
 from accord.studies.results import results_document, write_json_atomic
 from accord.studies.runner import run_study
 
@@ -77,10 +78,12 @@ def _execute(study_ref: str, data: Path | None, out: Path, seed: int) -> None:
     if run.audit is not None:
         run.audit.close()
     write_json_atomic(out / "results.json", document)
+    report = write_report(run, results, document, out)
     print_summary(console, f"{study.study.name} (seed {seed})", results)
     for note in run.cohort.notes:
         console.print(f"note: {note}")
     console.print(f"results: {out / 'results.json'}  config hash {document['config_hash'][:12]}")
+    console.print(f"report: {report}")
     if "ledger" in document:
         ledger = document["ledger"]
         console.print(
