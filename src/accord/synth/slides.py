@@ -100,6 +100,7 @@ def write_slide(
     stain = _check_args(width, height, mpp, profile, tile, levels, compression)
     path = Path(path)
     d = mask_downsample_for(height, width)
+    path.parent.mkdir(parents=True, exist_ok=True)
     layout = make_layout(
         height, width, downsample=d, mpp=mpp, seed=seed, patterns=patterns, pen_marks=pen_marks
     )
