@@ -19,7 +19,14 @@ from accord.core.errors import ConfigError
 from accord.data import Preprocessor, feature_statistics
 from accord.fl.evaluation import evaluate_risk
 from accord.fl.messages import Reply, Task
-from accord.fl.pathology import mil_model, mil_risk, prepare_bags, train_mil
+from accord.fl.pathology import (
+    mil_model,
+    mil_risk,
+    prepare_bags,
+    standardise_bags,
+    tile_statistics,
+    train_mil,
+)
 from accord.fl.private_training import privatise_update, train_private
 from accord.fl.site import Handler, SiteContext
 from accord.models import LocalTrainingConfig, build_model, get_arrays, set_arrays, train_local
@@ -193,7 +200,21 @@ def handle_evaluate(task: Task, ctx: SiteContext) -> Reply:
     return _reply(task, arrays=result.arrays, metrics=result.metrics, counts=result.counts)
 
 
+def handle_tile_stats(task: Task, ctx: SiteContext) -> Reply:
+    """Sums of the site's training tile features, for consortium standardisation."""
+    arrays = tile_statistics(ctx)
+    return _reply(task, arrays=arrays, weight=float(arrays["n"][0]))
+
+
+def handle_tile_norm(task: Task, ctx: SiteContext) -> Reply:
+    """Standardise the site's tile features with the consortium's mean and sd."""
+    standardise_bags(ctx, task.arrays["mean"], task.arrays["std"])
+    return _reply(task)
+
+
 SITE_HANDLERS: dict[str, Handler] = {
+    "tile_stats": handle_tile_stats,
+    "tile_norm": handle_tile_norm,
     "stats": handle_stats,
     "setup": handle_setup,
     "train": handle_train,

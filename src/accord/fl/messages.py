@@ -30,6 +30,8 @@ TaskKind = Literal[
     "train",
     "newton",
     "evaluate",
+    "tile_stats",
+    "tile_norm",
     "secagg.advertise",
     "secagg.share",
     "secagg.mask",

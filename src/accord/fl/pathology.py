@@ -22,7 +22,15 @@ from accord.models.mil import build_mil, predict_risk, train_mil_local
 from accord.models.slide_features import extract_features
 from accord.wsi.cache import FeatureCache, TilingParams
 
-__all__ = ["bags", "mil_model", "mil_risk", "prepare_bags", "train_mil"]
+__all__ = [
+    "bags",
+    "mil_model",
+    "mil_risk",
+    "prepare_bags",
+    "standardise_bags",
+    "tile_statistics",
+    "train_mil",
+]
 
 CACHE_KEY = "feature_cache"
 
@@ -53,24 +61,33 @@ def prepare_bags(ctx: SiteContext) -> int:
             f"(rows {empty[:5]}); lower pathology.min_tissue or check the slides"
         )
     test = ctx.cohort.is_test
-    all_bags = _standardise([features[s].features for s in slides], test)
+    all_bags = [features[s].features.astype(np.float64) for s in slides]
     ctx.state["bags_train"] = [b for b, t in zip(all_bags, test, strict=True) if not t]
     ctx.state["bags_test"] = [b for b, t in zip(all_bags, test, strict=True) if t]
     ctx.state["feature_dim"] = extractor.dim
     return extractor.dim
 
 
-def _standardise(all_bags: list[np.ndarray], test: np.ndarray) -> list[np.ndarray]:
-    """Per-site standardisation of tile features (from the site's training tiles), clipped.
+def tile_statistics(ctx: SiteContext) -> dict[str, np.ndarray]:
+    """Sums over the site's training tiles (count, sum, sum of squares per feature)."""
+    tiles = np.concatenate(bags(ctx, "train"))
+    return {
+        "n": np.array([float(len(tiles))]),
+        "sum": tiles.sum(axis=0),
+        "sumsq": (tiles**2).sum(axis=0),
+    }
 
-    Raw extractor features have very different scales (nuclei per mm² vs. fractions); each
-    site standardises its own, which also removes site-wide stain and scanner offsets. No
-    statistic leaves the site.
-    """
-    train = np.concatenate([b for b, t in zip(all_bags, test, strict=True) if not t])
-    mean = train.mean(axis=0)
-    std = np.where(train.std(axis=0) > 1e-6, train.std(axis=0), 1.0)
-    return [np.clip((b - mean) / std, -8.0, 8.0).astype(np.float32) for b in all_bags]
+
+def standardise_bags(ctx: SiteContext, mean: np.ndarray, std: np.ndarray) -> None:
+    """Apply the consortium's tile-feature standardisation (clipped at ±8 sd), once."""
+    if ctx.state.get("bags_standardised"):
+        return
+    scale = np.where(std > 1e-6, std, 1.0)
+    for split in ("train", "test"):
+        ctx.state[f"bags_{split}"] = [
+            np.clip((b - mean) / scale, -8.0, 8.0).astype(np.float32) for b in bags(ctx, split)
+        ]
+    ctx.state["bags_standardised"] = True
 
 
 def bags(ctx: SiteContext, split: str) -> list[np.ndarray]:

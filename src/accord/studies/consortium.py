@@ -8,6 +8,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from accord.core.codec import Arrays
 from accord.core.config import StudySpec
 from accord.core.ids import new_id
@@ -50,6 +52,7 @@ class Consortium:
     hub: Hub
     sites: dict[str, Site]
     feature_dim: int | None = None
+    tile_stats: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def simulate(
@@ -133,6 +136,23 @@ class Consortium:
         replies = self.hub.broadcast("setup", rnd=0, document=json.dumps(prep.to_dict()))
         dims = {r.counts["feature_dim"] for r in replies.values() if "feature_dim" in r.counts}
         self.feature_dim = dims.pop() if len(dims) == 1 else None
+        if self.feature_dim is not None:
+            self.standardise_tiles()
+
+    def standardise_tiles(self, stats: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+        """Consortium mean and sd of tile features from the sites' sums; sent back to them.
+
+        ``stats`` (mean, sd) reuses the consortium's for a baseline sub-consortium.
+        """
+        if stats is None:
+            replies = self.hub.broadcast("tile_stats", rnd=0)
+            summed = sum_contributions((r.arrays, r.weight, r.counts) for r in replies.values())
+            n = float(summed.arrays["n"][0])
+            mean = summed.arrays["sum"] / n
+            var = np.maximum(summed.arrays["sumsq"] / n - mean**2, 0.0) * n / max(n - 1.0, 1.0)
+            stats = (mean, np.sqrt(var))
+        self.tile_stats = stats
+        self.hub.broadcast("tile_norm", rnd=0, arrays={"mean": stats[0], "std": stats[1]})
 
     def share_cache(self, folder: Path) -> None:
         """Simulation: all sites keep their tile features in one folder (keys are slide hashes)."""
