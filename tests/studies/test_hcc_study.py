@@ -18,7 +18,7 @@ from accord.synth.hcc import generate_hcc_consortium
 @pytest.fixture(scope="module")
 def consortium(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("hcc")
-    generate_hcc_consortium(root, sites=3, patients=30, seed=3, slide_size=512)
+    generate_hcc_consortium(root, sites=3, patients=30, seed=3, slide_size=768)
     return root
 
 
@@ -48,12 +48,20 @@ def test_federated_mil_with_secure_aggregation_runs(
         _quick(kind), consortium, 0, feature_cache=tmp_path / "cache", ledger_dir=tmp_path / "out"
     )
     assert run.consortium.feature_dim == 34
+    assert run.excluded == {}
     result = run.federated()
     assert run.consortium.hub.secure is not None  # 3 sites: on by default
     assert result.consortium_cindex is not None and 0.0 <= result.consortium_cindex <= 1.0
     clinical = run.clinical_only()
     assert clinical.consortium_cindex is not None
     assert any(f.name.endswith(".safetensors") for f in (tmp_path / "cache").iterdir())
+    rendered = run.interpret(result)
+    assert rendered == 3 * 3  # three highest-risk test patients at each of the 3 sites
+    pngs = sorted((tmp_path / "out" / "sites" / "site01" / "interpretability").glob("*.png"))
+    assert len(pngs) == 6  # a heatmap and a tile gallery per patient, kept at the site
+    from PIL import Image
+
+    assert Image.open(pngs[0]).size[0] > 0
 
 
 def test_a_missing_slide_is_named_by_row_not_by_file(consortium: Path, tmp_path: Path) -> None:

@@ -74,6 +74,9 @@ def _execute(study_ref: str, data: Path | None, out: Path, seed: int) -> None:
             bar.update(tasks[label], completed=done)  # type: ignore[arg-type]
 
         run, results = run_study(study, data, seed, progress=progress, ledger_dir=out)
+        if study.uses_slides:
+            rendered = run.interpret(results[0])
+            console.print(f"sites rendered {rendered} heatmaps into OUT/sites/*/interpretability")
     document = results_document(run, results)
     if run.audit is not None:
         run.audit.close()
@@ -82,6 +85,8 @@ def _execute(study_ref: str, data: Path | None, out: Path, seed: int) -> None:
     print_summary(console, f"{study.study.name} (seed {seed})", results)
     for note in run.cohort.notes:
         console.print(f"note: {note}")
+    for site, reason in run.excluded.items():
+        console.print(f"[bold yellow]warning[/]: site {site} took no part: {reason}")
     console.print(f"results: {out / 'results.json'}  config hash {document['config_hash'][:12]}")
     console.print(f"report: {report}")
     if "ledger" in document:

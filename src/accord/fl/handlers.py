@@ -26,6 +26,7 @@ from accord.fl.pathology import (
     standardise_bags,
     tile_statistics,
     train_mil,
+    write_interpretability,
 )
 from accord.fl.private_training import privatise_update, train_private
 from accord.fl.site import Handler, SiteContext
@@ -200,6 +201,16 @@ def handle_evaluate(task: Task, ctx: SiteContext) -> Reply:
     return _reply(task, arrays=result.arrays, metrics=result.metrics, counts=result.counts)
 
 
+def handle_interpret(task: Task, ctx: SiteContext) -> Reply:
+    """Render heatmaps and top/bottom tiles into the site's own folder; reply counts only."""
+    kind = _kind(task, ctx)
+    if kind not in MIL_KINDS:
+        return _reply(task, counts={"slides_rendered": 0})
+    model = _model(ctx, task.arrays, kind)
+    rendered = write_interpretability(ctx, model, _encoded(ctx, "test"))
+    return _reply(task, counts={"slides_rendered": rendered})
+
+
 def handle_tile_stats(task: Task, ctx: SiteContext) -> Reply:
     """Sums of the site's training tile features, for consortium standardisation."""
     arrays = tile_statistics(ctx)
@@ -214,6 +225,7 @@ def handle_tile_norm(task: Task, ctx: SiteContext) -> Reply:
 
 SITE_HANDLERS: dict[str, Handler] = {
     "tile_stats": handle_tile_stats,
+    "interpret": handle_interpret,
     "tile_norm": handle_tile_norm,
     "stats": handle_stats,
     "setup": handle_setup,

@@ -32,6 +32,7 @@ TaskKind = Literal[
     "evaluate",
     "tile_stats",
     "tile_norm",
+    "interpret",
     "secagg.advertise",
     "secagg.share",
     "secagg.mask",

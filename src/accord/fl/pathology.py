@@ -15,12 +15,14 @@ from typing import cast
 import numpy as np
 from torch import nn
 
-from accord.core.errors import DataError
+from accord.core.errors import ConfigError, DataError
 from accord.fl.site import SiteContext
 from accord.models.extractors import build_extractor
-from accord.models.mil import build_mil, predict_risk, train_mil_local
+from accord.models.mil import build_mil, predict_risk, tile_scores, train_mil_local
 from accord.models.slide_features import extract_features
 from accord.wsi.cache import FeatureCache, TilingParams
+from accord.wsi.overlay import heatmap_overlay, tile_gallery
+from accord.wsi.reader import open_slide
 
 __all__ = [
     "bags",
@@ -30,6 +32,7 @@ __all__ = [
     "standardise_bags",
     "tile_statistics",
     "train_mil",
+    "write_interpretability",
 ]
 
 CACHE_KEY = "feature_cache"
@@ -64,6 +67,11 @@ def prepare_bags(ctx: SiteContext) -> int:
     all_bags = [features[s].features.astype(np.float64) for s in slides]
     ctx.state["bags_train"] = [b for b, t in zip(all_bags, test, strict=True) if not t]
     ctx.state["bags_test"] = [b for b, t in zip(all_bags, test, strict=True) if t]
+    ctx.state["tiles_test"] = [
+        (s, features[s].coords, features[s].tile_size)
+        for s, t in zip(slides, test, strict=True)
+        if t
+    ]
     ctx.state["feature_dim"] = extractor.dim
     return extractor.dim
 
@@ -95,6 +103,8 @@ def bags(ctx: SiteContext, split: str) -> list[np.ndarray]:
 
 
 def mil_model(ctx: SiteContext, kind: str, n_clinical: int) -> nn.Module:
+    if "feature_dim" not in ctx.state:
+        raise ConfigError(f"site '{ctx.site}': no tile features (its setup failed)")
     return build_mil(kind, int(ctx.state["feature_dim"]), n_clinical, seed=0)
 
 
@@ -126,3 +136,45 @@ def train_mil(
 
 def mil_risk(model: nn.Module, ctx: SiteContext, split: str, x: np.ndarray) -> np.ndarray:
     return predict_risk(model, bags(ctx, split), x.astype(np.float32))
+
+
+def write_interpretability(
+    ctx: SiteContext, model: nn.Module, x_test: np.ndarray, n_patients: int = 3, n_tiles: int = 6
+) -> int:
+    """Heatmaps of tile scores and top/bottom tiles for the highest-risk test patients.
+
+    Written into the site's own folder (``ctx.state["site_dir"]/interpretability``): tile
+    images are patient data and stay at the site; exporting them is a separate, recorded
+    decision. Returns the number of slides rendered.
+    """
+    folder = ctx.state.get("site_dir")
+    if folder is None or "tiles_test" not in ctx.state:
+        return 0
+    out = Path(str(folder)) / "interpretability"
+    out.mkdir(parents=True, exist_ok=True)
+    risk = mil_risk(model, ctx, "test", x_test)
+    entries = cast(list[tuple[Path, np.ndarray, int]], ctx.state["tiles_test"])
+    for rank, i in enumerate(np.argsort(-risk)[:n_patients]):
+        slide, coords, size = entries[int(i)]
+        scores = tile_scores(model, bags(ctx, "test")[int(i)])
+        _render(slide, coords, size, scores, out / f"risk_rank_{rank + 1}", n_tiles)
+    return min(n_patients, len(risk))
+
+
+def _render(
+    slide: Path, coords: np.ndarray, size: int, scores: np.ndarray, stem: Path, n_tiles: int
+) -> None:
+    with open_slide(slide) as reader:
+        thumb = reader.thumbnail(1024)
+        downsample = reader.info.width / thumb.shape[1]
+        stem.with_suffix(".heatmap.png").write_bytes(
+            heatmap_overlay(thumb, coords, size, scores, downsample)
+        )
+        order = np.argsort(-scores)
+        picks = [*order[:n_tiles], *order[::-1][:n_tiles]]
+        tiles = [
+            reader.read_region(int(coords[j, 0]), int(coords[j, 1]), size, size) for j in picks
+        ]
+        captions = [f"top {k + 1}" for k in range(min(n_tiles, len(order)))]
+        captions += [f"bottom {k + 1}" for k in range(len(tiles) - len(captions))]
+        stem.with_suffix(".tiles.png").write_bytes(tile_gallery(tiles, captions))

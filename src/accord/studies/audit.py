@@ -250,6 +250,10 @@ class RunLedger:
         }
         return self.recorder.record(self.hub, "model.registered", payload)
 
+    def site_folders(self) -> dict[str, Path]:
+        """Each site's own folder (its ledger replica lives there too)."""
+        return {site: self.path.parent / "sites" / site for site in self.sites}
+
     def checkpoint_and_cosign(self) -> int:
         """The hub signs (size, root); every site pulls, verifies and co-signs it."""
         cp = self.ledger.checkpoint()

@@ -60,6 +60,7 @@ def results_document(run: StudyRun, results: list[MethodResult]) -> dict[str, An
             name: {"n_train": c.n_train, "n_test": c.n_test} for name, c in run.cohort.sites.items()
         },
         "notes": list(run.cohort.notes),
+        "excluded_sites": dict(run.excluded),
         "preprocessing": run.preprocessor.to_dict(),
         "methods": {r.method: _method(r) for r in results},
     }

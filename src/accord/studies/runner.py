@@ -65,6 +65,7 @@ class StudyRun:
     progress: Progress | None = None
     audit: RunLedger | None = None
     feature_cache: Path | None = None
+    excluded: dict[str, str] = field(default_factory=dict)  # sites that failed setup, why
 
     @classmethod
     def prepare(
@@ -102,6 +103,9 @@ class StudyRun:
             consortium.share_cache(feature_cache)
         run.begin_plan("preprocessing", study, list(cohort.sites))
         run.preprocessor = consortium.fit_preprocessing(study)
+        run.excluded = {
+            site: reason for log in consortium.hub.log for site, reason in log.missing.items()
+        }
         return run
 
     def begin_plan(self, method: str, study: StudySpec, trained_on: Sequence[str]) -> int | None:
@@ -258,6 +262,18 @@ class StudyRun:
             training = study.training.model_copy(update={"strategy": "fedavg"})
             study = study.model_copy(update={"training": training})
         return self._train(sub, study, label)
+
+    def interpret(self, result: MethodResult, kind: str | None = None) -> int:
+        """Each site renders tile heatmaps of ``result``'s model (of ``kind``, the study's by
+        default) into its own folder; the hub learns only how many."""
+        if self.audit is not None:
+            for site, folder in self.audit.site_folders().items():
+                self.consortium.sites[site].context.state["site_dir"] = str(folder)
+        config: dict[str, ConfigValue] = {"model": kind or self.study.model.kind}
+        replies = self.consortium.hub.broadcast(
+            "interpret", rnd=0, arrays=result.params, config=config
+        )
+        return sum(r.counts.get("slides_rendered", 0) for r in replies.values())
 
     def clinical_only(self, study: StudySpec | None = None) -> MethodResult:
         """Baseline: the site-stratified Cox model on the clinical features alone."""
