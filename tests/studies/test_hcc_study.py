@@ -78,3 +78,12 @@ def test_a_missing_slide_is_named_by_row_not_by_file(consortium: Path, tmp_path:
         load_cohort(study.cohort, copy, 0)
     assert "PATIENT-SECRET" not in str(e.value) and "row 4" in str(e.value)
     assert np.isfinite(1.0)
+
+
+def test_a_site_whose_setup_fails_is_reported_not_silently_dropped(tmp_path: Path) -> None:
+    root = tmp_path / "tiny"
+    generate_hcc_consortium(root, sites=3, patients=30, seed=3, slide_size=512)
+    run = StudyRun.prepare(_quick(), root, 0, feature_cache=tmp_path / "cache")
+    assert "site02" in run.excluded
+    assert "no tissue tile" in run.excluded["site02"]
+    assert "HCC-" not in run.excluded["site02"]  # rows, never patient ids

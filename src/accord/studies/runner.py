@@ -103,9 +103,9 @@ class StudyRun:
             consortium.share_cache(feature_cache)
         run.begin_plan("preprocessing", study, list(cohort.sites))
         run.preprocessor = consortium.fit_preprocessing(study)
-        run.excluded = {
-            site: reason for log in consortium.hub.log for site, reason in log.missing.items()
-        }
+        for log in consortium.hub.log:  # the first failure says why a site took no part
+            for site, reason in log.missing.items():
+                run.excluded.setdefault(site, reason)
         return run
 
     def begin_plan(self, method: str, study: StudySpec, trained_on: Sequence[str]) -> int | None:
