@@ -14,7 +14,7 @@ from accord.core.codec import Arrays
 from accord.core.config import StudySpec
 from accord.core.ids import new_id
 from accord.crypto import new_identity
-from accord.data import Cohort, Preprocessor, SiteCohort, SiteFeatureStats, fit_preprocessor
+from accord.data import Preprocessor, SiteCohort, SiteFeatureStats, fit_preprocessor
 from accord.fl.aggregation import WeightedSum, sum_contributions
 from accord.fl.handlers import SITE_HANDLERS
 from accord.fl.hub import Hub
@@ -91,31 +91,6 @@ class Consortium:
         transport = InMemoryTransport(sites, observer=observer)
         infos = [SiteInfo(site=name, n_train=c.n_train) for name, c in cohorts.items()]
         return cls(hub=Hub(transport, infos, recorder=recorder), sites=sites)
-
-    @classmethod
-    def from_cohort(
-        cls,
-        cohort: Cohort,
-        study: StudySpec,
-        seed: int,
-        observer: Observer | None = None,
-        recorder: LedgerRecorder | None = None,
-        signers: Mapping[str, Signer] | None = None,
-        policies: Mapping[str, PolicyCheck] | None = None,
-        datasets: Mapping[str, str] | None = None,
-        public_key_of: Callable[[str], bytes] | None = None,
-    ) -> Consortium:
-        return cls.simulate(
-            cohort.sites,
-            study,
-            seed,
-            observer,
-            recorder,
-            signers,
-            policies,
-            datasets,
-            public_key_of,
-        )
 
     def fit_preprocessing(self, study: StudySpec) -> Preprocessor:
         """Consortium preprocessing from per-site sufficient statistics, then broadcast it."""

@@ -87,8 +87,8 @@ class StudyRun:
         cohort = load_cohort(study.cohort, data_dir, seed, preprocessing=study.preprocessing)
         if audit is None and ledger_dir is not None:
             audit = RunLedger.create(ledger_dir, study, cohort)
-        consortium = Consortium.from_cohort(
-            cohort,
+        consortium = Consortium.simulate(
+            cohort.sites,
             study,
             seed,
             observer,

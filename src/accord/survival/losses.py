@@ -54,7 +54,8 @@ def _log_denominators(risk: Tensor, time: Tensor, event: Tensor, ties: Ties) -> 
     group_start = torch.nonzero(new_group).squeeze(1)
     group_of_row = torch.cumsum(new_group.to(torch.long), 0) - 1
     tail = torch.logcumsumexp(risk.flip(0), 0).flip(0)  # log sum_{j >= i} exp(risk_j)
-    tail = torch.cat([tail, tail.new_zeros(1)])  # placeholder for the empty set, masked below
+    # index n: lets tail[start + tied] be read when no one else is at risk (torch.where drops it)
+    tail = torch.cat([tail, tail.new_zeros(1)])
     event_rows = torch.nonzero(event).squeeze(1)
     groups, inverse, tied = torch.unique_consecutive(
         group_of_row[event_rows], return_inverse=True, return_counts=True

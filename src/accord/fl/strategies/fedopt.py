@@ -6,6 +6,7 @@ moments live in ``GlobalState.extra`` (``m.*``, ``v.*``).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -19,7 +20,7 @@ __all__ = ["FedAdagrad", "FedAdam", "FedYogi"]
 
 
 @dataclass
-class _FedOpt(FedAvg):
+class _FedOpt(FedAvg, ABC):
     beta1: float = 0.9
     beta2: float = 0.99
     tau: float = 1e-3
@@ -31,8 +32,9 @@ class _FedOpt(FedAvg):
         }
         return GlobalState(params=dict(params), extra=extra)
 
+    @abstractmethod
     def _second_moment(self, v: np.ndarray, delta: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The server optimiser's second-moment update (Adam, Yogi or Adagrad)."""
 
     def aggregate(self, rnd: int, summed: WeightedSum, state: GlobalState) -> GlobalState:
         delta = average_update(summed)
