@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.pg import pg_dsn, pg_schema  # noqa: F401  (fixtures for tests marked pg)
+
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 STUDY_TOML = """

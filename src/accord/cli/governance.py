@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from accord.cli.errors import guarded
+from accord.cli.pki import enroll_site
 from accord.cli.summary import print_summary
 from accord.core.errors import AggregationError, ConfigError, PolicyError
 from accord.fl.governance import GovernanceView
@@ -31,6 +32,7 @@ __all__ = ["audit", "consortium_app", "site_app", "status", "submit"]
 console = Console(soft_wrap=True)
 consortium_app = typer.Typer(help="Create a consortium workspace (the in-process hub).")
 site_app = typer.Typer(help="A site's data-owner commands: review and approve functions.")
+site_app.command("enroll")(enroll_site)
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
 STATES = ("dispatched", "accepted", "completed", "refused", "failed")
 HubOpt = Annotated[str, typer.Option("--hub", help="consortium workspace folder (or file:// URL)")]

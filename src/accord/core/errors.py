@@ -14,7 +14,8 @@ exit code the CLI returns for it::
     ├── LedgerError (9)                  the audit ledger is unreadable or inconsistent
     │   └── EquivocationError (10)       a log showed two different histories
     ├── KeyFileError (11, ValueError)    a key file is missing, malformed or too open
-    └── SlideReadError (12, ValueError)  a slide is missing, corrupt, unsupported or lacks mpp
+    ├── SlideReadError (12, ValueError)  a slide is missing, corrupt, unsupported or lacks mpp
+    └── AuthError (13)                   a peer's certificate is foreign, expired or revoked
 
 Messages name the file, the column or field, the kind of the bad value and what was
 expected. They never contain a patient-level value or identifier: refer to row
@@ -28,6 +29,7 @@ from collections.abc import Sequence
 __all__ = [
     "AccordError",
     "AggregationError",
+    "AuthError",
     "ConfigError",
     "ConvergenceError",
     "DataError",
@@ -120,3 +122,12 @@ class SlideReadError(AccordError, ValueError):
     """A whole-slide image cannot be read: missing, corrupt, unsupported or without mpp."""
 
     exit_code = 12
+
+
+class AuthError(AccordError):
+    """A peer is not authenticated: its certificate is foreign, expired, revoked or for another org.
+
+    Messages name organisations and certificate serials only.
+    """
+
+    exit_code = 13

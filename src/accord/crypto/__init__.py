@@ -1,4 +1,5 @@
-"""Identities and key files (Ed25519 signing keys per organisation).
+"""Identities and key files (Ed25519 signing keys per organisation), the consortium PKI
+and mutual-TLS contexts.
 
 Imports only ``cryptography``, the standard library and :mod:`accord.core`; the ledger
 uses :class:`Signer` structurally and :class:`PublicIdentity` to verify.
@@ -20,18 +21,52 @@ from accord.crypto.keyfile import (
     load_public,
     save_identity,
 )
+from accord.crypto.pki import (
+    CERT_REVOKE,
+    PeerCertificate,
+    check_peer,
+    enroll,
+    init_ca,
+    load_ca_certificate,
+    renew,
+    revocation_payload,
+    revoked_serials,
+    sign_request,
+)
+from accord.crypto.tls import (
+    TLSFiles,
+    authenticate_peer,
+    check_insecure_bind,
+    client_context,
+    server_context,
+)
 
 __all__ = [
+    "CERT_REVOKE",
     "KEY_FORMAT",
     "ORG_PATTERN",
     "PASSPHRASE_ENV",
     "Identity",
+    "PeerCertificate",
     "PublicIdentity",
     "Signer",
+    "TLSFiles",
+    "authenticate_peer",
+    "check_insecure_bind",
+    "check_peer",
+    "client_context",
+    "enroll",
+    "init_ca",
     "key_id_of",
     "key_paths",
+    "load_ca_certificate",
     "load_identity",
     "load_public",
     "new_identity",
+    "renew",
+    "revocation_payload",
+    "revoked_serials",
     "save_identity",
+    "server_context",
+    "sign_request",
 ]

@@ -17,11 +17,22 @@ from typing import Any
 from accord.core.errors import LedgerError
 from accord.ledger.entry import Entry
 
-__all__ = ["GENESIS", "KEY_REVOKE", "KEY_ROTATE", "KeyRegistry", "KeyState", "key_id_of"]
+__all__ = [
+    "CERT_REVOKE",
+    "GENESIS",
+    "KEY_REVOKE",
+    "KEY_ROTATE",
+    "KeyRegistry",
+    "KeyState",
+    "key_id_of",
+]
 
 GENESIS = "genesis"
 KEY_ROTATE = "key.rotate"
 KEY_REVOKE = "key.revoke"
+# A TLS certificate revocation (payload: accord.crypto.pki.revocation_payload); the
+# registry ignores it, sites and the hub replay it into their refused serials.
+CERT_REVOKE = "certificate.revoke"
 
 
 def key_id_of(public_key: bytes) -> str:

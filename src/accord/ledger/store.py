@@ -1,6 +1,6 @@
 """Durable, append-only storage of ledger entries, their Merkle tree and checkpoints.
 
-:class:`LedgerStore` is the seam (a PostgreSQL store will implement it too);
+:class:`LedgerStore` is the seam (``pg_store.PostgresLedgerStore`` implements it too);
 :class:`SQLiteLedgerStore` keeps a log in one SQLite file in WAL mode with
 ``synchronous=FULL``, so an append that returned survives a crash or power loss and
 an append that did not return left no trace (one transaction per batch).
@@ -151,7 +151,7 @@ class SQLiteLedgerStore:
         self._db.execute("BEGIN IMMEDIATE")
         try:
             compact = self._sync().copy()
-            receipts, leaves, nodes = self._grow(compact, entries)
+            receipts, leaves, nodes = grow_tree(self.path, compact, entries)
             self._db.executemany(
                 "INSERT INTO entries(seq, leaf, entry, signature, org, kind, plan) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -172,21 +172,6 @@ class SQLiteLedgerStore:
             raise
         self._compact = compact
         return receipts
-
-    def _grow(
-        self, compact: merkle.CompactRange, entries: Sequence[StoredEntry]
-    ) -> tuple[list[Receipt], list[bytes], list[tuple[int, int, bytes]]]:
-        """Check seqs and fields, extend ``compact``; the receipts, leaves and new inner nodes."""
-        receipts: list[Receipt] = []
-        leaves: list[bytes] = []
-        nodes: list[tuple[int, int, bytes]] = []
-        for e in entries:
-            _check_entry(self.path, e, compact.size)
-            leaf = e.leaf
-            nodes.extend(node for node in compact.append(leaf) if node[0] > 0)
-            leaves.append(leaf)
-            receipts.append(Receipt(e.seq, leaf, compact.size, compact.root()))
-        return receipts, leaves, nodes
 
     def read(self, start: int = 0, stop: int | None = None) -> Iterator[StoredEntry]:
         """Stream entries with ``start <= seq < stop`` in order (memory flat in log size)."""
@@ -328,16 +313,36 @@ class SQLiteLedgerStore:
         return [StoredCosignature(*row) for row in rows]
 
 
-def _check_entry(path: Path, e: StoredEntry, expected: int) -> None:
+def grow_tree(
+    where: str | Path, compact: merkle.CompactRange, entries: Sequence[StoredEntry]
+) -> tuple[list[Receipt], list[bytes], list[tuple[int, int, bytes]]]:
+    """Check seqs and fields, extend ``compact``; the receipts, leaves and new inner nodes.
+
+    Shared by the stores: ``where`` names the store in errors; inner nodes are
+    ``(level, index, hash)`` with level >= 1 (leaves are stored with their entries).
+    """
+    receipts: list[Receipt] = []
+    leaves: list[bytes] = []
+    nodes: list[tuple[int, int, bytes]] = []
+    for e in entries:
+        _check_entry(where, e, compact.size)
+        leaf = e.leaf
+        nodes.extend(node for node in compact.append(leaf) if node[0] > 0)
+        leaves.append(leaf)
+        receipts.append(Receipt(e.seq, leaf, compact.size, compact.root()))
+    return receipts, leaves, nodes
+
+
+def _check_entry(where: str | Path, e: StoredEntry, expected: int) -> None:
     """Seq continuity and column types (never echoing contents)."""
     if e.seq != expected:
-        raise LedgerError(f"{path}: append expected seq {expected}, got seq {e.seq}")
+        raise LedgerError(f"{where}: append expected seq {expected}, got seq {e.seq}")
     if not (isinstance(e.entry, bytes) and isinstance(e.signature, bytes)):
-        raise LedgerError(f"{path}: entry {expected}: entry and signature must be bytes")
+        raise LedgerError(f"{where}: entry {expected}: entry and signature must be bytes")
     if not (isinstance(e.org, str) and isinstance(e.kind, str)):
-        raise LedgerError(f"{path}: entry {expected}: org and kind must be str")
+        raise LedgerError(f"{where}: entry {expected}: org and kind must be str")
     if e.plan is not None and not isinstance(e.plan, str):
-        raise LedgerError(f"{path}: entry {expected}: plan must be str or None")
+        raise LedgerError(f"{where}: entry {expected}: plan must be str or None")
 
 
 def _connect(path: Path, create: bool) -> sqlite3.Connection:

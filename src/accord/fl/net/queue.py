@@ -1,0 +1,504 @@
+"""The hub's durable task queue: tasks posted for sites, leases, and the sites' replies.
+
+State lives in one SQLite file (WAL journal, ``synchronous=FULL``, one transaction per
+change), so the hub process may be killed at any instant and reopened: a posted task, a
+lease and an accepted reply are either on disk or were never acknowledged. Envelopes
+larger than ``inline_limit`` live as blobs in a folder next to the database (see
+:mod:`accord.fl.net.chunks`).
+
+Semantics:
+
+* ``task_id`` is the idempotency key. Posting a task twice is a no-op; a reply identical
+  to the one stored is a no-op; a *different* second reply is refused.
+* A site leases its oldest unanswered task. A task leased but unanswered after
+  ``lease_timeout_s`` is offered again, so a site that crashed mid-task gets it back.
+* The hub *expires* tasks it stopped waiting for; they are no longer offered and late
+  replies to them are refused (a site back from a partition does not work through stale
+  rounds).
+
+All SQL sits behind :class:`QueueStore`; :class:`SQLiteQueueStore` is the one
+implementation, and a PostgreSQL one can be added with the same interface.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from accord.core.errors import TransportError
+from accord.core.hashing import sha256_hex
+from accord.fl.messages import Reply, Task
+from accord.fl.net.chunks import DEFAULT_INLINE_LIMIT, BlobRef, BlobStore
+
+__all__ = [
+    "QueueStore",
+    "ReplyConflictError",
+    "ReplyRow",
+    "SQLiteQueueStore",
+    "TaskExpiredError",
+    "TaskQueue",
+    "TaskRow",
+    "UnknownBlobError",
+    "UnknownTaskError",
+    "WrongSiteError",
+]
+
+InsertOutcome = Literal["stored", "same", "different", "expired"]
+
+
+class UnknownTaskError(TransportError):
+    """A reply names a task the hub never posted."""
+
+
+class UnknownBlobError(TransportError):
+    """A blob the caller never uploaded (or may not read)."""
+
+
+class WrongSiteError(TransportError):
+    """A reply from a site other than the one the task is addressed to."""
+
+
+class ReplyConflictError(TransportError):
+    """A second, different reply for a task that already has one."""
+
+
+class TaskExpiredError(TransportError):
+    """A reply to a task the hub has stopped waiting for."""
+
+
+@dataclass(frozen=True)
+class TaskRow:
+    """A stored task: inline ``wire`` bytes, or the digest of the ``blob`` holding them."""
+
+    task_id: str
+    plan_id: str
+    round: int
+    site: str
+    kind: str
+    wire: bytes | None
+    blob: str | None
+    size: int
+
+
+@dataclass(frozen=True)
+class ReplyRow:
+    task_id: str
+    site: str
+    wire: bytes | None
+    blob: str | None
+    digest: str  # SHA-256 of the reply's wire bytes: two replies are the same iff equal
+
+
+class QueueStore(Protocol):
+    """The queue's persistence: every method is one transaction."""
+
+    def insert_task(self, row: TaskRow, now: float) -> bool: ...
+
+    def has_task(self, task_id: str) -> bool: ...
+
+    def task_site(self, task_id: str) -> str | None: ...
+
+    def lease_next(self, site: str, now: float, lease_timeout_s: float) -> TaskRow | None: ...
+
+    def insert_reply(self, row: ReplyRow, now: float) -> InsertOutcome: ...
+
+    def answered(self, task_ids: Sequence[str]) -> set[str]: ...
+
+    def reply_rows(self, task_ids: Sequence[str]) -> list[ReplyRow]: ...
+
+    def expire(self, task_ids: Sequence[str], now: float) -> None: ...
+
+    def pending(self, site: str) -> list[str]: ...
+
+    def add_blob(self, digest: str, owner: str, size: int) -> None: ...
+
+    def blob_size(self, digest: str, owner: str) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY, plan_id TEXT NOT NULL, round INTEGER NOT NULL,
+    site TEXT NOT NULL, kind TEXT NOT NULL, wire BLOB, blob TEXT, size INTEGER NOT NULL,
+    posted_at REAL NOT NULL, leased_at REAL, lease_count INTEGER NOT NULL DEFAULT 0,
+    expired_at REAL
+);
+CREATE INDEX IF NOT EXISTS tasks_by_site ON tasks (site, posted_at);
+CREATE TABLE IF NOT EXISTS replies (
+    task_id TEXT PRIMARY KEY, site TEXT NOT NULL, wire BLOB, blob TEXT,
+    digest TEXT NOT NULL, received_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS blobs (
+    digest TEXT NOT NULL, owner TEXT NOT NULL, size INTEGER NOT NULL,
+    PRIMARY KEY (digest, owner)
+);
+"""
+_UNANSWERED = (
+    "expired_at IS NULL AND NOT EXISTS (SELECT 1 FROM replies r WHERE r.task_id = t.task_id)"
+)
+
+
+class SQLiteQueueStore:
+    """:class:`QueueStore` in one SQLite file; safe to share between threads and processes."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(
+            path, timeout=30.0, isolation_level=None, check_same_thread=False
+        )
+        self._lock = threading.Lock()
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        with self._write() as db:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: Sequence[object] = ()) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).fetchall()
+
+    def insert_task(self, row: TaskRow, now: float) -> bool:
+        with self._write() as db:
+            cursor = db.execute(
+                "INSERT OR IGNORE INTO tasks (task_id, plan_id, round, site, kind, wire, blob, "
+                "size, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.task_id,
+                    row.plan_id,
+                    row.round,
+                    row.site,
+                    row.kind,
+                    row.wire,
+                    row.blob,
+                    row.size,
+                    now,
+                ),
+            )
+            return cursor.rowcount == 1
+
+    def has_task(self, task_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM tasks WHERE task_id = ?", (task_id,)))
+
+    def task_site(self, task_id: str) -> str | None:
+        rows = self._query("SELECT site FROM tasks WHERE task_id = ?", (task_id,))
+        return str(rows[0][0]) if rows else None
+
+    def lease_next(self, site: str, now: float, lease_timeout_s: float) -> TaskRow | None:
+        with self._write() as db:
+            found = db.execute(
+                "SELECT task_id, plan_id, round, site, kind, wire, blob, size FROM tasks t "
+                f"WHERE site = ? AND {_UNANSWERED} AND (leased_at IS NULL OR leased_at <= ?) "
+                "ORDER BY posted_at, rowid LIMIT 1",
+                (site, now - lease_timeout_s),
+            ).fetchone()
+            if found is None:
+                return None
+            db.execute(
+                "UPDATE tasks SET leased_at = ?, lease_count = lease_count + 1 WHERE task_id = ?",
+                (now, found[0]),
+            )
+            return TaskRow(*found)
+
+    def insert_reply(self, row: ReplyRow, now: float) -> InsertOutcome:
+        with self._write() as db:
+            stored = db.execute(
+                "SELECT digest FROM replies WHERE task_id = ?", (row.task_id,)
+            ).fetchone()
+            if stored is not None:
+                return "same" if stored[0] == row.digest else "different"
+            expired = db.execute(
+                "SELECT expired_at FROM tasks WHERE task_id = ?", (row.task_id,)
+            ).fetchone()
+            if expired is not None and expired[0] is not None:
+                return "expired"
+            db.execute(
+                "INSERT INTO replies (task_id, site, wire, blob, digest, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (row.task_id, row.site, row.wire, row.blob, row.digest, now),
+            )
+            return "stored"
+
+    def answered(self, task_ids: Sequence[str]) -> set[str]:
+        out: set[str] = set()
+        for batch in _batches(task_ids):
+            marks = ",".join("?" * len(batch))
+            rows = self._query(f"SELECT task_id FROM replies WHERE task_id IN ({marks})", batch)
+            out.update(str(r[0]) for r in rows)
+        return out
+
+    def reply_rows(self, task_ids: Sequence[str]) -> list[ReplyRow]:
+        out: list[ReplyRow] = []
+        for batch in _batches(task_ids):
+            marks = ",".join("?" * len(batch))
+            rows = self._query(
+                f"SELECT task_id, site, wire, blob, digest FROM replies WHERE task_id IN ({marks})",
+                batch,
+            )
+            out.extend(ReplyRow(*r) for r in rows)
+        return out
+
+    def expire(self, task_ids: Sequence[str], now: float) -> None:
+        with self._write() as db:
+            db.executemany(
+                "UPDATE tasks SET expired_at = ? WHERE task_id = ? AND expired_at IS NULL",
+                [(now, task_id) for task_id in task_ids],
+            )
+
+    def pending(self, site: str) -> list[str]:
+        rows = self._query(
+            f"SELECT task_id FROM tasks t WHERE site = ? AND {_UNANSWERED} "
+            "ORDER BY posted_at, rowid",
+            (site,),
+        )
+        return [str(r[0]) for r in rows]
+
+    def add_blob(self, digest: str, owner: str, size: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO blobs (digest, owner, size) VALUES (?, ?, ?)",
+                (digest, owner, size),
+            )
+
+    def blob_size(self, digest: str, owner: str) -> int | None:
+        rows = self._query("SELECT size FROM blobs WHERE digest = ? AND owner = ?", (digest, owner))
+        return int(rows[0][0]) if rows else None
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def _batches(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
+    for start in range(0, len(items), size):
+        yield list(items[start : start + size])
+
+
+class TaskQueue:
+    """Tasks for sites and their replies, durable in ``path`` (SQLite) and a blob folder.
+
+    ``lease_timeout_s``: how long a leased, unanswered task waits before it is offered
+    again. ``poll_interval_s``: how often blocking waits re-read the database, to see
+    changes made by another process (changes in this process wake them at once).
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        inline_limit: int = DEFAULT_INLINE_LIMIT,
+        lease_timeout_s: float = 30.0,
+        poll_interval_s: float = 0.5,
+        store: QueueStore | None = None,
+    ) -> None:
+        self.path = path
+        self.store: QueueStore = store if store is not None else SQLiteQueueStore(path)
+        self.blobs = BlobStore(path.with_name(path.name + ".blobs"))
+        self.inline_limit = inline_limit
+        self.lease_timeout_s = lease_timeout_s
+        self.poll_interval_s = poll_interval_s
+        self._changed = threading.Condition()
+        self._generation = 0
+        self._awaited: set[str] = set()  # task ids a wait_replies call is waiting for
+        self._parsed: dict[str, Reply] = {}  # their replies, as parsed when accepted
+        self._listeners: list[Callable[[], None]] = []
+
+    # --- hub side -------------------------------------------------------------------------
+
+    def post(self, task: Task) -> bool:
+        """Queue ``task`` for its site; False when a task with that id is already queued."""
+        if self.store.has_task(task.task_id):
+            return False
+        wire: bytes | None = None
+        blob: str | None = None
+        if len(task.payload) * 4 // 3 <= self.inline_limit:  # base64 grows the payload by 4/3
+            wire = task.to_wire()
+        if wire is not None and len(wire) <= self.inline_limit:
+            size = len(wire)
+        else:
+            wire = None
+            blob, size = self.blobs.store(task)
+            self.store.add_blob(blob, task.site, size)
+        row = TaskRow(
+            task.task_id, task.plan_id, task.round, task.site, task.kind, wire, blob, size
+        )
+        added = self.store.insert_task(row, time.time())
+        self._notify()
+        return added
+
+    def replies(self, task_ids: Sequence[str]) -> dict[str, Reply]:
+        """The replies received so far for ``task_ids``."""
+        out: dict[str, Reply] = {}
+        for row in self.store.reply_rows(task_ids):
+            with self._changed:
+                parsed = self._parsed.pop(row.task_id, None)
+            out[row.task_id] = parsed if parsed is not None else self._open_reply(row)
+        return out
+
+    def wait_replies(self, task_ids: Sequence[str], timeout_s: float) -> dict[str, Reply]:
+        """Block until every task in ``task_ids`` has a reply or ``timeout_s`` passes.
+
+        A reply accepted in this process while it waits is handed over as it was parsed
+        then, so a large reply is not parsed a second time.
+        """
+        wanted = list(dict.fromkeys(task_ids))
+        with self._changed:
+            self._awaited.update(wanted)
+        try:
+            self._wait_until(lambda: len(self.store.answered(wanted)) == len(wanted), timeout_s)
+            return self.replies(wanted)
+        finally:
+            with self._changed:
+                self._awaited.difference_update(wanted)
+                for task_id in wanted:
+                    self._parsed.pop(task_id, None)
+
+    def expire(self, task_ids: Sequence[str]) -> None:
+        """Withdraw unanswered tasks: no longer offered, late replies refused."""
+        self.store.expire(list(task_ids), time.time())
+        self._notify()
+
+    def task_site(self, task_id: str) -> str | None:
+        """The site task ``task_id`` is addressed to (None for an unknown task)."""
+        return self.store.task_site(task_id)
+
+    def pending(self, site: str) -> list[str]:
+        """Ids of ``site``'s tasks that have neither a reply nor expired, oldest first."""
+        return self.store.pending(site)
+
+    # --- site side (through the HTTP app) -------------------------------------------------
+
+    def take(self, site: str) -> TaskRow | None:
+        """Lease ``site``'s oldest unanswered task now, or None (does not wait)."""
+        return self.store.lease_next(site, time.time(), self.lease_timeout_s)
+
+    def lease(self, site: str, wait_s: float) -> Task | None:
+        """Lease ``site``'s oldest unanswered task, waiting up to ``wait_s`` for one."""
+        found: list[TaskRow] = []
+
+        def ready() -> bool:
+            leased = self.take(site)
+            if leased is not None:
+                found.append(leased)
+            return leased is not None
+
+        self._wait_until(ready, wait_s)
+        return self.open_task(found[0]) if found else None
+
+    def open_task(self, leased: TaskRow) -> Task:
+        """The Task of a stored row (read from its blob when it is large)."""
+        if leased.wire is not None:
+            return Task.from_wire(leased.wire)
+        assert leased.blob is not None  # a row holds either the wire or its blob
+        return Task.from_wire(self.blobs.read(leased.blob))
+
+    def put_reply(self, site: str, reply_wire: bytes, task_id: str | None = None) -> bool:
+        """Accept ``site``'s reply; False when the same reply was already stored.
+
+        ``task_id``, when given, is the idempotency key the reply came with; it must be
+        the reply's. Raises :class:`TransportError` for a malformed reply or key,
+        :class:`WrongSiteError`, :class:`UnknownTaskError`, :class:`ReplyConflictError`,
+        :class:`TaskExpiredError`.
+        """
+        reply = Reply.from_wire(reply_wire)
+        if task_id is not None and reply.task_id != task_id:
+            raise TransportError("idempotency key does not match field 'task_id'")
+        row = ReplyRow(reply.task_id, site, reply_wire, None, sha256_hex(reply_wire))
+        return self._accept(site, reply, row)
+
+    def put_reply_blob(self, site: str, ref: BlobRef) -> bool:
+        """Accept a reply uploaded by ``site`` as blob ``ref.blob`` (see :meth:`put_reply`)."""
+        if self.store.blob_size(ref.blob, site) != ref.size:
+            raise UnknownBlobError(f"site '{site}' has no committed blob of that digest and size")
+        reply = Reply.from_wire(self.blobs.read(ref.blob))
+        if reply.task_id != ref.task_id:
+            raise TransportError("blob reference: field 'task_id' does not match the reply")
+        return self._accept(site, reply, ReplyRow(reply.task_id, site, None, ref.blob, ref.blob))
+
+    def add_blob(self, digest: str, owner: str, size: int) -> None:
+        """Record that ``owner`` uploaded (or may read) blob ``digest``."""
+        self.store.add_blob(digest, owner, size)
+
+    def blob_size(self, digest: str, owner: str) -> int | None:
+        """The size of blob ``digest`` if ``owner`` may read it, else None."""
+        return self.store.blob_size(digest, owner)
+
+    # --- notification ---------------------------------------------------------------------
+
+    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call ``listener`` (from any thread) after each change; returns the unsubscribe."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def close(self) -> None:
+        self._notify()
+        self.store.close()
+
+    def _accept(self, site: str, reply: Reply, row: ReplyRow) -> bool:
+        if reply.site != site:
+            raise WrongSiteError(f"a reply from site '{site}' names site '{reply.site}'")
+        owner = self.store.task_site(reply.task_id)
+        if owner is None:
+            raise UnknownTaskError(f"no task '{reply.task_id}' was posted")
+        if owner != site:
+            raise WrongSiteError(f"task '{reply.task_id}' is not addressed to site '{site}'")
+        outcome = self.store.insert_reply(row, time.time())
+        if outcome == "different":
+            raise ReplyConflictError(f"task '{reply.task_id}' already has a different reply")
+        if outcome == "expired":
+            raise TaskExpiredError(f"task '{reply.task_id}' has expired; the hub moved on")
+        with self._changed:
+            if outcome == "stored" and reply.task_id in self._awaited:
+                self._parsed[reply.task_id] = reply
+        self._notify()
+        return outcome == "stored"
+
+    def _open_reply(self, row: ReplyRow) -> Reply:
+        if row.wire is not None:
+            return Reply.from_wire(row.wire)
+        assert row.blob is not None  # a row holds either the wire or its blob
+        return Reply.from_wire(self.blobs.read(row.blob))
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
+        for listener in list(self._listeners):
+            listener()
+
+    def _wait_until(self, done: Callable[[], bool], timeout_s: float) -> None:
+        deadline = time.monotonic() + max(0.0, timeout_s)
+        while True:
+            with self._changed:
+                generation = self._generation
+            if done():
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            with self._changed:
+                if self._generation == generation:
+                    self._changed.wait(min(remaining, self.poll_interval_s))

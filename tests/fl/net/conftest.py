@@ -1,0 +1,113 @@
+"""Network fixtures: a queue on disk, a hub served on loopback, site clients in threads."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from accord.core.config import load_study
+from accord.fl.messages import Reply, Task
+from accord.fl.net import SiteClient, TaskQueue, authenticate_site_header, create_app
+from accord.fl.net.server import start_in_thread
+from accord.fl.site import Site, SiteContext
+from accord.fl.transport import SiteEndpoint
+from accord.studies.runner import StudyRun
+from tests.conftest import write_study
+
+
+@pytest.fixture
+def queue(tmp_path: Path) -> Iterator[TaskQueue]:
+    q = TaskQueue(tmp_path / "hub" / "queue.sqlite", poll_interval_s=0.05)
+    yield q
+    q.close()
+
+
+class Serve:
+    """Starts the hub app on loopback (plain HTTP unless given an SSL context)."""
+
+    def __init__(self, queue: TaskQueue) -> None:
+        self.queue = queue
+        self._stops: list[Callable[[], None]] = []
+
+    def __call__(self, **kwargs: Any) -> str:
+        """Serve and return the base URL; ``queue``, ``authenticate``, ``routers`` and
+        ``max_request_bytes`` go to ``create_app``, the rest to ``start_in_thread``."""
+        app_kwargs = {k: kwargs.pop(k) for k in ("routers", "max_request_bytes") if k in kwargs}
+        authenticate = kwargs.pop("authenticate", authenticate_site_header)
+        app = create_app(kwargs.pop("queue", self.queue), authenticate, **app_kwargs)
+        kwargs.setdefault("insecure", kwargs.get("ssl_context") is None)
+        url, stop = start_in_thread(app, **kwargs)
+        self._stops.append(stop)
+        return url
+
+    def stop(self) -> None:
+        """Stop every server started so far (a hub going away)."""
+        while self._stops:
+            self._stops.pop()()
+
+
+@pytest.fixture
+def serve(queue: TaskQueue) -> Iterator[Serve]:
+    servers = Serve(queue)
+    yield servers
+    servers.stop()
+
+
+@contextmanager
+def running_sites(
+    url: str, sites: Mapping[str, SiteEndpoint], spool: Path, **kwargs: Any
+) -> Iterator[dict[str, SiteClient]]:
+    """A SiteClient per site, each polling in its own thread until the block ends."""
+    stop = threading.Event()
+    kwargs.setdefault("poll_wait_s", 0.5)
+    kwargs.setdefault("ssl_context", None)
+    clients = {
+        name: SiteClient(url, endpoint, site=name, spool_dir=spool / name, **kwargs)
+        for name, endpoint in sites.items()
+    }
+    threads = [
+        threading.Thread(target=c.run, args=(stop,), name=f"site-{n}", daemon=True)
+        for n, c in clients.items()
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        yield clients
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        for client in clients.values():
+            client.close()
+
+
+def scale(task: Task, ctx: SiteContext) -> Reply:
+    """A deterministic site answer: the task's array times the site's training rows."""
+    x = task.arrays.get("x", np.zeros(3))
+    return Reply.build(
+        task_id=task.task_id,
+        site=task.site,
+        kind=task.kind,
+        weight=float(ctx.cohort.n_train),
+        counts={"n_train": ctx.cohort.n_train},
+        metrics={"round": float(task.round)},
+        arrays={"y": x * ctx.cohort.n_train},
+    )
+
+
+def make_sites(
+    cohort_dir: Path, handler: Callable[[Task, SiteContext], Reply] = scale
+) -> dict[str, Site]:
+    """The synthetic consortium's three sites, answering ``stats`` tasks with ``handler``."""
+    study = load_study(write_study(cohort_dir, "fedavg", rounds=2))
+    run = StudyRun.prepare(study, cohort_dir, seed=0)
+    return {
+        name: Site(SiteContext(name, s.context.cohort, s.context.study, 0), {"stats": handler})
+        for name, s in run.consortium.sites.items()
+    }

@@ -1,0 +1,147 @@
+"""The durable task queue: idempotency, leases, who may answer, and surviving a reopen."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from accord.core.codec import Arrays
+from accord.core.errors import TransportError
+from accord.fl.messages import Reply, Task
+from accord.fl.net.queue import (
+    ReplyConflictError,
+    TaskExpiredError,
+    TaskQueue,
+    UnknownTaskError,
+    WrongSiteError,
+)
+
+
+def _task(task_id: str = "t1", site: str = "a", arrays: Arrays | None = None) -> Task:
+    return Task.build(task_id=task_id, plan_id="p", round=0, site=site, kind="stats", arrays=arrays)
+
+
+def _reply(task_id: str = "t1", site: str = "a", weight: float = 1.0) -> bytes:
+    return Reply.build(task_id=task_id, site=site, kind="stats", weight=weight).to_wire()
+
+
+def test_posting_twice_is_a_no_op(queue: TaskQueue) -> None:
+    assert queue.post(_task())
+    assert not queue.post(_task())
+    assert queue.pending("a") == ["t1"]
+
+
+def test_a_site_leases_its_oldest_task_and_only_its_own(queue: TaskQueue) -> None:
+    queue.post(_task("t1", "a"))
+    queue.post(_task("t2", "b"))
+    queue.post(_task("t3", "a"))
+    first = queue.lease("a", 0)
+    second = queue.lease("a", 0)
+    assert first is not None and first.task_id == "t1"
+    assert second is not None and second.task_id == "t3"
+    assert queue.lease("a", 0) is None  # both leased, lease not yet timed out
+
+
+def test_a_leased_unanswered_task_is_offered_again_after_the_lease_timeout(
+    queue: TaskQueue,
+) -> None:
+    queue.lease_timeout_s = 0.2
+    queue.post(_task())
+    assert queue.lease("a", 0) is not None
+    assert queue.lease("a", 0) is None
+    again = queue.lease("a", 1.0)  # a restarted site gets it back
+    assert again is not None and again.task_id == "t1"
+    queue.put_reply("a", _reply())
+    time.sleep(0.25)
+    assert queue.lease("a", 0) is None  # answered: never offered again
+
+
+def test_a_reply_is_idempotent_and_a_different_second_reply_is_refused(queue: TaskQueue) -> None:
+    queue.post(_task())
+    assert queue.put_reply("a", _reply())
+    assert not queue.put_reply("a", _reply())  # the same bytes again: a no-op
+    with pytest.raises(ReplyConflictError, match="already has a different reply"):
+        queue.put_reply("a", _reply(weight=2.0))
+    assert queue.replies(["t1"])["t1"].weight == 1.0
+
+
+def test_a_reply_from_another_site_is_refused(queue: TaskQueue) -> None:
+    queue.post(_task(site="a"))
+    with pytest.raises(WrongSiteError, match="from site 'b' names site 'a'"):
+        queue.put_reply("b", _reply(site="a"))  # b impersonating a
+    with pytest.raises(WrongSiteError, match="not addressed to site 'b'"):
+        queue.put_reply("b", _reply(site="b"))  # b answering a's task
+    with pytest.raises(UnknownTaskError, match="no task 'nope'"):
+        queue.put_reply("a", _reply(task_id="nope"))
+    with pytest.raises(TransportError, match="idempotency key does not match"):
+        queue.put_reply("a", _reply(), "t2")
+    assert queue.replies(["t1"]) == {}
+
+
+def test_a_malformed_reply_names_the_field(queue: TaskQueue) -> None:
+    queue.post(_task())
+    with pytest.raises(TransportError, match="field 'weight'"):
+        queue.put_reply("a", b'{"task_id": "t1", "site": "a", "kind": "stats", "weight": "x9"}')
+
+
+def test_expired_tasks_are_withdrawn_and_late_replies_refused(queue: TaskQueue) -> None:
+    queue.post(_task())
+    queue.expire(["t1"])
+    assert queue.lease("a", 0) is None
+    assert queue.pending("a") == []
+    with pytest.raises(TaskExpiredError, match="expired"):
+        queue.put_reply("a", _reply())
+
+
+def test_state_survives_closing_and_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "queue.sqlite"
+    first = TaskQueue(path)
+    first.post(_task("t1"))
+    first.post(_task("t2"))
+    assert first.lease("a", 0) is not None
+    first.put_reply("a", _reply("t1"))
+    first.close()
+    again = TaskQueue(path, lease_timeout_s=0.0)
+    assert set(again.replies(["t1", "t2"])) == {"t1"}
+    assert again.pending("a") == ["t2"]
+    leased = again.lease("a", 0)
+    assert leased is not None and leased.task_id == "t2"
+    assert not again.put_reply("a", _reply("t1"))  # still idempotent after the reopen
+    again.close()
+
+
+def test_a_large_task_is_kept_as_a_blob_and_reads_back_whole(tmp_path: Path) -> None:
+    queue = TaskQueue(tmp_path / "q.sqlite", inline_limit=1000)
+    x = np.arange(2000, dtype=np.float64)
+    queue.post(_task(arrays={"x": x}))
+    leased = queue.take("a")
+    assert leased is not None and leased.wire is None and leased.blob is not None
+    assert queue.blob_size(leased.blob, "a") == leased.size
+    assert queue.blob_size(leased.blob, "b") is None  # only the task's site may read it
+    np.testing.assert_array_equal(queue.open_task(leased).arrays["x"], x)
+    queue.close()
+
+
+def test_waiting_for_replies_wakes_when_one_arrives(queue: TaskQueue) -> None:
+    queue.poll_interval_s = 5.0  # a wake-up must come from the notification, not polling
+    queue.post(_task("t1"))
+    queue.post(_task("t2"))
+    threading.Timer(0.1, lambda: queue.put_reply("a", _reply("t1"))).start()
+    threading.Timer(0.2, lambda: queue.put_reply("a", _reply("t2"))).start()
+    start = time.monotonic()
+    got = queue.wait_replies(["t1", "t2"], timeout_s=4.0)
+    assert set(got) == {"t1", "t2"}
+    assert time.monotonic() - start < 2.0
+
+
+def test_waiting_returns_what_came_by_the_deadline(queue: TaskQueue) -> None:
+    queue.post(_task("t1"))
+    queue.post(_task("t2"))
+    queue.put_reply("a", _reply("t1"))
+    start = time.monotonic()
+    assert set(queue.wait_replies(["t1", "t2"], timeout_s=0.3)) == {"t1"}
+    assert 0.25 < time.monotonic() - start < 2.0
