@@ -74,9 +74,33 @@ def test_unknown_builtin_study(tmp_path: Path) -> None:
     assert "no built-in study 'no-such-study'" in result.output
 
 
-def test_demo_runs_without_shared_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_runs_the_hcc_study_on_a_fresh_consortium(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--patients", "30", "--slide-size", "768"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["study"] == "hcc-resection-survival"
+    assert sorted(doc["sites"]) == ["site01", "site02", "site03"]
+    assert {"fedavg", "clinical_only", "pooled"} <= set(doc["methods"])
+    assert doc["oracle"]["consortium_cindex"] > 0.5
+    assert doc["risk_groups"]["ledger"]["metric_seq"] > 0
+    assert sorted(doc["exported"]) == ["site01", "site02", "site03"]
+    html = (out / "report.html").read_text()
+    for section in ("Risk groups", "What the model looks at", "Audit", "oracle"):
+        assert section in html
+    assert "HCC-site" not in html  # no patient id reaches the report
+    assert "verified" in html.lower()
+
+
+def test_lung_demo_study_runs_without_shared_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["run", "lung-demo", "--out", str(tmp_path / "demo")])
     assert result.exit_code == 0, result.output
     doc = json.loads((tmp_path / "demo" / "results.json").read_text())
     assert doc["study"] == "lung-demo"

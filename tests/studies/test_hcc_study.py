@@ -83,7 +83,84 @@ def test_a_missing_slide_is_named_by_row_not_by_file(consortium: Path, tmp_path:
 def test_a_site_whose_setup_fails_is_reported_not_silently_dropped(tmp_path: Path) -> None:
     root = tmp_path / "tiny"
     generate_hcc_consortium(root, sites=3, patients=30, seed=3, slide_size=512)
+    broken = sorted((root / "site02" / "slides").glob("*.ome.tif"))[4]
+    broken.write_bytes(b"not a slide")
     run = StudyRun.prepare(_quick(), root, 0, feature_cache=tmp_path / "cache")
-    assert "site02" in run.excluded
-    assert "no tissue tile" in run.excluded["site02"]
+    assert set(run.excluded) == {"site02"}
+    assert "1 slides could not be read (patients at rows [5])" in run.excluded["site02"]
     assert "HCC-" not in run.excluded["site02"]  # rows, never patient ids
+
+
+def test_risk_groups_oracle_and_tile_export_end_to_end(consortium: Path, tmp_path: Path) -> None:
+    """One governed run: KM by risk group from sums, the oracle, and a recorded tile export."""
+    import json
+
+    from accord.fl.governance import SitePolicy
+    from accord.ledger.bundle import open_source
+    from accord.studies.oracle import oracle_result
+    from accord.studies.report_writer import write_report
+    from accord.studies.results import results_document
+    from accord.studies.risk_groups import risk_groups
+    from accord.synth.hcc import harrell_c
+
+    out = tmp_path / "out"
+    run = StudyRun.prepare(
+        _quick(), consortium, 0, feature_cache=tmp_path / "cache", ledger_dir=out
+    )
+    assert run.audit is not None
+    run.audit.policies["site03"] = SitePolicy()  # the protective default: no tile export
+    result = run.federated()
+
+    # Risk groups: the summed counts are the pooled counts of the held-out patients.
+    groups = risk_groups(run, result, "chowder")
+    n_test = sum(c.n_test for c in run.cohort.sites.values())
+    assert groups.at_risk[:, 0].sum() == n_test
+    assert np.all(groups.events <= groups.at_risk)
+    assert 0.0 <= groups.logrank_p <= 1.0
+    assert groups.ledger["metric_seq"] > 0
+
+    # The oracle is Harrell's C of truth.csv's linear predictor, pair counts within sites.
+    oracle = oracle_result(run, consortium)
+    assert oracle is not None and oracle.consortium_cindex is not None
+    truth = pd.read_csv(consortium / "truth.csv").set_index("patient_id")
+    site = run.cohort.sites["site01"]
+    ids = pd.read_csv(consortium / "site01" / "clinical.csv")["patient_id"].to_numpy()
+    test = site.subset(test=True)
+    assert test.source_rows is not None
+    lp = truth.loc[ids[test.source_rows - 1], "linear_predictor"].to_numpy()
+    expected = harrell_c(test.time_days, test.event.astype(bool), lp)
+    assert oracle.per_site["site01"]["harrell_c"] == pytest.approx(expected)
+
+    # Tile export: two sites' policies allow one patient; site03 refuses, on the ledger.
+    exported = run.export_tiles(result, out / "exported", patients=1)
+    assert sorted(exported) == ["site01", "site02"]
+    names = sorted(i.name for i in exported["site01"])
+    assert names == ["risk_rank_1.heatmap", "risk_rank_1.tiles"]
+    assert exported["site01"][0].path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert all(i.ledger_seq is not None for i in exported["site01"])
+    assert "site03 (tile export)" in run.excluded
+    assert "does not allow tile images" in run.excluded["site03 (tile export)"]
+    source = open_source(out / "ledger.sqlite")
+    try:
+        kinds = [
+            (e.kind, json.loads(e.entry)["payload"].get("task_kind")) for e in source.entries()
+        ]
+    finally:
+        source.close()
+    assert ("task.refused", "export_tiles") in kinds
+    assert kinds.count(("task.completed", "export_tiles")) == 2
+    too_many = run.export_tiles(result, tmp_path / "more", patients=2)
+    assert too_many == {}  # every site allows at most one patient
+
+    run.risk_groups, run.oracle = groups, oracle
+    run.exported = exported
+    document = results_document(run, [result])
+    assert (
+        document["risk_groups"]["at_risk"][0][0] + document["risk_groups"]["at_risk"][1][0]
+        == n_test
+    )
+    text = json.dumps(document)
+    assert "HCC-" not in text  # no patient id in results.json
+    html = write_report(run, [result], document, out).read_text()
+    assert "Risk groups" in html and "oracle" in html and "What the model looks at" in html
+    assert "HCC-" not in html

@@ -18,10 +18,11 @@ from accord.cli.pki import ca_app
 from accord.cli.summary import print_summary
 from accord.cli.synth import synth_app
 from accord.cli.wsi import wsi_app
-from accord.studies import builtin_study, resolve_study
+from accord.studies import resolve_study
 from accord.studies.report_writer import write_report
 from accord.studies.results import results_document, write_json_atomic
 from accord.studies.runner import run_study
+from accord.synth.hcc import generate_hcc_consortium
 
 __all__ = ["app", "main"]
 
@@ -41,6 +42,7 @@ console = Console()
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Folder for results.json.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for splits, initialisation, batches.")]
+DEMO_PATTERN_LOG_HR = 2.0  # the planted pattern at its largest extent: HR e^2 ≈ 7.4
 
 
 def _version(value: bool) -> None:
@@ -75,10 +77,15 @@ def _execute(study_ref: str, data: Path | None, out: Path, seed: int) -> None:
                 tasks[label] = bar.add_task(label, total=total)
             bar.update(tasks[label], completed=done)  # type: ignore[arg-type]
 
-        run, results = run_study(study, data, seed, progress=progress, ledger_dir=out)
+        run, results = run_study(
+            study, data, seed, progress=progress, ledger_dir=out, feature_cache=out / "features"
+        )
         if study.uses_slides:
             rendered = run.interpret(results[0])
             console.print(f"sites rendered {rendered} heatmaps into OUT/sites/*/interpretability")
+            exported = run.export_tiles(results[0], out / "exported", patients=1)
+            released = sum(len(images) for images in exported.values())
+            console.print(f"{released} images released by {len(exported)} sites' policies")
     document = results_document(run, results)
     if run.audit is not None:
         run.audit.close()
@@ -115,10 +122,40 @@ def run(
 
 
 @app.command()
-def demo(out: OutOpt = Path("runs/demo"), seed: SeedOpt = 0, debug: DebugOpt = False) -> None:
-    """Federated Cox model on the NCCTG lung cohort (shipped with lifelines; no data needed)."""
-    guarded(debug, lambda: builtin_study("lung-demo"))
-    guarded(debug, lambda: _execute("lung-demo", None, out, seed))
+def demo(
+    out: OutOpt = Path("runs/demo"),
+    seed: SeedOpt = 0,
+    patients: Annotated[int, typer.Option("--patients", min=10, help="Patients per site.")] = 50,
+    slide_size: Annotated[
+        int, typer.Option("--slide-size", min=256, help="Slide width and height in pixels.")
+    ] = 1024,
+    debug: DebugOpt = False,
+) -> None:
+    """The HCC flagship study on a freshly generated 3-site consortium (no data needed).
+
+    Writes the synthetic hospitals' slides and tables to OUT/data, then trains CHOWDER on
+    slides + clinical data across the sites with secure aggregation and the ledger on, and
+    writes OUT/results.json and OUT/report.html.
+    """
+
+    def generate() -> None:
+        data = out / "data"
+        if (data / "consortium.json").is_file():
+            console.print(f"reusing the synthetic consortium in {data}")
+            return
+        with console.status("generating 3 synthetic hospitals (slides, clinical tables)"):
+            consortium = generate_hcc_consortium(
+                data,
+                sites=3,
+                patients=patients,
+                seed=seed,
+                slide_size=slide_size,
+                pattern_log_hr=DEMO_PATTERN_LOG_HR,
+            )
+        console.print(f"synthetic consortium: {consortium.root} (truth in truth.csv)")
+
+    guarded(debug, generate)
+    guarded(debug, lambda: _execute("hcc-resection-survival", out / "data", out, seed))
 
 
 def main() -> None:

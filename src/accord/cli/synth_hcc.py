@@ -26,6 +26,12 @@ def hcc(
     slide_size: Annotated[
         int, typer.Option("--slide-size", min=128, help="slide width and height in pixels")
     ] = 2048,
+    pattern_log_hr: Annotated[
+        float,
+        typer.Option(
+            "--pattern-log-hr", help="log hazard ratio of the pattern at its largest extent"
+        ),
+    ] = 2.0,
     debug: Annotated[bool, typer.Option("--debug")] = False,
 ) -> None:
     """Sites with H&E slides (planted macrotrabecular pattern), clinical tables and truth."""
@@ -33,7 +39,12 @@ def hcc(
     def action() -> None:
         start = time.perf_counter()
         consortium = generate_hcc_consortium(
-            out, sites=sites, patients=patients, seed=seed, slide_size=slide_size
+            out,
+            sites=sites,
+            patients=patients,
+            seed=seed,
+            slide_size=slide_size,
+            pattern_log_hr=pattern_log_hr,
         )
         elapsed = time.perf_counter() - start
         console.print(_summary_table(consortium))

@@ -137,7 +137,7 @@ class TrainingSpec(_Frozen):
     beta2: float = Field(default=0.99, ge=0.0, lt=1.0)
     tau: float = Field(default=1e-3, gt=0.0)
     tol: float = Field(default=1e-9, gt=0.0)
-    baselines: tuple[Literal["pooled", "local"], ...] = ("pooled", "local")
+    baselines: tuple[Literal["clinical_only", "pooled", "local"], ...] = ("pooled", "local")
 
 
 class PrivacySpec(_Frozen):

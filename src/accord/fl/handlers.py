@@ -23,12 +23,14 @@ from accord.fl.pathology import (
     mil_model,
     mil_risk,
     prepare_bags,
+    render_highest_risk,
     standardise_bags,
     tile_statistics,
     train_mil,
     write_interpretability,
 )
 from accord.fl.private_training import privatise_update, train_private
+from accord.fl.risk_groups import group_counts, risk_histogram, risk_moments, time_grid
 from accord.fl.site import Handler, SiteContext
 from accord.models import LocalTrainingConfig, build_model, get_arrays, set_arrays, train_local
 from accord.survival import cox_derivatives
@@ -119,7 +121,7 @@ def handle_train(task: Task, ctx: SiteContext) -> Reply:
     x = _encoded(ctx, "train")
     metrics: dict[str, float | None]
     if kind in MIL_KINDS:
-        loss = train_mil(model, ctx, x, config.steps, config.batch_size, config.lr, seed)
+        loss = train_mil(model, ctx, x, config, seed)
         metrics, control = {"train_loss": loss}, None
     elif privacy.dp == "dpsgd":
         if scaffold is not None or config.prox_mu > 0:
@@ -178,8 +180,8 @@ def handle_newton(task: Task, ctx: SiteContext) -> Reply:
     return _reply(task, arrays=arrays, weight=1.0, counts={"n": train.n})
 
 
-def handle_evaluate(task: Task, ctx: SiteContext) -> Reply:
-    """Site-level metrics of the global model on the site's test rows."""
+def _risks(task: Task, ctx: SiteContext) -> tuple[np.ndarray, np.ndarray]:
+    """The global model's risk of each training and each test row (kept at the site)."""
     kind = _kind(task, ctx)
     model = _model(ctx, task.arrays, kind)
     if kind in MIL_KINDS:
@@ -189,6 +191,12 @@ def handle_evaluate(task: Task, ctx: SiteContext) -> Reply:
         with torch.no_grad():
             risk_train = model(torch.as_tensor(_encoded(ctx, "train"))).numpy()
             risk_test = model(torch.as_tensor(_encoded(ctx, "test"))).numpy()
+    return risk_train, risk_test
+
+
+def handle_evaluate(task: Task, ctx: SiteContext) -> Reply:
+    """Site-level metrics of the global model on the site's test rows."""
+    risk_train, risk_test = _risks(task, ctx)
     result = evaluate_risk(
         train=ctx.cohort.subset(test=False),
         test=ctx.cohort.subset(test=True),
@@ -201,6 +209,27 @@ def handle_evaluate(task: Task, ctx: SiteContext) -> Reply:
     return _reply(task, arrays=result.arrays, metrics=result.metrics, counts=result.counts)
 
 
+def handle_risk_summary(task: Task, ctx: SiteContext) -> Reply:
+    """Summable statistics of the training risks: moments, or a histogram on the hub's grid."""
+    risk_train, _ = _risks(task, ctx)
+    cfg = task.config
+    if cfg.get("stage") == "histogram":
+        arrays = risk_histogram(risk_train, float(cfg["lo"]), float(cfg["hi"]), int(cfg["bins"]))
+    else:
+        arrays = risk_moments(risk_train)
+    return _reply(task, arrays=arrays, weight=float(ctx.cohort.n_train))
+
+
+def handle_km_counts(task: Task, ctx: SiteContext) -> Reply:
+    """Test rows at risk and events per risk group on the hub's time grid (sums only)."""
+    _, risk_test = _risks(task, ctx)
+    cfg = task.config
+    grid = time_grid(float(cfg["step_days"]), float(cfg["end_days"]))
+    test = ctx.cohort.subset(test=True)
+    arrays = group_counts(test.time_days, test.event, risk_test, float(cfg["cutoff"]), grid)
+    return _reply(task, arrays=arrays, weight=float(test.n))
+
+
 def handle_interpret(task: Task, ctx: SiteContext) -> Reply:
     """Render heatmaps and top/bottom tiles into the site's own folder; reply counts only."""
     kind = _kind(task, ctx)
@@ -209,6 +238,25 @@ def handle_interpret(task: Task, ctx: SiteContext) -> Reply:
     model = _model(ctx, task.arrays, kind)
     rendered = write_interpretability(ctx, model, _encoded(ctx, "test"))
     return _reply(task, counts={"slides_rendered": rendered})
+
+
+def handle_export_tiles(task: Task, ctx: SiteContext) -> Reply:
+    """Release heatmaps and top/bottom tiles of the ``patients`` highest-risk test patients.
+
+    Tile images are patient data: the site's policy must allow the export (checked before
+    this runs, and the task is signed into the ledger with the images' hash). Each PNG
+    travels as a (1, bytes) uint8 array named by risk rank, never by patient.
+    """
+    kind = _kind(task, ctx)
+    if kind not in MIL_KINDS:
+        raise ConfigError(f"model kind '{kind}' has no tile scores to export")
+    model = _model(ctx, task.arrays, kind)
+    patients = int(task.config.get("patients", 1))
+    images = render_highest_risk(ctx, model, _encoded(ctx, "test"), patients)
+    arrays = {
+        name: np.frombuffer(png, dtype=np.uint8).reshape(1, -1) for name, png in images.items()
+    }
+    return _reply(task, arrays=arrays, counts={"slides_exported": len(images) // 2})
 
 
 def handle_tile_stats(task: Task, ctx: SiteContext) -> Reply:
@@ -226,10 +274,13 @@ def handle_tile_norm(task: Task, ctx: SiteContext) -> Reply:
 SITE_HANDLERS: dict[str, Handler] = {
     "tile_stats": handle_tile_stats,
     "interpret": handle_interpret,
+    "export_tiles": handle_export_tiles,
     "tile_norm": handle_tile_norm,
     "stats": handle_stats,
     "setup": handle_setup,
     "train": handle_train,
     "newton": handle_newton,
     "evaluate": handle_evaluate,
+    "risk_summary": handle_risk_summary,
+    "km_counts": handle_km_counts,
 }

@@ -17,8 +17,15 @@ from torch import nn
 
 from accord.core.errors import ConfigError, DataError
 from accord.fl.site import SiteContext
+from accord.models import LocalTrainingConfig
 from accord.models.extractors import build_extractor
-from accord.models.mil import build_mil, predict_risk, tile_scores, train_mil_local
+from accord.models.mil import (
+    build_mil,
+    predict_risk,
+    risk_orientation,
+    tile_scores,
+    train_mil_local,
+)
 from accord.models.slide_features import extract_features
 from accord.wsi.cache import FeatureCache, TilingParams
 from accord.wsi.overlay import heatmap_overlay, tile_gallery
@@ -112,9 +119,7 @@ def train_mil(
     model: nn.Module,
     ctx: SiteContext,
     x_train: np.ndarray,
-    steps: int,
-    batch_size: int,
-    lr: float,
+    config: LocalTrainingConfig,
     seed: int,
 ) -> float:
     train = ctx.cohort.subset(test=False)
@@ -124,12 +129,12 @@ def train_mil(
         x_train.astype(np.float32),
         train.time_days,
         train.event,
-        steps=steps,
-        batch_size=batch_size,
-        lr=lr,
+        steps=config.steps,
+        batch_size=config.batch_size,
+        lr=config.lr,
         seed=seed,
         max_tiles=ctx.study.pathology.max_tiles,
-        optimizer="sgd",
+        optimizer=config.optimizer,
     )
     return float(result.mean_loss)
 
@@ -145,31 +150,51 @@ def write_interpretability(
 
     Written into the site's own folder (``ctx.state["site_dir"]/interpretability``): tile
     images are patient data and stay at the site; exporting them is a separate, recorded
-    decision. Returns the number of slides rendered.
+    decision (:func:`render_highest_risk`, task ``export_tiles``). Returns the number of
+    slides rendered.
     """
     folder = ctx.state.get("site_dir")
     if folder is None or "tiles_test" not in ctx.state:
         return 0
     out = Path(str(folder)) / "interpretability"
     out.mkdir(parents=True, exist_ok=True)
+    images = render_highest_risk(ctx, model, x_test, n_patients, n_tiles)
+    for name, png in images.items():
+        (out / f"{name}.png").write_bytes(png)
+    return len(images) // 2
+
+
+def render_highest_risk(
+    ctx: SiteContext, model: nn.Module, x_test: np.ndarray, n_patients: int, n_tiles: int = 6
+) -> dict[str, bytes]:
+    """PNG heatmap and top/bottom-tile gallery of each of the ``n_patients`` highest-risk
+    test patients, named ``risk_rank_K.heatmap`` and ``risk_rank_K.tiles``.
+
+    Tile scores are oriented so that high means "drives the risk up" (CHOWDER's sign is
+    otherwise arbitrary). Names carry ranks only, never a patient id or a file name.
+    """
+    if "tiles_test" not in ctx.state:
+        return {}
     risk = mil_risk(model, ctx, "test", x_test)
+    sign = risk_orientation(model, bags(ctx, "test"), x_test.astype(np.float32))
     entries = cast(list[tuple[Path, np.ndarray, int]], ctx.state["tiles_test"])
+    images: dict[str, bytes] = {}
     for rank, i in enumerate(np.argsort(-risk)[:n_patients]):
         slide, coords, size = entries[int(i)]
-        scores = tile_scores(model, bags(ctx, "test")[int(i)])
-        _render(slide, coords, size, scores, out / f"risk_rank_{rank + 1}", n_tiles)
-    return min(n_patients, len(risk))
+        scores = sign * tile_scores(model, bags(ctx, "test")[int(i)])
+        heatmap, tiles = _render(slide, coords, size, scores, n_tiles)
+        images[f"risk_rank_{rank + 1}.heatmap"] = heatmap
+        images[f"risk_rank_{rank + 1}.tiles"] = tiles
+    return images
 
 
 def _render(
-    slide: Path, coords: np.ndarray, size: int, scores: np.ndarray, stem: Path, n_tiles: int
-) -> None:
+    slide: Path, coords: np.ndarray, size: int, scores: np.ndarray, n_tiles: int
+) -> tuple[bytes, bytes]:
     with open_slide(slide) as reader:
         thumb = reader.thumbnail(1024)
         downsample = reader.info.width / thumb.shape[1]
-        stem.with_suffix(".heatmap.png").write_bytes(
-            heatmap_overlay(thumb, coords, size, scores, downsample)
-        )
+        heatmap = heatmap_overlay(thumb, coords, size, scores, downsample)
         order = np.argsort(-scores)
         picks = [*order[:n_tiles], *order[::-1][:n_tiles]]
         tiles = [
@@ -177,4 +202,4 @@ def _render(
         ]
         captions = [f"top {k + 1}" for k in range(min(n_tiles, len(order)))]
         captions += [f"bottom {k + 1}" for k in range(len(tiles) - len(captions))]
-        stem.with_suffix(".tiles.png").write_bytes(tile_gallery(tiles, captions))
+        return heatmap, tile_gallery(tiles, captions)

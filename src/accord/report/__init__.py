@@ -15,7 +15,7 @@ from accord.report.images import (
     png_data_uri,
     tile_gallery,
 )
-from accord.report.km import format_p_value, group_curves, km_figure
+from accord.report.km import format_p_value, group_curves, km_figure, km_figure_from_counts
 from accord.report.svg import Series, bar_chart_with_ci, line_chart, step_chart
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "group_curves",
     "heatmap_overlay",
     "km_figure",
+    "km_figure_from_counts",
     "line_chart",
     "png_data_uri",
     "step_chart",

@@ -8,6 +8,8 @@ the last time with at least ``min_at_risk`` patients at risk (default 5, the con
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
@@ -15,9 +17,16 @@ from accord.core.errors import DataError
 from accord.report._axes import nice_domain
 from accord.report.figure import Figure
 from accord.report.svg import Series, step_chart
-from accord.survival import KaplanMeierCurve, kaplan_meier, logrank_test
+from accord.survival import (
+    KaplanMeierCurve,
+    LogRankResult,
+    kaplan_meier,
+    kaplan_meier_from_counts,
+    logrank_from_counts,
+    logrank_test,
+)
 
-__all__ = ["format_p_value", "group_curves", "km_figure"]
+__all__ = ["format_p_value", "group_curves", "km_figure", "km_figure_from_counts"]
 
 
 def format_p_value(p: float) -> str:
@@ -136,22 +145,81 @@ def km_figure(
         :func:`group_curves`.
     """
     series, stats = group_curves(time, event, groups, min_at_risk)
-    if len(series) >= 2:
-        result = logrank_test(time, event, groups)
+    test = logrank_test(time, event, groups) if len(series) >= 2 else None
+    return _figure(series, stats, test, title, time_unit, min_at_risk, (width, height))
+
+
+def _figure(
+    series: list[Series],
+    stats: dict[str, float],
+    test: LogRankResult | None,
+    title: str,
+    time_unit: str,
+    min_at_risk: int,
+    size: tuple[int, int],
+) -> Figure:
+    if test is not None:
         stats |= {
-            "logrank_statistic": result.statistic,
-            "logrank_p": result.p_value,
-            "logrank_df": float(result.degrees_of_freedom),
+            "logrank_statistic": test.statistic,
+            "logrank_p": test.p_value,
+            "logrank_df": float(test.degrees_of_freedom),
         }
     x_max = max((float(np.max(s.x)) for s in series), default=1.0)
     svg = step_chart(
         series,
         f"Time ({time_unit})",
         "Survival probability",
-        width,
-        height,
+        size[0],
+        size[1],
         x_range=nice_domain((0.0, x_max)),
         y_range=(0.0, 1.0),
         title=title,
     )
     return Figure(svg, _caption(title, stats, len(series), min_at_risk), stats)
+
+
+def km_figure_from_counts(
+    grid_days: npt.ArrayLike,
+    at_risk: npt.ArrayLike,
+    events: npt.ArrayLike,
+    labels: Sequence[str],
+    title: str,
+    *,
+    time_unit: str = "days",
+    min_at_risk: int = 5,
+    width: int = 640,
+    height: int = 400,
+) -> Figure:
+    """Kaplan-Meier curves per group from summed counts on a time grid (federated form).
+
+    ``at_risk`` and ``events`` are (groups, intervals): the number at risk at the start of
+    each interval of ``grid_days`` (interval ends) and the events within it, summed over
+    sites. Each curve steps at interval ends and stops where fewer than ``min_at_risk``
+    remain; the log-rank test is the grouped-data test on the same counts.
+    """
+    grid = np.asarray(grid_days, dtype=np.float64)
+    n = np.asarray(at_risk, dtype=np.float64)
+    d = np.asarray(events, dtype=np.float64)
+    if n.shape != d.shape or n.ndim != 2 or n.shape != (len(labels), grid.size):
+        raise DataError(
+            f"at_risk {n.shape} and events {d.shape} must both be (groups={len(labels)}, "
+            f"intervals={grid.size})"
+        )
+    series: list[Series] = []
+    stats: dict[str, float] = {}
+    for g, label in enumerate(labels):
+        curve = kaplan_meier_from_counts(grid, n[g], d[g])
+        shown = _displayed(curve, min_at_risk)
+        total, deaths = int(n[g, 0]), int(d[g].sum())
+        name = (
+            f"{label} (n={_count_text(total, min_at_risk)}, "
+            f"events={_count_text(deaths, min_at_risk)})"
+        )
+        series.append(Series(name, shown.x, shown.y, shown.lower, shown.upper))
+        stats |= {
+            f"n[{label}]": _released(total, min_at_risk),
+            f"events[{label}]": _released(deaths, min_at_risk),
+            f"median_days[{label}]": _median(shown),
+        }
+    test = logrank_from_counts(n.T, d.T) if len(labels) >= 2 else None
+    return _figure(series, stats, test, title, time_unit, min_at_risk, (width, height))

@@ -115,7 +115,10 @@ class RunLedger:
         for name, identity in sites.items():
             payload = dataset_payload(study, cohort, name, datasets[name], [RESEARCHER_ORG])
             ledger.record(identity, "dataset.registered", payload)
-        policies = {name: SitePolicy() for name in sites}
+        # Simulated data owners keep the protective defaults, except that each lets the
+        # heatmap and top tiles of one patient out for the report (a recorded decision).
+        policy = SitePolicy(allow_tile_export=True, max_exported_patients=1)
+        policies = {name: policy for name in sites}
         return cls.assemble(out, hub, researcher, sites, ledger, datasets, policies, True, study)
 
     @classmethod
@@ -208,6 +211,8 @@ class RunLedger:
                 round=task.round,
                 local_function=local,
                 epsilon_spent=self.epsilon_spent(site, exclude_plan=task.plan_id),
+                task_kind=task.kind,
+                export_patients=int(task.config.get("patients", 0)),
             )
 
         return check

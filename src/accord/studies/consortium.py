@@ -18,7 +18,7 @@ from accord.data import Preprocessor, SiteCohort, SiteFeatureStats, fit_preproce
 from accord.fl.aggregation import WeightedSum, sum_contributions
 from accord.fl.handlers import SITE_HANDLERS
 from accord.fl.hub import Hub
-from accord.fl.messages import Reply, Task
+from accord.fl.messages import ConfigValue, Reply, Task, TaskKind
 from accord.fl.recording import LedgerRecorder, PolicyCheck
 from accord.fl.secure import secure_round
 from accord.fl.secure_site import secure_aggregation_middleware
@@ -134,13 +134,11 @@ class Consortium:
         for site in self.sites.values():
             site.context.state["feature_cache"] = str(folder)
 
-    def evaluate(self, params: Arrays) -> tuple[dict[str, Reply], WeightedSum]:
-        """Every site scores ``params`` on its test rows.
-
-        Returns the replies (site-level metrics) and the sum of the sites' pair counts —
-        securely aggregated when the hub runs secure aggregation, so that only the
-        consortium totals are learnt.
-        """
+    def summed(
+        self, kind: TaskKind, params: Arrays, config: Mapping[str, ConfigValue] | None = None
+    ) -> tuple[dict[str, Reply], WeightedSum]:
+        """Every site runs a ``kind`` task on ``params``; the hub gets the replies and the sum
+        of their arrays — securely aggregated when the hub runs secure aggregation."""
         hub = self.hub
         tasks = [
             Task.build(
@@ -148,8 +146,8 @@ class Consortium:
                 plan_id=hub.plan_id,
                 round=0,
                 site=s.site,
-                kind="evaluate",
-                config=dict(hub.task_config),
+                kind=kind,
+                config={**hub.task_config, **(config or {})},
                 arrays=params,
             )
             for s in hub.sites
@@ -159,3 +157,12 @@ class Consortium:
             return replies, summed
         replies = hub.exchange(0, tasks)
         return replies, sum_contributions((r.arrays, r.weight, r.counts) for r in replies.values())
+
+    def evaluate(self, params: Arrays) -> tuple[dict[str, Reply], WeightedSum]:
+        """Every site scores ``params`` on its test rows.
+
+        Returns the replies (site-level metrics) and the sum of the sites' pair counts —
+        securely aggregated when the hub runs secure aggregation, so that only the
+        consortium totals are learnt.
+        """
+        return self.summed("evaluate", params)

@@ -14,7 +14,8 @@ import numpy as np
 
 from accord.ledger.bundle import open_source
 from accord.ledger.verify import verify_log
-from accord.report import Report, bar_chart_with_ci
+from accord.report import Report, bar_chart_with_ci, km_figure_from_counts
+from accord.studies.risk_groups import RiskGroups
 from accord.studies.runner import MethodResult, StudyRun
 
 __all__ = ["write_report"]
@@ -36,7 +37,7 @@ def _method_table(report: Report, results: list[MethodResult]) -> None:
                 r.method,
                 ", ".join(r.trained_on),
                 f"{c:.3f}",
-                f"{lo:.3f}–{hi:.3f}",
+                f"{lo:.3f}–{hi:.3f}" if r.consortium_interval else "—",
                 "—" if r.mean_site_cindex is None else f"{r.mean_site_cindex:.3f}",
             ]
         )
@@ -91,6 +92,47 @@ def _site_table(report: Report, result: MethodResult) -> None:
     )
 
 
+def _risk_group_section(report: Report, groups: RiskGroups, min_cell_count: int) -> None:
+    report.section(
+        "Risk groups",
+        f"{groups.method}: held-out patients split at the consortium's median training risk. "
+        "Curves are drawn from numbers at risk and events summed over sites on a 30-day grid "
+        "(securely aggregated when secure aggregation is on); no survival time left a site.",
+    )
+    seq = groups.ledger.get("metric_seq")
+    figure = km_figure_from_counts(
+        groups.grid_days,
+        groups.at_risk,
+        groups.events,
+        groups.labels,
+        f"Survival by predicted risk ({groups.method})",
+        min_at_risk=min_cell_count,
+    )
+    report.figure(
+        figure.svg, figure.caption, provenance=f"ledger entry {seq}" if seq is not None else None
+    )
+
+
+def _exported_section(report: Report, run: StudyRun) -> None:
+    report.section(
+        "What the model looks at",
+        "Each site's highest-risk held-out patient: tile scores over the slide (red: tiles "
+        "that raise the predicted risk) and the slide's top- and bottom-scoring tiles. Tile "
+        "images are patient data: a site releases them only when its policy allows it "
+        "(allow-tile-export), and the release is a signed ledger entry. Everything else "
+        "stays in each site's own interpretability folder.",
+    )
+    for site, images in sorted(run.exported.items()):
+        for image in images:
+            what = "heatmap" if image.name.endswith("heatmap") else "top and bottom tiles"
+            seq = image.ledger_seq
+            report.figure(
+                image.path.read_bytes(),
+                f"{site}, {image.name.split('.')[0].replace('_', ' ')}: {what}.",
+                provenance=f"ledger entry {seq} (signed by {site})" if seq is not None else None,
+            )
+
+
 def _ledger_section(report: Report, ledger: Path) -> None:
     report.section("Audit", "Every operation of this run is signed into the consortium ledger.")
     source = open_source(ledger)
@@ -117,10 +159,19 @@ def write_report(
         }
     )
     report.section("Results", "Harrell's C-index on each site's held-out patients.")
-    _method_table(report, results)
+    _method_table(report, results + ([run.oracle] if run.oracle else []))
+    if run.oracle is not None:
+        report.paragraph(
+            "oracle: the C-index of the true risk the synthetic consortium was generated "
+            "with (truth.csv), on the same patients and pairs; no model can expect to beat it."
+        )
+    if run.risk_groups is not None:
+        _risk_group_section(report, run.risk_groups, run.study.preprocessing.min_cell_count)
     for result in results:
         if not result.method.startswith("local:") and result.per_site:
             _site_table(report, result)
+    if run.exported:
+        _exported_section(report, run)
     if run.audit is not None:
         _ledger_section(report, run.audit.path)
     return report.write(out / "report.html")

@@ -29,6 +29,16 @@ def _method(result: MethodResult) -> dict[str, Any]:
     return doc
 
 
+def _exported(run: StudyRun) -> dict[str, list[dict[str, Any]]]:
+    return {
+        site: [
+            {"image": i.name, "file": f"exported/{site}/{i.path.name}", "ledger_seq": i.ledger_seq}
+            for i in images
+        ]
+        for site, images in run.exported.items()
+    }
+
+
 def _ledger(run: StudyRun) -> dict[str, Any]:
     if run.audit is None:
         return {}
@@ -63,4 +73,7 @@ def results_document(run: StudyRun, results: list[MethodResult]) -> dict[str, An
         "excluded_sites": dict(run.excluded),
         "preprocessing": run.preprocessor.to_dict(),
         "methods": {r.method: _method(r) for r in results},
+        **({"risk_groups": run.risk_groups.to_dict()} if run.risk_groups else {}),
+        **({"oracle": _method(run.oracle)} if run.oracle else {}),
+        **({"exported": _exported(run)} if run.exported else {}),
     }

@@ -16,7 +16,7 @@ import numpy as np
 
 from accord.core.codec import Arrays, encode_arrays
 from accord.core.config import MIL_KINDS, PrivacySpec, StudySpec, TrainingSpec
-from accord.core.errors import AccordError, ConfigError
+from accord.core.errors import AccordError, AggregationError, ConfigError
 from accord.core.hashing import sha256_hex
 from accord.core.ids import new_id
 from accord.data import Cohort, Preprocessor, load_cohort
@@ -30,6 +30,9 @@ from accord.models.mil import build_mil
 from accord.privacy import gaussian_mechanism_epsilon, most_conservative
 from accord.studies.audit import RunLedger
 from accord.studies.consortium import Consortium, Observer
+from accord.studies.jsonio import write_bytes_atomic
+from accord.studies.oracle import oracle_result
+from accord.studies.risk_groups import RiskGroups, risk_groups
 from accord.survival.concordance import ConcordanceCounts
 
 __all__ = ["MethodResult", "StudyRun", "run_study"]
@@ -53,6 +56,16 @@ class MethodResult:
     ledger: dict[str, int] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ExportedImage:
+    """A tile image a site released under its policy, and the ledger entry that says so."""
+
+    site: str
+    name: str
+    path: Path
+    ledger_seq: int | None
+
+
 @dataclass
 class StudyRun:
     """A loaded cohort and its simulated consortium, ready to train methods on."""
@@ -66,6 +79,9 @@ class StudyRun:
     audit: RunLedger | None = None
     feature_cache: Path | None = None
     excluded: dict[str, str] = field(default_factory=dict)  # sites that failed setup, why
+    risk_groups: RiskGroups | None = None  # KM by risk group of the study's model
+    oracle: MethodResult | None = None  # C of the true risk (synthetic consortia only)
+    exported: dict[str, list[ExportedImage]] = field(default_factory=dict)  # site → images
 
     @classmethod
     def prepare(
@@ -144,7 +160,7 @@ class StudyRun:
         are refused under "on". Preprocessing statistics are not securely summed yet.
         """
         privacy = study.privacy
-        if method == "preprocessing" or not privacy.secure_for(len(self.cohort.sites)):
+        if method in CLEAR_PLANS or not privacy.secure_for(len(self.cohort.sites)):
             return None
         strategy = build_strategy(study.training, study.model)
         if strategy.needs_individual_updates and method == study.training.strategy:
@@ -275,6 +291,40 @@ class StudyRun:
         )
         return sum(r.counts.get("slides_rendered", 0) for r in replies.values())
 
+    def export_tiles(
+        self, result: MethodResult, out: Path, patients: int = 1, kind: str | None = None
+    ) -> dict[str, list[ExportedImage]]:
+        """Ask every site to release the heatmap and top tiles of its ``patients``
+        highest-risk test patients; write what the sites' policies let out under ``out``.
+
+        A planned, signed operation: each site checks its policy (``allow-tile-export``,
+        ``max-exported-patients``) and signs a ``task.refused`` or ``task.completed`` entry
+        whose output hash covers the images. Sites that refuse are listed with their reason.
+        """
+        self.begin_plan("export_tiles", self.study, list(self.cohort.sites))
+        config: dict[str, ConfigValue] = {"model": kind or self.study.model.kind}
+        config["patients"] = patients
+        try:
+            replies = self.consortium.hub.broadcast(
+                "export_tiles", rnd=0, arrays=result.params, config=config
+            )
+        except AggregationError:  # every site refused: nothing leaves, reasons below
+            replies = {}
+        done = self.audit.recorder.completed if self.audit is not None else {}
+        self.exported = {}
+        for site, reply in sorted(replies.items()):
+            folder = out / site
+            folder.mkdir(parents=True, exist_ok=True)
+            images = []
+            for name, array in sorted(reply.arrays.items()):
+                path = folder / f"{name}.png"
+                write_bytes_atomic(path, array.astype(np.uint8).tobytes())
+                images.append(ExportedImage(site, name, path, done.get(reply.task_id)))
+            self.exported[site] = images
+        for site, reason in self.consortium.hub.log[-1].missing.items():
+            self.excluded.setdefault(f"{site} (tile export)", reason)
+        return self.exported
+
     def clinical_only(self, study: StudySpec | None = None) -> MethodResult:
         """Baseline: the site-stratified Cox model on the clinical features alone."""
         study = study or self.study
@@ -305,6 +355,8 @@ class StudyRun:
             return MethodResult(f"local:{site}", {}, None, None, None, 0, (site,), error=str(exc))
         return _with_plan(self.evaluate(f"local:{site}", state, [site]), plan_seq)
 
+
+CLEAR_PLANS = ("preprocessing", "export_tiles")  # plans whose replies are not summed
 
 DP_FIELDS = ("dp", "epsilon", "delta", "max_grad_norm", "noise_multiplier", "clip_norm")
 
@@ -338,12 +390,24 @@ def run_study(
     observer: Observer | None = None,
     progress: Progress | None = None,
     ledger_dir: Path | None = None,
+    feature_cache: Path | None = None,
 ) -> tuple[StudyRun, list[MethodResult]]:
-    """The study's federated method, then its baselines; returns every method's result."""
-    run = StudyRun.prepare(study, data_dir, seed, observer, progress, ledger_dir)
+    """The study's federated method, then its baselines; returns every method's result.
+
+    ``feature_cache`` (simulation): one folder where every site keeps its tile features.
+    """
+    run = StudyRun.prepare(
+        study, data_dir, seed, observer, progress, ledger_dir, feature_cache=feature_cache
+    )
     results = [run.federated()]
-    if "pooled" in study.training.baselines:
+    baselines = study.training.baselines
+    if "clinical_only" in baselines and study.model.kind != "linear_cox":
+        results.append(run.clinical_only())
+    if "pooled" in baselines:
         results.append(run.pooled())
-    if "local" in study.training.baselines:
+    if "local" in baselines:
         results.extend(run.local(site) for site in run.cohort.sites)
+    if study.study.task == "survival" and results[0].params:
+        run.risk_groups = risk_groups(run, results[0], study.model.kind)
+    run.oracle = oracle_result(run, data_dir)
     return run, results

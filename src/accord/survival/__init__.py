@@ -15,8 +15,13 @@ from accord.survival.cox import (
     breslow_baseline_hazard,
     cox_derivatives,
 )
-from accord.survival.kaplan_meier import KaplanMeierCurve, censoring_survival, kaplan_meier
-from accord.survival.logrank import LogRankResult, logrank_test
+from accord.survival.kaplan_meier import (
+    KaplanMeierCurve,
+    censoring_survival,
+    kaplan_meier,
+    kaplan_meier_from_counts,
+)
+from accord.survival.logrank import LogRankResult, logrank_from_counts, logrank_test
 from accord.survival.losses import cox_partial_likelihood_loss
 
 __all__ = [
@@ -37,6 +42,8 @@ __all__ = [
     "harrell_c",
     "integrated_brier_score",
     "kaplan_meier",
+    "kaplan_meier_from_counts",
+    "logrank_from_counts",
     "logrank_test",
     "time_dependent_auc",
     "uno_c",

@@ -15,7 +15,7 @@ from scipy.stats import norm
 from accord.core.errors import DataError
 from accord.survival._checks import FloatArray, _check_not_empty, _check_survival
 
-__all__ = ["KaplanMeierCurve", "censoring_survival", "kaplan_meier"]
+__all__ = ["KaplanMeierCurve", "censoring_survival", "kaplan_meier", "kaplan_meier_from_counts"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,39 @@ def kaplan_meier(
     _check_not_empty(t.shape[0])
     unique, at_risk, events, _ = _counts(t, e)
     return _product_limit(unique, at_risk, events, confidence)
+
+
+def kaplan_meier_from_counts(
+    time: npt.ArrayLike,
+    at_risk: npt.ArrayLike,
+    events: npt.ArrayLike,
+    confidence: float = 0.95,
+) -> KaplanMeierCurve:
+    """Kaplan-Meier estimate from counts already summed (e.g. across sites).
+
+    Args:
+        time: (m,) ascending times in days (e.g. the ends of a common grid of intervals).
+        at_risk: (m,) number at risk at the start of each time (interval).
+        events: (m,) events at that time (in that interval).
+
+    Federated curves: every site counts its patients on the same grid, the hub sums the
+    counts (securely when secure aggregation is on) and calls this; with a grid of the
+    exact event times it equals :func:`kaplan_meier` on the pooled rows.
+    """
+    _check_confidence(confidence)
+    t = np.asarray(time, dtype=np.float64)
+    n = np.asarray(at_risk, dtype=np.float64)
+    d = np.asarray(events, dtype=np.float64)
+    if not t.ndim == n.ndim == d.ndim == 1 or not t.shape == n.shape == d.shape:
+        raise DataError(
+            f"time, at_risk and events must be 1-D of one length; got {t.shape}, "
+            f"{n.shape}, {d.shape}"
+        )
+    if np.any(np.diff(t) <= 0):
+        raise DataError("time must be strictly ascending")
+    if np.any(n < 0) or np.any(d < 0) or np.any(d > n):
+        raise DataError("counts must satisfy 0 <= events <= at_risk")
+    return _product_limit(t, n, d, confidence)
 
 
 def censoring_survival(

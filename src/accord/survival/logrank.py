@@ -11,7 +11,7 @@ from scipy.stats import chi2
 from accord.core.errors import DataError
 from accord.survival._checks import FloatArray, _check_not_empty, _check_survival
 
-__all__ = ["LogRankResult", "logrank_test"]
+__all__ = ["LogRankResult", "logrank_from_counts", "logrank_test"]
 
 
 @dataclass(frozen=True)
@@ -69,5 +69,27 @@ def logrank_test(time: npt.ArrayLike, event: npt.ArrayLike, group: npt.ArrayLike
     np.add.at(deaths, (row, codes), e.astype(np.float64))
     at_risk = leaving[::-1].cumsum(axis=0)[::-1]
     diff, cov = _observed_minus_expected(at_risk, deaths)
+    statistic = float(diff[:-1] @ np.linalg.pinv(cov[:-1, :-1]) @ diff[:-1])
+    return LogRankResult(statistic, float(chi2.sf(statistic, k - 1)), k - 1)
+
+
+def logrank_from_counts(at_risk: npt.ArrayLike, deaths: npt.ArrayLike) -> LogRankResult:
+    """Log-rank test from (m, k) numbers at risk and deaths per time and group.
+
+    The federated form: sites count on a common time grid and the hub sums. With the
+    exact event times as the grid it equals :func:`logrank_test` on the pooled rows; with
+    coarser intervals it is the grouped-data log-rank test.
+    """
+    n = np.asarray(at_risk, dtype=np.float64)
+    d = np.asarray(deaths, dtype=np.float64)
+    if n.ndim != 2 or n.shape != d.shape or n.shape[1] < 2:
+        raise DataError(
+            f"at_risk and deaths must both be (times, groups >= 2); got {n.shape}, {d.shape}"
+        )
+    if np.any(d < 0) or np.any(d > n):
+        raise DataError("counts must satisfy 0 <= deaths <= at_risk")
+    keep = n.sum(axis=1) > 0
+    diff, cov = _observed_minus_expected(n[keep], d[keep])
+    k = n.shape[1]
     statistic = float(diff[:-1] @ np.linalg.pinv(cov[:-1, :-1]) @ diff[:-1])
     return LogRankResult(statistic, float(chi2.sf(statistic, k - 1)), k - 1)

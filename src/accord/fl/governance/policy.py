@@ -11,6 +11,8 @@ Keys may be written kebab-case (``min-cohort-size``) or snake_case (``min_cohort
     max-rounds = 50
     require-dp = true
     epsilon-budget = { "crc-2026" = "8.0" }
+    allow-tile-export = false
+    max-exported-patients = 3
 
 :func:`check_task` raises :class:`PolicyError` with the first rule a task breaks. Its
 messages never contain a cohort size below the site's minimum.
@@ -53,6 +55,8 @@ class SitePolicy(BaseModel):
     max_rounds: int | None = Field(default=None, ge=1, strict=True)
     require_dp: bool = Field(default=False, strict=True)
     epsilon_budget: dict[str, _Epsilon] = Field(default_factory=dict)
+    allow_tile_export: bool = Field(default=False, strict=True)
+    max_exported_patients: int = Field(default=3, ge=0, strict=True)
 
 
 def _normalise(table: Mapping[str, Any], source: str) -> tuple[dict[str, Any], dict[str, str]]:
@@ -108,6 +112,8 @@ class _Task:
     local_function: str
     cohort_size: int
     epsilon_spent: Decimal
+    kind: str = ""
+    export_patients: int = 0
 
     @property
     def h12(self) -> str:
@@ -126,12 +132,16 @@ def check_task(
     round: int,
     local_function: str,
     epsilon_spent: float = 0.0,
+    task_kind: str = "",
+    export_patients: int = 0,
 ) -> None:
     """Raise PolicyError with the first rule the task breaks; return None if it may run.
 
     ``function`` is the hash the task names; ``local_function`` the hash of the code this
     site will actually run; ``epsilon_spent`` what earlier plans spent on the dataset.
     ``round`` is the task's round (informational: rules look at the plan's round count).
+    ``task_kind`` ``"export_tiles"`` asks to release ``export_patients`` patients' tile
+    images off the site: refused unless the policy allows tile export, up to its maximum.
     """
     plan = view.plans.get(plan_id)
     if plan is None:
@@ -144,7 +154,18 @@ def check_task(
     if dataset is None or not dataset.enabled or dataset.site != site_org:
         raise PolicyError(f"dataset {dataset_id} is not registered (or disabled) at {site_org}")
     spent = Decimal(str(epsilon_spent))
-    task = _Task(policy, view, plan, dataset, function, local_function, cohort_size, spent)
+    task = _Task(
+        policy,
+        view,
+        plan,
+        dataset,
+        function,
+        local_function,
+        cohort_size,
+        spent,
+        task_kind,
+        export_patients,
+    )
     for rule in _RULES:
         reason = rule(task)
         if reason is not None:
@@ -225,6 +246,17 @@ def _privacy(t: _Task) -> str | None:
     return None
 
 
+def _tile_export(t: _Task) -> str | None:
+    if t.kind != "export_tiles":
+        return None
+    if not t.policy.allow_tile_export:
+        return f"site does not allow tile images of dataset {t.dataset.id} to leave it"
+    most = t.policy.max_exported_patients
+    if t.export_patients > most:
+        return f"export asks {t.export_patients} patients' tiles; site allows at most {most}"
+    return None
+
+
 _RULES: tuple[Callable[[_Task], str | None], ...] = (
     _named,
     _permitted,
@@ -236,4 +268,5 @@ _RULES: tuple[Callable[[_Task], str | None], ...] = (
     _rounds,
     _secure_aggregation,
     _privacy,
+    _tile_export,
 )

@@ -27,6 +27,7 @@ from accord.models.mil.train import (
     MILResult,
     pad_bags,
     predict_risk,
+    risk_orientation,
     tile_scores,
     train_mil_local,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "pad_bags",
     "predict_risk",
     "risk_from_output",
+    "risk_orientation",
     "tile_scores",
     "train_mil_local",
 ]

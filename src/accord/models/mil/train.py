@@ -17,10 +17,19 @@ from torch import Tensor, nn
 
 from accord.core.errors import ConfigError, DataError
 from accord.models.mil.base import TileScorer
+from accord.models.mil.chowder import Chowder
 from accord.models.mil.heads import risk_from_output
 from accord.models.mil.losses import CoxLoss, SurvivalLoss
 
-__all__ = ["MILBatch", "MILResult", "pad_bags", "predict_risk", "tile_scores", "train_mil_local"]
+__all__ = [
+    "MILBatch",
+    "MILResult",
+    "pad_bags",
+    "predict_risk",
+    "risk_orientation",
+    "tile_scores",
+    "train_mil_local",
+]
 
 
 @dataclass(frozen=True)
@@ -205,3 +214,23 @@ def tile_scores(model: nn.Module, bag: np.ndarray) -> np.ndarray:
         scores = model.tile_scores(features, mask)[0]
     model.train(was_training)
     return scores.double().numpy()
+
+
+def risk_orientation(
+    model: nn.Module, bags: Sequence[np.ndarray], clinical: np.ndarray | None = None
+) -> float:
+    """+1 when higher tile scores go with higher predicted risk across ``bags``, else -1.
+
+    A CHOWDER tile score has no fixed sign (its MLP may invert it); multiplying the scores
+    by this orientation makes "high" mean "drives the risk up" for pathologists. It is the
+    sign of the correlation between each bag's highest tile score and the bag's predicted
+    risk. Attention weights and mean-pooling tile risks are already oriented: +1.
+    """
+    inner = getattr(model, "mil", model)
+    if not isinstance(inner, Chowder) or len(bags) < 2:
+        return 1.0
+    top = np.array([float(np.max(tile_scores(model, bag))) for bag in bags])
+    risk = predict_risk(model, bags, clinical)
+    if np.std(top) == 0 or np.std(risk) == 0:
+        return 1.0
+    return 1.0 if float(np.corrcoef(top, risk)[0, 1]) >= 0 else -1.0

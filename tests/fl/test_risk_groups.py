@@ -1,0 +1,59 @@
+"""Site-side risk-group counts: brute-force checks of the grid counting and the median."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from accord.core.errors import DataError
+from accord.fl.risk_groups import (
+    group_counts,
+    histogram_grid,
+    histogram_median,
+    risk_histogram,
+    risk_moments,
+    time_grid,
+)
+
+
+def test_group_counts_match_brute_force() -> None:
+    rng = np.random.default_rng(0)
+    n = 200
+    time = np.round(rng.exponential(500.0, n))  # includes zeros and ties with grid ends
+    time[:3] = [0.0, 30.0, 60.0]
+    event = rng.random(n) < 0.6
+    risk = rng.normal(size=n)
+    grid = time_grid(30.0, 900.0)
+    counts = group_counts(time, event, risk, 0.1, grid)
+    starts = np.concatenate([[-np.inf], grid[:-1]])
+    for g, members in enumerate((risk <= 0.1, risk > 0.1)):
+        for j, (lo, hi) in enumerate(zip(starts, grid, strict=True)):
+            at_risk = np.sum(members & (time > lo))
+            events = np.sum(members & event & (time > max(lo, -1.0)) & (time <= hi))
+            if j == 0:
+                events = np.sum(members & event & (time <= hi))
+            assert counts["at_risk"][g, j] == at_risk
+            assert counts["events"][g, j] == events
+    assert counts["at_risk"][:, 0].sum() == n
+    assert np.all(counts["events"] <= counts["at_risk"])
+    assert counts["at_risk"].shape == (2, grid.size)  # no axis of one entry per patient
+
+
+def test_median_from_summed_histograms_is_within_a_bin() -> None:
+    rng = np.random.default_rng(1)
+    sites = [rng.normal(loc, 1.0, size) for loc, size in ((0.0, 80), (0.5, 120), (-0.3, 60))]
+    moments = sum(risk_moments(r)["moments"] for r in sites)
+    lo, hi, bins = histogram_grid(moments, 400)
+    hist = sum(risk_histogram(r, lo, hi, bins)["histogram"] for r in sites)
+    assert hist.shape == (1, bins)
+    median = histogram_median(hist, lo, hi)
+    assert abs(median - np.median(np.concatenate(sites))) <= (hi - lo) / bins
+
+
+def test_errors() -> None:
+    with pytest.raises(DataError, match="no training risks"):
+        histogram_grid(np.zeros((1, 3)))
+    with pytest.raises(DataError, match="empty"):
+        histogram_median(np.zeros(10), 0.0, 1.0)
+    with pytest.raises(DataError, match="time grid"):
+        time_grid(0.0, 10.0)
