@@ -108,7 +108,7 @@ def test_risk_groups_oracle_and_tile_export_end_to_end(consortium: Path, tmp_pat
         _quick(), consortium, 0, feature_cache=tmp_path / "cache", ledger_dir=out
     )
     assert run.audit is not None
-    run.audit.policies["site03"] = SitePolicy()  # the protective default: no tile export
+    run.audit.governance["site03"].policy = SitePolicy()  # the protective default: no tile export
     result = run.federated()
 
     # Risk groups: the summed counts are the pooled counts of the held-out patients.

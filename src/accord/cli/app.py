@@ -18,7 +18,9 @@ from accord.cli.pki import ca_app
 from accord.cli.summary import print_summary
 from accord.cli.synth import synth_app
 from accord.cli.wsi import wsi_app
+from accord.core.config import StudySpec
 from accord.studies import resolve_study
+from accord.studies.loopback import LoopbackConsortium, start_loopback
 from accord.studies.report_writer import write_report
 from accord.studies.results import results_document, write_json_atomic
 from accord.studies.runner import run_study
@@ -60,8 +62,24 @@ def _root(
     """Privacy-preserving federated clinical AI across hospitals."""
 
 
-def _execute(study_ref: str, data: Path | None, out: Path, seed: int) -> None:
+def _execute(
+    study_ref: str, data: Path | None, out: Path, seed: int, processes: bool = False
+) -> None:
     study = resolve_study(study_ref)
+    harness = None
+    if processes:
+        harness = start_loopback(study, data, out, seed)
+        console.print(f"hub serving {harness.url}; {len(harness.sites)} site processes up")
+    try:
+        _run_and_report(study, data, out, seed, harness)
+    finally:
+        if harness is not None:
+            harness.close()
+
+
+def _run_and_report(
+    study: StudySpec, data: Path | None, out: Path, seed: int, harness: LoopbackConsortium | None
+) -> None:
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -78,7 +96,14 @@ def _execute(study_ref: str, data: Path | None, out: Path, seed: int) -> None:
             bar.update(tasks[label], completed=done)  # type: ignore[arg-type]
 
         run, results = run_study(
-            study, data, seed, progress=progress, ledger_dir=out, feature_cache=out / "features"
+            study,
+            data,
+            seed,
+            progress=progress,
+            ledger_dir=out,
+            feature_cache=out / "features",
+            audit=harness.audit if harness else None,
+            network=harness.consortium if harness else None,
         )
         if study.uses_slides:
             rendered = run.interpret(results[0])
@@ -87,7 +112,9 @@ def _execute(study_ref: str, data: Path | None, out: Path, seed: int) -> None:
             released = sum(len(images) for images in exported.values())
             console.print(f"{released} images released by {len(exported)} sites' policies")
     document = results_document(run, results)
-    if run.audit is not None:
+    if harness is not None:
+        harness.close()  # site processes first, then the server, then the ledger
+    elif run.audit is not None:
         run.audit.close()
     write_json_atomic(out / "results.json", document)
     report = write_report(run, results, document, out)
@@ -115,10 +142,18 @@ def run(
     ] = None,
     out: OutOpt = Path("runs/latest"),
     seed: SeedOpt = 0,
+    processes: Annotated[
+        bool,
+        typer.Option(
+            "--processes",
+            help="Run the hub here and every site as its own process, over mutual TLS on "
+            "loopback (same results as the in-process simulation).",
+        ),
+    ] = False,
     debug: DebugOpt = False,
 ) -> None:
     """Run a study: federated training, evaluation and baselines; write results.json."""
-    guarded(debug, lambda: _execute(study, data, out, seed))
+    guarded(debug, lambda: _execute(study, data, out, seed, processes))
 
 
 @app.command()

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from accord.cli.errors import guarded
 from accord.cli.pki import enroll_site
+from accord.cli.serve import site_serve
 from accord.cli.summary import print_summary
 from accord.core.errors import AggregationError, ConfigError, PolicyError
 from accord.fl.governance import GovernanceView
@@ -33,6 +34,7 @@ console = Console(soft_wrap=True)
 consortium_app = typer.Typer(help="Create a consortium workspace (the in-process hub).")
 site_app = typer.Typer(help="A site's data-owner commands: review and approve functions.")
 site_app.command("enroll")(enroll_site)
+site_app.command("serve")(site_serve)
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
 STATES = ("dispatched", "accepted", "completed", "refused", "failed")
 HubOpt = Annotated[str, typer.Option("--hub", help="consortium workspace folder (or file:// URL)")]

@@ -34,6 +34,7 @@ TaskKind = Literal[
     "tile_norm",
     "interpret",
     "export_tiles",
+    "ledger_sync",
     "risk_summary",
     "km_counts",
     "secagg.advertise",

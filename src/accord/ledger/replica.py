@@ -47,8 +47,8 @@ class SiteReplica:
 
     def sync(self, hub: HubLedger) -> StoredCosignature | None:
         """Pull, then verify and co-sign the hub's latest checkpoint (None if there is none)."""
+        cp = hub.latest_checkpoint()  # first: a live hub may sign a newer one meanwhile
         self.pull(hub)
-        cp = hub.latest_checkpoint()
         if cp is None:
             return None
         self.check(hub, cp)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,16 +29,15 @@ from accord.core.ids import new_id
 from accord.crypto import Identity, new_identity
 from accord.data import Cohort
 from accord.fl.evaluation import suppress_small
-from accord.fl.governance import GovernanceView, SitePolicy, check_task, model_permissions
-from accord.fl.messages import Task
+from accord.fl.governance import GovernanceView, SitePolicy, model_permissions
 from accord.fl.recording import LedgerRecorder, PolicyCheck
-from accord.fl.site import SiteContext
 from accord.ledger.entry import Entry
 from accord.ledger.log import HubLedger, genesis_payload
 from accord.ledger.replica import SiteReplica
 from accord.ledger.store import SQLiteLedgerStore
-from accord.studies.function import archive_hash, function_archive, local_archive
+from accord.studies.function import archive_hash, function_archive
 from accord.studies.jsonio import write_json_atomic
+from accord.studies.site_governance import SiteGovernance
 
 __all__ = ["HUB_ORG", "RESEARCHER_ORG", "RunLedger", "dataset_payload"]
 
@@ -96,6 +95,8 @@ class RunLedger:
     auto_approve: bool = True
     views: dict[str, GovernanceView] = field(default_factory=dict)
     _cursor: dict[str, int] = field(default_factory=dict)
+    governance: dict[str, SiteGovernance] = field(default_factory=dict)
+    remote_cosign: Callable[[], None] | None = None  # sites in other processes co-sign
 
     @classmethod
     def create(cls, out: Path, study: StudySpec, cohort: Cohort) -> RunLedger:
@@ -153,6 +154,12 @@ class RunLedger:
             policies,
             auto_approve,
         )
+        run.governance = {
+            name: SiteGovernance(
+                name, identity, replicas[name], ledger, datasets[name], policies[name]
+            )
+            for name, identity in sites.items()
+        }
         run.checkpoint_and_cosign()
         return run
 
@@ -160,9 +167,7 @@ class RunLedger:
 
     def view(self, site: str) -> GovernanceView:
         """The governance state as this site's verified replica knows it (pulled first)."""
-        replica = self.replicas[site]
-        replica.pull(self.ledger)
-        return self._replay(site, replica.store)
+        return self.governance[site].view()
 
     def hub_view(self) -> GovernanceView:
         """The governance state of the hub's own log."""
@@ -187,50 +192,19 @@ class RunLedger:
             self.ledger.record(self.researcher, "function.registered", payload)
         if self.auto_approve:
             for site, identity in self.sites.items():
-                if not self.view(site).is_approved(digest, self.datasets[site]):
+                view = self.view(site) if site in self.governance else self.hub_view()
+                if not view.is_approved(digest, self.datasets[site]):
                     payload = {"function": digest, "dataset": self.datasets[site]}
                     self.ledger.record(identity, "function.approved", payload)
         return digest
 
     def policy_check(self, site: str) -> PolicyCheck:
         """The check a site runs before accepting a task (its policy never leaves it)."""
-
-        def check(task: Task, ctx: SiteContext) -> None:
-            view = self.view(site)
-            function = str(task.config.get("function", ""))
-            registered = view.functions.get(function)
-            local = archive_hash(local_archive(registered.archive)) if registered else ""
-            check_task(
-                self.policies[site],
-                view,
-                plan_id=task.plan_id,
-                function=function,
-                dataset_id=self.datasets[site],
-                site_org=self.sites[site].org,
-                cohort_size=ctx.cohort.n_train,
-                round=task.round,
-                local_function=local,
-                epsilon_spent=self.epsilon_spent(site, exclude_plan=task.plan_id),
-                task_kind=task.kind,
-                export_patients=int(task.config.get("patients", 0)),
-            )
-
-        return check
+        return self.governance[site].policy_check()
 
     def epsilon_spent(self, site: str, exclude_plan: str | None = None) -> float:
-        """ε this site's dataset has spent: per plan the largest ε it recorded, summed.
-
-        The running plan is excluded: its whole declared ε was checked when it started.
-        """
-        per_plan: dict[str, float] = {}
-        for stored in self.replicas[site].store.find(kind="task.completed", org=site):
-            payload = Entry.parse(stored.entry).payload
-            privacy = payload.get("privacy") or {}
-            values = [float(v) for k, v in privacy.items() if k.startswith("epsilon") and v]
-            plan = str(payload.get("plan"))
-            if values and payload.get("dataset") == self.datasets[site] and plan != exclude_plan:
-                per_plan[plan] = max(per_plan.get(plan, 0.0), max(values))
-        return sum(per_plan.values())
+        """ε this site's dataset has spent (see :meth:`SiteGovernance.epsilon_spent`)."""
+        return self.governance[site].epsilon_spent(exclude_plan)
 
     def public_key(self, org: str) -> bytes:
         """The organisation's current (latest, unrevoked) key, as the ledger records it."""
@@ -264,6 +238,8 @@ class RunLedger:
         cp = self.ledger.checkpoint()
         for replica in self.replicas.values():
             replica.sync(self.ledger)
+        if self.remote_cosign is not None:
+            self.remote_cosign()
         return cp.size
 
     def close(self) -> None:

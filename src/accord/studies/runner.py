@@ -37,6 +37,7 @@ from accord.survival.concordance import ConcordanceCounts
 
 __all__ = ["MethodResult", "StudyRun", "run_study"]
 
+ConsortiumFactory = Callable[..., Consortium]
 Progress = Callable[[str, int, int], None]
 
 
@@ -94,23 +95,26 @@ class StudyRun:
         ledger_dir: Path | None = None,
         audit: RunLedger | None = None,
         feature_cache: Path | None = None,
+        network: ConsortiumFactory | None = None,
     ) -> StudyRun:
         """Load the cohort, build the consortium and fit the preprocessing.
 
         With ``ledger_dir``, every operation is signed into ``ledger_dir/ledger.sqlite`` and
-        each site keeps a verified replica under ``ledger_dir/sites/NAME/``.
+        each site keeps a verified replica under ``ledger_dir/sites/NAME/``. ``network``
+        builds the consortium instead of the in-process simulation (sites in other
+        processes: :class:`accord.studies.loopback.LoopbackConsortium`).
         """
         cohort = load_cohort(study.cohort, data_dir, seed, preprocessing=study.preprocessing)
         if audit is None and ledger_dir is not None:
             audit = RunLedger.create(ledger_dir, study, cohort)
-        consortium = Consortium.simulate(
+        consortium = (network or Consortium.simulate)(
             cohort.sites,
             study,
             seed,
             observer,
             recorder=audit.recorder if audit else None,
             signers=audit.sites if audit else None,
-            policies={s: audit.policy_check(s) for s in audit.sites} if audit else None,
+            policies={s: audit.policy_check(s) for s in audit.governance} if audit else None,
             datasets=audit.datasets if audit else None,
             public_key_of=audit.public_key if audit else None,
         )
@@ -284,7 +288,8 @@ class StudyRun:
         default) into its own folder; the hub learns only how many."""
         if self.audit is not None:
             for site, folder in self.audit.site_folders().items():
-                self.consortium.sites[site].context.state["site_dir"] = str(folder)
+                if site in self.consortium.sites:  # site processes know their own folder
+                    self.consortium.sites[site].context.state["site_dir"] = str(folder)
         config: dict[str, ConfigValue] = {"model": kind or self.study.model.kind}
         replies = self.consortium.hub.broadcast(
             "interpret", rnd=0, arrays=result.params, config=config
@@ -391,13 +396,24 @@ def run_study(
     progress: Progress | None = None,
     ledger_dir: Path | None = None,
     feature_cache: Path | None = None,
+    audit: RunLedger | None = None,
+    network: ConsortiumFactory | None = None,
 ) -> tuple[StudyRun, list[MethodResult]]:
     """The study's federated method, then its baselines; returns every method's result.
 
     ``feature_cache`` (simulation): one folder where every site keeps its tile features.
+    ``audit`` and ``network``: see :meth:`StudyRun.prepare`.
     """
     run = StudyRun.prepare(
-        study, data_dir, seed, observer, progress, ledger_dir, feature_cache=feature_cache
+        study,
+        data_dir,
+        seed,
+        observer,
+        progress,
+        ledger_dir,
+        audit=audit,
+        feature_cache=feature_cache,
+        network=network,
     )
     results = [run.federated()]
     baselines = study.training.baselines

@@ -1,0 +1,239 @@
+"""``accord site serve``: a hospital's endpoint as a process that polls the hub over HTTPS.
+
+The site reads its own ``site.toml``::
+
+    [site]
+    org = "site01"
+    dataset = "site01.hcc-resection-survival"
+    data = "/data/hcc"                  # the folder its cohort loads from
+    hub = "https://hub.example.org:8443"
+    study = "study.json"                # the study (TOML, built-in name, or JSON dump)
+    seed = 0
+
+    [tls]                               # mutual TLS with the consortium's CA
+    cert = "tls/site01.crt"
+    key = "tls/site01.tls.key"
+    ca = "tls/ca.crt"
+    # insecure = true                   # plain HTTP, loopback tests only
+
+    [policy]                            # see accord.fl.governance.policy
+    require-approval = true
+
+Relative paths are relative to the config's folder, which also holds the site's signing
+key (``ORG.key``), its verified ledger replica (``ledger.sqlite``), its spool of computed
+replies, its tile-feature cache and its ``interpretability`` images. The site only opens
+outbound connections: it long-polls the hub for tasks, checks each against its policy
+and its replica of the ledger, signs its own ledger entries, masks its updates for
+secure aggregation and uploads the reply. Its data never leaves the process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+
+from accord.core.config import StudySpec
+from accord.core.errors import ConfigError
+from accord.crypto import load_identity
+from accord.crypto.tls import client_context
+from accord.data import load_cohort
+from accord.fl.governance import SitePolicy, load_site_policy
+from accord.fl.handlers import SITE_HANDLERS
+from accord.fl.messages import Reply, Task
+from accord.fl.net import RemoteHub, RemoteLedger, SiteClient
+from accord.fl.net.server import SITE_HEADER
+from accord.fl.pathology import CACHE_KEY
+from accord.fl.recording import LedgerRecorder
+from accord.fl.secure_site import secure_aggregation_middleware
+from accord.fl.site import Handler, Middleware, Site, SiteContext, refuse_row_level_arrays
+from accord.ledger.log import HubLedger
+from accord.ledger.replica import SiteReplica
+from accord.ledger.store import SQLiteLedgerStore
+from accord.studies import resolve_study
+from accord.studies.jsonio import write_bytes_atomic
+from accord.studies.site_governance import SiteGovernance
+
+__all__ = [
+    "LEDGER_SYNC",
+    "SiteService",
+    "SiteServiceConfig",
+    "read_service_config",
+    "serve_site",
+]
+
+log = logging.getLogger("accord.site")
+LEDGER_SYNC = "ledger_sync"
+STATE_TASKS = ("setup", "tile_norm")  # replayed, in this order, when a site restarts
+
+
+@dataclass(frozen=True)
+class SiteServiceConfig:
+    org: str
+    dataset: str
+    data: Path | None
+    hub: str
+    study: str
+    seed: int
+    folder: Path
+    policy: SitePolicy
+    tls: tuple[Path, Path, Path] | None  # cert, key, ca; None: plain HTTP on loopback
+
+
+def _path(folder: Path, value: object) -> Path:
+    path = Path(str(value))
+    return path if path.is_absolute() else folder / path
+
+
+def read_service_config(path: Path) -> SiteServiceConfig:
+    """Validate a site's ``site.toml``; errors name the file and the field."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read site config ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    folder = path.parent.resolve()
+    site = data.get("site")
+    if not isinstance(site, dict):
+        raise ConfigError(f"{path}: field 'site': expected a table")
+    for key in ("org", "dataset", "hub", "study"):
+        if not isinstance(site.get(key), str) or not site[key]:
+            raise ConfigError(f"{path}: field 'site.{key}': expected a non-empty string")
+    seed = site.get("seed", 0)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"{path}: field 'site.seed': expected a whole number")
+    tls = data.get("tls", {})
+    if not isinstance(tls, dict):
+        raise ConfigError(f"{path}: field 'tls': expected a table")
+    files: tuple[Path, Path, Path] | None = None
+    if not tls.get("insecure", False):
+        for key in ("cert", "key", "ca"):
+            if not isinstance(tls.get(key), str):
+                raise ConfigError(f"{path}: field 'tls.{key}': expected a file path")
+        files = (_path(folder, tls["cert"]), _path(folder, tls["key"]), _path(folder, tls["ca"]))
+    study = str(site["study"])
+    if study.endswith((".toml", ".json")):
+        study = str(_path(folder, study))
+    return SiteServiceConfig(
+        org=site["org"],
+        dataset=site["dataset"],
+        data=_path(folder, site["data"]) if site.get("data") else None,
+        hub=site["hub"],
+        study=study,
+        seed=seed,
+        folder=folder,
+        policy=load_site_policy(path),
+        tls=files,
+    )
+
+
+def load_study_ref(ref: str) -> StudySpec:
+    """A study TOML file or built-in name, or the JSON dump a hub handed out."""
+    if ref.endswith(".json"):
+        try:
+            return StudySpec.model_validate_json(Path(ref).read_bytes())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{ref}: not a study (JSON): {type(exc).__name__}") from None
+    return resolve_study(ref)
+
+
+class SiteService:
+    """Everything one site process runs: its Site, its governance and its hub client."""
+
+    def __init__(self, config: SiteServiceConfig, poll_wait_s: float = 25.0) -> None:
+        self.config = config
+        study = load_study_ref(config.study)
+        cohort = load_cohort(study.cohort, config.data, config.seed, study.preprocessing)
+        if config.org not in cohort.sites:
+            raise ConfigError(f"site '{config.org}': no rows of this site in its data folder")
+        identity = load_identity(config.folder / f"{config.org}.key")
+        context = client_context(*config.tls) if config.tls else None
+        self.http = httpx.Client(
+            base_url=config.hub,
+            verify=context if context is not None else True,
+            headers={SITE_HEADER: config.org},
+            timeout=httpx.Timeout(60.0),
+        )
+        replica = SiteReplica(SQLiteLedgerStore(config.folder / "ledger.sqlite"), identity)
+        hub = RemoteHub(self.http)
+        self.governance = SiteGovernance(
+            config.org, identity, replica, hub, config.dataset, config.policy
+        )
+        remote = RemoteLedger(self.http, keys=lambda: replica.verifier.registry)
+        recorder = LedgerRecorder(
+            cast(HubLedger, remote), identity, study.preprocessing.min_cell_count
+        )
+        chain: list[Middleware] = [
+            self._ledger_sync,
+            self._remember_state,
+            recorder.middleware(identity, self.governance.policy_check()),
+            secure_aggregation_middleware(identity, self.governance.public_key),
+            refuse_row_level_arrays,
+        ]
+        ctx = SiteContext(config.org, cohort.sites[config.org], study, config.seed)
+        ctx.dataset_id = config.dataset
+        ctx.state["site_dir"] = str(config.folder)
+        ctx.state[CACHE_KEY] = str(config.folder / "features")
+        self.site = Site(ctx, SITE_HANDLERS, chain)
+        self._restore_state(ctx)
+        self.client = SiteClient(
+            config.hub,
+            self.site,
+            ssl_context=context,
+            site=config.org,
+            spool_dir=config.folder / "spool",
+            poll_wait_s=poll_wait_s,
+        )
+
+    def _ledger_sync(self, task: Task, ctx: SiteContext, handler: Handler) -> Reply:
+        """The hub asks every site to pull, verify and co-sign its latest checkpoint.
+
+        Not itself recorded: co-signing adds no entry, it signs the log as it stands.
+        """
+        if task.kind != LEDGER_SYNC:
+            return handler(task, ctx)
+        self.governance.sync()
+        size = self.governance.replica.size
+        return Reply.build(
+            task_id=task.task_id, site=task.site, kind=task.kind, counts={"size": size}
+        )
+
+    def _remember_state(self, task: Task, ctx: SiteContext, handler: Handler) -> Reply:
+        """Keep the tasks that set up this site's state (the consortium's preprocessing, its
+        tile standardisation) so that a restarted site process can take part again."""
+        reply = handler(task, ctx)
+        if task.kind in STATE_TASKS and reply.status == "ok":
+            write_bytes_atomic(self.config.folder / "state" / f"{task.kind}.task", task.to_wire())
+        return reply
+
+    def _restore_state(self, ctx: SiteContext) -> None:
+        for kind in STATE_TASKS:
+            path = self.config.folder / "state" / f"{kind}.task"
+            if path.is_file():
+                task = Task.from_wire(path.read_bytes())
+                SITE_HANDLERS[kind](task, ctx)
+                log.info("site %s restored its %s state", self.config.org, kind)
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("site %s polling %s", self.config.org, self.config.hub)
+        try:
+            self.client.run(stop)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.client.close()
+        self.http.close()
+        self.governance.replica.store.close()
+
+
+def serve_site(config_path: Path, stop: threading.Event | None = None, **kw: Any) -> None:
+    """Run the site described by ``config_path`` until ``stop`` is set (or SIGTERM)."""
+    service = SiteService(read_service_config(config_path), **kw)
+    service.run(stop or threading.Event())

@@ -1,0 +1,189 @@
+"""`accord run --processes`: the hub here, each site its own process, mutual TLS on loopback.
+
+Real processes, real sockets, real certificates. The study must give the same numbers as
+the in-process simulation; a SIGKILLed site is a dropout that secure aggregation absorbs
+and it rejoins; strangers, revoked certificates and missing certificates are refused and
+the refusals recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from accord.crypto.pki import enroll, init_ca, load_certificate, revocation_payload, sign_request
+from accord.crypto.tls import client_context
+from accord.ledger.bundle import open_source
+from accord.ledger.verify import verify_log
+from accord.studies import load_study
+from accord.studies.loopback import start_loopback
+from accord.studies.runner import run_study
+from tests.conftest import synthetic_cohort, write_study
+
+
+def _study(folder: Path, rounds: int = 3):  # type: ignore[no-untyped-def]
+    synthetic_cohort().to_csv(folder / "cohort.csv", index=False)
+    return load_study(write_study(folder, strategy="fedavg", rounds=rounds, baselines="[]"))
+
+
+def _figures(results) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    main = results[0]
+    return {
+        "consortium": main.consortium_cindex,
+        "sites": {s: m["harrell_c"] for s, m in main.per_site.items()},
+    }
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    folder = tmp_path_factory.mktemp("loopback")
+    study = _study(folder)
+    harness = start_loopback(study, folder, folder / "out", 0, timeout_s=30.0, poll_wait_s=1.0)
+    try:
+        yield folder, study, harness
+    finally:
+        harness.close()
+
+
+def test_processes_give_the_simulation_numbers(running, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    folder, study, harness = running
+    _, simulated = run_study(study, folder, 0, ledger_dir=tmp_path / "sim")
+    run, networked = run_study(
+        study,
+        folder,
+        0,
+        ledger_dir=folder / "out",
+        audit=harness.audit,
+        network=harness.consortium,
+    )
+    assert run.consortium.hub.secure is not None  # three sites: secure aggregation on
+    a, b = _figures(simulated), _figures(networked)
+    assert a["sites"] == pytest.approx(b["sites"], abs=1e-9)
+    assert a["consortium"] == pytest.approx(b["consortium"], abs=1e-9)
+    for name, process in harness.processes.items():
+        assert process.poll() is None, f"site {name} died"
+    # each site signed its own entries from its own process, and co-signed the log
+    store = harness.ledger.store
+    orgs = {s.org for s in store.read()}
+    assert {"hospital_0", "hospital_1", "hospital_2"} <= orgs
+    latest = harness.ledger.latest_checkpoint()
+    assert {c.org for c in store.cosignatures(latest.size)} >= set(harness.sites)
+
+
+def _client(cert_dir: Path, org: str, ca: Path) -> httpx.Client:
+    context = client_context(cert_dir / f"{org}.crt", cert_dir / f"{org}.tls.key", ca)
+    return httpx.Client(verify=context, timeout=10.0)
+
+
+def test_strangers_and_revoked_certificates_are_refused_and_recorded(
+    running, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    folder, _, harness = running
+    ca_dir = folder / "out" / "pki" / "ca"
+    ca = ca_dir / "ca.crt"
+    url = harness.url + "/v1/tasks/next?wait=0"
+
+    # no client certificate: the TLS handshake itself fails
+    bare = ssl.create_default_context(cafile=str(ca))
+    with pytest.raises(httpx.HTTPError), httpx.Client(verify=bare, timeout=10.0) as client:
+        client.get(url)
+
+    # a certificate from another CA: refused at the handshake
+    other = tmp_path / "other"
+    init_ca(other / "ca", "another consortium")
+    enroll(other, "hospital_0")
+    sign_request(other / "ca", other / "hospital_0.csr", other)
+    with pytest.raises(httpx.HTTPError), _client(other, "hospital_0", ca) as client:
+        client.get(url)
+
+    # our CA, but an organisation that is not a member: refused by the hub, recorded
+    stranger = tmp_path / "stranger"
+    enroll(stranger, "lab_x")
+    sign_request(ca_dir, stranger / "lab_x.csr", stranger)
+    with _client(stranger, "lab_x", ca) as client:
+        assert client.get(url).status_code == 401
+
+    # a member whose certificate was revoked on the ledger: refused from then on, recorded
+    revoked = tmp_path / "revoked"
+    enroll(revoked, "hospital_1")
+    sign_request(ca_dir, revoked / "hospital_1.csr", revoked)
+    cert = load_certificate(revoked / "hospital_1.crt")
+    with _client(revoked, "hospital_1", ca) as client:
+        assert client.get(url).status_code in (200, 204)  # valid until revoked
+        harness.ledger.record(
+            harness.audit.hub, "certificate.revoke", revocation_payload(cert, "key lost")
+        )
+        assert client.get(url).status_code == 401
+
+    kinds = [(s.kind, json.loads(s.entry)["payload"]) for s in harness.ledger.store.read()]
+    reasons = [p["reason"] for k, p in kinds if k == "connection.refused"]
+    assert any("lab_x is not a member" in r for r in reasons)
+    assert any("revoked" in r for r in reasons)
+
+
+def test_a_killed_site_drops_out_and_rejoins_and_a_partition_is_survived(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL one site after round 1 (secure aggregation carries on with the other two),
+    restart it after round 3 (it takes part again), then cut the hub off for 30 s."""
+    study = _study(tmp_path, rounds=7)
+    harness = start_loopback(study, tmp_path, tmp_path / "out", 0, timeout_s=45.0, poll_wait_s=1.0)
+    events: list[str] = []
+
+    def progress(label: str, done: int, total: int) -> None:
+        if label != "fedavg":
+            return
+        if done == 1:
+            harness.kill_site("hospital_2")
+            harness.timeout_s = 6.0  # the hub stops waiting for the dead site sooner
+            harness_hub[0].timeout_s = 6.0
+            events.append("killed")
+        elif done == 3:
+            harness.start_site("hospital_2")
+            time.sleep(25)  # let it start (imports) before the next round's tasks expire
+            harness_hub[0].timeout_s = 45.0
+            events.append("restarted")
+        elif done == 5:
+            harness.partition(30.0)
+            events.append("partitioned")
+
+    harness_hub: list = []  # type: ignore[type-arg]
+
+    def network(*args, **kw):  # type: ignore[no-untyped-def]
+        consortium = harness.consortium(*args, **kw)
+        harness_hub.append(consortium.hub)
+        return consortium
+
+    try:
+        run, results = run_study(
+            study,
+            tmp_path,
+            0,
+            progress=progress,
+            ledger_dir=tmp_path / "out",
+            audit=harness.audit,
+            network=network,
+        )
+    finally:
+        harness.close()
+    assert events == ["killed", "restarted", "partitioned"]
+    assert results[0].consortium_cindex is not None
+    training = [log for log in run.consortium.hub.log if log.contributed or log.missing]
+    dropped = [log for log in training if "hospital_2" in log.missing]
+    assert dropped, "the killed site never showed up as a dropout"
+    last_drop = max(i for i, log in enumerate(training) if "hospital_2" in log.missing)
+    assert any("hospital_2" in log.contributed for log in training[last_drop + 1 :]), [
+        (log.round, log.missing.get("hospital_2")) for log in training[last_drop - 2 :]
+    ]
+    assert "hospital_2" in results[0].per_site  # evaluated at the end: it rejoined
+    source = open_source(tmp_path / "out" / "ledger.sqlite")
+    try:
+        verdict = verify_log(source.entries(), source.checkpoints, source.cosignatures)
+    finally:
+        source.close()
+    assert verdict.ok, verdict.summary()
