@@ -15,8 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
-from accord.crypto.pki import enroll, init_ca, load_certificate, revocation_payload, sign_request
+from accord.cli.app import app
+from accord.crypto.pki import enroll, init_ca, sign_request
 from accord.crypto.tls import client_context
 from accord.ledger.bundle import open_source
 from accord.ledger.verify import verify_log
@@ -112,12 +114,28 @@ def test_strangers_and_revoked_certificates_are_refused_and_recorded(
     revoked = tmp_path / "revoked"
     enroll(revoked, "hospital_1")
     sign_request(ca_dir, revoked / "hospital_1.csr", revoked)
-    cert = load_certificate(revoked / "hospital_1.crt")
     with _client(revoked, "hospital_1", ca) as client:
         assert client.get(url).status_code in (200, 204)  # valid until revoked
-        harness.ledger.record(
-            harness.audit.hub, "certificate.revoke", revocation_payload(cert, "key lost")
+        keys = folder / "out" / "keys"
+        result = CliRunner().invoke(
+            app,
+            [
+                "ca",
+                "revoke",
+                str(revoked / "hospital_1.crt"),
+                "--reason",
+                "key lost",
+                "--out",
+                str(tmp_path / "revocation.json"),
+                "--hub",
+                harness.url,
+                "--signing-key",
+                str(keys / "researcher.key"),
+                "--tls",
+                str(keys),
+            ],
         )
+        assert result.exit_code == 0, result.output
         assert client.get(url).status_code == 401
 
     kinds = [(s.kind, json.loads(s.entry)["payload"]) for s in harness.ledger.store.read()]
@@ -140,24 +158,16 @@ def test_a_killed_site_drops_out_and_rejoins_and_a_partition_is_survived(
             return
         if done == 1:
             harness.kill_site("hospital_2")
-            harness.timeout_s = 6.0  # the hub stops waiting for the dead site sooner
-            harness_hub[0].timeout_s = 6.0
+            harness.hub.set_timeout(6.0)  # the hub stops waiting for the dead site sooner
             events.append("killed")
         elif done == 3:
             harness.start_site("hospital_2")
             time.sleep(25)  # let it start (imports) before the next round's tasks expire
-            harness_hub[0].timeout_s = 45.0
+            harness.hub.set_timeout(45.0)
             events.append("restarted")
         elif done == 5:
-            harness.partition(30.0)
+            harness.hub.partition(30.0)
             events.append("partitioned")
-
-    harness_hub: list = []  # type: ignore[type-arg]
-
-    def network(*args, **kw):  # type: ignore[no-untyped-def]
-        consortium = harness.consortium(*args, **kw)
-        harness_hub.append(consortium.hub)
-        return consortium
 
     try:
         run, results = run_study(
@@ -167,7 +177,7 @@ def test_a_killed_site_drops_out_and_rejoins_and_a_partition_is_survived(
             progress=progress,
             ledger_dir=tmp_path / "out",
             audit=harness.audit,
-            network=network,
+            network=harness.consortium,
         )
     finally:
         harness.close()
@@ -187,3 +197,80 @@ def test_a_killed_site_drops_out_and_rejoins_and_a_partition_is_survived(
     finally:
         source.close()
     assert verdict.ok, verdict.summary()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_killed_hub_resumes_its_plan_from_the_last_round(tmp_path: Path) -> None:
+    """`accord hub serve` in its own process, SIGKILLed after round 2 of 6 and started
+    again: it carries on from round 3, gives the simulation's numbers, and its ledger has
+    no entry twice and none lost (it verifies, with the sites' co-signatures)."""
+    import signal
+    import sys
+
+    from accord.studies.loopback import prepare_hub_process, spawn, stop_processes
+
+    study = _study(tmp_path, rounds=6)
+    out = tmp_path / "out"
+    hub_toml, site_tomls = prepare_hub_process(study, tmp_path, out, 0, _free_port(), 60.0)
+    hub_cmd = [sys.executable, "-m", "accord", "hub", "serve", "--config", str(hub_toml)]
+    sites = [
+        spawn(
+            [
+                sys.executable,
+                "-m",
+                "accord",
+                "site",
+                "serve",
+                "--config",
+                str(p),
+                "--poll-wait",
+                "1",
+            ],
+            p.parent / "site.log",
+        )
+        for p in site_tomls.values()
+    ]
+    checkpoint = out / "hub" / "checkpoints" / "fedavg.state.json"
+    try:
+        hub = spawn(hub_cmd, out / "hub" / "hub.log")
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            if checkpoint.is_file() and json.loads(checkpoint.read_text())["rounds_done"] >= 2:
+                break
+            assert hub.poll() is None, (out / "hub" / "hub.log").read_text()[-2000:]
+            time.sleep(0.1)
+        hub.send_signal(signal.SIGKILL)
+        hub.wait()
+        done_before = json.loads(checkpoint.read_text())["rounds_done"]
+        assert 2 <= done_before < 6
+        hub = spawn(hub_cmd, out / "hub" / "hub.log")
+        assert hub.wait(timeout=300) == 0, (out / "hub" / "hub.log").read_text()[-3000:]
+    finally:
+        stop_processes(sites)
+    resumed = json.loads((out / "results.json").read_text())["methods"]["fedavg"]
+    _, simulated = run_study(study, tmp_path, 0, ledger_dir=tmp_path / "sim")
+    expected = _figures(simulated)
+    assert resumed["consortium_cindex"] == pytest.approx(expected["consortium"], abs=1e-9)
+    got = {s: m["harrell_c"] for s, m in resumed["per_site"].items()}
+    assert got == pytest.approx(expected["sites"], abs=1e-9)
+    source = open_source(out / "ledger.sqlite")
+    try:
+        entries = list(source.entries())
+        verdict = verify_log(iter(entries), source.checkpoints, source.cosignatures)
+    finally:
+        source.close()
+    assert verdict.ok, verdict.summary()
+    assert [e.seq for e in entries] == list(range(len(entries)))
+    payloads = [(e.kind, json.loads(e.entry)["payload"]) for e in entries]
+    submitted = [p for k, p in payloads if k == "plan.submitted" and p.get("method") == "fedavg"]
+    assert len(submitted) == 1  # the resumed hub did not submit the plan again
+    plan = submitted[0]["plan"]
+    rounds = sorted(p["round"] for k, p in payloads if k == "aggregation" and p["plan"] == plan)
+    assert rounds == list(range(6))  # every round aggregated once: none lost, none twice

@@ -15,6 +15,7 @@ from accord.cli.governance import audit, consortium_app, site_app, status, submi
 from accord.cli.keys import keys_app
 from accord.cli.ledger import ledger_app
 from accord.cli.pki import ca_app
+from accord.cli.serve import hub_app
 from accord.cli.summary import print_summary
 from accord.cli.synth import synth_app
 from accord.cli.wsi import wsi_app
@@ -32,6 +33,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(keys_app, name="keys")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(ca_app, name="ca")
+app.add_typer(hub_app, name="hub")
 app.add_typer(consortium_app, name="consortium")
 app.add_typer(site_app, name="site")
 app.add_typer(wsi_app, name="wsi")

@@ -14,6 +14,7 @@ of a ``certificate.revoke`` ledger entry for the hub to record.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated
@@ -22,9 +23,14 @@ import typer
 from rich.console import Console
 
 from accord.cli.errors import guarded
-from accord.core.errors import AuthError, KeyFileError
+from accord.core.errors import AuthError, ConfigError, KeyFileError
 from accord.crypto import PASSPHRASE_ENV, enroll, init_ca, revocation_payload, sign_request
-from accord.crypto.pki import DEFAULT_CERT_DAYS, describe_certificate, load_certificate
+from accord.crypto.pki import (
+    CERT_REVOKE,
+    DEFAULT_CERT_DAYS,
+    describe_certificate,
+    load_certificate,
+)
 from accord.studies.jsonio import write_json_atomic
 
 __all__ = ["ca_app", "enroll_site"]
@@ -156,7 +162,44 @@ def revoke(
     cert: Annotated[Path, typer.Argument(help="The certificate to revoke ({org}.crt).")],
     reason: Annotated[str, typer.Option("--reason", help="Why, in one line (e.g. key lost).")],
     out: Annotated[Path, typer.Option("--out", help="JSON file for the revocation payload.")],
+    hub: Annotated[
+        str | None, typer.Option("--hub", help="Also record it on this hub's ledger (URL).")
+    ] = None,
+    signing_key: Annotated[
+        Path | None,
+        typer.Option("--signing-key", help="With --hub: the consortium operator's key file."),
+    ] = None,
+    tls: Annotated[
+        Path | None,
+        typer.Option("--tls", help="With --hub: folder with {org}.crt, {org}.tls.key, ca.crt."),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Write the payload of a certificate.revoke ledger entry for the hub to record."""
-    guarded(debug, lambda: _revoke(cert, reason, out))
+    """Revoke a certificate: write the certificate.revoke payload and, with --hub, sign it
+    into the consortium ledger; from then on the hub refuses that certificate."""
+
+    def action() -> None:
+        _revoke(cert, reason, out)
+        if hub is not None:
+            if signing_key is None or tls is None:
+                raise ConfigError("--hub needs --signing-key and --tls")
+            seq = _publish_revocation(out, hub, signing_key, tls)
+            _say(f"recorded on the hub's ledger as entry {seq}")
+
+    guarded(debug, action)
+
+
+def _publish_revocation(payload_file: Path, hub: str, signing_key: Path, tls: Path) -> int:
+    import httpx
+
+    from accord.crypto import load_identity
+    from accord.crypto.tls import TLSFiles, client_context
+    from accord.fl.net import RemoteLedger
+
+    identity = load_identity(signing_key)
+    files = TLSFiles.for_org(tls, identity.org)
+    context = client_context(files.cert, files.key, files.ca)
+    payload = json.loads(payload_file.read_text(encoding="utf-8"))
+    with httpx.Client(base_url=hub, verify=context, timeout=30.0) as client:
+        receipt = RemoteLedger(client).record(identity, CERT_REVOKE, payload)
+    return int(receipt.seq)

@@ -1,4 +1,4 @@
-"""``accord site serve``: run a site as a process that polls its hub over HTTPS."""
+"""``accord site serve`` and ``accord hub serve``: sites and hub as network services."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ import typer
 
 from accord.cli.errors import guarded
 
-__all__ = ["site_serve"]
+__all__ = ["hub_app", "site_serve"]
+
+hub_app = typer.Typer(help="The consortium hub as a network service.", no_args_is_help=True)
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
 
@@ -39,3 +41,24 @@ def site_serve(
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     guarded(debug, lambda: serve_site(config, stop, poll_wait_s=poll_wait))
+
+
+@hub_app.command("serve")
+def hub_serve(
+    config: Annotated[Path, typer.Option("--config", help="The hub's hub.toml.")],
+    debug: DebugOpt = False,
+) -> None:
+    """Serve the consortium over mutual TLS and run the configured study; a hub started
+    again after a crash resumes its plan from the last completed round."""
+    import logging
+
+    from accord.studies.hub_process import read_hub_config, serve_hub
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    def action() -> None:
+        document = serve_hub(read_hub_config(config))
+        typer.echo(f"results: {read_hub_config(config).run / 'results.json'}")
+        typer.echo(f"methods: {', '.join(document['methods'])}")
+
+    guarded(debug, action)

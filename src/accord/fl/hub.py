@@ -77,8 +77,9 @@ class Hub:
     ) -> dict[str, Reply]:
         """Send the same task to every site (or ``sites``); return the successful replies."""
         targets = list(sites) if sites is not None else [s.site for s in self.sites]
+        payload = encode_arrays(arrays or {})  # once: every task shares these bytes
         tasks = [
-            Task.build(
+            Task(
                 task_id=new_id("task"),
                 plan_id=self.plan_id,
                 round=rnd,
@@ -86,7 +87,7 @@ class Hub:
                 kind=kind,
                 config={**self.task_config, **(config or {})},
                 document=document,
-                arrays=arrays,
+                payload=payload,
             )
             for site in targets
         ]
@@ -96,15 +97,16 @@ class Hub:
         self, rnd: int, instructions: Sequence[Instruction], secure: bool = False
     ) -> WeightedSum:
         """Execute one round's instructions and sum the contributions (masked if ``secure``)."""
+        encoded = _PayloadCache()
         tasks = [
-            Task.build(
+            Task(
                 task_id=new_id("task"),
                 plan_id=self.plan_id,
                 round=rnd,
                 site=ins.site,
                 kind=ins.kind,
                 config={**self.task_config, **ins.config},
-                arrays=ins.arrays,
+                payload=encoded(ins.arrays),
             )
             for ins in instructions
         ]
@@ -119,27 +121,38 @@ class Hub:
         initial: Arrays,
         rounds: int,
         progress: Progress | None = None,
+        resume: tuple[int, GlobalState] | None = None,
     ) -> GlobalState:
-        """Run ``rounds`` rounds of ``strategy`` (fewer if it reports convergence)."""
-        state = strategy.initialize(initial)
+        """Run ``rounds`` rounds of ``strategy`` (fewer if it reports convergence).
+
+        ``resume`` = (rounds already completed, the state after them): a restarted hub
+        carries on from its last checkpoint instead of starting over.
+        """
+        start, state = resume if resume is not None else (0, strategy.initialize(initial))
         if self.secure is not None and strategy.needs_individual_updates:
             raise AggregationError(
                 f"strategy '{strategy.name}' needs each site's individual update; "
                 "secure aggregation refuses to run with it"
             )
-        for rnd in range(rounds):
+        if state.converged:
+            return state
+        for rnd in range(start, rounds):
             instructions = strategy.configure_round(rnd, state, self.sites)
             summed = self.run_instructions(rnd, instructions, secure=self.secure is not None)
             state = strategy.aggregate(rnd, summed, state)
-            if self.recorder is not None:
-                participants = self.log[-1].contributed
-                digest = sha256_hex(encode_arrays(state.params))
-                self.recorder.aggregated(self.plan_id, rnd, participants, digest)
-            if progress is not None:
+            if progress is not None:  # first: a checkpoint written here is what a restart sees
                 progress(rnd, state)
+            if self.recorder is not None:
+                self.record_aggregation(rnd, self.log[-1].contributed, state)
             if state.converged:
                 break
         return state
+
+    def record_aggregation(self, rnd: int, participants: Sequence[str], state: GlobalState) -> int:
+        """Sign the round's aggregation (its participants and the new model's hash)."""
+        assert self.recorder is not None
+        digest = sha256_hex(encode_arrays(state.params))
+        return self.recorder.aggregated(self.plan_id, rnd, participants, digest)
 
     def exchange(self, rnd: int, tasks: Sequence[Task]) -> dict[str, Reply]:
         if self.recorder is not None:
@@ -164,6 +177,21 @@ class Hub:
                 f"need {self.min_sites} ({detail})"
             )
         return ok
+
+
+class _PayloadCache:
+    """Encodes each distinct arrays object once: instructions that share one (the global
+    model sent to every site) share one payload bytes object, whatever the site count."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[Arrays, bytes]] = {}  # id -> (the arrays, kept alive)
+
+    def __call__(self, arrays: Arrays) -> bytes:
+        found = self._seen.get(id(arrays))
+        if found is None or found[0] is not arrays:
+            found = (arrays, encode_arrays(arrays))
+            self._seen[id(arrays)] = found
+        return found[1]
 
 
 def _reason(answer: Reply | Dropout | None) -> str:

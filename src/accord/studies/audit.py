@@ -134,9 +134,12 @@ class RunLedger:
         policies: dict[str, SitePolicy],
         auto_approve: bool,
         study: StudySpec | None,
+        local_replicas: bool = True,
     ) -> RunLedger:
+        """``local_replicas=False``: the sites keep their replicas in their own processes
+        (a hub service); this run then holds and co-signs none."""
         replicas = {}
-        for name, identity in sites.items():
+        for name, identity in sites.items() if local_replicas else ():
             folder = out / "sites" / name
             folder.mkdir(parents=True, exist_ok=True)
             replicas[name] = SiteReplica(SQLiteLedgerStore(folder / "ledger.sqlite"), identity)
@@ -159,6 +162,7 @@ class RunLedger:
                 name, identity, replicas[name], ledger, datasets[name], policies[name]
             )
             for name, identity in sites.items()
+            if name in replicas
         }
         run.checkpoint_and_cosign()
         return run

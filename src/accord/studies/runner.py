@@ -24,11 +24,12 @@ from accord.fl.evaluation import cindex_interval
 from accord.fl.messages import ConfigValue, Reply
 from accord.fl.secure import SecureSettings
 from accord.fl.strategies import GlobalState, build_strategy
-from accord.ledger.entry import decimal
+from accord.ledger.entry import Entry, decimal
 from accord.models import build_model, get_arrays
 from accord.models.mil import build_mil
 from accord.privacy import gaussian_mechanism_epsilon, most_conservative
 from accord.studies.audit import RunLedger
+from accord.studies.checkpoints import Checkpoint, PlanCheckpoints
 from accord.studies.consortium import Consortium, Observer
 from accord.studies.jsonio import write_bytes_atomic
 from accord.studies.oracle import oracle_result
@@ -83,6 +84,8 @@ class StudyRun:
     risk_groups: RiskGroups | None = None  # KM by risk group of the study's model
     oracle: MethodResult | None = None  # C of the true risk (synthetic consortia only)
     exported: dict[str, list[ExportedImage]] = field(default_factory=dict)  # site → images
+    checkpoints: PlanCheckpoints | None = None  # a restarted hub resumes its plans
+    _plan_label: str = ""
 
     @classmethod
     def prepare(
@@ -96,6 +99,7 @@ class StudyRun:
         audit: RunLedger | None = None,
         feature_cache: Path | None = None,
         network: ConsortiumFactory | None = None,
+        checkpoints: PlanCheckpoints | None = None,
     ) -> StudyRun:
         """Load the cohort, build the consortium and fit the preprocessing.
 
@@ -119,6 +123,7 @@ class StudyRun:
             public_key_of=audit.public_key if audit else None,
         )
         run = cls(study, cohort, seed, consortium, None, progress, audit, feature_cache)  # type: ignore[arg-type]
+        run.checkpoints = checkpoints
         if feature_cache is not None:
             consortium.share_cache(feature_cache)
         run.begin_plan("preprocessing", study, list(cohort.sites))
@@ -131,7 +136,9 @@ class StudyRun:
     def begin_plan(self, method: str, study: StudySpec, trained_on: Sequence[str]) -> int | None:
         """A fresh plan id for the hub; with a ledger, the researcher signs the submission."""
         hub = self.consortium.hub
-        hub.plan_id = new_id("plan")
+        resumed = self.checkpoints.plan(method) if self.checkpoints else None
+        hub.plan_id = resumed[0] if resumed else new_id("plan")
+        self._plan_label = method
         hub.secure = self._secure_settings(study, method)
         hub.task_config = {
             "rounds": study.training.rounds,
@@ -143,6 +150,8 @@ class StudyRun:
             return None
         function = self.audit.register_function(study)
         hub.task_config["function"] = function
+        if resumed:  # the plan is already on the ledger: carry on with it
+            return resumed[1]
         payload = {
             "study": study.study.name,
             "method": method,
@@ -155,7 +164,10 @@ class StudyRun:
             "trained_on": list(trained_on),
             "seed": self.seed,
         }
-        return self.audit.submit_plan(hub.plan_id, payload)
+        seq = self.audit.submit_plan(hub.plan_id, payload)
+        if self.checkpoints is not None:
+            self.checkpoints.begin(method, hub.plan_id, seq)
+        return seq
 
     def _secure_settings(self, study: StudySpec, method: str) -> SecureSettings | None:
         """Secure aggregation for this plan: the study's setting, by default on for > 2 sites.
@@ -193,11 +205,33 @@ class StudyRun:
         if strategy.name == "cyclic":
             rounds *= len(consortium.hub.sites)
 
-        def tick(rnd: int, _: GlobalState) -> None:
+        keep = self.checkpoints if consortium is self.consortium else None
+        plan = self._plan_label
+        saved = keep.load(plan) if keep is not None else None
+        resume = None
+        if saved is not None and saved.plan_id == consortium.hub.plan_id:
+            resume = (saved.rounds_done, saved.state)
+            self._record_missed_aggregation(consortium, saved)
+
+        def tick(rnd: int, state: GlobalState) -> None:
+            if keep is not None:
+                keep.save(plan, rnd + 1, state, consortium.hub.log[-1].contributed)
             if self.progress is not None:
                 self.progress(label, rnd + 1, rounds)
 
-        return consortium.hub.fit(strategy, self._initial(study), rounds, progress=tick)
+        initial = self._initial(study)
+        return consortium.hub.fit(strategy, initial, rounds, progress=tick, resume=resume)
+
+    def _record_missed_aggregation(self, consortium: Consortium, saved: Checkpoint) -> None:
+        """A hub killed between its checkpoint and its ledger entry signs that entry now,
+        so that every round is on the ledger exactly once."""
+        hub, rnd = consortium.hub, saved.rounds_done - 1
+        if self.audit is None or hub.recorder is None or rnd < 0:
+            return
+        for stored in self.audit.ledger.store.find(kind="aggregation", plan=hub.plan_id):
+            if Entry.parse(stored.entry).payload.get("round") == rnd:
+                return
+        hub.record_aggregation(rnd, list(saved.participants), saved.state)
 
     def evaluate(self, method: str, state: GlobalState, trained_on: Sequence[str]) -> MethodResult:
         replies, summed = self.consortium.evaluate(state.params)
@@ -398,6 +432,7 @@ def run_study(
     feature_cache: Path | None = None,
     audit: RunLedger | None = None,
     network: ConsortiumFactory | None = None,
+    checkpoints: PlanCheckpoints | None = None,
 ) -> tuple[StudyRun, list[MethodResult]]:
     """The study's federated method, then its baselines; returns every method's result.
 
@@ -414,6 +449,7 @@ def run_study(
         audit=audit,
         feature_cache=feature_cache,
         network=network,
+        checkpoints=checkpoints,
     )
     results = [run.federated()]
     baselines = study.training.baselines

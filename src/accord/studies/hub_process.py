@@ -1,0 +1,175 @@
+"""``accord hub serve --config hub.toml``: the hub as its own process, resumable.
+
+    [hub]
+    listen = "127.0.0.1:8443"
+    run = ".."              # the run folder: ledger.sqlite, keys/, sites/, results
+    study = "../study.json" # the study this hub runs (TOML, built-in name or JSON)
+    data = "/data/ref"      # cohort metadata and the reference baselines (see below)
+    seed = 0
+    timeout = 600           # seconds a round waits before silent sites count as dropouts
+
+    [tls]
+    cert = "hub.crt"
+    key = "hub.tls.key"
+    ca = "../pki/ca/ca.crt"
+
+The hub's state lives in the config's folder: the task queue (``queue.sqlite``), blobs,
+and ``checkpoints/`` — after every round the global state of the running plan. Killed
+mid-plan and started again, the hub reopens its ledger and queue and carries on from the
+last completed round of the same plan: no entry is lost (the ledger is durable) and none
+is written twice (the interrupted round is sent again under new task ids).
+
+The signing keys sit in ``RUN/keys``: ``hub.key`` and ``researcher.key``, and — in a
+simulated consortium only — the data owners' keys under ``RUN/sites/NAME/NAME.key``
+(used to approve the study's function as each simulated owner would). Like ``accord run``,
+this hub loads the cohort folder ``data`` to know the sites' sizes and to compute the
+reference baselines that need rows in one place; the federated methods themselves only
+ever see what the site processes reply.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from accord.core.errors import ConfigError
+from accord.crypto import load_identity
+from accord.data import load_cohort
+from accord.fl.governance import SitePolicy
+from accord.ledger.log import HubLedger
+from accord.ledger.store import SQLiteLedgerStore
+from accord.studies.audit import HUB_ORG, RESEARCHER_ORG, RunLedger
+from accord.studies.checkpoints import PlanCheckpoints
+from accord.studies.hub_service import HubService, HubTLS
+from accord.studies.report_writer import write_report
+from accord.studies.results import results_document, write_json_atomic
+from accord.studies.runner import run_study
+from accord.studies.site_service import load_study_ref
+
+__all__ = ["HubConfig", "read_hub_config", "serve_hub"]
+
+log = logging.getLogger("accord.hub")
+
+
+@dataclass(frozen=True)
+class HubConfig:
+    host: str
+    port: int
+    folder: Path
+    run: Path
+    study: str
+    data: Path | None
+    seed: int
+    timeout_s: float
+    tls: HubTLS | None
+
+
+def _path(folder: Path, value: object) -> Path:
+    path = Path(str(value))
+    return path if path.is_absolute() else (folder / path).resolve()
+
+
+def read_hub_config(path: Path) -> HubConfig:
+    """Validate ``hub.toml``; errors name the file and the field."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read hub config ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    folder = path.parent.resolve()
+    hub = data.get("hub")
+    if not isinstance(hub, dict):
+        raise ConfigError(f"{path}: field 'hub': expected a table")
+    listen = hub.get("listen", "")
+    host, _, port = str(listen).rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"{path}: field 'hub.listen': expected HOST:PORT, e.g. 0.0.0.0:8443")
+    for key in ("run", "study"):
+        if not isinstance(hub.get(key), str):
+            raise ConfigError(f"{path}: field 'hub.{key}': expected a string")
+    seed, timeout = hub.get("seed", 0), hub.get("timeout", 600)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise ConfigError(f"{path}: field 'hub.seed': expected a whole number")
+    if not isinstance(timeout, int | float) or timeout <= 0:
+        raise ConfigError(f"{path}: field 'hub.timeout': expected seconds > 0")
+    tls = data.get("tls", {})
+    files: HubTLS | None = None
+    if not tls.get("insecure", False):
+        for key in ("cert", "key", "ca"):
+            if not isinstance(tls.get(key), str):
+                raise ConfigError(f"{path}: field 'tls.{key}': expected a file path")
+        files = (_path(folder, tls["cert"]), _path(folder, tls["key"]), _path(folder, tls["ca"]))
+    study = str(hub["study"])
+    if study.endswith((".toml", ".json")):
+        study = str(_path(folder, study))
+    return HubConfig(
+        host=host.strip("[]"),
+        port=int(port),
+        folder=folder,
+        run=_path(folder, hub["run"]),
+        study=study,
+        data=_path(folder, hub["data"]) if hub.get("data") else None,
+        seed=seed,
+        timeout_s=float(timeout),
+        tls=files,
+    )
+
+
+def reopen_run_ledger(config: HubConfig, sites: list[str], study_name: str) -> RunLedger:
+    """The run's ledger and keys, as a hub holds them (site replicas stay with the sites)."""
+    keys = config.run / "keys"
+    hub = load_identity(keys / f"{HUB_ORG}.key")
+    researcher = load_identity(keys / f"{RESEARCHER_ORG}.key")
+    owners = {s: load_identity(config.run / "sites" / s / f"{s}.key") for s in sites}
+    ledger = HubLedger(SQLiteLedgerStore(config.run / "ledger.sqlite", create=False), hub)
+    return RunLedger.assemble(
+        config.run,
+        hub,
+        researcher,
+        owners,
+        ledger,
+        {s: f"{s}.{study_name}" for s in sites},
+        {s: SitePolicy() for s in sites},
+        auto_approve=True,
+        study=None,
+        local_replicas=False,
+    )
+
+
+def serve_hub(config: HubConfig) -> dict[str, Any]:
+    """Serve the consortium and run the study (resuming it if this hub was interrupted);
+    write ``results.json`` and ``report.html`` into the run folder; return the document."""
+    study = load_study_ref(config.study)
+    cohort = load_cohort(study.cohort, config.data, config.seed, study.preprocessing)
+    audit = reopen_run_ledger(config, sorted(cohort.sites), study.study.name)
+    service = HubService(
+        audit,
+        config.folder,
+        tls=config.tls,
+        host=config.host,
+        port=config.port,
+        timeout_s=config.timeout_s,
+    )
+    try:
+        url = service.start()
+        log.info("hub serving %s", url)
+        service.wait_ready(timeout_s=config.timeout_s)
+        run, results = run_study(
+            study,
+            config.data,
+            config.seed,
+            ledger_dir=config.run,
+            audit=audit,
+            network=service.consortium,
+            checkpoints=PlanCheckpoints(config.folder / "checkpoints"),
+        )
+        document = results_document(run, results)
+        write_json_atomic(config.run / "results.json", document)
+        write_report(run, results, document, config.run)
+        return document
+    finally:
+        service.close()

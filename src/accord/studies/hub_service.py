@@ -1,0 +1,217 @@
+"""The hub as a network service: task queue, ledger and round loop behind mutual TLS.
+
+:class:`HubService` takes a run's ledger (:class:`~accord.studies.audit.RunLedger`) and
+serves it with the task queue over HTTPS (:mod:`accord.fl.net`): sites long-poll for
+tasks, upload replies and ledger entries, pull the log and co-sign checkpoints. Each
+request is authenticated by its client certificate: issued by the consortium's CA, not
+revoked on the ledger (``certificate.revoke``), and for a member organisation; a refusal
+is itself a signed ``connection.refused`` entry. :meth:`HubService.consortium` gives the
+:class:`~accord.studies.runner.StudyRun` a Hub whose transport is the queue, so a study
+runs over the network exactly as in simulation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, cast
+
+from accord.core.config import StudySpec
+from accord.core.errors import AuthError, TransportError
+from accord.core.ids import new_id
+from accord.crypto.pki import CERT_REVOKE, check_peer, load_ca_certificate, revoked_serials
+from accord.crypto.tls import server_context
+from accord.data import SiteCohort
+from accord.fl.hub import Hub
+from accord.fl.messages import Task
+from accord.fl.net import (
+    LockedHubLedger,
+    QueueTransport,
+    TaskQueue,
+    authenticate_certificate,
+    authenticate_site_header,
+    create_app,
+    ledger_router,
+    start_in_thread,
+)
+from accord.fl.recording import LedgerRecorder
+from accord.fl.strategies import SiteInfo
+from accord.ledger.entry import Entry
+from accord.ledger.log import HubLedger
+from accord.ledger.store import SQLiteLedgerStore
+from accord.studies.audit import HUB_ORG, RESEARCHER_ORG, RunLedger
+from accord.studies.consortium import Consortium
+from accord.studies.site_service import LEDGER_SYNC
+
+__all__ = ["HubService", "HubTLS"]
+
+HubTLS = tuple[Path, Path, Path]  # the hub's certificate, its key, the consortium CA
+
+
+class HubService:
+    """Serves ``audit``'s ledger and a task queue at ``host:port`` (0: any free port)."""
+
+    def __init__(
+        self,
+        audit: RunLedger,
+        state: Path,
+        *,
+        tls: HubTLS | None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        timeout_s: float = 600.0,
+    ) -> None:
+        self.audit = audit
+        self.state = state
+        self.tls = tls
+        self.host = host
+        self.port = port
+        self.timeout_s = timeout_s
+        self.sites = sorted(audit.sites)
+        self.url = ""
+        self.refused: list[str] = []  # why connections were refused (also on the ledger)
+        self.hubs: list[Hub] = []  # the round loops handed out (their timeout follows ours)
+        self._stop: Callable[[], None] | None = None
+        self._app: Any = None
+        self._context: Any = None
+        self._closed = False
+        self.ledger = self._take_ledger()
+        self.queue = TaskQueue(state / "queue.sqlite")
+        self.transport = QueueTransport(self.queue)
+
+    def _take_ledger(self) -> LockedHubLedger:
+        """The run's ledger moves to one thread shared by the round loop and the HTTPS API;
+        in-process site replicas are closed: the site processes own them."""
+        audit = self.audit
+        path, hub = audit.path, audit.hub
+        audit.ledger.store.close()
+        for replica in audit.replicas.values():
+            replica.store.close()
+        ledger = LockedHubLedger(lambda: HubLedger(SQLiteLedgerStore(path, create=False), hub))
+        audit.ledger = cast(HubLedger, ledger)
+        audit.recorder.ledger = cast(HubLedger, ledger)
+        audit.replicas = {}
+        audit.governance = {}
+        audit.remote_cosign = self.cosign
+        return ledger
+
+    def start(self) -> str:
+        """Listen (mutual TLS, or plain HTTP on loopback without ``tls``); returns the URL."""
+        auth = authenticate_site_header
+        if self.tls is not None:
+            self._context = server_context(*self.tls)
+            auth = self._authenticate(self.tls[2])
+        self._app = create_app(self.queue, auth, routers=[ledger_router(self.ledger)])
+        self.url, self._stop = start_in_thread(
+            self._app,
+            self.host,
+            self.port,
+            ssl_context=self._context,
+            insecure=self.tls is None,
+        )
+        self.port = int(self.url.rsplit(":", 1)[1])
+        return self.url
+
+    def _authenticate(self, ca_path: Path) -> Callable[..., str]:
+        ca = load_ca_certificate(ca_path)
+        members = {*self.sites, RESEARCHER_ORG}
+
+        def org_of(der: bytes) -> str:
+            try:
+                peer = check_peer(der, ca, self._revoked())
+                if peer.org not in members:
+                    raise AuthError(f"organisation {peer.org} is not a member of this consortium")
+            except AuthError as exc:
+                self._record_refusal(str(exc))
+                raise
+            return peer.org
+
+        return authenticate_certificate(org_of)
+
+    def _revoked(self) -> frozenset[int]:
+        """Serials revoked on the ledger by the hub or the consortium operator (not by any
+        member: a site must not be able to lock another one out)."""
+        entries = self.ledger.store.find(kind=CERT_REVOKE)
+        operators = (HUB_ORG, RESEARCHER_ORG)
+        return revoked_serials(
+            (s.kind, Entry.parse(s.entry).payload) for s in entries if s.org in operators
+        )
+
+    def _record_refusal(self, reason: str) -> None:
+        """A refused connection is a signed ledger entry (organisation names, serials only)."""
+        self.refused.append(reason)
+        with contextlib.suppress(Exception):  # never let recording hide the refusal itself
+            self.ledger.record(self.audit.hub, "connection.refused", {"reason": reason})
+
+    def partition(self, seconds: float) -> None:
+        """Make the hub unreachable for ``seconds`` (its server goes away, then comes back on
+        the same address); tasks and replies already queued are kept."""
+        assert self._stop is not None
+        self._stop()
+        time.sleep(seconds)
+        _, self._stop = start_in_thread(
+            self._app, self.host, self.port, ssl_context=self._context, insecure=self.tls is None
+        )
+
+    def set_timeout(self, seconds: float) -> None:
+        """How long a round waits for sites before counting the silent ones as dropouts."""
+        self.timeout_s = seconds
+        for hub in self.hubs:
+            hub.timeout_s = seconds
+
+    # --- what StudyRun drives ----------------------------------------------------------------
+
+    def consortium(
+        self, cohorts: Mapping[str, SiteCohort], study: StudySpec, seed: int, *_: Any, **kw: Any
+    ) -> Consortium:
+        """A Hub whose transport is the HTTPS task queue (``StudyRun.prepare(network=...)``)."""
+        recorder = cast(LedgerRecorder | None, kw.get("recorder"))
+        infos = [SiteInfo(site=name, n_train=c.n_train) for name, c in cohorts.items()]
+        hub = Hub(self.transport, infos, timeout_s=self.timeout_s, recorder=recorder)
+        self.hubs.append(hub)
+        return Consortium(hub=hub, sites={})
+
+    def cosign(self) -> None:
+        """Every site pulls, verifies and co-signs the hub's latest checkpoint."""
+        tasks = [
+            Task.build(
+                task_id=new_id("task"), plan_id="ledger", round=0, site=site, kind=LEDGER_SYNC
+            )
+            for site in self.sites
+        ]
+        for task in tasks:
+            self.transport.post_task(task)
+        self.transport.collect([t.task_id for t in tasks], self.timeout_s)
+
+    def wait_ready(
+        self, timeout_s: float = 120.0, alive: Callable[[], Iterable[str]] = tuple
+    ) -> None:
+        """Wait until every site co-signed the current checkpoint (so each one is up).
+
+        ``alive`` names sites known to have died (their processes exited): fail early.
+        """
+        deadline = time.monotonic() + timeout_s
+        self.cosign()
+        latest = self.ledger.latest_checkpoint()
+        size = latest.size if latest else 0
+        while time.monotonic() < deadline:
+            signers = {c.org for c in self.ledger.store.cosignatures(size)}
+            if set(self.sites) <= signers:
+                return
+            dead = list(alive())
+            if dead:
+                raise TransportError(f"site processes exited early: {', '.join(dead)} (see logs)")
+            time.sleep(0.2)
+        raise TransportError("sites did not come up in time (see OUT/sites/*/site.log)")
+
+    def close(self) -> None:
+        """Stop the server, then close the queue and the ledger (idempotent)."""
+        if self._stop is not None:
+            self._stop()
+            self._stop = None
+        if not self._closed:
+            self._closed = True
+            self.queue.close()
+            self.ledger.close()
