@@ -22,9 +22,14 @@ by every measure); sites long-poll with ``wait`` = 5 s. MB = 10^6 bytes.
    own work runs serially there while networked sites share the CPUs) are the reference:
    overhead = network median - in-memory median. Both sums are compared.
 2. Transfer throughput (``"transfer"``). One task holding a ``--model-mb`` float32 model
-   goes hub -> site and a reply of the same size comes back, through the chunked-blob path
-   (hub spools the envelope, the site reads 4 MiB ranges, hashes, parses; the reply is
-   spooled, uploaded in 4 MiB chunks, committed and parsed by the hub). Download time runs
+   goes hub -> site and a reply of the same size comes back, through the blob path (the
+   hub writes the payload blob and posts the task; the site streams the blob into its
+   payload cache while hashing it, checks the digest and builds the task; the reply's
+   payload is uploaded from memory, while the site spools the reply, in
+   ``DEFAULT_CHUNK_BYTES`` requests that the hub appends to a staging file while hashing,
+   then committed, and the reply built by the hub; a fresh payload each rep, so nothing
+   comes from a cache; after one untimed exchange of a small task, so that the site's
+   client is polling). Download time runs
    from the hub posting the task to the site's handler starting, upload time from the
    handler returning to the hub holding the parsed reply (CLOCK_MONOTONIC, shared by the
    processes). In the same run and the same site process, a raw HTTPS transfer of the
@@ -35,10 +40,10 @@ by every measure); sites long-poll with ``wait`` = 5 s. MB = 10^6 bytes.
 3. Hub memory (``"hub_memory"``). The hub (queue, HTTPS server and round loop, as in
    ``start_in_thread`` deployments) runs in its own spawned process and broadcasts a
    ``--memory-model-mb`` model to ``--memory-sites`` sites, which fetch it through the
-   real chunked, digest-checked download (``SiteClient.fetch_blob``) but do not parse it
-   (N sites parsing a large JSON envelope at once would need several model sizes of
-   memory each, on one machine; the hub's side is identical) and answer with a small
-   reply. Reported: the hub's RSS before the broadcast, its peak (VmHWM) once every task is
+   real streamed, digest-checked download (``SiteClient.fetch_payload``) but do not build
+   the task (N sites each holding the model at once would need N model sizes of memory,
+   on one machine; the hub's side is identical) and answer with a small reply. Reported:
+   the hub's RSS before the broadcast, its peak (VmHWM) once every task is
    posted, the peak RSS sampled every 0.1 s while sites fetch, and the final VmHWM.
 
 Prints one JSON line per measure and a final ``"summary"`` line; ``--out`` writes them all
@@ -184,21 +189,28 @@ def bench_site(site: str, all_sites: Sequence[str]) -> Site:
 
 
 class SizedEcho:
-    """Answers any task with a prebuilt reply payload of a given size; stamps the times."""
+    """Answers any task with a reply payload of a given size; stamps the times.
+
+    Each reply's payload differs from the last (its final byte counts the calls, outside
+    the timed span), so the hub never holds it already.
+    """
 
     def __init__(self, nbytes: int) -> None:
         rng = np.random.default_rng(1)  # benchmark data, not a secret
         self.payload = encode_arrays({"w": rng.standard_normal(nbytes // 4, dtype=np.float32)})
+        self.calls = 0
 
     def handle(self, task: Task) -> Reply:
         entered = time.monotonic()
+        self.calls += 1
+        payload = self.payload[:-1] + bytes([self.calls % 256])
         return Reply(
             task_id=task.task_id,
             site=task.site,
             kind=task.kind,
             weight=float(len(task.payload)),
             metrics={"t_entry": entered, "t_return": time.monotonic()},
-            payload=self.payload,
+            payload=payload,
         )
 
 
@@ -210,17 +222,12 @@ class Ack:
 
 
 class FetchOnlyClient(SiteClient):
-    """Downloads a large task through the real chunked path, then skips parsing it."""
+    """Downloads a large task's payload through the real path, then skips building it."""
 
     def _download(self, ref: BlobRef, stop: threading.Event) -> Task:
-        part = self.spool / f".{ref.blob}.download"
-        try:
-            self.fetch_blob(ref, part, stop)  # size and digest checked
-        finally:
-            part.unlink(missing_ok=True)
-        return Task.build(
-            task_id=ref.task_id, plan_id="fetch", round=0, site=self.site, kind="train"
-        )
+        path = self.fetch_payload(ref, stop)  # size and digest checked
+        path.unlink()  # 40 cached copies of the model would only fill the benchmark's disk
+        return Task.from_parts(ref.header.encode("utf-8"), b"")
 
 
 def raw_transfer(url: str, context: Any, source: Path, target: Path) -> dict[str, float]:
@@ -454,7 +461,7 @@ def accord_transfer(hub: Hub, site: str, model: np.ndarray, rnd: int) -> dict[st
 
 
 def wire_bytes(model: np.ndarray) -> int:
-    """Size of a task envelope carrying ``model`` (base64 in JSON)."""
+    """Size of the wire frame of a task carrying ``model`` (JSON header + raw payload)."""
     task = Task.build(task_id=new_id("task"), plan_id="p", round=0, site="s", kind="train",
                       arrays={"w": model})  # fmt: skip
     return len(task.to_wire())
@@ -476,8 +483,12 @@ def measure_transfer(
     workers.start("transfer", [site], url, nbytes)
     accord, raw = [], []
     try:
+        warm_up = Task.build(task_id=new_id("task"), plan_id=hub.plan_id, round=0, site=site,
+                             kind="train", arrays={"w": model[:16]})  # fmt: skip
+        hub.exchange(0, [warm_up])  # untimed: the site's client is up and polling
         for rep in range(reps):
-            accord.append(accord_transfer(hub, site, model, rep))
+            model[0] = rep  # a new payload each rep: the site's payload cache never has it
+            accord.append(accord_transfer(hub, site, model, rep + 1))
             raw.append(workers.raw(site, raw_url, nbytes))
     finally:
         workers.halt([site])

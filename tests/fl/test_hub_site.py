@@ -1,18 +1,27 @@
-"""Hub and site runtime: failures and dropouts are data, not exceptions."""
+"""Hub and site runtime: failures and dropouts are data, not exceptions; the wire frame."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from accord.core.config import load_study
-from accord.core.errors import AggregationError, DataError
+from accord.core.errors import AggregationError, DataError, TransportError
 from accord.fl.hub import Hub
-from accord.fl.messages import Reply, Task
+from accord.fl.messages import (
+    MAX_HEADER_BYTES,
+    WIRE_MAGIC,
+    WIRE_PREFIX_BYTES,
+    Dropout,
+    Reply,
+    Task,
+    wire_prefix,
+)
 from accord.fl.site import Site, SiteContext
-from accord.fl.strategies import SiteInfo
+from accord.fl.strategies import Instruction, SiteInfo
 from accord.fl.transport import InMemoryTransport
 from accord.studies.runner import StudyRun
 from tests.conftest import write_study
@@ -112,3 +121,101 @@ def test_hub_reports_a_failed_site_reason(cohort_dir: Path) -> None:
     hub = Hub(transport, [SiteInfo("hospital_0", 10)], min_sites=1)
     with pytest.raises(AggregationError, match="hospital_0: failed: DataError: boom"):
         hub.broadcast("train", rnd=0)
+
+
+# --- the wire frame ---------------------------------------------------------------------------
+
+
+def _reply_with_arrays() -> Reply:
+    return Reply.build(
+        task_id="t1",
+        site="hospital_0",
+        kind="train",
+        weight=3.0,
+        counts={"n_train": 3},
+        metrics={"loss": 0.5, "auc": None},
+        labels={"classes": ("a", "b")},
+        arrays={"w": np.arange(6, dtype=np.float32).reshape(2, 3)},
+    )
+
+
+def test_a_frame_round_trips_and_carries_the_payload_raw() -> None:
+    reply = _reply_with_arrays()
+    wire = reply.to_wire()
+    header = reply.wire_header()
+    assert wire[:4] == WIRE_MAGIC
+    assert wire[WIRE_PREFIX_BYTES : WIRE_PREFIX_BYTES + len(header)] == header
+    assert wire.endswith(reply.payload)  # raw safetensors bytes, no base64
+    assert len(wire) == WIRE_PREFIX_BYTES + len(header) + len(reply.payload)
+    back = Reply.from_wire(wire)
+    assert back == reply
+    np.testing.assert_array_equal(back.arrays["w"], reply.arrays["w"])
+    task = Task.build(task_id="t", plan_id="p", round=2, site="s", kind="stats", config={"lr": 0.1})
+    assert Task.from_wire(task.to_wire()) == task
+    assert Task.from_parts(task.wire_header(), task.payload) == task
+
+
+def _frame(header: bytes, payload: bytes = b"") -> bytes:
+    return wire_prefix(len(header), len(payload)) + header + payload
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b'{"task_id": "t1"}', "not an accord wire frame"),
+        (b"ACW1\x00\x00", "truncated frame"),
+        (_reply_with_arrays().to_wire()[:-1], "truncated frame"),
+        (_reply_with_arrays().to_wire() + b"\x00", "bytes after the frame"),
+        (wire_prefix(MAX_HEADER_BYTES + 1, 0), "header of .* bytes is over the limit"),
+        (_frame(b'{"task_id": "t1", "site": "s", "kind": "train", "weight": "9x"}'), "'weight'"),
+        (_frame(b'{"task_id": "t1", "site": "s", "kind": "nope"}'), "field 'kind'"),
+        (_frame(b'{"task_id": "t1", "site": "s", "kind": "train", "x": 1}'), "field 'x'"),
+        (_frame(b'{"task_id": "t1", "site": "s", "kind": "train", "counts": {"n": "a"}}'),
+         "field 'counts.n'"),
+        (_frame(b'{"task_id": "t1", "site": "s", "kind": "train"'), "field 'header'"),
+        (_frame(b'{"task_id": "t1", "site": "s", "kind": "train", "payload": "AAAA"}'),
+         "field 'payload' belongs after the header"),
+    ],
+)  # fmt: skip
+def test_a_malformed_frame_is_refused_naming_what_is_wrong(data: bytes, message: str) -> None:
+    with pytest.raises(TransportError, match=f"malformed Reply message: .*{message}") as caught:
+        Reply.from_wire(data)
+    assert "9x" not in str(caught.value)  # the field, never its value
+
+
+class _Recording:
+    """A transport that keeps the tasks posted and answers none of them."""
+
+    def __init__(self) -> None:
+        self.posted: list[Task] = []
+
+    def post_task(self, task: Task) -> None:
+        self.posted.append(task)
+
+    def collect(self, task_ids: Sequence[str], timeout_s: float) -> dict[str, Reply | Dropout]:
+        return {}
+
+
+def test_a_broadcast_encodes_its_arrays_once_for_every_site() -> None:
+    transport = _Recording()
+    sites = [SiteInfo(f"s{i}", 1) for i in range(5)]
+    hub = Hub(transport, sites, min_sites=0)
+    model = {"w": np.ones(1000, dtype=np.float32)}
+    hub.broadcast("train", 0, arrays=model)
+    first = transport.posted[0].payload
+    assert all(task.payload is first for task in transport.posted)  # one bytes object
+    assert Task.from_wire(transport.posted[3].to_wire()).arrays["w"].sum() == 1000
+
+
+def test_instructions_sharing_arrays_share_one_payload() -> None:
+    transport = _Recording()
+    sites = [SiteInfo(f"s{i}", 1) for i in range(4)]
+    hub = Hub(transport, sites, min_sites=0)
+    shared = {"w": np.ones(10)}
+    own = {"w": np.zeros(10)}
+    instructions = [Instruction(s.site, "train", shared, {}) for s in sites[:3]]
+    with pytest.raises(AggregationError, match="no site contributed"):  # none answers here
+        hub.run_instructions(0, [*instructions, Instruction("s3", "train", own, {})])
+    payloads = [task.payload for task in transport.posted]
+    assert payloads[0] is payloads[1] is payloads[2]
+    assert payloads[3] is not payloads[0] and payloads[3] != payloads[0]

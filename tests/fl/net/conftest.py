@@ -12,13 +12,18 @@ import numpy as np
 import pytest
 
 from accord.core.config import load_study
-from accord.fl.messages import Reply, Task
+from accord.fl.messages import Reply, Task, wire_prefix
 from accord.fl.net import SiteClient, TaskQueue, authenticate_site_header, create_app
 from accord.fl.net.server import start_in_thread
 from accord.fl.site import Site, SiteContext
 from accord.fl.transport import SiteEndpoint
 from accord.studies.runner import StudyRun
 from tests.conftest import write_study
+
+
+def frame(header: bytes, payload: bytes = b"") -> bytes:
+    """A wire frame around a hand-written JSON ``header`` (to send malformed envelopes)."""
+    return wire_prefix(len(header), len(payload)) + header + payload
 
 
 @pytest.fixture
@@ -63,12 +68,14 @@ def serve(queue: TaskQueue) -> Iterator[Serve]:
 def running_sites(
     url: str, sites: Mapping[str, SiteEndpoint], spool: Path, **kwargs: Any
 ) -> Iterator[dict[str, SiteClient]]:
-    """A SiteClient per site, each polling in its own thread until the block ends."""
+    """A SiteClient (or ``client=`` subclass) per site, each polling in its own thread until
+    the block ends."""
     stop = threading.Event()
     kwargs.setdefault("poll_wait_s", 0.5)
     kwargs.setdefault("ssl_context", None)
+    make: type[SiteClient] = kwargs.pop("client", SiteClient)
     clients = {
-        name: SiteClient(url, endpoint, site=name, spool_dir=spool / name, **kwargs)
+        name: make(url, endpoint, site=name, spool_dir=spool / name, **kwargs)
         for name, endpoint in sites.items()
     }
     threads = [

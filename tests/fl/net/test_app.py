@@ -14,7 +14,7 @@ from starlette.requests import Request
 from accord.core.errors import AuthError
 from accord.fl.messages import Reply, Task
 from accord.fl.net.queue import TaskQueue
-from tests.fl.net.conftest import Serve
+from tests.fl.net.conftest import Serve, frame
 
 SECRET = "123.456789"  # a value that must never come back in an error
 
@@ -71,7 +71,9 @@ def test_a_malformed_reply_is_a_400_naming_the_field_without_its_value(
 ) -> None:
     url = serve()
     _post(queue)
-    body = b'{"task_id": "t1", "site": "a", "kind": "stats", "weight": "' + SECRET.encode() + b'x"}'
+    body = frame(
+        b'{"task_id": "t1", "site": "a", "kind": "stats", "weight": "%sx"}' % SECRET.encode()
+    )
     with _client(url) as http:
         answer = http.post("/v1/replies", content=body, headers={"Idempotency-Key": "t1"})
         bad_query = http.get("/v1/tasks/next", params={"wait": SECRET + "x"})
@@ -135,35 +137,49 @@ def test_an_authenticator_may_refuse_with_permission_error(serve: Serve) -> None
 def test_a_body_over_the_limit_is_a_413(serve: Serve, queue: TaskQueue) -> None:
     url = serve(max_request_bytes=1024)
     _post(queue)
+    upload = "/v1/blobs/" + "0" * 64 + "/upload"
     with _client(url) as http:
-        answer = http.put("/v1/blobs/" + "0" * 64 + "/chunks/0", content=b"x" * 4096)
+        answer = http.put(upload, params={"offset": 0}, content=b"x" * 4096)
+        streamed = http.put(upload, params={"offset": 0}, content=iter([b"x" * 1000] * 4))
         reply = http.post("/v1/replies", content=b" " * 2048, headers={"Idempotency-Key": "t1"})
     assert answer.status_code == 413
+    assert streamed.status_code == 413  # no Content-Length: refused once past the limit
     assert reply.status_code == 413
 
 
 def test_blob_endpoints_refuse_bad_digests_and_foreign_blobs(serve: Serve) -> None:
     url = serve()
     digest = "ab" * 32
+    real = hashlib.sha256(b"hello").hexdigest()
     with _client(url) as a, _client(url, site="b") as b:
-        assert a.put(f"/v1/blobs/{digest}/chunks/0", content=b"hello").status_code == 200
-        wrong = a.post(f"/v1/blobs/{digest}/commit", json={"size": 5, "chunks": 1})
-        bad = a.put("/v1/blobs/NOTHEX/chunks/0", content=b"x")
-        real = hashlib.sha256(b"hello").hexdigest()
-        a.put(f"/v1/blobs/{real}/chunks/0", content=b"hel")
-        a.put(f"/v1/blobs/{real}/chunks/1", content=b"lo")
-        committed = a.post(f"/v1/blobs/{real}/commit", json={"size": 5, "chunks": 2})
-        mine = a.get(f"/v1/blobs/{real}", params={"offset": 1, "length": 3})
-        retried = a.post(f"/v1/blobs/{real}/commit", json={"size": 5, "chunks": 2})
-        claimed = b.post(f"/v1/blobs/{real}/commit", json={"size": 5, "chunks": 2})
+        assert a.put(f"/v1/blobs/{digest}/upload?offset=0", content=b"hello").status_code == 200
+        wrong = a.post(f"/v1/blobs/{digest}/commit", json={"size": 5})
+        discarded = a.get(f"/v1/blobs/{digest}/upload").json()
+        bad = a.put("/v1/blobs/NOTHEX/upload?offset=0", content=b"x")
+        first = a.put(f"/v1/blobs/{real}/upload?offset=0", content=b"hel").json()
+        again = a.put(f"/v1/blobs/{real}/upload?offset=0", content=b"hel").json()  # a retry
+        overlap = a.put(f"/v1/blobs/{real}/upload?offset=2", content=b"llo").json()
+        gap = a.put(f"/v1/blobs/{real}/upload?offset=9", content=b"x")
+        staged = a.get(f"/v1/blobs/{real}/upload").json()
+        committed = a.post(f"/v1/blobs/{real}/commit", json={"size": 5})
+        part = a.get(f"/v1/blobs/{real}", params={"offset": 1, "length": 3})
+        tail = a.get(f"/v1/blobs/{real}", params={"offset": 2})
+        whole = a.get(f"/v1/blobs/{real}")
+        retried = a.post(f"/v1/blobs/{real}/commit", json={"size": 5})
+        claimed = b.post(f"/v1/blobs/{real}/commit", json={"size": 5})
         foreign = b.get(f"/v1/blobs/{real}")
     assert wrong.status_code == 400
     assert "field 'digest'" in wrong.json()["error"]
+    assert discarded == {"staged": 0}  # a refused upload starts again from nothing
     assert bad.status_code == 400
+    assert (first["staged"], again["staged"], overlap["staged"]) == (3, 3, 5)
+    assert gap.status_code == 409
+    assert staged == {"staged": 5}
     assert committed.status_code == 200
     assert retried.status_code == 200  # a commit retried after its answer was lost
-    assert claimed.status_code == 400  # b never uploaded those chunks: no access for it
-    assert mine.content == b"ell"
+    assert claimed.status_code == 400  # b never uploaded those bytes: no access for it
+    assert "0 of 5 bytes staged" in claimed.json()["error"]
+    assert (part.content, tail.content, whole.content) == (b"ell", b"llo", b"hello")
     assert foreign.status_code == 404
 
 

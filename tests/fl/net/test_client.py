@@ -119,3 +119,35 @@ def test_a_reply_the_hub_refuses_is_dropped_and_the_site_goes_on(
     assert set(replies) == {"t2"}
     assert site.calls == 2
     assert not list((tmp_path / "spool" / "a").glob("*.reply"))
+
+
+def test_a_damaged_spooled_reply_is_dropped_and_the_task_computed_again(
+    tmp_path: Path, serve: Serve, queue: TaskQueue
+) -> None:
+    url = serve()
+    port = urlsplit(url).port
+    queue.lease_timeout_s = 0.2
+    stop = threading.Event()
+
+    class CrashesBeforeUploading(Counting):
+        def handle(self, task: Task) -> Reply:
+            serve.stop()
+            stop.set()
+            return super().handle(task)
+
+    queue.post(_task("t1"))
+    spool = tmp_path / "spool" / "a"
+    with SiteClient(url, CrashesBeforeUploading(7.0), ssl_context=None, site="a",
+                    spool_dir=spool, **FAST) as c:  # fmt: skip
+        c.run(stop)
+    (spooled,) = spool.glob("*.reply")
+    damaged = bytearray(spooled.read_bytes())
+    damaged[-1] ^= 0xFF  # a byte of the payload, as a crash of the machine might leave it
+    spooled.write_bytes(damaged)
+    serve(port=port)
+    fresh = Counting(weight=1.0)
+    with running_sites(url, {"a": fresh}, tmp_path / "spool", **FAST):
+        replies = queue.wait_replies(["t1"], 10.0)
+    assert fresh.calls == 1  # computed again: the stored reply failed its digest
+    assert replies["t1"].weight == 1.0
+    assert not list(spool.glob("*.reply"))

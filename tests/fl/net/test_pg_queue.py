@@ -105,7 +105,7 @@ def test_a_large_task_is_kept_as_a_blob_and_reads_back_whole(hub: Hub) -> None:
     queue.post(_task("big", arrays={"x": x}))
     queue.post(_task("small"))
     leased = queue.take("a")
-    assert leased is not None and leased.wire is None and leased.blob is not None
+    assert leased is not None and leased.blob is not None and leased.wire is not None
     assert queue.blob_size(leased.blob, "a") == leased.size
     assert queue.blob_size(leased.blob, "b") is None  # only the task's site may read it
     np.testing.assert_array_equal(queue.open_task(leased).arrays["x"], x)

@@ -19,6 +19,7 @@ from accord.fl.net.queue import (
     UnknownTaskError,
     WrongSiteError,
 )
+from tests.fl.net.conftest import frame
 
 
 def _task(task_id: str = "t1", site: str = "a", arrays: Arrays | None = None) -> Task:
@@ -85,7 +86,9 @@ def test_a_reply_from_another_site_is_refused(queue: TaskQueue) -> None:
 def test_a_malformed_reply_names_the_field(queue: TaskQueue) -> None:
     queue.post(_task())
     with pytest.raises(TransportError, match="field 'weight'"):
-        queue.put_reply("a", b'{"task_id": "t1", "site": "a", "kind": "stats", "weight": "x9"}')
+        queue.put_reply(
+            "a", frame(b'{"task_id": "t1", "site": "a", "kind": "stats", "weight": "x9"}')
+        )
 
 
 def test_expired_tasks_are_withdrawn_and_late_replies_refused(queue: TaskQueue) -> None:
@@ -119,10 +122,29 @@ def test_a_large_task_is_kept_as_a_blob_and_reads_back_whole(tmp_path: Path) -> 
     x = np.arange(2000, dtype=np.float64)
     queue.post(_task(arrays={"x": x}))
     leased = queue.take("a")
-    assert leased is not None and leased.wire is None and leased.blob is not None
-    assert queue.blob_size(leased.blob, "a") == leased.size
+    assert leased is not None and leased.blob is not None  # the row holds the header only
+    assert leased.wire is not None and len(leased.wire) < 1000
+    assert queue.blob_size(leased.blob, "a") == leased.size == len(_task(arrays={"x": x}).payload)
     assert queue.blob_size(leased.blob, "b") is None  # only the task's site may read it
     np.testing.assert_array_equal(queue.open_task(leased).arrays["x"], x)
+    queue.close()
+
+
+def test_a_broadcast_stores_one_payload_blob_for_every_site(tmp_path: Path) -> None:
+    queue = TaskQueue(tmp_path / "q.sqlite", inline_limit=1000)
+    shared = _task(arrays={"x": np.arange(2000, dtype=np.float64)}).payload
+    sites = ["a", "b", "c", "d", "e"]
+    for site in sites:
+        task = _task(f"t-{site}", site)
+        queue.post(task.model_copy(update={"payload": shared}))
+    queue.post(_task("t-f", "f").model_copy(update={"payload": bytes(shared)}))  # equal bytes
+    blobs = [p for p in queue.blobs.folder.iterdir() if p.is_file()]
+    assert len(blobs) == 1 and blobs[0].stat().st_size == len(shared)
+    for site in [*sites, "f"]:
+        leased = queue.take(site)
+        assert leased is not None and leased.blob == blobs[0].name
+        assert queue.blob_size(leased.blob, site) == len(shared)  # each site may read it
+        assert queue.open_task(leased).payload == shared
     queue.close()
 
 

@@ -5,24 +5,28 @@ caller's site (organisation) name or raises :class:`AuthError` (401) or
 :class:`PermissionError` (403). Under mutual TLS that is
 :func:`accord.fl.net.server.authenticate_certificate`. Errors answer ``{"error": text}``:
 400 for a malformed message (naming the field, never a value), 403 for a reply on another
-site's task, 404 for an unknown task or blob, 409 for a second different reply, 410 for a
-reply to an expired task, 413 for a body over ``max_request_bytes``.
+site's task, 404 for an unknown task or blob, 409 for a second different reply or an
+upload piece that does not follow the bytes staged, 410 for a reply to an expired task,
+413 for a body over ``max_request_bytes``.
 
-=====================================  =============================================
-``GET  /v1/health``                    ``{"status": "ok"}``
-``GET  /v1/tasks/next?wait=S``         200 + the task's wire bytes, or a blob reference
-                                       (:data:`~accord.fl.net.chunks.BLOB_REF_MEDIA_TYPE`);
-                                       204 when none came within ``S`` seconds
-``POST /v1/replies``                   the reply's wire bytes, or a blob reference;
-                                       header ``Idempotency-Key: <task_id>`` required
-``PUT  /v1/blobs/{digest}/chunks/{i}`` one chunk of an upload
-``POST /v1/blobs/{digest}/commit``     ``{"size", "chunks"}``: check and publish it
-``GET  /v1/blobs/{digest}?offset&length``  a byte range of a blob the caller may read
-=====================================  =============================================
+==========================================  ==============================================
+``GET  /v1/health``                         ``{"status": "ok"}``
+``GET  /v1/tasks/next?wait=S``              200 + the task's wire frame, or a reference to
+                                            its payload blob (``BLOB_REF_MEDIA_TYPE``);
+                                            204 when none came within ``S`` seconds
+``POST /v1/replies``                        the reply's wire frame, or a blob reference;
+                                            header ``Idempotency-Key: <task_id>`` required
+``PUT  /v1/blobs/{digest}/upload?offset=N`` bytes ``N:`` of an upload, streamed to its
+                                            staging file; ``{"staged": bytes}``
+``GET  /v1/blobs/{digest}/upload``          ``{"staged": bytes}`` (to resume an upload)
+``POST /v1/blobs/{digest}/commit``          ``{"size"}``: check and publish the upload
+``GET  /v1/blobs/{digest}?offset&length``   a blob the caller may read, streamed from
+                                            ``offset`` (``length`` bytes, or to the end)
+==========================================  ==============================================
 
 Long polls wait on the event loop (woken by the queue, and re-checking the database
 every ``poll_interval_s`` for changes by another process); database and file work runs
-in worker threads.
+in worker threads, a piece of about 1 MiB at a time for blobs.
 """
 
 from __future__ import annotations
@@ -32,20 +36,23 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager, suppress
-from typing import Annotated
+from typing import IO, Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from accord.core.errors import AccordError, AuthError, TransportError
 from accord.fl.net.chunks import (
     BLOB_REF_MEDIA_TYPE,
-    DEFAULT_CHUNK_BYTES,
     ENVELOPE_MEDIA_TYPE,
+    PIECE_BYTES,
     BlobRef,
+    UploadBusyError,
+    UploadOffsetError,
+    UploadWriter,
     check_digest,
 )
 from accord.fl.net.queue import (
@@ -64,7 +71,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_MAX_CHUNKS = 1_000_000
+_SEND_PIECE_BYTES = PIECE_BYTES // 4  # a blob download: small, since every site holds one
 
 Authenticate = Callable[[Request], str]
 
@@ -80,6 +87,8 @@ _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (UnknownTaskError, 404),
     (UnknownBlobError, 404),
     (ReplyConflictError, 409),
+    (UploadOffsetError, 409),
+    (UploadBusyError, 409),
     (TaskExpiredError, 410),
     (BodyTooLargeError, 413),
     (TransportError, 400),
@@ -100,7 +109,6 @@ class _Commit(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     size: int = Field(ge=0)
-    chunks: int = Field(ge=1, le=_MAX_CHUNKS)
 
 
 class _Waker:
@@ -198,17 +206,23 @@ def create_app(
         log.info("reply to %s from %s %s", key, site, "stored" if stored else "already stored")
         return JSONResponse({"status": "stored" if stored else "duplicate"})
 
-    @app.put("/v1/blobs/{digest}/chunks/{index}")
-    async def put_chunk(
-        request: Request,
-        site: _Caller,
-        digest: str,
-        index: Annotated[int, Path(ge=0, lt=_MAX_CHUNKS)],
+    @app.put("/v1/blobs/{digest}/upload")
+    async def put_upload(
+        request: Request, site: _Caller, digest: str, offset: Annotated[int, Query(ge=0)]
     ) -> JSONResponse:
         check_digest(digest)
-        body = await _read_body(request, max_request_bytes)
-        await run_in_threadpool(queue.blobs.write_chunk, site, digest, index, body)
-        return JSONResponse({"status": "stored", "size": len(body)})
+        _check_declared_size(request, max_request_bytes)
+        writer = await run_in_threadpool(queue.blobs.begin_upload, site, digest, offset)
+        try:
+            await _stream_to(writer, request, max_request_bytes)
+        finally:
+            staged = await run_in_threadpool(writer.close)
+        return JSONResponse({"status": "stored", "staged": staged})
+
+    @app.get("/v1/blobs/{digest}/upload")
+    async def get_upload(site: _Caller, digest: str) -> JSONResponse:
+        check_digest(digest)
+        return JSONResponse({"staged": await run_in_threadpool(queue.blobs.staged, site, digest)})
 
     @app.post("/v1/blobs/{digest}/commit")
     async def commit_blob(request: Request, site: _Caller, digest: str) -> JSONResponse:
@@ -219,7 +233,7 @@ def create_app(
             raise TransportError(f"malformed blob commit: field '{_field(exc)}'") from None
         if await run_in_threadpool(queue.blob_size, digest, site) == commit.size:
             return JSONResponse({"status": "committed", "size": commit.size})  # a retry
-        await run_in_threadpool(queue.blobs.commit, site, digest, commit.size, commit.chunks)
+        await run_in_threadpool(queue.blobs.commit, site, digest, commit.size)
         await run_in_threadpool(queue.add_blob, digest, site, commit.size)
         return JSONResponse({"status": "committed", "size": commit.size})
 
@@ -228,7 +242,7 @@ def create_app(
         site: _Caller,
         digest: str,
         offset: Annotated[int, Query(ge=0)] = 0,
-        length: Annotated[int, Query(ge=1)] = DEFAULT_CHUNK_BYTES,
+        length: Annotated[int | None, Query(ge=1)] = None,
     ) -> Response:
         check_digest(digest)
         size = await run_in_threadpool(queue.blob_size, digest, site)
@@ -236,9 +250,14 @@ def create_app(
             raise UnknownBlobError(f"site '{site}' may not read that blob")
         if offset > size:
             raise TransportError("malformed blob range: field 'offset' is past the end")
-        length = min(length, max_request_bytes)
-        data = await run_in_threadpool(queue.blobs.read, digest, offset, length)
-        return Response(data, media_type="application/octet-stream")
+        count = size - offset if length is None else min(length, size - offset)
+        handle = await run_in_threadpool(queue.blobs.open, digest)
+        await run_in_threadpool(handle.seek, offset)
+        return StreamingResponse(
+            _stream(handle, count),
+            media_type="application/octet-stream",
+            headers={"Content-Length": str(count)},
+        )
 
     for router in routers:
         app.include_router(router)
@@ -246,11 +265,52 @@ def create_app(
 
 
 def _task_response(leased: TaskRow) -> Response:
-    if leased.wire is not None:
+    assert leased.wire is not None  # the whole frame, or the header of a blob's payload
+    if leased.blob is None:
         return Response(leased.wire, media_type=ENVELOPE_MEDIA_TYPE)
-    assert leased.blob is not None  # a row holds either the wire or its blob
-    ref = BlobRef(task_id=leased.task_id, blob=leased.blob, size=leased.size)
+    header = leased.wire.decode("utf-8")
+    ref = BlobRef(task_id=leased.task_id, blob=leased.blob, size=leased.size, header=header)
     return Response(ref.to_wire(), media_type=BLOB_REF_MEDIA_TYPE)
+
+
+async def _stream_to(writer: UploadWriter, request: Request, limit: int) -> None:
+    """The request body into ``writer``, about 1 MiB per write in a worker thread while the
+    next MiB arrives (one write in flight, so the bytes stay in order); 413 past ``limit``."""
+    received = 0
+    buffer = bytearray()
+    writing: asyncio.Future[None] | None = None
+    try:
+        async for piece in request.stream():
+            received += len(piece)
+            if received > limit:
+                raise BodyTooLargeError(f"request body over the limit of {limit} bytes")
+            buffer += piece
+            if len(buffer) >= PIECE_BYTES:
+                if writing is not None:
+                    await writing
+                writing = asyncio.ensure_future(run_in_threadpool(writer.write, buffer))
+                buffer = bytearray()
+    finally:
+        if writing is not None:
+            await asyncio.wait([writing])  # never close the writer under a running write
+    if writing is not None:
+        writing.result()  # raises the write's error, if any
+    if buffer:
+        await run_in_threadpool(writer.write, buffer)
+
+
+async def _stream(handle: IO[bytes], count: int) -> AsyncIterator[bytes]:
+    """``count`` bytes of an open file, a piece at a time (read in a worker thread; a piece
+    and the one the connection is sending are what a download holds in memory)."""
+    try:
+        while count > 0:
+            piece = await run_in_threadpool(handle.read, min(_SEND_PIECE_BYTES, count))
+            if not piece:
+                return
+            count -= len(piece)
+            yield piece
+    finally:
+        handle.close()
 
 
 def _check_key(key: str, task_id: str) -> None:
@@ -262,11 +322,15 @@ def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def _read_body(request: Request, limit: int) -> bytearray:
-    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
+def _check_declared_size(request: Request, limit: int) -> None:
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise BodyTooLargeError(f"request body over the limit of {limit} bytes")
+
+
+async def _read_body(request: Request, limit: int) -> bytearray:
+    """The request body, refused with 413 as soon as it passes ``limit`` bytes."""
+    _check_declared_size(request, limit)
     body = bytearray()
     async for piece in request.stream():
         body += piece

@@ -17,8 +17,10 @@ the server). A lease is one ``UPDATE`` of the row picked by ``SELECT ... FOR UPD
 LOCKED``, and a reply or an expiry locks the task's row first, so a task is leased by
 one caller at a time and a reply cannot slip past an expiry. Whether a task is open is
 kept on its own row (``answered_at``, ``expired_at``), so that PostgreSQL's re-check of
-a row changed by a concurrent transaction sees it. Blob *files* stay on the hub's disk:
-hubs on different machines must share the blob folder.
+a row changed by a concurrent transaction sees it. Rows hold a small envelope whole or
+its JSON header; large payloads are blob *files* that stay on the hub's disk (one per
+distinct payload, shared by the tasks that carry it): hubs on different machines must
+share the blob folder.
 
 One instance holds one connection, shared by threads under a lock; a connection that
 broke is replaced at the next call. Database failures raise :class:`QueueStoreError`
@@ -52,7 +54,7 @@ __all__ = ["POSTGRES_SCHEMES", "PostgresQueueStore", "QueueStoreError", "open_qu
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 FORMAT = "accord-queue"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: binary wire frames; a large row holds the header, its blob the payload
 
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _CREATE_LOCK = 0x61637101  # advisory lock class "acq" + 1; the second key is hashtext(schema)

@@ -2,9 +2,11 @@
 
 State lives in one SQLite file (WAL journal, ``synchronous=FULL``, one transaction per
 change), so the hub process may be killed at any instant and reopened: a posted task, a
-lease and an accepted reply are either on disk or were never acknowledged. Envelopes
-larger than ``inline_limit`` live as blobs in a folder next to the database (see
-:mod:`accord.fl.net.chunks`).
+lease and an accepted reply are either on disk or were never acknowledged. An envelope
+whose wire frame is larger than ``inline_limit`` is kept in two parts: its JSON header in
+the row and its payload as a content-addressed blob in a folder next to the database (see
+:mod:`accord.fl.net.chunks`). Tasks that carry the same payload (a model broadcast to
+every site) share one blob, which each of their sites may read.
 
 Semantics:
 
@@ -22,6 +24,7 @@ implementation, and a PostgreSQL one can be added with the same interface.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 import time
@@ -31,9 +34,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from accord.core.errors import TransportError
+from accord.core.errors import ConfigError, TransportError
 from accord.core.hashing import sha256_hex
-from accord.fl.messages import Reply, Task
+from accord.fl.messages import WIRE_PREFIX_BYTES, Reply, Task, read_wire_prefix
 from accord.fl.net.chunks import DEFAULT_INLINE_LIMIT, BlobRef, BlobStore
 
 __all__ = [
@@ -47,6 +50,7 @@ __all__ = [
     "UnknownBlobError",
     "UnknownTaskError",
     "WrongSiteError",
+    "reply_identity",
 ]
 
 InsertOutcome = Literal["stored", "same", "different", "expired"]
@@ -74,7 +78,8 @@ class TaskExpiredError(TransportError):
 
 @dataclass(frozen=True)
 class TaskRow:
-    """A stored task: inline ``wire`` bytes, or the digest of the ``blob`` holding them."""
+    """A stored task: its whole wire frame in ``wire`` (``blob`` None), or its JSON header
+    in ``wire`` and its payload as blob ``blob`` of ``size`` bytes."""
 
     task_id: str
     plan_id: str
@@ -88,11 +93,14 @@ class TaskRow:
 
 @dataclass(frozen=True)
 class ReplyRow:
+    """A stored reply, laid out as :class:`TaskRow`; ``digest`` is its identity (see
+    :func:`reply_identity`): two replies are the same iff their digests are equal."""
+
     task_id: str
     site: str
     wire: bytes | None
     blob: str | None
-    digest: str  # SHA-256 of the reply's wire bytes: two replies are the same iff equal
+    digest: str
 
 
 class QueueStore(Protocol):
@@ -140,6 +148,7 @@ CREATE TABLE IF NOT EXISTS blobs (
     PRIMARY KEY (digest, owner)
 );
 """
+_FORMAT_VERSION = 2  # 2: binary wire frames; a large row holds the header, its blob the payload
 _UNANSWERED = (
     "expired_at IS NULL AND NOT EXISTS (SELECT 1 FROM replies r WHERE r.task_id = t.task_id)"
 )
@@ -150,16 +159,33 @@ class SQLiteQueueStore:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self._db = sqlite3.connect(
             path, timeout=30.0, isolation_level=None, check_same_thread=False
         )
         self._lock = threading.Lock()
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        try:
+            self._create()
+        except BaseException:
+            self._db.close()
+            raise
+
+    def _create(self) -> None:
         with self._write() as db:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            made = db.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'tasks'")
+            if made.fetchone()[0] and version != _FORMAT_VERSION:
+                raise ConfigError(
+                    f"{self.path}: a queue written by an older accord (format {version or 1}, "
+                    f"expected {_FORMAT_VERSION}); finish its rounds with that version or "
+                    "start the hub on a new queue file"
+                )
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
+            db.execute(f"PRAGMA user_version = {_FORMAT_VERSION}")
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -287,6 +313,12 @@ class SQLiteQueueStore:
             self._db.close()
 
 
+def reply_identity(header: bytes, payload_digest: str) -> str:
+    """What makes two replies the same: SHA-256 over the reply's JSON header bytes and the
+    SHA-256 hex of its payload, whether the payload came inline or as a blob."""
+    return sha256_hex(header + b"\n" + payload_digest.encode("ascii"))
+
+
 def _batches(items: Sequence[str], size: int = 500) -> Iterator[list[str]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
@@ -320,22 +352,28 @@ class TaskQueue:
         self._awaited: set[str] = set()  # task ids a wait_replies call is waiting for
         self._parsed: dict[str, Reply] = {}  # their replies, as parsed when accepted
         self._listeners: list[Callable[[], None]] = []
+        self._payload_lock = threading.Lock()
+        self._last_payload: tuple[bytes, str] | None = None  # the last blob payload posted
 
     # --- hub side -------------------------------------------------------------------------
 
     def post(self, task: Task) -> bool:
-        """Queue ``task`` for its site; False when a task with that id is already queued."""
+        """Queue ``task`` for its site; False when a task with that id is already queued.
+
+        A large payload is written once as a blob named by its digest; tasks posted with
+        the same payload (the same bytes object, as ``Hub.broadcast`` makes) share it
+        without hashing it again.
+        """
         if self.store.has_task(task.task_id):
             return False
-        wire: bytes | None = None
+        header = task.wire_header()
         blob: str | None = None
-        if len(task.payload) * 4 // 3 <= self.inline_limit:  # base64 grows the payload by 4/3
-            wire = task.to_wire()
-        if wire is not None and len(wire) <= self.inline_limit:
-            size = len(wire)
+        frame_size = WIRE_PREFIX_BYTES + len(header) + len(task.payload)
+        if frame_size <= self.inline_limit:
+            wire, size = task.to_wire(), frame_size
         else:
-            wire = None
-            blob, size = self.blobs.store(task)
+            wire = header
+            blob, size = self._store_payload(task.payload)
             self.store.add_blob(blob, task.site, size)
         row = TaskRow(
             task.task_id, task.plan_id, task.round, task.site, task.kind, wire, blob, size
@@ -343,6 +381,17 @@ class TaskQueue:
         added = self.store.insert_task(row, time.time())
         self._notify()
         return added
+
+    def _store_payload(self, payload: bytes) -> tuple[str, int]:
+        """``(digest, size)`` of ``payload`` stored as a blob; the last one is remembered
+        (holding a reference to it) so that a broadcast hashes and writes it once."""
+        with self._payload_lock:
+            last = self._last_payload
+            if last is not None and last[0] is payload:
+                return last[1], len(payload)
+            digest, size = self.blobs.put(payload)
+            self._last_payload = (payload, digest)
+            return digest, size
 
     def replies(self, task_ids: Sequence[str]) -> dict[str, Reply]:
         """The replies received so far for ``task_ids``."""
@@ -360,6 +409,8 @@ class TaskQueue:
         then, so a large reply is not parsed a second time.
         """
         wanted = list(dict.fromkeys(task_ids))
+        with self._payload_lock:
+            self._last_payload = None  # the round's tasks are posted: let its payload go
         with self._changed:
             self._awaited.update(wanted)
         try:
@@ -404,11 +455,11 @@ class TaskQueue:
         return self.open_task(found[0]) if found else None
 
     def open_task(self, leased: TaskRow) -> Task:
-        """The Task of a stored row (read from its blob when it is large)."""
-        if leased.wire is not None:
+        """The Task of a stored row (its payload read from its blob when it is large)."""
+        assert leased.wire is not None  # the whole frame, or the header of a blob's payload
+        if leased.blob is None:
             return Task.from_wire(leased.wire)
-        assert leased.blob is not None  # a row holds either the wire or its blob
-        return Task.from_wire(self.blobs.read(leased.blob))
+        return Task.from_parts(leased.wire, self.blobs.read(leased.blob))
 
     def put_reply(self, site: str, reply_wire: bytes, task_id: str | None = None) -> bool:
         """Accept ``site``'s reply; False when the same reply was already stored.
@@ -421,17 +472,23 @@ class TaskQueue:
         reply = Reply.from_wire(reply_wire)
         if task_id is not None and reply.task_id != task_id:
             raise TransportError("idempotency key does not match field 'task_id'")
-        row = ReplyRow(reply.task_id, site, reply_wire, None, sha256_hex(reply_wire))
-        return self._accept(site, reply, row)
+        header_bytes, _ = read_wire_prefix(reply_wire, "Reply")
+        start = WIRE_PREFIX_BYTES + header_bytes
+        payload_digest = hashlib.sha256(memoryview(reply_wire)[start:]).hexdigest()
+        identity = reply_identity(reply_wire[WIRE_PREFIX_BYTES:start], payload_digest)
+        return self._accept(site, reply, ReplyRow(reply.task_id, site, reply_wire, None, identity))
 
     def put_reply_blob(self, site: str, ref: BlobRef) -> bool:
-        """Accept a reply uploaded by ``site`` as blob ``ref.blob`` (see :meth:`put_reply`)."""
+        """Accept a reply whose payload ``site`` uploaded as blob ``ref.blob`` (see
+        :meth:`put_reply`); ``ref.header`` holds the rest of the reply."""
         if self.store.blob_size(ref.blob, site) != ref.size:
             raise UnknownBlobError(f"site '{site}' has no committed blob of that digest and size")
-        reply = Reply.from_wire(self.blobs.read(ref.blob))
+        header = ref.header.encode("utf-8")
+        reply = Reply.from_parts(header, self.blobs.read(ref.blob))
         if reply.task_id != ref.task_id:
             raise TransportError("blob reference: field 'task_id' does not match the reply")
-        return self._accept(site, reply, ReplyRow(reply.task_id, site, None, ref.blob, ref.blob))
+        row = ReplyRow(reply.task_id, site, header, ref.blob, reply_identity(header, ref.blob))
+        return self._accept(site, reply, row)
 
     def add_blob(self, digest: str, owner: str, size: int) -> None:
         """Record that ``owner`` uploaded (or may read) blob ``digest``."""
@@ -477,10 +534,10 @@ class TaskQueue:
         return outcome == "stored"
 
     def _open_reply(self, row: ReplyRow) -> Reply:
-        if row.wire is not None:
+        assert row.wire is not None  # the whole frame, or the header of a blob's payload
+        if row.blob is None:
             return Reply.from_wire(row.wire)
-        assert row.blob is not None  # a row holds either the wire or its blob
-        return Reply.from_wire(self.blobs.read(row.blob))
+        return Reply.from_parts(row.wire, self.blobs.read(row.blob))
 
     def _notify(self) -> None:
         with self._changed:
