@@ -41,6 +41,9 @@ test-slow: $(TEST_STAMP)
 bench: $(TEST_STAMP)
 	$(BIN)/python bench/tcga_brca.py --data ../shared/data/flamby/fed_tcga_brca --out runs/bench/tcga_brca.json
 	$(BIN)/python bench/ledger.py --out runs/bench/ledger.json
+	$(BIN)/python bench/wsi.py --out runs/bench/wsi.json
+	$(BIN)/python bench/hcc.py --out runs/bench/hcc.json
+	$(BIN)/python bench/network.py --out runs/bench/network.json
 	$(MAKE) bench-secagg
 
 # Flower is installed only for this benchmark, in its own environment: its dependencies
