@@ -121,6 +121,15 @@ def _run_and_report(
     write_json_atomic(out / "results.json", document)
     report = write_report(run, results, document, out)
     print_summary(console, f"{study.study.name} (seed {seed})", results)
+    if run.oracle is not None and run.oracle.consortium_cindex is not None:
+        console.print(
+            f"oracle (true risk, synthetic data): consortium C {run.oracle.consortium_cindex:.3f}"
+        )
+    if run.risk_groups is not None:
+        console.print(
+            f"risk groups (median split, KM from summed counts): log-rank "
+            f"p = {run.risk_groups.logrank_p:.3g}"
+        )
     for note in run.cohort.notes:
         console.print(f"note: {note}")
     for site, reason in run.excluded.items():
