@@ -33,6 +33,13 @@ def _study(folder: Path, rounds: int = 3):  # type: ignore[no-untyped-def]
     return load_study(write_study(folder, strategy="fedavg", rounds=rounds, baselines="[]"))
 
 
+def _networked(study, folder: Path, harness):  # type: ignore[no-untyped-def]
+    """The study run through the harness's hub and site processes."""
+    return run_study(
+        study, folder, 0, ledger_dir=folder / "out", audit=harness.audit, network=harness.consortium
+    )
+
+
 def _figures(results) -> dict[str, object]:  # type: ignore[no-untyped-def]
     main = results[0]
     return {
@@ -55,14 +62,7 @@ def running(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
 def test_processes_give_the_simulation_numbers(running, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder, study, harness = running
     _, simulated = run_study(study, folder, 0, ledger_dir=tmp_path / "sim")
-    run, networked = run_study(
-        study,
-        folder,
-        0,
-        ledger_dir=folder / "out",
-        audit=harness.audit,
-        network=harness.consortium,
-    )
+    run, networked = _networked(study, folder, harness)
     assert run.consortium.hub.secure is not None  # three sites: secure aggregation on
     a, b = _figures(simulated), _figures(networked)
     assert a["sites"] == pytest.approx(b["sites"], abs=1e-9)
@@ -274,3 +274,26 @@ def test_a_killed_hub_resumes_its_plan_from_the_last_round(tmp_path: Path) -> No
     plan = submitted[0]["plan"]
     rounds = sorted(p["round"] for k, p in payloads if k == "aggregation" and p["plan"] == plan)
     assert rounds == list(range(6))  # every round aggregated once: none lost, none twice
+
+
+def test_a_data_owner_approves_a_new_function_from_its_own_site(running) -> None:  # type: ignore[no-untyped-def]
+    """A changed study is a new function: the site whose owner has not approved it refuses
+    every task; the owner approves over HTTPS (`accord site approve --hub URL --config`)
+    and the site takes part in the next run."""
+    folder, study, harness = running
+    training = study.training.model_copy(update={"lr": 0.04})
+    changed = study.model_copy(update={"training": training})
+    owner = harness.audit.sites.pop("hospital_2")  # this owner decides at its own site
+    try:
+        run, results = _networked(changed, folder, harness)
+        assert sorted(results[0].per_site) == ["hospital_0", "hospital_1"]
+        function = str(run.consortium.hub.task_config["function"])
+        config = folder / "out" / "sites" / "hospital_2" / "site.toml"
+        args = ["site", "approve", function[:12], "--hub", harness.url, "--site", "hospital_2"]
+        result = CliRunner().invoke(app, [*args, "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        assert "function.approved" in result.output
+        _, again = _networked(changed, folder, harness)
+        assert sorted(again[0].per_site) == ["hospital_0", "hospital_1", "hospital_2"]
+    finally:
+        harness.audit.sites["hospital_2"] = owner

@@ -26,6 +26,7 @@ from accord.studies.function import archive_diff
 from accord.studies.jsonio import write_json_atomic
 from accord.studies.results import results_document
 from accord.studies.runner import StudyRun
+from accord.studies.site_service import decide_remote
 from accord.studies.workspace import init_workspace, open_workspace, resolve_hub
 
 __all__ = ["audit", "consortium_app", "site_app", "status", "submit"]
@@ -37,7 +38,12 @@ site_app.command("enroll")(enroll_site)
 site_app.command("serve")(site_serve)
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
 STATES = ("dispatched", "accepted", "completed", "refused", "failed")
-HubOpt = Annotated[str, typer.Option("--hub", help="consortium workspace folder (or file:// URL)")]
+HubOpt = Annotated[
+    str, typer.Option("--hub", help="consortium workspace folder, or the hub's https:// URL")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="with --hub URL: this site's site.toml")
+]
 SiteOpt = Annotated[str, typer.Option("--site", help="this site's name in the workspace")]
 
 
@@ -90,7 +96,20 @@ def functions(hub: HubOpt, site: SiteOpt, debug: DebugOpt = False) -> None:
     guarded(debug, action)
 
 
-def _decide(hub: str, site: str, prefix: str, dataset: str | None, reason: str | None) -> None:
+def _decide(
+    hub: str,
+    site: str,
+    prefix: str,
+    dataset: str | None,
+    reason: str | None,
+    config: Path | None = None,
+) -> None:
+    if hub.startswith(("https://", "http://")):
+        if config is None:
+            raise ConfigError("--hub URL: give the site's --config site.toml (key and TLS files)")
+        seq, kind, function, ds = decide_remote(config, site, prefix, dataset, reason)
+        console.print(f"{site}: {kind} {function[:12]} for {ds} (entry {seq})")
+        return
     run, view, own = _site_view(hub, site)
     matches = [h for h in view.functions if h.startswith(prefix)] if len(prefix) >= 8 else []
     if len(matches) != 1:
@@ -111,10 +130,13 @@ def approve(
     hub: HubOpt,
     site: SiteOpt,
     dataset: Annotated[str | None, typer.Option("--dataset")] = None,
+    config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Approve a function for this site's dataset (a ledger entry signed by the site)."""
-    guarded(debug, lambda: _decide(hub, site, function, dataset, None))
+    """Approve a function for this site's dataset (a ledger entry signed by the site).
+
+    ``--hub`` is the consortium workspace, or the hub's URL with ``--config site.toml``."""
+    guarded(debug, lambda: _decide(hub, site, function, dataset, None, config))
 
 
 @site_app.command("reject")
@@ -124,10 +146,11 @@ def reject(
     site: SiteOpt,
     why: Annotated[str, typer.Option("--why", help="the reason, recorded in the ledger")],
     dataset: Annotated[str | None, typer.Option("--dataset")] = None,
+    config: ConfigOpt = None,
     debug: DebugOpt = False,
 ) -> None:
     """Reject a function for this site's dataset, with the reason on the ledger."""
-    guarded(debug, lambda: _decide(hub, site, function, dataset, why))
+    guarded(debug, lambda: _decide(hub, site, function, dataset, why, config))
 
 
 def _task_states(entries: list[Entry], plan: str) -> dict[str, Counter[str]]:

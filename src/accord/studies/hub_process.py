@@ -124,7 +124,10 @@ def reopen_run_ledger(config: HubConfig, sites: list[str], study_name: str) -> R
     keys = config.run / "keys"
     hub = load_identity(keys / f"{HUB_ORG}.key")
     researcher = load_identity(keys / f"{RESEARCHER_ORG}.key")
-    owners = {s: load_identity(config.run / "sites" / s / f"{s}.key") for s in sites}
+    # A simulated consortium's data owners approve through the hub; real ones approve from
+    # their site (accord site approve --hub URL --config site.toml): no key here.
+    keys_here = {s: config.run / "sites" / s / f"{s}.key" for s in sites}
+    owners = {s: load_identity(path) for s, path in keys_here.items() if path.is_file()}
     ledger = HubLedger(SQLiteLedgerStore(config.run / "ledger.sqlite", create=False), hub)
     return RunLedger.assemble(
         config.run,

@@ -69,7 +69,7 @@ class HubService:
         self.host = host
         self.port = port
         self.timeout_s = timeout_s
-        self.sites = sorted(audit.sites)
+        self.sites = sorted(audit.datasets)  # every member site (keys or not)
         self.url = ""
         self.refused: list[str] = []  # why connections were refused (also on the ledger)
         self.hubs: list[Hub] = []  # the round loops handed out (their timeout follows ours)

@@ -49,7 +49,7 @@ def _ledger(run: StudyRun) -> dict[str, Any]:
             "log_id": run.audit.ledger.log_id,
             "size": store.size(),
             "root": store.root().hex(),
-            "replicas": {name: f"sites/{name}/ledger.sqlite" for name in run.audit.sites},
+            "replicas": {name: f"sites/{name}/ledger.sqlite" for name in run.audit.datasets},
         }
     }
 

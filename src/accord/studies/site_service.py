@@ -30,6 +30,7 @@ secure aggregation and uploads the reply. Its data never leaves the process.
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 import tomllib
 from dataclasses import dataclass
@@ -237,3 +238,45 @@ def serve_site(config_path: Path, stop: threading.Event | None = None, **kw: Any
     """Run the site described by ``config_path`` until ``stop`` is set (or SIGTERM)."""
     service = SiteService(read_service_config(config_path), **kw)
     service.run(stop or threading.Event())
+
+
+def decide_remote(
+    config_path: Path, site: str, prefix: str, dataset: str | None, reason: str | None
+) -> tuple[int, str, str, str]:
+    """A data owner approves (``reason`` None) or rejects a registered function over HTTPS.
+
+    The site pulls and verifies the hub's log into a scratch replica, finds the function by
+    hash prefix, and signs its decision with its own key through the hub. Returns (ledger
+    seq, entry kind, function hash, dataset id).
+    """
+    config = read_service_config(config_path)
+    if config.org != site:
+        raise ConfigError(f"--site {site}: {config_path} is the config of '{config.org}'")
+    identity = load_identity(config.folder / f"{config.org}.key")
+    context = client_context(*config.tls) if config.tls else None
+    with (
+        tempfile.TemporaryDirectory(prefix="accord-approve-") as scratch,
+        httpx.Client(
+            base_url=config.hub,
+            verify=context if context is not None else True,
+            headers={SITE_HEADER: config.org},
+            timeout=httpx.Timeout(60.0),
+        ) as http,
+    ):
+        replica = SiteReplica(SQLiteLedgerStore(Path(scratch) / "ledger.sqlite"), identity)
+        governance = SiteGovernance(
+            config.org, identity, replica, RemoteHub(http), config.dataset, config.policy
+        )
+        view = governance.view()
+        matches = [h for h in view.functions if h.startswith(prefix)] if len(prefix) >= 8 else []
+        if len(matches) != 1:
+            raise ConfigError(f"HASH {prefix}: matches {len(matches)} registered functions")
+        payload: dict[str, Any] = {"function": matches[0], "dataset": dataset or config.dataset}
+        kind = "function.approved" if reason is None else "function.rejected"
+        if reason is not None:
+            payload["reason"] = reason
+        receipt = RemoteLedger(http, keys=lambda: replica.verifier.registry).record(
+            identity, kind, payload
+        )
+        replica.store.close()
+    return int(receipt.seq), kind, matches[0], str(payload["dataset"])
