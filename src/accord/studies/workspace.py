@@ -59,7 +59,10 @@ class SiteConfig:
 def resolve_hub(value: str) -> Path:
     """``--hub`` accepts a workspace folder or a ``file://`` URL (the network hub comes later)."""
     if value.startswith(("http://", "https://")):
-        raise ConfigError(f"--hub {value}: network hubs are not available yet; use a folder")
+        raise ConfigError(
+            f"--hub {value}: this command needs the consortium workspace folder "
+            "(only site approve/reject take a hub URL, with --config)"
+        )
     path = Path(value.removeprefix("file://"))
     if not (path / "consortium.json").exists():
         raise ConfigError(f"--hub {path}: not a consortium workspace (no consortium.json)")
