@@ -289,8 +289,11 @@ def test_a_data_owner_approves_a_new_function_from_its_own_site(running) -> None
         assert sorted(results[0].per_site) == ["hospital_0", "hospital_1"]
         function = str(run.consortium.hub.task_config["function"])
         config = folder / "out" / "sites" / "hospital_2" / "site.toml"
-        args = ["site", "approve", function[:12], "--hub", harness.url, "--site", "hospital_2"]
-        result = CliRunner().invoke(app, [*args, "--config", str(config)])
+        where = ["--hub", harness.url, "--site", "hospital_2", "--config", str(config)]
+        review = CliRunner().invoke(app, ["site", "functions", *where])
+        assert review.exit_code == 0, review.output
+        assert function in review.output and "training.lr" in review.output  # the diff
+        result = CliRunner().invoke(app, ["site", "approve", function[:12], *where])
         assert result.exit_code == 0, result.output
         assert "function.approved" in result.output
         _, again = _networked(changed, folder, harness)

@@ -26,7 +26,7 @@ from accord.studies.function import archive_diff
 from accord.studies.jsonio import write_json_atomic
 from accord.studies.results import results_document
 from accord.studies.runner import StudyRun
-from accord.studies.site_service import decide_remote
+from accord.studies.site_service import decide_remote, remote_governance
 from accord.studies.workspace import init_workspace, open_workspace, resolve_hub
 
 __all__ = ["audit", "consortium_app", "site_app", "status", "submit"]
@@ -74,26 +74,38 @@ def _site_view(hub: str, site: str) -> tuple[Any, GovernanceView, str]:
 
 
 @site_app.command("functions")
-def functions(hub: HubOpt, site: SiteOpt, debug: DebugOpt = False) -> None:
+def functions(
+    hub: HubOpt, site: SiteOpt, config: ConfigOpt = None, debug: DebugOpt = False
+) -> None:
     """Functions awaiting this site's decision, with a diff against the last approved one."""
 
     def action() -> None:
+        if hub.startswith(("https://", "http://")):
+            if config is None:
+                raise ConfigError("--hub URL: give the site's --config site.toml")
+            with remote_governance(config, site) as (governance, _):
+                _print_pending(governance.view(), site)
+            return
         run, view, _ = _site_view(hub, site)
-        pending = view.pending_functions(site)
-        if not pending:
-            console.print(f"{site}: no function awaits a decision")
-        for function, dataset in pending:
-            console.print(
-                f"[bold]{function.hash}[/]  {function.name} by {function.author} "
-                f"(entry {function.seq}) for dataset {dataset}"
-                + ("" if function.intact else "  [red]ARCHIVE DOES NOT MATCH ITS HASH[/]")
-            )
-            previous = view.previous_approved(site, dataset, function)
-            for line in archive_diff(previous.archive if previous else None, function.archive):
-                console.print(f"    {line}", highlight=False, markup=False)
+        _print_pending(view, site)
         run.close()
 
     guarded(debug, action)
+
+
+def _print_pending(view: GovernanceView, site: str) -> None:
+    pending = view.pending_functions(site)
+    if not pending:
+        console.print(f"{site}: no function awaits a decision")
+    for function, dataset in pending:
+        console.print(
+            f"[bold]{function.hash}[/]  {function.name} by {function.author} "
+            f"(entry {function.seq}) for dataset {dataset}"
+            + ("" if function.intact else "  [red]ARCHIVE DOES NOT MATCH ITS HASH[/]")
+        )
+        previous = view.previous_approved(site, dataset, function)
+        for line in archive_diff(previous.archive if previous else None, function.archive):
+            console.print(f"    {line}", highlight=False, markup=False)
 
 
 def _decide(

@@ -29,10 +29,12 @@ secure aggregation and uploads the reply. Its data never leaves the process.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import threading
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -240,6 +242,38 @@ def serve_site(config_path: Path, stop: threading.Event | None = None, **kw: Any
     service.run(stop or threading.Event())
 
 
+@contextlib.contextmanager
+def remote_governance(
+    config_path: Path, site: str
+) -> Iterator[tuple[SiteGovernance, httpx.Client]]:
+    """This site's governance view of a running hub, from a scratch replica that pulls and
+    verifies the hub's whole log (the site process keeps its own replica untouched)."""
+    config = read_service_config(config_path)
+    if config.org != site:
+        raise ConfigError(f"--site {site}: {config_path} is the config of '{config.org}'")
+    identity = load_identity(config.folder / f"{config.org}.key")
+    context = client_context(*config.tls) if config.tls else None
+    with (
+        tempfile.TemporaryDirectory(prefix="accord-review-") as scratch,
+        httpx.Client(
+            base_url=config.hub,
+            verify=context if context is not None else True,
+            headers={SITE_HEADER: config.org},
+            timeout=httpx.Timeout(60.0),
+        ) as http,
+    ):
+        replica = SiteReplica(SQLiteLedgerStore(Path(scratch) / "ledger.sqlite"), identity)
+        try:
+            yield (
+                SiteGovernance(
+                    config.org, identity, replica, RemoteHub(http), config.dataset, config.policy
+                ),
+                http,
+            )
+        finally:
+            replica.store.close()
+
+
 def decide_remote(
     config_path: Path, site: str, prefix: str, dataset: str | None, reason: str | None
 ) -> tuple[int, str, str, str]:
@@ -249,34 +283,19 @@ def decide_remote(
     hash prefix, and signs its decision with its own key through the hub. Returns (ledger
     seq, entry kind, function hash, dataset id).
     """
-    config = read_service_config(config_path)
-    if config.org != site:
-        raise ConfigError(f"--site {site}: {config_path} is the config of '{config.org}'")
-    identity = load_identity(config.folder / f"{config.org}.key")
-    context = client_context(*config.tls) if config.tls else None
-    with (
-        tempfile.TemporaryDirectory(prefix="accord-approve-") as scratch,
-        httpx.Client(
-            base_url=config.hub,
-            verify=context if context is not None else True,
-            headers={SITE_HEADER: config.org},
-            timeout=httpx.Timeout(60.0),
-        ) as http,
-    ):
-        replica = SiteReplica(SQLiteLedgerStore(Path(scratch) / "ledger.sqlite"), identity)
-        governance = SiteGovernance(
-            config.org, identity, replica, RemoteHub(http), config.dataset, config.policy
-        )
+    with remote_governance(config_path, site) as (governance, http):
         view = governance.view()
         matches = [h for h in view.functions if h.startswith(prefix)] if len(prefix) >= 8 else []
         if len(matches) != 1:
             raise ConfigError(f"HASH {prefix}: matches {len(matches)} registered functions")
-        payload: dict[str, Any] = {"function": matches[0], "dataset": dataset or config.dataset}
+        payload: dict[str, Any] = {
+            "function": matches[0],
+            "dataset": dataset or governance.dataset_id,
+        }
         kind = "function.approved" if reason is None else "function.rejected"
         if reason is not None:
             payload["reason"] = reason
-        receipt = RemoteLedger(http, keys=lambda: replica.verifier.registry).record(
-            identity, kind, payload
-        )
-        replica.store.close()
+        registry = governance.replica.verifier
+        remote = RemoteLedger(http, keys=lambda: registry.registry)
+        receipt = remote.record(governance.identity, kind, payload)
     return int(receipt.seq), kind, matches[0], str(payload["dataset"])
