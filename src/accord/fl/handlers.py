@@ -15,7 +15,7 @@ import torch
 
 from accord.core.codec import Arrays
 from accord.core.config import MIL_KINDS, PrivacySpec
-from accord.core.errors import ConfigError
+from accord.core.errors import ConfigError, PolicyError
 from accord.data import Preprocessor, feature_statistics
 from accord.fl.evaluation import evaluate_risk
 from accord.fl.messages import Reply, Task
@@ -209,8 +209,18 @@ def handle_evaluate(task: Task, ctx: SiteContext) -> Reply:
     return _reply(task, arrays=result.arrays, metrics=result.metrics, counts=result.counts)
 
 
+def _require_secure(task: Task, ctx: SiteContext) -> None:
+    """A fine histogram or per-interval counts of one site come close to its patients' own
+    values: they leave the site only masked, as a contribution to a secure sum."""
+    if not task.config.get("secagg"):
+        raise PolicyError(
+            f"site '{ctx.site}': task '{task.kind}' is answered only under secure aggregation"
+        )
+
+
 def handle_risk_summary(task: Task, ctx: SiteContext) -> Reply:
     """Summable statistics of the training risks: moments, or a histogram on the hub's grid."""
+    _require_secure(task, ctx)
     risk_train, _ = _risks(task, ctx)
     cfg = task.config
     if cfg.get("stage") == "histogram":
@@ -222,6 +232,7 @@ def handle_risk_summary(task: Task, ctx: SiteContext) -> Reply:
 
 def handle_km_counts(task: Task, ctx: SiteContext) -> Reply:
     """Test rows at risk and events per risk group on the hub's time grid (sums only)."""
+    _require_secure(task, ctx)
     _, risk_test = _risks(task, ctx)
     cfg = task.config
     grid = time_grid(float(cfg["step_days"]), float(cfg["end_days"]))

@@ -5,8 +5,9 @@ A consortium splits patients into low- and high-risk groups at the median of the
 No site shares a risk score or a survival time: the cut-off comes from two summed
 rounds (moments of the training risks, then a histogram on a grid the hub chooses from
 them), and the curves from per-site numbers at risk and events on a common time grid.
-Each reply is a contribution to a weighted sum, so it runs under secure aggregation
-unchanged; the hub then sees only consortium totals.
+Each reply is a contribution to a weighted sum, and sites answer these tasks only under
+secure aggregation (a site's fine histogram would come close to its patients' own risks):
+the hub sees only consortium totals.
 
 Arrays are shaped with a leading axis of 1 or 2 so that no reply array has one entry
 per patient (``refuse_row_level_arrays``).

@@ -97,7 +97,8 @@ def _risk_group_section(report: Report, groups: RiskGroups, min_cell_count: int)
         "Risk groups",
         f"{groups.method}: held-out patients split at the consortium's median training risk. "
         "Curves are drawn from numbers at risk and events summed over sites on a 30-day grid "
-        "(securely aggregated when secure aggregation is on); no survival time left a site.",
+        "(securely aggregated: sites answer these tasks only masked); no survival time "
+        "left a site.",
     )
     seq = groups.ledger.get("metric_seq")
     figure = km_figure_from_counts(

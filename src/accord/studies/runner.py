@@ -330,6 +330,14 @@ class StudyRun:
         )
         return sum(r.counts.get("slides_rendered", 0) for r in replies.values())
 
+    def secure_risk_groups(self) -> bool:
+        """Risk groups need secure aggregation (sites answer their tasks only masked);
+        without it (two sites, or ``secure_aggregation = "off"``) the report has none."""
+        return (
+            len(self.cohort.sites) >= 2
+            and self._secure_settings(self.study, "risk_groups") is not None
+        )
+
     def export_tiles(
         self, result: MethodResult, out: Path, patients: int = 1, kind: str | None = None
     ) -> dict[str, list[ExportedImage]]:
@@ -459,7 +467,7 @@ def run_study(
         results.append(run.pooled())
     if "local" in baselines:
         results.extend(run.local(site) for site in run.cohort.sites)
-    if study.study.task == "survival" and results[0].params:
+    if study.study.task == "survival" and results[0].params and run.secure_risk_groups():
         run.risk_groups = risk_groups(run, results[0], study.model.kind)
     run.oracle = oracle_result(run, data_dir)
     return run, results
