@@ -25,14 +25,11 @@ from accord.ledger.store import (
     StoredCosignature,
     StoredEntry,
 )
+from accord.ledger.wire import checkpoint_to_json, cosignature_to_json, entry_to_json
 
 __all__ = ["BUNDLE_FORMAT", "LedgerSource", "export_bundle", "open_source"]
 
 BUNDLE_FORMAT = "accord-ledger-bundle"
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 def export_bundle(store: LedgerStore, out: Path) -> int:
@@ -60,38 +57,15 @@ def export_bundle(store: LedgerStore, out: Path) -> int:
 
 
 def _entry_line(e: StoredEntry) -> dict[str, Any]:
-    return {
-        "type": "entry",
-        "seq": e.seq,
-        "org": e.org,
-        "kind": e.kind,
-        "plan": e.plan,
-        "entry": _b64(e.entry),
-        "signature": _b64(e.signature),
-    }
+    return {"type": "entry", **entry_to_json(e)}
 
 
 def _checkpoint_line(cp: StoredCheckpoint) -> dict[str, Any]:
-    return {
-        "type": "checkpoint",
-        "size": cp.size,
-        "root": cp.root.hex(),
-        "body": _b64(cp.body),
-        "signature": _b64(cp.signature),
-        "org": cp.org,
-        "key_id": cp.key_id,
-    }
+    return {"type": "checkpoint", **checkpoint_to_json(cp)}
 
 
 def _cosignature_line(cs: StoredCosignature) -> dict[str, Any]:
-    return {
-        "type": "cosignature",
-        "size": cs.size,
-        "root": cs.root.hex(),
-        "org": cs.org,
-        "key_id": cs.key_id,
-        "signature": _b64(cs.signature),
-    }
+    return {"type": "cosignature", **cosignature_to_json(cs)}
 
 
 @dataclass

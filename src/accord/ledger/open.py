@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypeGuard
 
 from accord.ledger.store import LedgerStore, SQLiteLedgerStore
 
-__all__ = ["open_store"]
+__all__ = ["POSTGRES_SCHEMES", "is_postgres", "open_store"]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def is_postgres(url_or_path: object) -> TypeGuard[str]:
+    """Whether ``url_or_path`` is a PostgreSQL URL (else: a SQLite file path)."""
+    return isinstance(url_or_path, str) and url_or_path.lower().startswith(POSTGRES_SCHEMES)
 
 
 def open_store(
@@ -18,7 +24,7 @@ def open_store(
 
     ``schema`` applies to PostgreSQL only. ``create=False`` refuses to make a new store.
     """
-    if isinstance(url_or_path, str) and url_or_path.lower().startswith(POSTGRES_SCHEMES):
+    if is_postgres(url_or_path):
         # Imported here so that SQLite users never load libpq.
         from accord.ledger.pg_store import PostgresLedgerStore
 

@@ -23,18 +23,17 @@ stream with flat memory and hold no transaction open between pages.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 
 from accord.core.errors import EquivocationError, LedgerError
 from accord.ledger import merkle
 from accord.ledger._schema import FORMAT, SCHEMA_VERSION
+from accord.ledger.pg import SCHEMA_NAME, connect, describe, reason
 from accord.ledger.store import (
     ZERO_HASH,
     Receipt,
@@ -48,7 +47,6 @@ __all__ = ["PostgresLedgerStore"]
 
 _FETCH = 1024
 _ENTRY_COLUMNS = "seq, entry, signature, org, kind, plan"
-_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _LOG_TABLES = ("entries", "nodes", "checkpoints", "cosignatures")
 # Advisory lock classes (first key; the second is hashtext(schema)): "acc" + 1, 2, 3.
 _APPEND_LOCK, _CHECKPOINT_LOCK, _CREATE_LOCK = 0x61636301, 0x61636302, 0x61636303
@@ -64,14 +62,14 @@ class PostgresLedgerStore:
     """
 
     def __init__(self, dsn: str, *, schema: str = "accord", create: bool = True) -> None:
-        self.name = _describe(dsn, schema)
-        if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+        self.name = describe(dsn, schema, LedgerError)
+        if not isinstance(schema, str) or not SCHEMA_NAME.fullmatch(schema):
             raise LedgerError(
                 f"{self.name}: schema must be a lower-case SQL name ([a-z_][a-z0-9_]*, "
                 "at most 63 characters)"
             )
         self.schema = schema
-        self._db = _connect(dsn, self.name)
+        self._db = connect(dsn, self.name, LedgerError, "ledger")
         try:
             _init_schema(self._db, self.name, schema, create)
             self._compact = merkle.CompactRange()
@@ -121,7 +119,7 @@ class PostgresLedgerStore:
                         )
         except (psycopg.Error, UnicodeError) as exc:
             raise LedgerError(
-                f"{self.name}: append of {len(entries)} entries failed ({_reason(exc)})"
+                f"{self.name}: append of {len(entries)} entries failed ({reason(exc)})"
             ) from None
         self._compact = compact
         return receipts
@@ -239,7 +237,7 @@ class PostgresLedgerStore:
                 )
         except (psycopg.Error, UnicodeError) as exc:
             raise LedgerError(
-                f"{self.name}: storing the checkpoint for size {cp.size} failed ({_reason(exc)})"
+                f"{self.name}: storing the checkpoint for size {cp.size} failed ({reason(exc)})"
             ) from None
 
     def _check_root(self, size: int, root: bytes) -> None:
@@ -274,7 +272,7 @@ class PostgresLedgerStore:
             )
         except (psycopg.Error, UnicodeError) as exc:
             raise LedgerError(
-                f"{self.name}: storing a co-signature for size {cs.size} failed ({_reason(exc)})"
+                f"{self.name}: storing a co-signature for size {cs.size} failed ({reason(exc)})"
             ) from None
 
     def cosignatures(self, size: int | None = None) -> list[StoredCosignature]:
@@ -286,51 +284,6 @@ class PostgresLedgerStore:
             params,
         ).fetchall()
         return [StoredCosignature(*row) for row in rows]
-
-
-def _describe(dsn: str, schema: object) -> str:
-    """``postgresql://host:port/dbname (schema s)``: how errors name a store (no password)."""
-    try:
-        params = conninfo_to_dict(dsn)
-    except (psycopg.Error, TypeError):
-        # libpq's message quotes the string around the fault, which may be the password.
-        raise LedgerError(
-            "postgresql: the connection string is malformed (not shown: it may hold a password)"
-        ) from None
-    host = params.get("host") or params.get("hostaddr") or "localhost"
-    port = params.get("port") or 5432
-    dbname = params.get("dbname") or params.get("user") or ""
-    return f"postgresql://{host}:{port}/{dbname} (schema {schema})"
-
-
-def _reason(exc: BaseException) -> str:
-    """The server's primary message (never DETAIL, which may quote a row), else the first line."""
-    diag = getattr(exc, "diag", None)
-    primary = getattr(diag, "message_primary", None)
-    if primary:
-        return str(primary)
-    if isinstance(exc, UnicodeError):
-        return "a text column is not valid UTF-8"
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
-def _connect(dsn: str, name: str) -> psycopg.Connection[TupleRow]:
-    """Connect in autocommit mode; transactions are explicit (``connection.transaction()``).
-
-    They are READ COMMITTED whatever the server's default, so that each statement after
-    taking a lock sees what the previous holder committed; commits are durable.
-    """
-    try:
-        db = psycopg.connect(dsn, autocommit=True)
-        db.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
-        if db.execute("SHOW synchronous_commit").fetchone() == ("off",):
-            db.execute("SET synchronous_commit TO on")
-        return db
-    except psycopg.Error as exc:
-        raise LedgerError(
-            f"{name}: cannot connect to the ledger database ({_reason(exc)})"
-        ) from None
 
 
 def _init_schema(db: psycopg.Connection[TupleRow], name: str, schema: str, create: bool) -> None:
@@ -357,7 +310,7 @@ def _init_schema(db: psycopg.Connection[TupleRow], name: str, schema: str, creat
             rows = db.execute(f"SELECT key, value FROM {schema}.meta").fetchall()
             meta: dict[str, str] = {str(key): str(value) for key, value in rows}
     except psycopg.Error as exc:
-        raise LedgerError(f"{name}: cannot open ledger store ({_reason(exc)})") from None
+        raise LedgerError(f"{name}: cannot open ledger store ({reason(exc)})") from None
     if meta.get("format") != FORMAT:
         raise LedgerError(f"{name}: not an accord ledger store (meta format is missing)")
     if meta.get("schema_version") != str(SCHEMA_VERSION):
@@ -371,7 +324,7 @@ def _schema_sql(s: str) -> list[str]:
     """Schema version 1 in PostgreSQL: the SQLite tables of ``_schema.py`` and their guards.
 
     Text columns use the "C" collation so that ordering is by bytes, as in SQLite.
-    ``s`` has been checked against ``_SCHEMA_NAME``, so it is safe to splice in.
+    ``s`` has been checked against ``SCHEMA_NAME``, so it is safe to splice in.
     """
     text = 'TEXT COLLATE "C" NOT NULL'
     tables = [

@@ -41,11 +41,11 @@ def _b64(data: bytes) -> str:
 def entry_to_json(e: StoredEntry) -> dict[str, Any]:
     return {
         "seq": e.seq,
-        "entry": _b64(e.entry),
-        "signature": _b64(e.signature),
         "org": e.org,
         "kind": e.kind,
         "plan": e.plan,
+        "entry": _b64(e.entry),
+        "signature": _b64(e.signature),
     }
 
 

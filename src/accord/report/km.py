@@ -89,18 +89,30 @@ def group_curves(
     stats: dict[str, float] = {}
     for label in np.unique(g):
         mask = g == label
-        shown = _displayed(kaplan_meier(t[mask], e[mask]), min_at_risk)
+        curve = kaplan_meier(t[mask], e[mask])
         n, events = int(mask.sum()), int(np.count_nonzero(e[mask]))
-        name = (
-            f"{label} (n={_count_text(n, min_at_risk)}, events={_count_text(events, min_at_risk)})"
-        )
-        series.append(Series(name, shown.x, shown.y, shown.lower, shown.upper))
-        stats |= {
-            f"n[{label}]": _released(n, min_at_risk),
-            f"events[{label}]": _released(events, min_at_risk),
-            f"median_days[{label}]": _median(shown),
-        }
+        _add_group(series, stats, label, curve, n, events, min_at_risk)
     return series, stats
+
+
+def _add_group(
+    series: list[Series],
+    stats: dict[str, float],
+    label: object,
+    curve: KaplanMeierCurve,
+    n: int,
+    events: int,
+    min_at_risk: int,
+) -> None:
+    """One group's displayed curve (named with its suppressed counts) and statistics."""
+    shown = _displayed(curve, min_at_risk)
+    name = f"{label} (n={_count_text(n, min_at_risk)}, events={_count_text(events, min_at_risk)})"
+    series.append(Series(name, shown.x, shown.y, shown.lower, shown.upper))
+    stats |= {
+        f"n[{label}]": _released(n, min_at_risk),
+        f"events[{label}]": _released(events, min_at_risk),
+        f"median_days[{label}]": _median(shown),
+    }
 
 
 def _caption(title: str, stats: dict[str, float], k: int, min_at_risk: int) -> str:
@@ -209,17 +221,6 @@ def km_figure_from_counts(
     stats: dict[str, float] = {}
     for g, label in enumerate(labels):
         curve = kaplan_meier_from_counts(grid, n[g], d[g])
-        shown = _displayed(curve, min_at_risk)
-        total, deaths = int(n[g, 0]), int(d[g].sum())
-        name = (
-            f"{label} (n={_count_text(total, min_at_risk)}, "
-            f"events={_count_text(deaths, min_at_risk)})"
-        )
-        series.append(Series(name, shown.x, shown.y, shown.lower, shown.upper))
-        stats |= {
-            f"n[{label}]": _released(total, min_at_risk),
-            f"events[{label}]": _released(deaths, min_at_risk),
-            f"median_days[{label}]": _median(shown),
-        }
+        _add_group(series, stats, label, curve, int(n[g, 0]), int(d[g].sum()), min_at_risk)
     test = logrank_from_counts(n.T, d.T) if len(labels) >= 2 else None
     return _figure(series, stats, test, title, time_unit, min_at_risk, (width, height))

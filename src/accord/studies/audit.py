@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.core.config import StudySpec
-from accord.core.errors import LedgerError, PrivacyError
+from accord.core.errors import LedgerError
 from accord.core.hashing import canonical_json, sha256_hex
 from accord.core.ids import new_id
 from accord.crypto import Identity, new_identity
@@ -37,7 +37,7 @@ from accord.ledger.replica import SiteReplica
 from accord.ledger.store import SQLiteLedgerStore
 from accord.studies.function import archive_hash, function_archive
 from accord.studies.jsonio import write_json_atomic
-from accord.studies.site_governance import SiteGovernance
+from accord.studies.site_governance import SiteGovernance, current_key
 
 __all__ = ["HUB_ORG", "RESEARCHER_ORG", "RunLedger", "dataset_payload"]
 
@@ -212,11 +212,7 @@ class RunLedger:
 
     def public_key(self, org: str) -> bytes:
         """The organisation's current (latest, unrevoked) key, as the ledger records it."""
-        registry = self.hub_view().registry
-        valid = [s for (o, _), s in registry.keys.items() if o == org and s.revoked_seq is None]
-        if not valid:
-            raise PrivacyError(f"no valid key on the ledger for organisation {org}")
-        return max(valid, key=lambda s: s.added_seq).public_key
+        return current_key(self.hub_view(), org)
 
     def submit_plan(self, plan_id: str, payload: Mapping[str, Any]) -> int:
         body = {**payload, "plan": plan_id, "datasets": sorted(self.datasets.values())}

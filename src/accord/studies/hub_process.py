@@ -30,7 +30,6 @@ ever see what the site processes reply.
 from __future__ import annotations
 
 import logging
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,10 +42,19 @@ from accord.ledger.log import HubLedger
 from accord.ledger.store import SQLiteLedgerStore
 from accord.studies.audit import HUB_ORG, RESEARCHER_ORG, RunLedger
 from accord.studies.checkpoints import PlanCheckpoints
-from accord.studies.hub_service import HubService, HubTLS
+from accord.studies.hub_service import HubService
 from accord.studies.report_writer import write_report
 from accord.studies.results import results_document, write_json_atomic
 from accord.studies.runner import run_study
+from accord.studies.service_config import (
+    TLSPaths,
+    read_toml,
+    relative,
+    seed_of,
+    study_ref,
+    table,
+    tls_paths,
+)
 from accord.studies.site_service import load_study_ref
 
 __all__ = ["HubConfig", "read_hub_config", "serve_hub"]
@@ -64,58 +72,33 @@ class HubConfig:
     data: Path | None
     seed: int
     timeout_s: float
-    tls: HubTLS | None
-
-
-def _path(folder: Path, value: object) -> Path:
-    path = Path(str(value))
-    return path if path.is_absolute() else (folder / path).resolve()
+    tls: TLSPaths | None
 
 
 def read_hub_config(path: Path) -> HubConfig:
     """Validate ``hub.toml``; errors name the file and the field."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read hub config ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, "hub config")
     folder = path.parent.resolve()
-    hub = data.get("hub")
-    if not isinstance(hub, dict):
-        raise ConfigError(f"{path}: field 'hub': expected a table")
-    listen = hub.get("listen", "")
-    host, _, port = str(listen).rpartition(":")
+    hub = table(data, "hub", path)
+    host, _, port = str(hub.get("listen", "")).rpartition(":")
     if not host or not port.isdigit():
         raise ConfigError(f"{path}: field 'hub.listen': expected HOST:PORT, e.g. 0.0.0.0:8443")
     for key in ("run", "study"):
         if not isinstance(hub.get(key), str):
             raise ConfigError(f"{path}: field 'hub.{key}': expected a string")
-    seed, timeout = hub.get("seed", 0), hub.get("timeout", 600)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(f"{path}: field 'hub.seed': expected a whole number")
+    timeout = hub.get("timeout", 600)
     if not isinstance(timeout, int | float) or timeout <= 0:
         raise ConfigError(f"{path}: field 'hub.timeout': expected seconds > 0")
-    tls = data.get("tls", {})
-    files: HubTLS | None = None
-    if not tls.get("insecure", False):
-        for key in ("cert", "key", "ca"):
-            if not isinstance(tls.get(key), str):
-                raise ConfigError(f"{path}: field 'tls.{key}': expected a file path")
-        files = (_path(folder, tls["cert"]), _path(folder, tls["key"]), _path(folder, tls["ca"]))
-    study = str(hub["study"])
-    if study.endswith((".toml", ".json")):
-        study = str(_path(folder, study))
     return HubConfig(
         host=host.strip("[]"),
         port=int(port),
         folder=folder,
-        run=_path(folder, hub["run"]),
-        study=study,
-        data=_path(folder, hub["data"]) if hub.get("data") else None,
-        seed=seed,
+        run=relative(folder, hub["run"]),
+        study=study_ref(hub["study"], folder),
+        data=relative(folder, hub["data"]) if hub.get("data") else None,
+        seed=seed_of(hub, "hub", path),
         timeout_s=float(timeout),
-        tls=files,
+        tls=tls_paths(data, folder, path),
     )
 
 

@@ -43,11 +43,10 @@ from accord.ledger.log import HubLedger
 from accord.ledger.store import SQLiteLedgerStore
 from accord.studies.audit import HUB_ORG, RESEARCHER_ORG, RunLedger
 from accord.studies.consortium import Consortium
+from accord.studies.service_config import TLSPaths
 from accord.studies.site_service import LEDGER_SYNC
 
-__all__ = ["HubService", "HubTLS"]
-
-HubTLS = tuple[Path, Path, Path]  # the hub's certificate, its key, the consortium CA
+__all__ = ["HubService"]
 
 
 class HubService:
@@ -58,7 +57,7 @@ class HubService:
         audit: RunLedger,
         state: Path,
         *,
-        tls: HubTLS | None,
+        tls: TLSPaths | None,
         host: str = "127.0.0.1",
         port: int = 0,
         timeout_s: float = 600.0,

@@ -24,7 +24,7 @@ from accord.ledger.entry import Entry
 from accord.ledger.replica import SiteReplica
 from accord.studies.function import archive_hash, local_archive
 
-__all__ = ["LogSource", "SiteGovernance"]
+__all__ = ["LogSource", "SiteGovernance", "current_key"]
 
 
 class LogSource(Protocol):
@@ -108,8 +108,13 @@ class SiteGovernance:
 
     def public_key(self, org: str) -> bytes:
         """An organisation's current (latest, unrevoked) key, as this replica records it."""
-        registry = self.view().registry
-        valid = [s for (o, _), s in registry.keys.items() if o == org and s.revoked_seq is None]
-        if not valid:
-            raise PrivacyError(f"no valid key on the ledger for organisation {org}")
-        return max(valid, key=lambda s: s.added_seq).public_key
+        return current_key(self.view(), org)
+
+
+def current_key(view: GovernanceView, org: str) -> bytes:
+    """``org``'s latest unrevoked signing key in ``view``'s key registry."""
+    registry = view.registry
+    valid = [s for (o, _), s in registry.keys.items() if o == org and s.revoked_seq is None]
+    if not valid:
+        raise PrivacyError(f"no valid key on the ledger for organisation {org}")
+    return max(valid, key=lambda s: s.added_seq).public_key

@@ -33,7 +33,6 @@ import contextlib
 import logging
 import tempfile
 import threading
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,6 +59,15 @@ from accord.ledger.replica import SiteReplica
 from accord.ledger.store import SQLiteLedgerStore
 from accord.studies import resolve_study
 from accord.studies.jsonio import write_bytes_atomic
+from accord.studies.service_config import (
+    TLSPaths,
+    read_toml,
+    relative,
+    seed_of,
+    study_ref,
+    table,
+    tls_paths,
+)
 from accord.studies.site_governance import SiteGovernance
 
 __all__ = [
@@ -85,54 +93,27 @@ class SiteServiceConfig:
     seed: int
     folder: Path
     policy: SitePolicy
-    tls: tuple[Path, Path, Path] | None  # cert, key, ca; None: plain HTTP on loopback
-
-
-def _path(folder: Path, value: object) -> Path:
-    path = Path(str(value))
-    return path if path.is_absolute() else folder / path
+    tls: TLSPaths | None  # None: plain HTTP on loopback
 
 
 def read_service_config(path: Path) -> SiteServiceConfig:
     """Validate a site's ``site.toml``; errors name the file and the field."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read site config ({exc.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    data = read_toml(path, "site config")
     folder = path.parent.resolve()
-    site = data.get("site")
-    if not isinstance(site, dict):
-        raise ConfigError(f"{path}: field 'site': expected a table")
+    site = table(data, "site", path)
     for key in ("org", "dataset", "hub", "study"):
         if not isinstance(site.get(key), str) or not site[key]:
             raise ConfigError(f"{path}: field 'site.{key}': expected a non-empty string")
-    seed = site.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise ConfigError(f"{path}: field 'site.seed': expected a whole number")
-    tls = data.get("tls", {})
-    if not isinstance(tls, dict):
-        raise ConfigError(f"{path}: field 'tls': expected a table")
-    files: tuple[Path, Path, Path] | None = None
-    if not tls.get("insecure", False):
-        for key in ("cert", "key", "ca"):
-            if not isinstance(tls.get(key), str):
-                raise ConfigError(f"{path}: field 'tls.{key}': expected a file path")
-        files = (_path(folder, tls["cert"]), _path(folder, tls["key"]), _path(folder, tls["ca"]))
-    study = str(site["study"])
-    if study.endswith((".toml", ".json")):
-        study = str(_path(folder, study))
     return SiteServiceConfig(
         org=site["org"],
         dataset=site["dataset"],
-        data=_path(folder, site["data"]) if site.get("data") else None,
+        data=relative(folder, site["data"]) if site.get("data") else None,
         hub=site["hub"],
-        study=study,
-        seed=seed,
+        study=study_ref(site["study"], folder),
+        seed=seed_of(site, "site", path),
         folder=folder,
         policy=load_site_policy(path),
-        tls=files,
+        tls=tls_paths(data, folder, path),
     )
 
 

@@ -31,14 +31,12 @@ the schema, and never a row's contents.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import TupleRow
 
 from accord.core.errors import AccordError, ConfigError
@@ -49,14 +47,14 @@ from accord.fl.net.queue import (
     SQLiteQueueStore,
     TaskRow,
 )
+from accord.ledger.open import is_postgres
+from accord.ledger.pg import SCHEMA_NAME, connect, describe, reason
 
-__all__ = ["POSTGRES_SCHEMES", "PostgresQueueStore", "QueueStoreError", "open_queue_store"]
+__all__ = ["PostgresQueueStore", "QueueStoreError", "open_queue_store"]
 
-POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 FORMAT = "accord-queue"
 SCHEMA_VERSION = 2  # 2: binary wire frames; a large row holds the header, its blob the payload
 
-_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 _CREATE_LOCK = 0x61637101  # advisory lock class "acq" + 1; the second key is hashtext(schema)
 _TASK_COLUMNS = "task_id, plan_id, round, site, kind, wire, blob, size"
 _LEASED_COLUMNS = ", ".join(f"t.{column}" for column in _TASK_COLUMNS.split(", "))
@@ -78,8 +76,8 @@ class PostgresQueueStore:
     """
 
     def __init__(self, dsn: str, *, schema: str = "accord_queue") -> None:
-        self.name = _describe(dsn, schema)
-        if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+        self.name = describe(dsn, schema, ConfigError)
+        if not isinstance(schema, str) or not SCHEMA_NAME.fullmatch(schema):
             raise ConfigError(
                 f"{self.name}: schema must be a lower-case SQL name ([a-z_][a-z0-9_]*, "
                 "at most 63 characters)"
@@ -88,7 +86,7 @@ class PostgresQueueStore:
         self._dsn = dsn
         self._lock = threading.Lock()
         self._closed = False
-        self._db = _connect(dsn, self.name)
+        self._db = connect(dsn, self.name, QueueStoreError, "queue")
         try:
             _init_schema(self._db, self.name, schema)
         except BaseException:
@@ -102,11 +100,11 @@ class PostgresQueueStore:
             if self._closed:
                 raise QueueStoreError(f"{self.name}: {what} failed (the store is closed)")
             if self._db.closed or self._db.broken:
-                self._db = _connect(self._dsn, self.name)
+                self._db = connect(self._dsn, self.name, QueueStoreError, "queue")
             try:
                 yield self._db
             except (psycopg.Error, UnicodeError) as exc:
-                raise QueueStoreError(f"{self.name}: {what} failed ({_reason(exc)})") from None
+                raise QueueStoreError(f"{self.name}: {what} failed ({reason(exc)})") from None
 
     def insert_task(self, row: TaskRow, now: float) -> bool:
         s = self.schema
@@ -264,49 +262,9 @@ def open_queue_store(url_or_path: str | Path, *, schema: str = "accord_queue") -
     ``schema`` applies to PostgreSQL only. Pass the store to ``TaskQueue(path,
     store=...)``; ``path`` still names the blob folder (``<path>.blobs``).
     """
-    if isinstance(url_or_path, str) and url_or_path.lower().startswith(POSTGRES_SCHEMES):
+    if is_postgres(url_or_path):
         return PostgresQueueStore(url_or_path, schema=schema)
     return SQLiteQueueStore(Path(url_or_path))
-
-
-def _describe(dsn: str, schema: object) -> str:
-    """``postgresql://host:port/dbname (schema s)``: how errors name a store (no password)."""
-    try:
-        params = conninfo_to_dict(dsn)
-    except (psycopg.Error, TypeError):
-        # libpq's message quotes the string around the fault, which may be the password.
-        raise ConfigError(
-            "postgresql: the connection string is malformed (not shown: it may hold a password)"
-        ) from None
-    host = params.get("host") or params.get("hostaddr") or "localhost"
-    port = params.get("port") or 5432
-    dbname = params.get("dbname") or params.get("user") or ""
-    return f"postgresql://{host}:{port}/{dbname} (schema {schema})"
-
-
-def _reason(exc: BaseException) -> str:
-    """The server's primary message (never DETAIL, which may quote a row), else the first line."""
-    primary = getattr(getattr(exc, "diag", None), "message_primary", None)
-    if primary:
-        return str(primary)
-    if isinstance(exc, UnicodeError):
-        return "a text field is not valid UTF-8"
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
-
-
-def _connect(dsn: str, name: str) -> Connection:
-    """An autocommit connection (transactions are explicit), READ COMMITTED, durable commits."""
-    try:
-        db = psycopg.connect(dsn, autocommit=True)
-        db.isolation_level = psycopg.IsolationLevel.READ_COMMITTED
-        if db.execute("SHOW synchronous_commit").fetchone() == ("off",):
-            db.execute("SET synchronous_commit TO on")
-        return db
-    except psycopg.Error as exc:
-        raise QueueStoreError(
-            f"{name}: cannot connect to the queue database ({_reason(exc)})"
-        ) from None
 
 
 def _init_schema(db: Connection, name: str, schema: str) -> None:
@@ -330,7 +288,7 @@ def _init_schema(db: Connection, name: str, schema: str) -> None:
                 rows = db.execute(f"SELECT key, value FROM {schema}.meta").fetchall()
                 meta = {str(key): str(value) for key, value in rows}
     except psycopg.Error as exc:
-        raise QueueStoreError(f"{name}: cannot open the queue store ({_reason(exc)})") from None
+        raise QueueStoreError(f"{name}: cannot open the queue store ({reason(exc)})") from None
     if meta.get("format") != FORMAT:
         raise QueueStoreError(
             f"{name}: not an accord queue store (the schema holds other tables); "
@@ -347,7 +305,7 @@ def _schema_sql(s: str) -> list[str]:
     """The SQLite store's tables in PostgreSQL, plus ``seq`` (posting order, as SQLite's
     rowid) and ``answered_at`` (so the open-task test reads the task's own row).
 
-    ``s`` has been checked against ``_SCHEMA_NAME``, so it is safe to splice in.
+    ``s`` has been checked against ``SCHEMA_NAME``, so it is safe to splice in.
     """
     return [
         f"CREATE SCHEMA IF NOT EXISTS {s}",
