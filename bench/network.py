@@ -6,7 +6,7 @@
 
 Everything runs on 127.0.0.1 over HTTPS with TLS 1.3 and mutual authentication: a
 throwaway CA issues the hub's certificate and one per site, the hub serves
-``accord.fl.net.create_app`` under uvicorn (``start_in_thread``) over a durable
+``accord.net.create_app`` under uvicorn (``start_in_thread``) over a durable
 ``TaskQueue`` (SQLite, WAL, synchronous=FULL) and authenticates every request by the
 caller's certificate (``authenticate_certificate`` + ``check_peer``). Each site is a
 ``SiteClient`` in its own spawned process (one process per site, started once and reused
@@ -89,15 +89,16 @@ from accord.crypto.pki import check_peer, enroll, init_ca, load_ca_certificate, 
 from accord.crypto.tls import TLSFiles, client_context, server_context
 from accord.fl.aggregation import WeightedSum
 from accord.fl.hub import Hub
-from accord.fl.messages import Dropout, Reply, Task
-from accord.fl.net import QueueTransport, SiteClient, TaskQueue, create_app
-from accord.fl.net.chunks import DEFAULT_CHUNK_BYTES, DEFAULT_INLINE_LIMIT, BlobRef
-from accord.fl.net.server import authenticate_certificate, start_in_thread
+from accord.fl.in_memory import InMemoryTransport
 from accord.fl.secure import SecureSettings
 from accord.fl.secure_site import secure_aggregation_middleware
 from accord.fl.site import Site, SiteContext
 from accord.fl.strategies import Instruction, SiteInfo
-from accord.fl.transport import InMemoryTransport, SiteEndpoint
+from accord.net import QueueTransport, SiteClient, TaskQueue, create_app
+from accord.net.chunks import DEFAULT_CHUNK_BYTES, DEFAULT_INLINE_LIMIT, BlobRef
+from accord.net.http_server import authenticate_certificate, start_in_thread
+from accord.net.messages import Dropout, Reply, Task
+from accord.net.transport import SiteEndpoint
 
 MB = 1_000_000
 MIB = 1024 * 1024

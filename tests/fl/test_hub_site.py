@@ -11,7 +11,10 @@ import pytest
 from accord.core.config import load_study
 from accord.core.errors import AggregationError, DataError, TransportError
 from accord.fl.hub import Hub
-from accord.fl.messages import (
+from accord.fl.in_memory import InMemoryTransport
+from accord.fl.site import Site, SiteContext
+from accord.fl.strategies import Instruction, SiteInfo
+from accord.net.messages import (
     MAX_HEADER_BYTES,
     WIRE_MAGIC,
     WIRE_PREFIX_BYTES,
@@ -20,9 +23,6 @@ from accord.fl.messages import (
     Task,
     wire_prefix,
 )
-from accord.fl.site import Site, SiteContext
-from accord.fl.strategies import Instruction, SiteInfo
-from accord.fl.transport import InMemoryTransport
 from accord.studies.runner import StudyRun
 from tests.conftest import write_study
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 from accord.core.errors import DataError, PolicyError
 from accord.crypto import new_identity
-from accord.fl.messages import Reply, Task
 from accord.fl.recording import LedgerRecorder
 from accord.fl.site import Site, SiteContext
 from accord.ledger.entry import Entry
 from accord.ledger.log import HubLedger, genesis_payload
 from accord.ledger.store import SQLiteLedgerStore
+from accord.net.messages import Reply, Task
 from accord.studies.runner import StudyRun
 from tests.conftest import write_study
 

@@ -9,11 +9,11 @@ import pytest
 
 from accord.core.config import StudySpec, load_study
 from accord.core.errors import AggregationError, PolicyError
-from accord.fl.messages import Task
+from accord.fl.governance.function import archive_hash, function_archive
 from accord.ledger.entry import Entry
 from accord.ledger.registry import KEY_REVOKE
+from accord.net.messages import Task
 from accord.studies.audit import RunLedger
-from accord.studies.function import archive_hash, function_archive
 from accord.studies.runner import StudyRun
 from accord.studies.workspace import init_workspace, open_workspace
 from tests.conftest import synthetic_cohort, write_study

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from accord.core.config import load_study
-from accord.fl.messages import Reply
+from accord.net.messages import Reply
 from accord.studies.runner import StudyRun
 from tests.conftest import synthetic_cohort, write_study
 

@@ -20,8 +20,8 @@ from accord.cli.summary import print_summary
 from accord.cli.synth import synth_app
 from accord.cli.wsi import wsi_app
 from accord.core.config import StudySpec
+from accord.services.loopback import LoopbackConsortium, start_loopback
 from accord.studies import resolve_study
-from accord.studies.loopback import LoopbackConsortium, start_loopback
 from accord.studies.report_writer import write_report
 from accord.studies.results import results_document, write_json_atomic
 from accord.studies.runner import run_study

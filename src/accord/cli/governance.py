@@ -18,15 +18,15 @@ from accord.cli.serve import site_serve
 from accord.cli.summary import print_summary
 from accord.core.errors import AggregationError, ConfigError, PolicyError
 from accord.fl.governance import GovernanceView
+from accord.fl.governance.function import archive_diff
 from accord.ledger.bundle import open_source
 from accord.ledger.entry import Entry
+from accord.services.site_service import decide_remote, remote_governance
 from accord.studies import resolve_study
 from accord.studies.audit import RunLedger
-from accord.studies.function import archive_diff
 from accord.studies.jsonio import write_json_atomic
 from accord.studies.results import results_document
 from accord.studies.runner import StudyRun
-from accord.studies.site_service import decide_remote, remote_governance
 from accord.studies.workspace import init_workspace, open_workspace, resolve_hub
 
 __all__ = ["audit", "consortium_app", "site_app", "status", "submit"]

@@ -194,7 +194,7 @@ def _publish_revocation(payload_file: Path, hub: str, signing_key: Path, tls: Pa
 
     from accord.crypto import load_identity
     from accord.crypto.tls import TLSFiles, client_context
-    from accord.fl.net import RemoteLedger
+    from accord.net import RemoteLedger
 
     identity = load_identity(signing_key)
     files = TLSFiles.for_org(tls, identity.org)

@@ -30,7 +30,7 @@ def site_serve(
     ledger replica, run it on local data and upload the reply. Stops on SIGTERM/Ctrl-C."""
     import logging
 
-    from accord.studies.site_service import serve_site
+    from accord.services.site_service import serve_site
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     stop = threading.Event()
@@ -52,7 +52,7 @@ def hub_serve(
     again after a crash resumes its plan from the last completed round."""
     import logging
 
-    from accord.studies.hub_process import read_hub_config, serve_hub
+    from accord.services.hub_process import read_hub_config, serve_hub
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 

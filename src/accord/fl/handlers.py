@@ -18,7 +18,6 @@ from accord.core.config import MIL_KINDS, PrivacySpec
 from accord.core.errors import ConfigError, PolicyError
 from accord.data import Preprocessor, feature_statistics
 from accord.fl.evaluation import evaluate_risk
-from accord.fl.messages import Reply, Task
 from accord.fl.pathology import (
     mil_model,
     mil_risk,
@@ -33,6 +32,7 @@ from accord.fl.private_training import privatise_update, train_private
 from accord.fl.risk_groups import group_counts, risk_histogram, risk_moments, time_grid
 from accord.fl.site import Handler, SiteContext
 from accord.models import LocalTrainingConfig, build_model, get_arrays, set_arrays, train_local
+from accord.net.messages import Reply, Task
 from accord.survival import cox_derivatives
 
 __all__ = ["SITE_HANDLERS", "site_seed"]

@@ -16,10 +16,10 @@ from accord.core.errors import AggregationError
 from accord.core.hashing import sha256_hex
 from accord.core.ids import new_id
 from accord.fl.aggregation import WeightedSum, sum_contributions
-from accord.fl.messages import ConfigValue, Dropout, Reply, Task, TaskKind
 from accord.fl.secure import SecureSettings, secure_round
 from accord.fl.strategies.base import GlobalState, Instruction, SiteInfo, Strategy
-from accord.fl.transport import Transport
+from accord.net.messages import ConfigValue, Dropout, Reply, Task, TaskKind
+from accord.net.transport import Transport
 
 __all__ = ["Hub", "Recorder", "RoundLog"]
 

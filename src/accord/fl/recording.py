@@ -14,10 +14,10 @@ from typing import Any
 from accord.core.errors import AccordError, PolicyError
 from accord.core.hashing import sha256_hex
 from accord.fl.evaluation import suppress_small
-from accord.fl.messages import Reply, Task
 from accord.fl.site import Handler, Middleware, SiteContext
 from accord.ledger.entry import Signer, decimal
 from accord.ledger.log import HubLedger
+from accord.net.messages import Reply, Task
 
 __all__ = ["LedgerRecorder"]
 

@@ -30,7 +30,7 @@ from accord.core.errors import AggregationError
 from accord.crypto.secagg import Advertisement, Quantizer, SecAggConfig, SecAggServer
 from accord.fl.aggregation import WeightedSum
 from accord.fl.contribution import Layout, unflatten
-from accord.fl.messages import ConfigValue, Reply, Task, TaskKind
+from accord.net.messages import ConfigValue, Reply, Task, TaskKind
 
 if TYPE_CHECKING:
     from accord.fl.hub import Hub

@@ -18,9 +18,9 @@ from accord.core.errors import PrivacyError
 from accord.core.signer import Signer
 from accord.crypto.secagg import Advertisement, SecAggClient
 from accord.fl.contribution import flatten
-from accord.fl.messages import Reply, Task
 from accord.fl.secure import secagg_config
 from accord.fl.site import Handler, Middleware, SiteContext
+from accord.net.messages import Reply, Task
 
 __all__ = ["secure_aggregation_middleware"]
 

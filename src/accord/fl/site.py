@@ -14,7 +14,7 @@ from typing import Any, Literal
 from accord.core.config import StudySpec
 from accord.core.errors import AccordError, PolicyError, PrivacyError, TransportError
 from accord.data import SiteCohort
-from accord.fl.messages import Reply, Task
+from accord.net.messages import Reply, Task
 
 __all__ = ["Handler", "Middleware", "Site", "SiteContext", "refuse_row_level_arrays"]
 

@@ -30,14 +30,14 @@ from accord.crypto import Identity, new_identity
 from accord.data import Cohort
 from accord.fl.evaluation import suppress_small
 from accord.fl.governance import GovernanceView, SitePolicy, model_permissions
+from accord.fl.governance.function import archive_hash, function_archive
+from accord.fl.governance.site_governance import SiteGovernance, current_key
 from accord.fl.recording import LedgerRecorder, PolicyCheck
 from accord.ledger.entry import Entry
 from accord.ledger.log import HubLedger, genesis_payload
 from accord.ledger.replica import SiteReplica
 from accord.ledger.store import SQLiteLedgerStore
-from accord.studies.function import archive_hash, function_archive
 from accord.studies.jsonio import write_json_atomic
-from accord.studies.site_governance import SiteGovernance, current_key
 
 __all__ = ["HUB_ORG", "RESEARCHER_ORG", "RunLedger", "dataset_payload"]
 

@@ -18,14 +18,14 @@ from accord.data import Preprocessor, SiteCohort, SiteFeatureStats, fit_preproce
 from accord.fl.aggregation import WeightedSum, sum_contributions
 from accord.fl.handlers import SITE_HANDLERS
 from accord.fl.hub import Hub
-from accord.fl.messages import ConfigValue, Reply, Task, TaskKind
+from accord.fl.in_memory import InMemoryTransport
 from accord.fl.recording import LedgerRecorder, PolicyCheck
 from accord.fl.secure import secure_round
 from accord.fl.secure_site import secure_aggregation_middleware
 from accord.fl.site import Middleware, Site, SiteContext, refuse_row_level_arrays
 from accord.fl.strategies import SiteInfo
-from accord.fl.transport import InMemoryTransport
 from accord.ledger.entry import Signer
+from accord.net.messages import ConfigValue, Reply, Task, TaskKind
 
 __all__ = ["Consortium", "Observer"]
 

@@ -19,14 +19,14 @@ import numpy as np
 from accord.core.errors import SlideReadError
 from accord.crypto import new_identity
 from accord.fl.hub import Hub
-from accord.fl.messages import Reply, Task
+from accord.fl.in_memory import InMemoryTransport
 from accord.fl.secure import SecureSettings
 from accord.fl.secure_site import secure_aggregation_middleware
 from accord.fl.site import Middleware
 from accord.fl.strategies import FedAvg, SiteInfo, TrainingHyperparameters
-from accord.fl.transport import InMemoryTransport
 from accord.models import get_arrays, set_arrays
 from accord.models.ssl import build_simclr, export_encoder, train_simclr_local
+from accord.net.messages import Reply, Task
 from accord.wsi.reader import open_slide
 from accord.wsi.tiling import read_tiles, tile_grid
 from accord.wsi.tissue import tissue_mask

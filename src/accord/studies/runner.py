@@ -21,12 +21,12 @@ from accord.core.hashing import sha256_hex
 from accord.core.ids import new_id
 from accord.data import Cohort, Preprocessor, load_cohort
 from accord.fl.evaluation import cindex_interval
-from accord.fl.messages import ConfigValue, Reply
 from accord.fl.secure import SecureSettings
 from accord.fl.strategies import GlobalState, build_strategy
 from accord.ledger.entry import Entry, decimal
 from accord.models import build_model, get_arrays
 from accord.models.mil import build_mil
+from accord.net.messages import ConfigValue, Reply
 from accord.privacy import gaussian_mechanism_epsilon, most_conservative
 from accord.studies.audit import RunLedger
 from accord.studies.checkpoints import Checkpoint, PlanCheckpoints
@@ -106,7 +106,7 @@ class StudyRun:
         With ``ledger_dir``, every operation is signed into ``ledger_dir/ledger.sqlite`` and
         each site keeps a verified replica under ``ledger_dir/sites/NAME/``. ``network``
         builds the consortium instead of the in-process simulation (sites in other
-        processes: :class:`accord.studies.loopback.LoopbackConsortium`).
+        processes: :class:`accord.services.loopback.LoopbackConsortium`).
         """
         cohort = load_cohort(study.cohort, data_dir, seed, preprocessing=study.preprocessing)
         if audit is None and ledger_dir is not None:

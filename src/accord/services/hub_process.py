@@ -40,13 +40,8 @@ from accord.data import load_cohort
 from accord.fl.governance import SitePolicy
 from accord.ledger.log import HubLedger
 from accord.ledger.store import SQLiteLedgerStore
-from accord.studies.audit import HUB_ORG, RESEARCHER_ORG, RunLedger
-from accord.studies.checkpoints import PlanCheckpoints
-from accord.studies.hub_service import HubService
-from accord.studies.report_writer import write_report
-from accord.studies.results import results_document, write_json_atomic
-from accord.studies.runner import run_study
-from accord.studies.service_config import (
+from accord.services.hub_service import HubService
+from accord.services.service_config import (
     TLSPaths,
     read_toml,
     relative,
@@ -55,7 +50,12 @@ from accord.studies.service_config import (
     table,
     tls_paths,
 )
-from accord.studies.site_service import load_study_ref
+from accord.services.site_service import load_study_ref
+from accord.studies.audit import HUB_ORG, RESEARCHER_ORG, RunLedger
+from accord.studies.checkpoints import PlanCheckpoints
+from accord.studies.report_writer import write_report
+from accord.studies.results import results_document, write_json_atomic
+from accord.studies.runner import run_study
 
 __all__ = ["HubConfig", "read_hub_config", "serve_hub"]
 

@@ -1,7 +1,7 @@
 """Content-addressed blobs: how a payload too large for one request travels.
 
 The scheme (one for both directions). An envelope whose wire frame (see
-:mod:`accord.fl.messages`) exceeds the inline limit (8 MiB by default) travels in two
+:mod:`accord.net.messages`) exceeds the inline limit (8 MiB by default) travels in two
 parts: its *payload* (the safetensors bytes) as a blob named by the payload's SHA-256 hex
 digest, and a small reference ``{"task_id", "blob", "size", "header"}`` (media type
 :data:`BLOB_REF_MEDIA_TYPE`) holding the envelope's JSON header and naming the blob.
@@ -43,7 +43,7 @@ from typing import IO, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from accord.core.errors import TransportError
-from accord.fl.messages import WIRE_PREFIX_BYTES, Reply, Task, read_wire_prefix, wire_prefix
+from accord.net.messages import WIRE_PREFIX_BYTES, Reply, Task, read_wire_prefix, wire_prefix
 
 __all__ = [
     "BLOB_REF_MEDIA_TYPE",

@@ -5,7 +5,7 @@ change), so the hub process may be killed at any instant and reopened: a posted 
 lease and an accepted reply are either on disk or were never acknowledged. An envelope
 whose wire frame is larger than ``inline_limit`` is kept in two parts: its JSON header in
 the row and its payload as a content-addressed blob in a folder next to the database (see
-:mod:`accord.fl.net.chunks`). Tasks that carry the same payload (a model broadcast to
+:mod:`accord.net.chunks`). Tasks that carry the same payload (a model broadcast to
 every site) share one blob, which each of their sites may read.
 
 Semantics:
@@ -36,8 +36,8 @@ from typing import Any, Literal, Protocol
 
 from accord.core.errors import ConfigError, TransportError
 from accord.core.hashing import sha256_hex
-from accord.fl.messages import WIRE_PREFIX_BYTES, Reply, Task, read_wire_prefix
-from accord.fl.net.chunks import DEFAULT_INLINE_LIMIT, BlobRef, BlobStore
+from accord.net.chunks import DEFAULT_INLINE_LIMIT, BlobRef, BlobStore
+from accord.net.messages import WIRE_PREFIX_BYTES, Reply, Task, read_wire_prefix
 
 __all__ = [
     "QueueStore",

@@ -12,9 +12,9 @@ from fastapi import APIRouter
 from starlette.requests import Request
 
 from accord.core.errors import AuthError
-from accord.fl.messages import Reply, Task
-from accord.fl.net.queue import TaskQueue
-from tests.fl.net.conftest import Serve, frame
+from accord.net.messages import Reply, Task
+from accord.net.queue import TaskQueue
+from tests.net.conftest import Serve, frame
 
 SECRET = "123.456789"  # a value that must never come back in an error
 

@@ -46,10 +46,8 @@ from accord.crypto import load_identity
 from accord.crypto.tls import client_context
 from accord.data import load_cohort
 from accord.fl.governance import SitePolicy, load_site_policy
+from accord.fl.governance.site_governance import SiteGovernance
 from accord.fl.handlers import SITE_HANDLERS
-from accord.fl.messages import Reply, Task
-from accord.fl.net import RemoteHub, RemoteLedger, SiteClient
-from accord.fl.net.server import SITE_HEADER
 from accord.fl.pathology import CACHE_KEY
 from accord.fl.recording import LedgerRecorder
 from accord.fl.secure_site import secure_aggregation_middleware
@@ -57,9 +55,10 @@ from accord.fl.site import Handler, Middleware, Site, SiteContext, refuse_row_le
 from accord.ledger.log import HubLedger
 from accord.ledger.replica import SiteReplica
 from accord.ledger.store import SQLiteLedgerStore
-from accord.studies import resolve_study
-from accord.studies.jsonio import write_bytes_atomic
-from accord.studies.service_config import (
+from accord.net import RemoteHub, RemoteLedger, SiteClient
+from accord.net.http_server import SITE_HEADER
+from accord.net.messages import Reply, Task
+from accord.services.service_config import (
     TLSPaths,
     read_toml,
     relative,
@@ -68,7 +67,8 @@ from accord.studies.service_config import (
     table,
     tls_paths,
 )
-from accord.studies.site_governance import SiteGovernance
+from accord.studies import resolve_study
+from accord.studies.jsonio import write_bytes_atomic
 
 __all__ = [
     "LEDGER_SYNC",

@@ -20,16 +20,6 @@ from accord.core.errors import EquivocationError, LedgerError
 from accord.crypto import Identity, new_identity
 from accord.crypto.pki import check_peer, enroll, init_ca, load_ca_certificate, sign_request
 from accord.crypto.tls import TLSFiles, client_context, server_context
-from accord.fl.messages import Reply, Task
-from accord.fl.net import (
-    LockedHubLedger,
-    RemoteHub,
-    RemoteLedger,
-    authenticate_certificate,
-    ledger_api,
-    ledger_router,
-)
-from accord.fl.net.remote_ledger import check_receipt
 from accord.fl.recording import LedgerRecorder
 from accord.fl.site import Site, SiteContext
 from accord.ledger.entry import Entry, sign_entry, utc_now
@@ -46,9 +36,19 @@ from accord.ledger.wire import (
     receipt_from_json,
     receipt_to_json,
 )
+from accord.net import (
+    LockedHubLedger,
+    RemoteHub,
+    RemoteLedger,
+    authenticate_certificate,
+    ledger_api,
+    ledger_router,
+)
+from accord.net.messages import Reply, Task
+from accord.net.remote_ledger import check_receipt
 from accord.studies.runner import StudyRun
 from tests.conftest import write_study
-from tests.fl.net.conftest import Serve
+from tests.net.conftest import Serve
 
 LOG_ID = "log-net"
 

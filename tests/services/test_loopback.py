@@ -22,8 +22,8 @@ from accord.crypto.pki import enroll, init_ca, sign_request
 from accord.crypto.tls import client_context
 from accord.ledger.bundle import open_source
 from accord.ledger.verify import verify_log
+from accord.services.loopback import start_loopback
 from accord.studies import load_study
-from accord.studies.loopback import start_loopback
 from accord.studies.runner import run_study
 from tests.conftest import synthetic_cohort, write_study
 
@@ -214,7 +214,7 @@ def test_a_killed_hub_resumes_its_plan_from_the_last_round(tmp_path: Path) -> No
     import signal
     import sys
 
-    from accord.studies.loopback import prepare_hub_process, spawn, stop_processes
+    from accord.services.loopback import prepare_hub_process, spawn, stop_processes
 
     study = _study(tmp_path, rounds=6)
     out = tmp_path / "out"

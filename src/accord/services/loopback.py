@@ -2,7 +2,7 @@
 
 Everything a deployment does, on one machine over loopback: a fresh consortium CA issues
 the hub's and every site's TLS certificate; the hub serves its task queue and the ledger
-over HTTPS with mutual TLS (:class:`~accord.studies.hub_service.HubService`); each site
+over HTTPS with mutual TLS (:class:`~accord.services.hub_service.HubService`); each site
 runs ``accord site serve`` in its own process with its own key, policy, verified ledger
 replica and data, and only ever opens connections to the hub. The study then runs exactly
 as in simulation — the same :class:`~accord.studies.runner.StudyRun`, the same Hub round
@@ -33,9 +33,9 @@ from accord.core.config import StudySpec
 from accord.crypto import save_identity
 from accord.crypto.pki import enroll, init_ca, sign_request
 from accord.data import SiteCohort, load_cohort
+from accord.services.hub_service import HubService
 from accord.studies.audit import RESEARCHER_ORG, RunLedger
 from accord.studies.consortium import Consortium
-from accord.studies.hub_service import HubService
 
 __all__ = [
     "LoopbackConsortium",

@@ -11,15 +11,15 @@ import pytest
 
 from accord.core.codec import Arrays
 from accord.core.errors import TransportError
-from accord.fl.messages import Reply, Task
-from accord.fl.net.queue import (
+from accord.net.messages import Reply, Task
+from accord.net.queue import (
     ReplyConflictError,
     TaskExpiredError,
     TaskQueue,
     UnknownTaskError,
     WrongSiteError,
 )
-from tests.fl.net.conftest import frame
+from tests.net.conftest import frame
 
 
 def _task(task_id: str = "t1", site: str = "a", arrays: Arrays | None = None) -> Task:

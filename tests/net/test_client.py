@@ -12,9 +12,9 @@ import pytest
 from starlette.requests import Request
 
 from accord.core.errors import AuthError, TransportError
-from accord.fl.messages import Reply, Task
-from accord.fl.net import SiteClient, TaskQueue
-from tests.fl.net.conftest import Serve, running_sites
+from accord.net import SiteClient, TaskQueue
+from accord.net.messages import Reply, Task
+from tests.net.conftest import Serve, running_sites
 
 FAST: dict[str, Any] = {"poll_wait_s": 0.5, "backoff_initial_s": 0.05, "backoff_max_s": 0.3}
 

@@ -8,7 +8,7 @@ Posting an entry that is already in the log at its seq (a retry after a lost ans
 returns its receipt again, so retries never append twice.
 
 Every endpoint is authenticated as the rest of the hub's API (the ``authenticate`` given
-to :func:`accord.fl.net.app.create_app`). Bytes travel as base64, hashes as hex
+to :func:`accord.net.app.create_app`). Bytes travel as base64, hashes as hex
 (:mod:`accord.ledger.wire`); errors answer ``{"error": text}``.
 
 ============================================  ==============================================
@@ -53,7 +53,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.responses import JSONResponse
 
 from accord.core.errors import LedgerError, TransportError
-from accord.fl.net.app import _Caller, _field, _read_body
 from accord.ledger.entry import Entry, SignedEntry, Signer
 from accord.ledger.log import HubLedger, SignedReceipt
 from accord.ledger.store import (
@@ -70,6 +69,7 @@ from accord.ledger.wire import (
     entry_to_json,
     receipt_to_json,
 )
+from accord.net.app import _Caller, _field, _read_body
 
 __all__ = ["MAX_ENTRY_BYTES", "PAGE_LIMIT", "LockedHubLedger", "ledger_router"]
 

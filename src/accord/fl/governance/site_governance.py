@@ -5,7 +5,7 @@ Before touching its data for any task, a site pulls the hub's log into its repli
 permissions, approved functions, revoked keys, ...) and checks the task against its own
 policy (``site.toml``). The same object serves a simulated site (the hub's log is in the
 same process) and a site process talking to a hub over HTTPS (``hub`` is then a remote
-stand-in with the same methods: ``accord.fl.net.remote_ledger.RemoteHub``).
+stand-in with the same methods: ``accord.net.remote_ledger.RemoteHub``).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ from typing import Any, Protocol
 from accord.core.errors import LedgerError, PrivacyError
 from accord.crypto import Identity
 from accord.fl.governance import GovernanceView, SitePolicy, check_task
-from accord.fl.messages import Task
+from accord.fl.governance.function import archive_hash, local_archive
 from accord.fl.recording import PolicyCheck
 from accord.fl.site import SiteContext
 from accord.ledger.entry import Entry
 from accord.ledger.replica import SiteReplica
-from accord.studies.function import archive_hash, local_archive
+from accord.net.messages import Task
 
 __all__ = ["LogSource", "SiteGovernance", "current_key"]
 

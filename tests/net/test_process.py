@@ -10,13 +10,13 @@ import sys
 import threading
 from pathlib import Path
 
-from accord.fl.messages import Reply, Task
-from accord.fl.net import SiteClient, TaskQueue
+from accord.net import SiteClient, TaskQueue
+from accord.net.messages import Reply, Task
 
 HUB = """
 import sys
 from pathlib import Path
-from accord.fl.net import TaskQueue, authenticate_site_header, create_app, serve
+from accord.net import TaskQueue, authenticate_site_header, create_app, serve
 queue = TaskQueue(Path(sys.argv[1]), poll_interval_s=0.1)
 serve(create_app(queue, authenticate_site_header), "127.0.0.1", int(sys.argv[2]),
       ssl_context=None, insecure=True)

@@ -81,7 +81,7 @@ def peer_certificate(request: Request) -> bytes | None:
 
 
 def authenticate_certificate(org_of: Callable[[bytes], str]) -> Callable[[Request], str]:
-    """An ``authenticate`` for :func:`accord.fl.net.app.create_app` over mutual TLS.
+    """An ``authenticate`` for :func:`accord.net.app.create_app` over mutual TLS.
 
     ``org_of`` maps the caller's DER certificate to its organisation, raising
     :class:`AuthError` when it is foreign or revoked (e.g. ``accord.crypto.pki.check_peer``

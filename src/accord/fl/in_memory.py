@@ -1,4 +1,4 @@
-"""The Transport seam and its in-memory implementation (the simulation and test path).
+"""The in-memory Transport (:mod:`accord.net.transport`): the simulation and test path.
 
 Every task and reply is serialised to its wire bytes and parsed back, exactly as an HTTPS
 transport would do, so a simulation exercises the same validation as a deployment. An
@@ -8,21 +8,11 @@ observer may capture every reply's bytes (tests use this to audit what leaves a 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Protocol
 
-from accord.fl.messages import Dropout, Reply, Task
+from accord.net.messages import Dropout, Reply, Task
+from accord.net.transport import SiteEndpoint
 
-__all__ = ["InMemoryTransport", "SiteEndpoint", "Transport"]
-
-
-class SiteEndpoint(Protocol):
-    def handle(self, task: Task) -> Reply: ...
-
-
-class Transport(Protocol):
-    def post_task(self, task: Task) -> None: ...
-
-    def collect(self, task_ids: Sequence[str], timeout_s: float) -> dict[str, Reply | Dropout]: ...
+__all__ = ["InMemoryTransport"]
 
 
 class InMemoryTransport:

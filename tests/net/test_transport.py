@@ -8,13 +8,13 @@ import numpy as np
 
 from accord.core.config import load_study
 from accord.fl.hub import Hub
-from accord.fl.messages import Dropout, Reply, Task
-from accord.fl.net import QueueTransport, TaskQueue
+from accord.fl.in_memory import InMemoryTransport
 from accord.fl.strategies import SiteInfo
-from accord.fl.transport import InMemoryTransport
+from accord.net import QueueTransport, TaskQueue
+from accord.net.messages import Dropout, Reply, Task
 from accord.studies.runner import StudyRun
 from tests.conftest import write_study
-from tests.fl.net.conftest import Serve, make_sites, running_sites
+from tests.net.conftest import Serve, make_sites, running_sites
 
 
 def _hub(transport: QueueTransport | InMemoryTransport, sites: list[str]) -> Hub:

@@ -16,8 +16,7 @@ from starlette.requests import Request
 from accord.core.errors import ConfigError
 from accord.crypto.pki import check_peer, enroll, init_ca, load_ca_certificate, sign_request
 from accord.crypto.tls import TLSFiles, client_context, server_context
-from accord.fl.messages import Reply, Task
-from accord.fl.net import (
+from accord.net import (
     SiteClient,
     TaskQueue,
     authenticate_certificate,
@@ -26,7 +25,8 @@ from accord.fl.net import (
     serve,
     start_in_thread,
 )
-from tests.fl.net.conftest import Serve
+from accord.net.messages import Reply, Task
+from tests.net.conftest import Serve
 
 
 class Echo:

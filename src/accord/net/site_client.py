@@ -6,7 +6,7 @@ reply with its task id as ``Idempotency-Key``. Every request is retried with cap
 exponential backoff and jitter on connection errors, timeouts and 5xx answers, so a hub
 restart or a network partition is waited out until ``stop`` is set.
 
-Large payloads move as digest-checked blobs (see :mod:`accord.fl.net.chunks`). A task's
+Large payloads move as digest-checked blobs (see :mod:`accord.net.chunks`). A task's
 payload is streamed into the spool's payload cache (``payloads/<digest>``, written and
 hashed in a second thread while it arrives, hashed again when reused, the least recently
 used dropped to keep within ``payload_cache_bytes``), so tasks that share a payload fetch
@@ -39,9 +39,8 @@ from typing import Self
 import httpx
 
 from accord.core.errors import TransportError
-from accord.fl.messages import WIRE_PREFIX_BYTES, Reply, Task
-from accord.fl.net.app import IDEMPOTENCY_HEADER
-from accord.fl.net.chunks import (
+from accord.net.app import IDEMPOTENCY_HEADER
+from accord.net.chunks import (
     BLOB_REF_MEDIA_TYPE,
     DEFAULT_CHUNK_BYTES,
     DEFAULT_INLINE_LIMIT,
@@ -55,8 +54,9 @@ from accord.fl.net.chunks import (
     read_frame_layout,
     write_frame,
 )
-from accord.fl.net.server import SITE_HEADER
-from accord.fl.transport import SiteEndpoint
+from accord.net.http_server import SITE_HEADER
+from accord.net.messages import WIRE_PREFIX_BYTES, Reply, Task
+from accord.net.transport import SiteEndpoint
 
 __all__ = ["DEFAULT_PAYLOAD_CACHE_BYTES", "SiteClient"]
 

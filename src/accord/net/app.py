@@ -3,7 +3,7 @@
 Every endpoint but ``/v1/health`` first calls ``authenticate(request)``, which returns the
 caller's site (organisation) name or raises :class:`AuthError` (401) or
 :class:`PermissionError` (403). Under mutual TLS that is
-:func:`accord.fl.net.server.authenticate_certificate`. Errors answer ``{"error": text}``:
+:func:`accord.net.http_server.authenticate_certificate`. Errors answer ``{"error": text}``:
 400 for a malformed message (naming the field, never a value), 403 for a reply on another
 site's task, 404 for an unknown task or blob, 409 for a second different reply or an
 upload piece that does not follow the bytes staged, 410 for a reply to an expired task,
@@ -45,7 +45,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from accord.core.errors import AccordError, AuthError, TransportError
-from accord.fl.net.chunks import (
+from accord.net.chunks import (
     BLOB_REF_MEDIA_TYPE,
     ENVELOPE_MEDIA_TYPE,
     PIECE_BYTES,
@@ -55,7 +55,7 @@ from accord.fl.net.chunks import (
     UploadWriter,
     check_digest,
 )
-from accord.fl.net.queue import (
+from accord.net.queue import (
     ReplyConflictError,
     TaskExpiredError,
     TaskQueue,

@@ -19,10 +19,10 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from accord.core.errors import ConfigError
-from accord.fl.net.pg_queue import PostgresQueueStore, QueueStoreError, open_queue_store
-from accord.fl.net.queue import ReplyConflictError, SQLiteQueueStore, TaskQueue
-from tests.fl.net import test_queue as on_sqlite
-from tests.fl.net.test_queue import _reply, _task
+from accord.net.pg_queue import PostgresQueueStore, QueueStoreError, open_queue_store
+from accord.net.queue import ReplyConflictError, SQLiteQueueStore, TaskQueue
+from tests.net import test_queue as on_sqlite
+from tests.net.test_queue import _reply, _task
 from tests.pg import _free_port
 
 pytestmark = pytest.mark.pg

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from accord.core.config import load_study
-from accord.fl.messages import Reply, Task, wire_prefix
-from accord.fl.net import SiteClient, TaskQueue, authenticate_site_header, create_app
-from accord.fl.net.server import start_in_thread
 from accord.fl.site import Site, SiteContext
-from accord.fl.transport import SiteEndpoint
+from accord.net import SiteClient, TaskQueue, authenticate_site_header, create_app
+from accord.net.http_server import start_in_thread
+from accord.net.messages import Reply, Task, wire_prefix
+from accord.net.transport import SiteEndpoint
 from accord.studies.runner import StudyRun
 from tests.conftest import write_study
 

@@ -1,7 +1,7 @@
-"""The hub's :class:`~accord.fl.transport.Transport` over the durable task queue.
+"""The hub's :class:`~accord.fl.in_memory.Transport` over the durable task queue.
 
 The Hub's round loop runs unchanged: ``post_task`` queues a task for its site, and
-``collect`` waits for the sites' replies (uploaded through :mod:`accord.fl.net.app`).
+``collect`` waits for the sites' replies (uploaded through :mod:`accord.net.app`).
 Every task still unanswered at the deadline becomes a :class:`Dropout` and is expired,
 so the site is not offered it later and a late reply to it is refused.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from accord.fl.messages import Dropout, Reply, Task
-from accord.fl.net.queue import TaskQueue
+from accord.net.messages import Dropout, Reply, Task
+from accord.net.queue import TaskQueue
 
 __all__ = ["QueueTransport"]
 

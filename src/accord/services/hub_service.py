@@ -1,7 +1,7 @@
 """The hub as a network service: task queue, ledger and round loop behind mutual TLS.
 
 :class:`HubService` takes a run's ledger (:class:`~accord.studies.audit.RunLedger`) and
-serves it with the task queue over HTTPS (:mod:`accord.fl.net`): sites long-poll for
+serves it with the task queue over HTTPS (:mod:`accord.net`): sites long-poll for
 tasks, upload replies and ledger entries, pull the log and co-sign checkpoints. Each
 request is authenticated by its client certificate: issued by the consortium's CA, not
 revoked on the ledger (``certificate.revoke``), and for a member organisation; a refusal
@@ -25,8 +25,12 @@ from accord.crypto.pki import CERT_REVOKE, check_peer, load_ca_certificate, revo
 from accord.crypto.tls import server_context
 from accord.data import SiteCohort
 from accord.fl.hub import Hub
-from accord.fl.messages import Task
-from accord.fl.net import (
+from accord.fl.recording import LedgerRecorder
+from accord.fl.strategies import SiteInfo
+from accord.ledger.entry import Entry
+from accord.ledger.log import HubLedger
+from accord.ledger.store import SQLiteLedgerStore
+from accord.net import (
     LockedHubLedger,
     QueueTransport,
     TaskQueue,
@@ -36,15 +40,11 @@ from accord.fl.net import (
     ledger_router,
     start_in_thread,
 )
-from accord.fl.recording import LedgerRecorder
-from accord.fl.strategies import SiteInfo
-from accord.ledger.entry import Entry
-from accord.ledger.log import HubLedger
-from accord.ledger.store import SQLiteLedgerStore
+from accord.net.messages import Task
+from accord.services.service_config import TLSPaths
+from accord.services.site_service import LEDGER_SYNC
 from accord.studies.audit import HUB_ORG, RESEARCHER_ORG, RunLedger
 from accord.studies.consortium import Consortium
-from accord.studies.service_config import TLSPaths
-from accord.studies.site_service import LEDGER_SYNC
 
 __all__ = ["HubService"]
 

@@ -15,12 +15,13 @@ import pytest
 
 from accord.core.errors import TransportError
 from accord.fl.hub import Hub
-from accord.fl.messages import Reply, Task
-from accord.fl.net import QueueTransport, SiteClient, TaskQueue
-from accord.fl.net.chunks import BlobRef, BlobStore, UploadBusyError, UploadOffsetError
+from accord.fl.in_memory import InMemoryTransport
 from accord.fl.strategies import SiteInfo
-from accord.fl.transport import InMemoryTransport, SiteEndpoint
-from tests.fl.net.conftest import Serve, running_sites
+from accord.net import QueueTransport, SiteClient, TaskQueue
+from accord.net.chunks import BlobRef, BlobStore, UploadBusyError, UploadOffsetError
+from accord.net.messages import Reply, Task
+from accord.net.transport import SiteEndpoint
+from tests.net.conftest import Serve, running_sites
 
 MiB = 1 << 20
 PAYLOAD = 20 * MiB

@@ -4,27 +4,27 @@ A site only opens outbound connections to the hub and long-polls for tasks
 (:class:`SiteClient`); the hub keeps tasks and replies in a :class:`TaskQueue` (SQLite)
 served by :func:`create_app` under uvicorn with mutual TLS (:func:`serve`), and its round
 loop reaches the sites through :class:`QueueTransport`. Large messages move as chunked,
-digest-checked blobs (:mod:`accord.fl.net.chunks`). The ledger travels the same way
-(:mod:`accord.fl.net.ledger_api` at the hub, :mod:`accord.fl.net.remote_ledger` at a site):
+digest-checked blobs (:mod:`accord.net.chunks`). The ledger travels the same way
+(:mod:`accord.net.ledger_api` at the hub, :mod:`accord.net.remote_ledger` at a site):
 each site signs its own entries, the hub sequences them, and each site's replica verifies
 and co-signs the hub's checkpoints.
 """
 
 from __future__ import annotations
 
-from accord.fl.net.app import create_app
-from accord.fl.net.client import SiteClient
-from accord.fl.net.ledger_api import LockedHubLedger, ledger_router
-from accord.fl.net.queue import QueueStore, SQLiteQueueStore, TaskQueue
-from accord.fl.net.remote_ledger import RemoteHub, RemoteLedger
-from accord.fl.net.server import (
+from accord.net.app import create_app
+from accord.net.http_server import (
     authenticate_certificate,
     authenticate_site_header,
     peer_certificate,
     serve,
     start_in_thread,
 )
-from accord.fl.net.transport import QueueTransport
+from accord.net.ledger_api import LockedHubLedger, ledger_router
+from accord.net.queue import QueueStore, SQLiteQueueStore, TaskQueue
+from accord.net.queue_transport import QueueTransport
+from accord.net.remote_ledger import RemoteHub, RemoteLedger
+from accord.net.site_client import SiteClient
 
 __all__ = [
     "LockedHubLedger",
