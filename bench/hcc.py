@@ -37,8 +37,8 @@ from sklearn.model_selection import GroupKFold, cross_val_predict
 from accord.models import set_arrays
 from accord.models.mil import build_mil, risk_orientation, tile_scores
 from accord.studies import builtin_study
-from accord.studies.oracle import oracle_result
-from accord.studies.runner import MethodResult, StudyRun
+from accord.studies.outcome import MethodResult
+from accord.studies.simulation import Simulation
 from accord.synth.hcc import generate_hcc_consortium
 from accord.synth.layout import make_layout
 from accord.synth.slides import mask_downsample_for
@@ -62,14 +62,15 @@ def _c(result: MethodResult | None) -> float | None:
     return round(float(result.consortium_cindex), 4)
 
 
-def _local_mean(run: StudyRun, study) -> float | None:  # type: ignore[no-untyped-def]
-    cs = [r.mean_site_cindex for s in run.cohort.sites if (r := run.local(s, study)).per_site]
+def _local_mean(sim: Simulation, study) -> float | None:  # type: ignore[no-untyped-def]
+    local = sim.references.local
+    cs = [r.mean_site_cindex for s in sim.cohort.sites if (r := local(s, study)).per_site]
     cs = [c for c in cs if c is not None]
     return round(float(np.mean(cs)), 4) if cs else None
 
 
 def localisation_auc(
-    run: StudyRun, result: MethodResult, root: Path, kind: str
+    sim: Simulation, result: MethodResult, root: Path, kind: str
 ) -> tuple[float | None, float | None]:
     """AUC of oriented tile scores against the planted-pattern masks on held-out slides,
     and the ceiling the tile features allow: the AUC of a logistic probe trained on the
@@ -80,7 +81,7 @@ def localisation_auc(
     scores_all: list[np.ndarray] = []
     labels_all: list[np.ndarray] = []
     features_all: list[np.ndarray] = []
-    for ctx in (site.context for site in run.consortium.sites.values()):
+    for ctx in (site.context for site in sim.sites.values()):
         x_test = np.asarray(ctx.state["x_test"], dtype=np.float32)
         model = build_mil(kind, int(ctx.state["feature_dim"]), x_test.shape[1], seed=0)
         set_arrays(model, result.params)
@@ -139,19 +140,20 @@ def one(seed: int, sites: int, patients: int, slide_size: int, log_hr: float) ->
         )
         generated = time.perf_counter() - start
         study = _study()
-        run = StudyRun.prepare(study, root, seed, feature_cache=Path(tmp) / "cache")
+        sim = Simulation.prepare(study, root, seed, feature_cache=Path(tmp) / "cache")
+        run = sim.run
         prepared = time.perf_counter() - start
         figures: dict[str, Any] = {"clinical_only": _c(run.clinical_only())}
         for kind in MODELS:
             st = _with_model(study, kind)
             fed = run.federated(st)
             figures[f"federated_{kind}"] = _c(fed)
-            figures[f"pooled_{kind}"] = _c(run.pooled(st))
-            figures[f"local_{kind}"] = _local_mean(run, st)
-            auc, ceiling = localisation_auc(run, fed, root, kind)
+            figures[f"pooled_{kind}"] = _c(sim.references.pooled(st))
+            figures[f"local_{kind}"] = _local_mean(sim, st)
+            auc, ceiling = localisation_auc(sim, fed, root, kind)
             figures[f"localisation_auc_{kind}"] = auc
             figures["localisation_probe_ceiling"] = ceiling
-        figures["oracle"] = _c(oracle_result(run, root))
+        figures["oracle"] = _c(sim.references.oracle())
     return {
         "seed": seed,
         "sites": sites,

@@ -90,7 +90,7 @@ from accord.crypto.tls import TLSFiles, client_context, server_context
 from accord.fl.aggregation import WeightedSum
 from accord.fl.hub import Hub
 from accord.fl.in_memory import InMemoryTransport
-from accord.fl.secure import SecureSettings
+from accord.fl.plan import Plan, SecureSettings
 from accord.fl.secure_site import secure_aggregation_middleware
 from accord.fl.site import Site, SiteContext
 from accord.fl.strategies import Instruction, SiteInfo
@@ -381,26 +381,29 @@ class SiteWorkers:
 
 
 def run_rounds(
-    hub: Hub, params: np.ndarray, rounds: int, warmup: int, secure: bool
+    bench: tuple[Hub, Plan], params: np.ndarray, rounds: int, warmup: int
 ) -> tuple[list[float], WeightedSum]:
     """Seconds per timed round (after ``warmup`` rounds) and the last round's sum."""
+    hub, plan = bench
     times: list[float] = []
     summed: WeightedSum | None = None
     for rnd in range(warmup + rounds):
-        instructions = [Instruction(s.site, "train", {"w": params}, {}) for s in hub.sites]
+        instructions = [Instruction(s.site, "train", {"w": params}, {}) for s in plan.sites]
         start = time.perf_counter()
-        summed = hub.run_instructions(rnd, instructions, secure=secure)
+        summed = hub.run_instructions(plan, rnd, instructions)
         if rnd >= warmup:
             times.append(time.perf_counter() - start)
     assert summed is not None
     return times, summed
 
 
-def make_hub(transport: Any, sites: Sequence[str], secure: bool) -> Hub:
+def make_hub(transport: Any, sites: Sequence[str], secure: bool) -> tuple[Hub, Plan]:
+    """A hub over ``transport`` and a plan for ``sites`` (secure aggregation with the
+    default settings, or none)."""
     infos = [SiteInfo(site=s, n_train=n_train(s)) for s in sites]
-    hub = Hub(transport, infos, timeout_s=HUB_TIMEOUT_S, min_sites=len(sites))
-    hub.secure = SecureSettings() if secure else None
-    return hub
+    hub = Hub(transport, timeout_s=HUB_TIMEOUT_S, min_sites=len(sites))
+    plan = Plan.plain(infos).with_secure(SecureSettings() if secure else None)
+    return hub, plan
 
 
 def stats(times: Sequence[float]) -> dict[str, float]:
@@ -419,10 +422,10 @@ def measure_rounds(
     sites = site_names(n)
     params = np.random.default_rng(n).uniform(-1, 1, args.params).astype(np.float32)
     net_times, net_sum = run_rounds(
-        make_hub(QueueTransport(queue), sites, secure), params, args.rounds, 1, secure
+        make_hub(QueueTransport(queue), sites, secure), params, args.rounds, 1
     )
     local = InMemoryTransport({s: bench_site(s, sites) for s in sites})
-    mem_times, mem_sum = run_rounds(make_hub(local, sites, secure), params, args.rounds, 1, secure)
+    mem_times, mem_sum = run_rounds(make_hub(local, sites, secure), params, args.rounds, 1)
     net, mem = stats(net_times), stats(mem_times)
     overhead = net["median"] - mem["median"]
     return {
@@ -444,10 +447,13 @@ def measure_rounds(
 # --- 2. transfer throughput --------------------------------------------------------------
 
 
-def accord_transfer(hub: Hub, site: str, model: np.ndarray, rnd: int) -> dict[str, float]:
+def accord_transfer(
+    bench: tuple[Hub, Plan], site: str, model: np.ndarray, rnd: int
+) -> dict[str, float]:
     """Seconds hub -> site (post to handler entry) and back (handler return to parsed reply)."""
+    hub, plan = bench
     task = Task.build(
-        task_id=new_id("task"), plan_id=hub.plan_id, round=rnd, site=site, kind="train",
+        task_id=new_id("task"), plan_id=plan.plan_id, round=rnd, site=site, kind="train",
         arrays={"w": model},
     )  # fmt: skip
     start = time.monotonic()
@@ -480,16 +486,16 @@ def measure_transfer(
     raw_url, stop_raw = start_in_thread(
         raw_app(raw_folder), "127.0.0.1", 0, ssl_context=tls_context(pki, "hub", server=True)
     )
-    hub = make_hub(QueueTransport(queue), [site], secure=False)
+    hub, plan = make_hub(QueueTransport(queue), [site], secure=False)
     workers.start("transfer", [site], url, nbytes)
     accord, raw = [], []
     try:
-        warm_up = Task.build(task_id=new_id("task"), plan_id=hub.plan_id, round=0, site=site,
+        warm_up = Task.build(task_id=new_id("task"), plan_id=plan.plan_id, round=0, site=site,
                              kind="train", arrays={"w": model[:16]})  # fmt: skip
         hub.exchange(0, [warm_up])  # untimed: the site's client is up and polling
         for rep in range(reps):
             model[0] = rep  # a new payload each rep: the site's payload cache never has it
-            accord.append(accord_transfer(hub, site, model, rep + 1))
+            accord.append(accord_transfer((hub, plan), site, model, rep + 1))
             raw.append(workers.raw(site, raw_url, nbytes))
     finally:
         workers.halt([site])
@@ -565,9 +571,9 @@ def hub_memory_process(
     events.put(("url", url, proc_status()))
     model = np.random.default_rng(3).standard_normal(nbytes // 4, dtype=np.float32)
     with_model = proc_status()
-    hub = make_hub(MarkedTransport(queue, events), sites, secure=False)
+    hub, plan = make_hub(MarkedTransport(queue, events), sites, secure=False)
     start = time.monotonic()
-    replies = hub.broadcast("train", 0, arrays={"w": model})
+    replies = hub.broadcast(plan, "train", 0, arrays={"w": model})
     seconds = time.monotonic() - start
     end = {"with_model": with_model, "end": proc_status(), "ok": len(replies)}
     events.put(("done", seconds, end))

@@ -22,9 +22,12 @@ import numpy as np
 import pandas as pd
 
 from accord.core.config import StudySpec
+from accord.fl.plan import Plan
+from accord.fl.strategies import SiteInfo
 from accord.studies import builtin_study
-from accord.studies.consortium import Consortium
-from accord.studies.runner import MethodResult, StudyRun
+from accord.studies.outcome import MethodResult
+from accord.studies.simulated_sites import simulate_sites
+from accord.studies.simulation import Simulation
 
 # Our settings per method, 100 local steps of batch 8 per round as FLamby (15 rounds; FLamby
 # runs 5). Features are standardised from federated statistics, so one local learning rate
@@ -71,28 +74,31 @@ PRIVACY_VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def pooled_test_cindex(run: StudyRun, result: MethodResult) -> float | None:
+def pooled_test_cindex(sim: Simulation, result: MethodResult) -> float | None:
     """C on the union of test sets: simulation-only reference (pools test risk scores)."""
-    pooled = Consortium.simulate({"pooled": run.cohort.pooled()}, run.study, run.seed)
-    pooled.install(run.preprocessor)
-    reply = pooled.evaluate(result.params)[0]["pooled"]
+    run, cohort = sim.run, sim.cohort.pooled()
+    pooled, _ = simulate_sites({"pooled": cohort}, run.study, run.seed)
+    plan = Plan.plain([SiteInfo("pooled", cohort.n_train)])
+    pooled.install(plan, run.preprocessor)
+    reply = pooled.evaluate(plan, result.params)[0]["pooled"]
     value = reply.metrics.get("harrell_c")
     return None if value is None else float(value)
 
 
-def figures(run: StudyRun, result: MethodResult) -> dict[str, float | None]:
+def figures(sim: Simulation, result: MethodResult) -> dict[str, float | None]:
     return {
         "mean_center_cindex": result.mean_site_cindex,
-        "pooled_test_cindex": pooled_test_cindex(run, result),
+        "pooled_test_cindex": pooled_test_cindex(sim, result),
     }
 
 
-def lifelines_pooled(run: StudyRun, l2: float) -> dict[str, float | None]:
+def lifelines_pooled(sim: Simulation, l2: float) -> dict[str, float | None]:
     """Reference measured in the same run: lifelines' CoxPHFitter on the pooled train rows."""
     from lifelines import CoxPHFitter
     from lifelines.utils import concordance_index
 
-    pooled = run.cohort.pooled()
+    run = sim.run
+    pooled = sim.cohort.pooled()
     train, test = pooled.subset(test=False), pooled.subset(test=True)
     columns = list(run.preprocessor.columns)
     frame = pd.DataFrame(run.preprocessor.transform(train.features), columns=columns)
@@ -100,7 +106,7 @@ def lifelines_pooled(run: StudyRun, l2: float) -> dict[str, float | None]:
     cph = CoxPHFitter(penalizer=l2).fit(frame, "T", "E")
     beta = cph.params_.to_numpy()
     cs = []
-    for site in run.cohort.sites.values():
+    for site in sim.cohort.sites.values():
         t = site.subset(test=True)
         risk = run.preprocessor.transform(t.features) @ beta
         cs.append(concordance_index(t.time_days, -risk, t.event))
@@ -113,20 +119,21 @@ def lifelines_pooled(run: StudyRun, l2: float) -> dict[str, float | None]:
 
 def one_seed(study: StudySpec, data: Path, seed: int) -> dict[str, list[dict[str, float | None]]]:
     base = with_training(study)
-    run = StudyRun.prepare(base, data, seed)
+    sim = Simulation.prepare(base, data, seed)
+    run, references = sim.run, sim.references
     out: dict[str, list[dict[str, float | None]]] = {}
-    out["newton_raphson"] = [figures(run, run.federated(base))]
-    out["pooled"] = [figures(run, run.pooled(base))]
-    out["lifelines_pooled"] = [lifelines_pooled(run, base.model.l2)]
+    out["newton_raphson"] = [figures(sim, run.federated(base))]
+    out["pooled"] = [figures(sim, references.pooled(base))]
+    out["lifelines_pooled"] = [lifelines_pooled(sim, base.model.l2)]
     local_study = with_training(study, strategy="fedavg", **COMMON, lr=0.05)
-    out["local"] = [figures(run, run.local(site, local_study)) for site in run.cohort.sites]
+    out["local"] = [figures(sim, references.local(s, local_study)) for s in sim.cohort.sites]
     for method, settings in SGD_METHODS.items():
         spec = with_training(study, strategy=method, **COMMON, **settings)
-        out[method] = [figures(run, run.federated(spec))]
+        out[method] = [figures(sim, run.federated(spec))]
         print(f"seed {seed} {method}: {out[method][0]}", file=sys.stderr)
     for name, privacy in PRIVACY_VARIANTS.items():
         spec = with_training(study, privacy, strategy="fedavg", **COMMON, **SGD_METHODS["fedavg"])
-        out[name] = [figures(run, run.federated(spec))]
+        out[name] = [figures(sim, run.federated(spec))]
         print(f"seed {seed} {name}: {out[name][0]}", file=sys.stderr)
     return out
 

@@ -12,6 +12,7 @@ from accord.core.config import load_study
 from accord.core.errors import AggregationError, DataError, TransportError
 from accord.fl.hub import Hub
 from accord.fl.in_memory import InMemoryTransport
+from accord.fl.plan import Plan
 from accord.fl.site import Site, SiteContext
 from accord.fl.strategies import Instruction, SiteInfo
 from accord.net.messages import (
@@ -23,17 +24,17 @@ from accord.net.messages import (
     Task,
     wire_prefix,
 )
-from accord.studies.runner import StudyRun
+from accord.studies.simulation import Simulation
 from tests.conftest import write_study
 
 
-def _run(cohort_dir: Path) -> StudyRun:
+def _sim(cohort_dir: Path) -> Simulation:
     study = load_study(write_study(cohort_dir, "fedavg", rounds=2))
-    return StudyRun.prepare(study, cohort_dir, seed=0)
+    return Simulation.prepare(study, cohort_dir, seed=0)
 
 
 def test_an_offline_site_is_a_logged_dropout_and_the_round_goes_on(cohort_dir: Path) -> None:
-    run = _run(cohort_dir)
+    run = _sim(cohort_dir).run
     transport = run.consortium.hub.transport
     assert isinstance(transport, InMemoryTransport)
     transport.offline = frozenset({"hospital_1"})
@@ -44,7 +45,7 @@ def test_an_offline_site_is_a_logged_dropout_and_the_round_goes_on(cohort_dir: P
 
 
 def test_too_few_sites_is_an_aggregation_error(cohort_dir: Path) -> None:
-    run = _run(cohort_dir)
+    run = _sim(cohort_dir).run
     hub = run.consortium.hub
     hub.min_sites = 3
     transport = hub.transport
@@ -55,8 +56,7 @@ def test_too_few_sites_is_an_aggregation_error(cohort_dir: Path) -> None:
 
 
 def _site(cohort_dir: Path, handler) -> Site:  # type: ignore[no-untyped-def]
-    run = _run(cohort_dir)
-    ctx = run.consortium.sites["hospital_0"].context
+    ctx = _sim(cohort_dir).sites["hospital_0"].context
     return Site(SiteContext(ctx.site, ctx.cohort, ctx.study, 0), {"train": handler})
 
 
@@ -118,9 +118,10 @@ def test_hub_reports_a_failed_site_reason(cohort_dir: Path) -> None:
         raise DataError("boom")
 
     transport = InMemoryTransport({"hospital_0": _site(cohort_dir, fails)})
-    hub = Hub(transport, [SiteInfo("hospital_0", 10)], min_sites=1)
+    hub = Hub(transport, min_sites=1)
+    plan = Plan.plain([SiteInfo("hospital_0", 10)])
     with pytest.raises(AggregationError, match="hospital_0: failed: DataError: boom"):
-        hub.broadcast("train", rnd=0)
+        hub.broadcast(plan, "train", 0)
 
 
 # --- the wire frame ---------------------------------------------------------------------------
@@ -199,9 +200,9 @@ class _Recording:
 def test_a_broadcast_encodes_its_arrays_once_for_every_site() -> None:
     transport = _Recording()
     sites = [SiteInfo(f"s{i}", 1) for i in range(5)]
-    hub = Hub(transport, sites, min_sites=0)
+    hub = Hub(transport, min_sites=0)
     model = {"w": np.ones(1000, dtype=np.float32)}
-    hub.broadcast("train", 0, arrays=model)
+    hub.broadcast(Plan.plain(sites), "train", 0, arrays=model)
     first = transport.posted[0].payload
     assert all(task.payload is first for task in transport.posted)  # one bytes object
     assert Task.from_wire(transport.posted[3].to_wire()).arrays["w"].sum() == 1000
@@ -210,12 +211,14 @@ def test_a_broadcast_encodes_its_arrays_once_for_every_site() -> None:
 def test_instructions_sharing_arrays_share_one_payload() -> None:
     transport = _Recording()
     sites = [SiteInfo(f"s{i}", 1) for i in range(4)]
-    hub = Hub(transport, sites, min_sites=0)
+    hub = Hub(transport, min_sites=0)
     shared = {"w": np.ones(10)}
     own = {"w": np.zeros(10)}
     instructions = [Instruction(s.site, "train", shared, {}) for s in sites[:3]]
     with pytest.raises(AggregationError, match="no site contributed"):  # none answers here
-        hub.run_instructions(0, [*instructions, Instruction("s3", "train", own, {})])
+        hub.run_instructions(
+            Plan.plain(sites), 0, [*instructions, Instruction("s3", "train", own, {})]
+        )
     payloads = [task.payload for task in transport.posted]
     assert payloads[0] is payloads[1] is payloads[2]
     assert payloads[3] is not payloads[0] and payloads[3] != payloads[0]

@@ -12,20 +12,20 @@ from accord.ledger.entry import Entry
 from accord.ledger.log import HubLedger, genesis_payload
 from accord.ledger.store import SQLiteLedgerStore
 from accord.net.messages import Reply, Task
-from accord.studies.runner import StudyRun
+from accord.studies.simulation import Simulation
 from tests.conftest import write_study
 
 
 def _setup(cohort_dir: Path, handler) -> tuple[Site, HubLedger]:  # type: ignore[no-untyped-def]
     from accord.core.config import load_study
 
-    run = StudyRun.prepare(load_study(write_study(cohort_dir, "fedavg", rounds=1)), cohort_dir, 0)
+    sim = Simulation.prepare(load_study(write_study(cohort_dir, "fedavg", rounds=1)), cohort_dir, 0)
     hub, site_key = new_identity("hub"), new_identity("hospital_0")
     orgs = [hub.public.to_dict(), site_key.public.to_dict()]
     store = SQLiteLedgerStore(cohort_dir / "ledger.sqlite")
     ledger = HubLedger.create(store, hub, "log-t", genesis_payload("t", "hub", orgs))
     recorder = LedgerRecorder(ledger, hub)
-    ctx = run.consortium.sites["hospital_0"].context
+    ctx = sim.sites["hospital_0"].context
     site = Site(
         SiteContext(ctx.site, ctx.cohort, ctx.study, 0),
         {"train": handler},

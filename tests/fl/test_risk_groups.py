@@ -62,17 +62,16 @@ def test_errors() -> None:
 def test_sites_answer_risk_group_tasks_only_under_secure_aggregation(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from accord.core.errors import AggregationError
     from accord.studies import load_study
-    from accord.studies.risk_groups import risk_groups
-    from accord.studies.runner import run_study
+    from accord.studies.simulation import run_study
     from tests.conftest import synthetic_cohort, write_study
 
     synthetic_cohort().to_csv(tmp_path / "cohort.csv", index=False)
     study = load_study(write_study(tmp_path, strategy="fedavg", rounds=2, baselines="[]"))
     privacy = study.privacy.model_copy(update={"secure_aggregation": "off"})
     plain = study.model_copy(update={"privacy": privacy})
-    run, results = run_study(plain, tmp_path, 0)
-    assert run.risk_groups is None  # no secure sum: the report shows no risk groups
+    sim, results = run_study(plain, tmp_path, 0)
+    assert sim.run.risk_groups is None  # no secure sum: the report shows no risk groups
     with pytest.raises(AggregationError, match="only under secure aggregation"):
-        risk_groups(run, results[0], "linear_cox")  # and every site refuses if asked
-    secure_run, _ = run_study(study, tmp_path, 0)  # three sites: secure aggregation on
-    assert secure_run.risk_groups is not None
+        sim.run.compute_risk_groups(results[0], "linear_cox")  # and every site refuses if asked
+    secure, _ = run_study(study, tmp_path, 0)  # three sites: secure aggregation on
+    assert secure.run.risk_groups is not None

@@ -17,7 +17,7 @@ from accord.net import SiteClient, TaskQueue, authenticate_site_header, create_a
 from accord.net.http_server import start_in_thread
 from accord.net.messages import Reply, Task, wire_prefix
 from accord.net.transport import SiteEndpoint
-from accord.studies.runner import StudyRun
+from accord.studies.simulation import Simulation
 from tests.conftest import write_study
 
 
@@ -113,8 +113,8 @@ def make_sites(
 ) -> dict[str, Site]:
     """The synthetic consortium's three sites, answering ``stats`` tasks with ``handler``."""
     study = load_study(write_study(cohort_dir, "fedavg", rounds=2))
-    run = StudyRun.prepare(study, cohort_dir, seed=0)
+    sim = Simulation.prepare(study, cohort_dir, seed=0)
     return {
         name: Site(SiteContext(name, s.context.cohort, s.context.study, 0), {"stats": handler})
-        for name, s in run.consortium.sites.items()
+        for name, s in sim.sites.items()
     }

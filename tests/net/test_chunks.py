@@ -16,6 +16,7 @@ import pytest
 from accord.core.errors import TransportError
 from accord.fl.hub import Hub
 from accord.fl.in_memory import InMemoryTransport
+from accord.fl.plan import Plan
 from accord.fl.strategies import SiteInfo
 from accord.net import QueueTransport, SiteClient, TaskQueue
 from accord.net.chunks import BlobRef, BlobStore, UploadBusyError, UploadOffsetError
@@ -196,18 +197,19 @@ def test_a_20_mb_task_and_reply_round_trip_through_the_hub(
     process) peaks lower than the in-memory transport, which serialises the same messages."""
     x = np.random.default_rng(0).random(PAYLOAD // 8)
     url = serve()
-    hub = Hub(QueueTransport(queue), [SiteInfo("a", 1)], timeout_s=60.0)
-    in_memory = Hub(InMemoryTransport({"a": Echo()}), [SiteInfo("a", 1)])
+    hub = Hub(QueueTransport(queue), timeout_s=60.0)
+    in_memory = Hub(InMemoryTransport({"a": Echo()}))
+    plan = Plan.plain([SiteInfo("a", 1)])
     with running_sites(url, {"a": Echo()}, tmp_path / "spool", chunk_bytes=4 * MiB):
-        hub.broadcast("stats", 0, arrays={"x": x[:10]})  # warm up: imports, connections
+        hub.broadcast(plan, "stats", 0, arrays={"x": x[:10]})  # warm up: imports, connections
         tracemalloc.start()
         try:
             base = tracemalloc.get_traced_memory()[0]
-            replies = hub.broadcast("stats", 1, arrays={"x": x})
+            replies = hub.broadcast(plan, "stats", 1, arrays={"x": x})
             network_peak = _peak_over(base)
             tracemalloc.reset_peak()
             base = tracemalloc.get_traced_memory()[0]
-            in_memory.broadcast("stats", 1, arrays={"x": x})
+            in_memory.broadcast(plan, "stats", 1, arrays={"x": x})
             in_memory_peak = _peak_over(base)
         finally:
             tracemalloc.stop()
@@ -267,7 +269,8 @@ def test_broadcasting_a_20_mb_model_to_10_sites_keeps_the_hubs_memory_flat(
     x = np.random.default_rng(1).random(PAYLOAD // 8)
     sites = [f"s{i}" for i in range(10)]
     url = serve()
-    hub = Hub(QueueTransport(queue), [SiteInfo(s, 1) for s in sites], timeout_s=60.0)
+    hub = Hub(QueueTransport(queue), timeout_s=60.0)
+    plan = Plan.plain([SiteInfo(s, 1) for s in sites])
     spawn = mp.get_context("spawn")
     stop = spawn.Event()
     process = spawn.Process(
@@ -275,11 +278,11 @@ def test_broadcasting_a_20_mb_model_to_10_sites_keeps_the_hubs_memory_flat(
     )
     process.start()
     try:
-        hub.broadcast("stats", 0, arrays={"x": x[:10]})  # warm up: sites polling, connections
+        hub.broadcast(plan, "stats", 0, arrays={"x": x[:10]})  # warm up: sites polling, connections
         tracemalloc.start()
         try:
             base = tracemalloc.get_traced_memory()[0]
-            replies = hub.broadcast("stats", 1, arrays={"x": x})
+            replies = hub.broadcast(plan, "stats", 1, arrays={"x": x})
             peak = _peak_over(base)
         finally:
             tracemalloc.stop()

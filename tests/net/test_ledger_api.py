@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import httpx
 import pytest
@@ -46,7 +45,7 @@ from accord.net import (
 )
 from accord.net.messages import Reply, Task
 from accord.net.remote_ledger import check_receipt
-from accord.studies.runner import StudyRun
+from accord.studies.simulation import Simulation
 from tests.conftest import write_study
 from tests.net.conftest import Serve
 
@@ -204,13 +203,13 @@ def test_a_replica_over_https_pulls_verifies_and_cosigns(
         cp = hub.ledger.checkpoint()
         replica = SiteReplica(SQLiteLedgerStore(tmp_path / "site.sqlite"), site)
         remote = RemoteHub(http)
-        cs = replica.sync(cast(HubLedger, remote))
+        cs = replica.sync(remote)
         assert cs is not None and cs.size == cp.size == 11
         assert replica.store.root() == cp.root
         assert [c.org for c in hub.ledger.store.cosignatures(cp.size)] == ["hospital_a"]
         assert [c.org for c in remote.store.cosignatures(cp.size)] == ["hospital_a"]
         hub.ledger.record(hub.hub, "aggregation", {"plan": "p", "round": 5})
-        assert replica.sync(cast(HubLedger, remote)) == cs  # no newer checkpoint yet
+        assert replica.sync(remote) == cs  # no newer checkpoint yet
         assert replica.size == 12
         replica.store.close()
     with _http(hub.url, "hospital_b") as http:
@@ -228,7 +227,7 @@ def test_a_hub_that_rewrites_history_is_caught_by_the_replica(
     hub.ledger.checkpoint()
     replica = SiteReplica(SQLiteLedgerStore(tmp_path / "site.sqlite"), site)
     with _http(hub.url, "hospital_a") as http:
-        assert replica.sync(cast(HubLedger, RemoteHub(http))) is not None
+        assert replica.sync(RemoteHub(http)) is not None
     # The same hub keys and log id, another history of the same length.
     rewritten = _open_hub(tmp_path / "rewritten.sqlite", hub.hub, list(hub.sites.values()))
     try:
@@ -237,7 +236,7 @@ def test_a_hub_that_rewrites_history_is_caught_by_the_replica(
         rewritten.checkpoint()
         url = serve(routers=[ledger_router(rewritten)])
         with _http(url, "hospital_a") as http:
-            liar = cast(HubLedger, RemoteHub(http))
+            liar = RemoteHub(http)
             with pytest.raises(EquivocationError, match="two different roots for size 4"):
                 replica.sync(liar)
             rewritten.record(hub.hub, "aggregation", {"plan": "p", "round": 13})
@@ -253,7 +252,7 @@ def test_a_hub_that_rewrites_history_is_caught_by_the_replica(
 def test_the_recorder_middleware_at_a_site_signs_its_entries_over_https(
     serve: Serve, cohort_dir: Path
 ) -> None:
-    run = StudyRun.prepare(load_study(write_study(cohort_dir, "fedavg", rounds=1)), cohort_dir, 0)
+    sim = Simulation.prepare(load_study(write_study(cohort_dir, "fedavg", rounds=1)), cohort_dir, 0)
     hub_key, site_key = new_identity("hub"), new_identity("hospital_0")
     ledger = _open_hub(cohort_dir / "hub.sqlite", hub_key, [site_key])
     try:
@@ -261,8 +260,8 @@ def test_the_recorder_middleware_at_a_site_signs_its_entries_over_https(
         with _http(url, "hospital_0") as http:
             # A site's recorder: the middleware only signs as ``site_key``; the hub
             # signer is never used at a site, so the site passes its own.
-            recorder = LedgerRecorder(cast(HubLedger, RemoteLedger(http)), site_key)
-            ctx = run.consortium.sites["hospital_0"].context
+            recorder = LedgerRecorder(RemoteLedger(http), site_key)
+            ctx = sim.sites["hospital_0"].context
             site = Site(
                 SiteContext(ctx.site, ctx.cohort, ctx.study, 0),
                 {"train": _ok},

@@ -9,16 +9,21 @@ import numpy as np
 from accord.core.config import load_study
 from accord.fl.hub import Hub
 from accord.fl.in_memory import InMemoryTransport
+from accord.fl.plan import Plan
 from accord.fl.strategies import SiteInfo
 from accord.net import QueueTransport, TaskQueue
 from accord.net.messages import Dropout, Reply, Task
-from accord.studies.runner import StudyRun
+from accord.studies.simulation import Simulation
 from tests.conftest import write_study
 from tests.net.conftest import Serve, make_sites, running_sites
 
 
-def _hub(transport: QueueTransport | InMemoryTransport, sites: list[str]) -> Hub:
-    return Hub(transport, [SiteInfo(s, 1) for s in sites], plan_id="plan-1", timeout_s=20.0)
+def _hub(transport: QueueTransport | InMemoryTransport) -> Hub:
+    return Hub(transport, timeout_s=20.0)
+
+
+def _plan(sites: list[str]) -> Plan:
+    return Plan("plan-1", "test", tuple(SiteInfo(s, 1) for s in sites))
 
 
 def _summary(replies: dict[str, Reply]) -> dict[str, tuple[object, ...]]:
@@ -34,12 +39,13 @@ def test_a_broadcast_over_http_gives_the_in_memory_replies(
     sites = make_sites(cohort_dir)
     two = {k: sites[k] for k in ("hospital_0", "hospital_1")}
     x = np.array([1.5, -2.0, 0.25])
-    expected = _hub(InMemoryTransport(two), list(two)).broadcast("stats", 3, arrays={"x": x})
+    plan = _plan(list(two))
+    expected = _hub(InMemoryTransport(two)).broadcast(plan, "stats", 3, arrays={"x": x})
     url = serve()
-    hub = _hub(QueueTransport(queue), list(two))
+    hub = _hub(QueueTransport(queue))
     with running_sites(url, two, tmp_path / "spool"):
-        got = hub.broadcast("stats", 3, arrays={"x": x})
-        again = hub.broadcast("stats", 4, arrays={"x": 2 * x})
+        got = hub.broadcast(plan, "stats", 3, arrays={"x": x})
+        again = hub.broadcast(plan, "stats", 4, arrays={"x": 2 * x})
     assert _summary(got) == _summary(expected)
     assert again["hospital_1"].metrics == {"round": 4.0}
     assert hub.log[-1].contributed == ["hospital_0", "hospital_1"]
@@ -51,10 +57,10 @@ def test_a_site_that_never_answers_is_a_dropout(
     sites = make_sites(cohort_dir)
     url = serve()
     transport = QueueTransport(queue)
-    hub = _hub(transport, ["hospital_0", "hospital_2"])
+    hub = _hub(transport)
     hub.timeout_s = 1.0
     with running_sites(url, {"hospital_0": sites["hospital_0"]}, tmp_path / "spool"):
-        replies = hub.broadcast("stats", 0)
+        replies = hub.broadcast(_plan(["hospital_0", "hospital_2"]), "stats", 0)
     assert set(replies) == {"hospital_0"}
     assert hub.log[-1].missing == {"hospital_2": "no answer within 1 s"}
     assert queue.pending("hospital_2") == []  # expired: not offered when it comes back
@@ -75,12 +81,12 @@ def test_a_whole_federated_study_over_http_matches_the_simulation(
 ) -> None:
     """FedAvg with secure aggregation: every round and the evaluation cross the network."""
     study = load_study(write_study(cohort_dir, "fedavg", rounds=2))
-    simulated = StudyRun.prepare(study, cohort_dir, seed=0).federated()
-    run = StudyRun.prepare(study, cohort_dir, seed=0)
-    run.consortium.hub.transport = QueueTransport(queue)
+    simulated = Simulation.prepare(study, cohort_dir, seed=0).run.federated()
+    sim = Simulation.prepare(study, cohort_dir, seed=0)
+    sim.run.consortium.hub.transport = QueueTransport(queue)
     url = serve()
-    with running_sites(url, run.consortium.sites, tmp_path / "spool"):
-        networked = run.federated()
+    with running_sites(url, sim.sites, tmp_path / "spool"):
+        networked = sim.run.federated()
     assert networked.per_site == simulated.per_site
     assert networked.consortium_cindex == simulated.consortium_cindex
     for name, value in simulated.params.items():

@@ -24,7 +24,7 @@ from accord.ledger.bundle import open_source
 from accord.ledger.verify import verify_log
 from accord.services.loopback import start_loopback
 from accord.studies import load_study
-from accord.studies.runner import run_study
+from accord.studies.simulation import run_study
 from tests.conftest import synthetic_cohort, write_study
 
 
@@ -62,8 +62,8 @@ def running(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
 def test_processes_give_the_simulation_numbers(running, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder, study, harness = running
     _, simulated = run_study(study, folder, 0, ledger_dir=tmp_path / "sim")
-    run, networked = _networked(study, folder, harness)
-    assert run.consortium.hub.secure is not None  # three sites: secure aggregation on
+    sim, networked = _networked(study, folder, harness)
+    assert sim.run.plan.secure is not None  # three sites: secure aggregation on
     a, b = _figures(simulated), _figures(networked)
     assert a["sites"] == pytest.approx(b["sites"], abs=1e-9)
     assert a["consortium"] == pytest.approx(b["consortium"], abs=1e-9)
@@ -170,7 +170,7 @@ def test_a_killed_site_drops_out_and_rejoins_and_a_partition_is_survived(
             events.append("partitioned")
 
     try:
-        run, results = run_study(
+        sim, results = run_study(
             study,
             tmp_path,
             0,
@@ -183,7 +183,7 @@ def test_a_killed_site_drops_out_and_rejoins_and_a_partition_is_survived(
         harness.close()
     assert events == ["killed", "restarted", "partitioned"]
     assert results[0].consortium_cindex is not None
-    training = [log for log in run.consortium.hub.log if log.contributed or log.missing]
+    training = [log for log in sim.run.consortium.hub.log if log.contributed or log.missing]
     dropped = [log for log in training if "hospital_2" in log.missing]
     assert dropped, "the killed site never showed up as a dropout"
     last_drop = max(i for i, log in enumerate(training) if "hospital_2" in log.missing)
@@ -285,9 +285,9 @@ def test_a_data_owner_approves_a_new_function_from_its_own_site(running) -> None
     changed = study.model_copy(update={"training": training})
     owner = harness.audit.sites.pop("hospital_2")  # this owner decides at its own site
     try:
-        run, results = _networked(changed, folder, harness)
+        sim, results = _networked(changed, folder, harness)
         assert sorted(results[0].per_site) == ["hospital_0", "hospital_1"]
-        function = str(run.consortium.hub.task_config["function"])
+        function = sim.run.plan.config.function
         config = folder / "out" / "sites" / "hospital_2" / "site.toml"
         where = ["--hub", harness.url, "--site", "hospital_2", "--config", str(config)]
         review = CliRunner().invoke(app, ["site", "functions", *where])

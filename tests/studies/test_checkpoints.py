@@ -10,7 +10,7 @@ import pytest
 
 from accord.studies import load_study
 from accord.studies.checkpoints import PlanCheckpoints
-from accord.studies.runner import StudyRun
+from accord.studies.simulation import Simulation
 from tests.conftest import synthetic_cohort, write_study
 
 
@@ -21,23 +21,25 @@ class _CrashError(Exception):
 def test_a_hub_killed_between_checkpoint_and_ledger_resumes_exactly_once(tmp_path: Path) -> None:
     synthetic_cohort().to_csv(tmp_path / "cohort.csv", index=False)
     study = load_study(write_study(tmp_path, strategy="fedavg", rounds=4, baselines="[]"))
-    reference = StudyRun.prepare(study, tmp_path, 0).federated()
+    reference = Simulation.prepare(study, tmp_path, 0).run.federated()
 
     def crash_after_round_2(label: str, done: int, total: int) -> None:
         if label == "fedavg" and done == 2:
             raise _CrashError  # after the round's checkpoint, before its ledger entry
 
     keep = PlanCheckpoints(tmp_path / "checkpoints")
-    first = StudyRun.prepare(study, tmp_path, 0, ledger_dir=tmp_path / "out", checkpoints=keep)
+    first = Simulation.prepare(
+        study, tmp_path, 0, ledger_dir=tmp_path / "out", checkpoints=keep
+    ).run
     first.progress = crash_after_round_2
     with pytest.raises(_CrashError):
         first.federated()
     saved = keep.load("fedavg")
     assert saved is not None and saved.rounds_done == 2
 
-    second = StudyRun.prepare(study, tmp_path, 0, audit=first.audit, checkpoints=keep)
+    second = Simulation.prepare(study, tmp_path, 0, audit=first.audit, checkpoints=keep).run
     result = second.federated()
-    assert second.consortium.hub.plan_id == saved.plan_id  # the same plan, carried on
+    assert second.plan.plan_id == saved.plan_id  # the same plan, carried on
     for name, value in reference.params.items():
         np.testing.assert_allclose(result.params[name], value, atol=1e-12)
     assert result.consortium_cindex == pytest.approx(reference.consortium_cindex, abs=1e-12)

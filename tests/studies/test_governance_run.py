@@ -9,12 +9,12 @@ import pytest
 
 from accord.core.config import StudySpec, load_study
 from accord.core.errors import AggregationError, PolicyError
-from accord.fl.governance.function import archive_hash, function_archive
+from accord.fl.governance import archive_hash, function_archive
 from accord.ledger.entry import Entry
 from accord.ledger.registry import KEY_REVOKE
 from accord.net.messages import Task
 from accord.studies.audit import RunLedger
-from accord.studies.runner import StudyRun
+from accord.studies.simulation import Simulation
 from accord.studies.workspace import init_workspace, open_workspace
 from tests.conftest import synthetic_cohort, write_study
 
@@ -52,7 +52,7 @@ def test_an_unapproved_function_is_refused_everywhere(workspace) -> None:  # typ
     ws, data, study = workspace
     run, _ = open_workspace(ws)
     with pytest.raises(AggregationError, match="not approved for dataset"):
-        StudyRun.prepare(study, data, 0, audit=run)
+        Simulation.prepare(study, data, 0, audit=run)
     for site in run.sites:
         kinds = {e.kind for e in _site_tasks(run, site)}
         assert kinds == {"task.refused"}  # refused before accepting: data never touched
@@ -62,7 +62,7 @@ def test_approved_sites_run_and_others_refuse(workspace) -> None:  # type: ignor
     ws, data, study = workspace
     run, _ = open_workspace(ws)
     _approve(run, study, ["hospital_0", "hospital_1"])
-    result = StudyRun.prepare(study, data, 0, audit=run).federated()
+    result = Simulation.prepare(study, data, 0, audit=run).run.federated()
     assert set(result.per_site) == {"hospital_0", "hospital_1"}
     refused = [e for e in _site_tasks(run, "hospital_2") if e.kind == "task.refused"]
     assert refused and all("not approved" in str(e.payload["reason"]) for e in refused)
@@ -82,7 +82,7 @@ def test_an_approval_does_not_carry_over_to_another_dataset(workspace) -> None: 
         "function.approved",
         {"function": function, "dataset": run.datasets["hospital_0"]},
     )
-    result = StudyRun.prepare(study, data, 0, audit=run).federated()
+    result = Simulation.prepare(study, data, 0, audit=run).run.federated()
     assert set(result.per_site) == {"hospital_0"}
     reasons = {
         str(e.payload["reason"]) for e in _site_tasks(run, "hospital_1") if e.kind == "task.refused"
@@ -98,7 +98,7 @@ def test_an_organisation_without_permission_is_refused(workspace) -> None:  # ty
     )
     run, _ = open_workspace(ws)
     _approve(run, study, list(run.sites))
-    StudyRun.prepare(study, data, 0, audit=run).federated()
+    Simulation.prepare(study, data, 0, audit=run).run.federated()
     reasons = [
         str(e.payload["reason"]) for e in _site_tasks(run, "hospital_1") if e.kind == "task.refused"
     ]
@@ -113,7 +113,7 @@ def test_a_cohort_below_the_site_minimum_is_refused_without_its_size(workspace) 
     )
     run, _ = open_workspace(ws)
     _approve(run, study, list(run.sites))
-    result = StudyRun.prepare(study, data, 0, audit=run).federated()
+    result = Simulation.prepare(study, data, 0, audit=run).run.federated()
     assert "hospital_0" not in result.per_site
     reasons = [
         str(e.payload["reason"]) for e in _site_tasks(run, "hospital_0") if e.kind == "task.refused"

@@ -11,7 +11,7 @@ import pytest
 from accord.core.errors import DataError
 from accord.data import load_cohort
 from accord.studies import builtin_study
-from accord.studies.runner import StudyRun
+from accord.studies.simulation import Simulation
 from accord.synth.hcc import generate_hcc_consortium
 
 
@@ -44,13 +44,13 @@ def test_site_folders_load_with_their_slides(consortium: Path) -> None:
 def test_federated_mil_with_secure_aggregation_runs(
     consortium: Path, tmp_path: Path, kind: str
 ) -> None:
-    run = StudyRun.prepare(
+    run = Simulation.prepare(
         _quick(kind), consortium, 0, feature_cache=tmp_path / "cache", ledger_dir=tmp_path / "out"
-    )
-    assert run.consortium.feature_dim == 34
+    ).run
+    assert run.view.feature_dim == 34
     assert run.excluded == {}
     result = run.federated()
-    assert run.consortium.hub.secure is not None  # 3 sites: on by default
+    assert run.plan.secure is not None  # 3 sites: on by default
     assert result.consortium_cindex is not None and 0.0 <= result.consortium_cindex <= 1.0
     clinical = run.clinical_only()
     assert clinical.consortium_cindex is not None
@@ -85,7 +85,7 @@ def test_a_site_whose_setup_fails_is_reported_not_silently_dropped(tmp_path: Pat
     generate_hcc_consortium(root, sites=3, patients=30, seed=3, slide_size=512)
     broken = sorted((root / "site02" / "slides").glob("*.ome.tif"))[4]
     broken.write_bytes(b"not a slide")
-    run = StudyRun.prepare(_quick(), root, 0, feature_cache=tmp_path / "cache")
+    run = Simulation.prepare(_quick(), root, 0, feature_cache=tmp_path / "cache").run
     assert set(run.excluded) == {"site02"}
     assert "1 slides could not be read (patients at rows [5])" in run.excluded["site02"]
     assert "HCC-" not in run.excluded["site02"]  # rows, never patient ids
@@ -100,30 +100,30 @@ def test_risk_groups_oracle_and_tile_export_end_to_end(consortium: Path, tmp_pat
     from accord.studies.oracle import oracle_result
     from accord.studies.report_writer import write_report
     from accord.studies.results import results_document
-    from accord.studies.risk_groups import risk_groups
     from accord.synth.hcc import harrell_c
 
     out = tmp_path / "out"
-    run = StudyRun.prepare(
+    sim = Simulation.prepare(
         _quick(), consortium, 0, feature_cache=tmp_path / "cache", ledger_dir=out
     )
+    run = sim.run
     assert run.audit is not None
     run.audit.governance["site03"].policy = SitePolicy()  # the protective default: no tile export
     result = run.federated()
 
     # Risk groups: the summed counts are the pooled counts of the held-out patients.
-    groups = risk_groups(run, result, "chowder")
-    n_test = sum(c.n_test for c in run.cohort.sites.values())
+    groups = run.compute_risk_groups(result, "chowder")
+    n_test = sum(c.n_test for c in sim.cohort.sites.values())
     assert groups.at_risk[:, 0].sum() == n_test
     assert np.all(groups.events <= groups.at_risk)
     assert 0.0 <= groups.logrank_p <= 1.0
     assert groups.ledger["metric_seq"] > 0
 
     # The oracle is Harrell's C of truth.csv's linear predictor, pair counts within sites.
-    oracle = oracle_result(run, consortium)
+    oracle = oracle_result(consortium, run.study.cohort, sim.cohort.sites, run.excluded)
     assert oracle is not None and oracle.consortium_cindex is not None
     truth = pd.read_csv(consortium / "truth.csv").set_index("patient_id")
-    site = run.cohort.sites["site01"]
+    site = sim.cohort.sites["site01"]
     ids = pd.read_csv(consortium / "site01" / "clinical.csv")["patient_id"].to_numpy()
     test = site.subset(test=True)
     assert test.source_rows is not None
@@ -152,15 +152,15 @@ def test_risk_groups_oracle_and_tile_export_end_to_end(consortium: Path, tmp_pat
     too_many = run.export_tiles(result, tmp_path / "more", patients=2)
     assert too_many == {}  # every site allows at most one patient
 
-    run.risk_groups, run.oracle = groups, oracle
+    run.risk_groups = groups
     run.exported = exported
-    document = results_document(run, [result])
+    document = results_document(run, [result], oracle=oracle)
     assert (
         document["risk_groups"]["at_risk"][0][0] + document["risk_groups"]["at_risk"][1][0]
         == n_test
     )
     text = json.dumps(document)
     assert "HCC-" not in text  # no patient id in results.json
-    html = write_report(run, [result], document, out).read_text()
+    html = write_report(run, [result], document, out, oracle=oracle).read_text()
     assert "Risk groups" in html and "oracle" in html and "What the model looks at" in html
     assert "HCC-" not in html

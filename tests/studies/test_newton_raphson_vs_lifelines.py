@@ -10,13 +10,14 @@ import pytest
 from lifelines import CoxPHFitter
 
 from accord.core.config import load_study
-from accord.studies.runner import StudyRun
+from accord.studies.simulation import Simulation
 from tests.conftest import write_study
 
 
-def _pooled_frame(run: StudyRun) -> pd.DataFrame:
+def _pooled_frame(sim: Simulation) -> pd.DataFrame:
     frames = []
-    for name, site in run.cohort.sites.items():
+    run = sim.run
+    for name, site in sim.cohort.sites.items():
         train = site.subset(test=False)
         x = run.preprocessor.transform(train.features)
         frame = pd.DataFrame(x, columns=list(run.preprocessor.columns))
@@ -30,13 +31,13 @@ def test_federated_newton_raphson_matches_lifelines_stratified(cohort_dir: Path,
     study = load_study(write_study(cohort_dir, "newton_raphson", rounds=50, l2=l2))
     plain = study.privacy.model_copy(update={"secure_aggregation": "off"})  # exact sums
     study = study.model_copy(update={"privacy": plain})
-    run = StudyRun.prepare(study, cohort_dir, seed=1)
-    result = run.federated()
+    sim = Simulation.prepare(study, cohort_dir, seed=1)
+    result = sim.run.federated()
     ours = result.params["linear.weight"].reshape(-1)
 
     cph = CoxPHFitter(penalizer=l2)
     # tight tolerances: lifelines' default r_precision stops ~1e-6 short of the optimum
     options = {"precision": 1e-12, "r_precision": 1e-15, "max_steps": 200}
-    cph.fit(_pooled_frame(run), "T", "E", strata=["site"], fit_options=options)
+    cph.fit(_pooled_frame(sim), "T", "E", strata=["site"], fit_options=options)
     np.testing.assert_allclose(ours, cph.params_.to_numpy(), atol=1e-6, rtol=0)
     assert result.consortium_cindex is not None and 0.5 < result.consortium_cindex < 1.0

@@ -10,7 +10,7 @@ import pytest
 
 from accord.core.config import load_study
 from accord.net.messages import Reply
-from accord.studies.runner import StudyRun
+from accord.studies.simulation import Simulation
 from tests.conftest import synthetic_cohort, write_study
 
 
@@ -29,8 +29,8 @@ def test_no_patient_value_or_id_leaves_a_site(tmp_path: Path, strategy: str) -> 
     frame.to_csv(tmp_path / "cohort.csv", index=False)
     study = load_study(write_study(tmp_path, strategy, rounds=3))
     wire: list[tuple[str, bytes]] = []
-    run = StudyRun.prepare(study, tmp_path, seed=0, observer=lambda s, b: wire.append((s, b)))
-    run.federated()
+    sim = Simulation.prepare(study, tmp_path, seed=0, observer=lambda s, b: wire.append((s, b)))
+    sim.run.federated()
     assert len(wire) > 10
 
     sent = b"".join(b for _, b in wire)
@@ -83,11 +83,11 @@ def test_no_ledger_payload_holds_a_patient_value(tmp_path: Path) -> None:
     frame = synthetic_cohort()
     frame.to_csv(tmp_path / "cohort.csv", index=False)
     study = load_study(write_study(tmp_path, "fedavg", rounds=2))
-    run = StudyRun.prepare(study, tmp_path, seed=0, ledger_dir=tmp_path / "out")
-    run.federated()
-    run.pooled()
-    assert run.audit is not None
-    run.audit.close()
+    sim = Simulation.prepare(study, tmp_path, seed=0, ledger_dir=tmp_path / "out")
+    sim.run.federated()
+    sim.references.pooled()
+    assert sim.run.audit is not None
+    sim.run.audit.close()
     patient_values = np.concatenate(
         [frame[c].to_numpy(dtype=np.float64) for c in ("time_days", "age", "marker")]
     )

@@ -10,7 +10,7 @@ import pytest
 from accord.core.config import StudySpec, load_study
 from accord.core.errors import AggregationError
 from accord.ledger.entry import Entry
-from accord.studies.runner import StudyRun
+from accord.studies.simulation import Simulation
 from accord.studies.workspace import init_workspace, open_workspace
 from tests.conftest import synthetic_cohort, write_study
 
@@ -40,7 +40,7 @@ def _completed(ledger_path: Path) -> list[Entry]:
 
 def test_dpsgd_records_epsilon_per_site_and_round(data: Path, tmp_path: Path) -> None:
     study = _study(data, dp="dpsgd", epsilon=8.0, delta=1e-3)
-    run = StudyRun.prepare(study, data, 0, ledger_dir=tmp_path / "out")
+    run = Simulation.prepare(study, data, 0, ledger_dir=tmp_path / "out").run
     result = run.federated()
     assert result.mean_site_cindex is not None
     assert run.audit is not None
@@ -75,9 +75,9 @@ def test_a_site_budget_stops_the_plan_that_would_exceed_it(data: Path, tmp_path:
         run.ledger.record(
             identity, "function.approved", {"function": function, "dataset": run.datasets[site]}
         )
-    first = StudyRun.prepare(study, data, 0, audit=run).federated()
+    first = Simulation.prepare(study, data, 0, audit=run).run.federated()
     assert "hospital_0" in first.per_site  # 6 of 10 spent
-    second = StudyRun.prepare(study, data, 1, audit=run).federated()
+    second = Simulation.prepare(study, data, 1, audit=run).run.federated()
     assert "hospital_0" not in second.per_site  # 6 + 6 > 10: refused before training
     refusals = [
         Entry.parse(e.entry).payload["reason"]
@@ -91,10 +91,10 @@ def test_a_site_budget_stops_the_plan_that_would_exceed_it(data: Path, tmp_path:
 
 def test_dpfedavg_with_secure_aggregation_trains_and_reports_epsilon(data: Path) -> None:
     study = _study(data, dp="dpfedavg", noise_multiplier=1.0, clip_norm=0.5)
-    run = StudyRun.prepare(study, data, 0)
-    assert run.consortium.hub.secure is None  # set per plan
+    run = Simulation.prepare(study, data, 0).run
+    assert run.plan.secure is None  # preprocessing: its replies are not summed
     result = run.federated()
-    assert run.consortium.hub.secure is not None  # 3 sites: on by default
+    assert run.plan.secure is not None  # 3 sites: on by default
     assert result.mean_site_cindex is not None
 
 
@@ -105,7 +105,7 @@ def test_secure_aggregation_on_refuses_a_strategy_needing_individual_updates(dat
     cyclic = study.model_copy(
         update={"training": study.training.model_copy(update={"strategy": "cyclic"})}
     )
-    run = StudyRun.prepare(cyclic, data, 0)
+    run = Simulation.prepare(cyclic, data, 0).run
     with pytest.raises(ConfigError, match="needs each site's individual update"):
         run.federated()
     assert AggregationError  # the same refusal at the hub level is tested in tests/fl

@@ -9,7 +9,8 @@ from lifelines import CoxPHFitter
 
 from accord.core.config import StudySpec
 from accord.studies import builtin_study
-from accord.studies.runner import StudyRun
+from accord.studies.federated_run import StudyRun
+from accord.studies.simulation import Simulation
 from tests.conftest import SHARED
 
 DATA = SHARED / "flamby" / "fed_tcga_brca"
@@ -26,15 +27,21 @@ def _plain(study: StudySpec) -> StudySpec:
 
 
 @pytest.fixture(scope="module")
-def run() -> StudyRun:
-    return StudyRun.prepare(_plain(builtin_study("tcga-brca")), DATA, seed=42)
+def sim() -> Simulation:
+    return Simulation.prepare(_plain(builtin_study("tcga-brca")), DATA, seed=42)
 
 
-def test_newton_raphson_meets_the_target_and_matches_lifelines(run: StudyRun) -> None:
+@pytest.fixture(scope="module")
+def run(sim: Simulation) -> StudyRun:
+    return sim.run
+
+
+def test_newton_raphson_meets_the_target_and_matches_lifelines(sim: Simulation) -> None:
+    run = sim.run
     result = run.federated()
     assert result.mean_site_cindex is not None and result.mean_site_cindex >= 0.82
     frames = []
-    for name, site in run.cohort.sites.items():
+    for name, site in sim.cohort.sites.items():
         train = site.subset(test=False)
         frame = pd.DataFrame(
             run.preprocessor.transform(train.features), columns=list(run.preprocessor.columns)
@@ -58,8 +65,8 @@ def test_small_event_counts_are_suppressed(run: StudyRun) -> None:
 def test_secure_aggregation_matches_plain_sums_to_quantisation_error(run: StudyRun) -> None:
     plain = run.federated()
     study = builtin_study("tcga-brca")  # secure aggregation on by default (6 sites)
-    secure = StudyRun.prepare(study, DATA, seed=42)
-    masked = secure.federated()
+    secure = Simulation.prepare(study, DATA, seed=42)
+    masked = secure.run.federated()
     np.testing.assert_allclose(
         masked.params["linear.weight"], plain.params["linear.weight"], atol=1e-4, rtol=0
     )

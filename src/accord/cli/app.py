@@ -24,7 +24,7 @@ from accord.services.loopback import LoopbackConsortium, start_loopback
 from accord.studies import resolve_study
 from accord.studies.report_writer import write_report
 from accord.studies.results import results_document, write_json_atomic
-from accord.studies.runner import run_study
+from accord.studies.simulation import run_study
 from accord.synth.hcc import generate_hcc_consortium
 
 __all__ = ["app", "main"]
@@ -97,7 +97,7 @@ def _run_and_report(
                 tasks[label] = bar.add_task(label, total=total)
             bar.update(tasks[label], completed=done)  # type: ignore[arg-type]
 
-        run, results = run_study(
+        sim, results = run_study(
             study,
             data,
             seed,
@@ -107,30 +107,31 @@ def _run_and_report(
             audit=harness.audit if harness else None,
             network=harness.consortium if harness else None,
         )
+        run = sim.run
         if study.uses_slides:
             rendered = run.interpret(results[0])
             console.print(f"sites rendered {rendered} heatmaps into OUT/sites/*/interpretability")
             exported = run.export_tiles(results[0], out / "exported", patients=1)
             released = sum(len(images) for images in exported.values())
             console.print(f"{released} images released by {len(exported)} sites' policies")
-    document = results_document(run, results)
+    document = results_document(run, results, oracle=sim.oracle, notes=sim.cohort.notes)
     if harness is not None:
         harness.close()  # site processes first, then the server, then the ledger
     elif run.audit is not None:
         run.audit.close()
     write_json_atomic(out / "results.json", document)
-    report = write_report(run, results, document, out)
+    report = write_report(run, results, document, out, oracle=sim.oracle)
     print_summary(console, f"{study.study.name} (seed {seed})", results)
-    if run.oracle is not None and run.oracle.consortium_cindex is not None:
+    if sim.oracle is not None and sim.oracle.consortium_cindex is not None:
         console.print(
-            f"oracle (true risk, synthetic data): consortium C {run.oracle.consortium_cindex:.3f}"
+            f"oracle (true risk, synthetic data): consortium C {sim.oracle.consortium_cindex:.3f}"
         )
     if run.risk_groups is not None:
         console.print(
             f"risk groups (median split, KM from summed counts): log-rank "
             f"p = {run.risk_groups.logrank_p:.3g}"
         )
-    for note in run.cohort.notes:
+    for note in sim.cohort.notes:
         console.print(f"note: {note}")
     for site, reason in run.excluded.items():
         console.print(f"[bold yellow]warning[/]: site {site} took no part: {reason}")

@@ -17,8 +17,7 @@ from accord.cli.pki import enroll_site
 from accord.cli.serve import site_serve
 from accord.cli.summary import print_summary
 from accord.core.errors import AggregationError, ConfigError, PolicyError
-from accord.fl.governance import GovernanceView
-from accord.fl.governance.function import archive_diff
+from accord.fl.governance import GovernanceView, archive_diff
 from accord.ledger.bundle import open_source
 from accord.ledger.entry import Entry
 from accord.services.site_service import decide_remote, remote_governance
@@ -26,7 +25,7 @@ from accord.studies import resolve_study
 from accord.studies.audit import RunLedger
 from accord.studies.jsonio import write_json_atomic
 from accord.studies.results import results_document
-from accord.studies.runner import StudyRun
+from accord.studies.simulation import Simulation
 from accord.studies.workspace import init_workspace, open_workspace, resolve_hub
 
 __all__ = ["audit", "consortium_app", "site_app", "status", "submit"]
@@ -276,9 +275,9 @@ def submit(
         run, configs = open_workspace(folder)
         data = next((c.data for c in configs.values() if c.data is not None), None)
         try:
-            study_run = StudyRun.prepare(spec, data, seed, audit=run)
-            result = study_run.federated()
-            document = results_document(study_run, [result])
+            sim = Simulation.prepare(spec, data, seed, audit=run)
+            result = sim.run.federated()
+            document = results_document(sim.run, [result], notes=sim.cohort.notes)
         except AggregationError as exc:
             plan = _last_plan(run)
             raise PolicyError(
@@ -287,7 +286,7 @@ def submit(
         finally:
             run.checkpoint_and_cosign()
             run.close()
-        plan = study_run.consortium.hub.plan_id
+        plan = sim.run.plan.plan_id
         out = folder / "runs" / plan
         write_json_atomic(out / "results.json", document)
         print_summary(console, f"{spec.study.name}: plan {plan}", [result])

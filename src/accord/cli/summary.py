@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from accord.studies.runner import MethodResult
+from accord.studies.outcome import MethodResult
 
 __all__ = ["print_summary"]
 

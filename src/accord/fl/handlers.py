@@ -31,6 +31,7 @@ from accord.fl.pathology import (
 from accord.fl.private_training import privatise_update, train_private
 from accord.fl.risk_groups import group_counts, risk_histogram, risk_moments, time_grid
 from accord.fl.site import Handler, SiteContext
+from accord.fl.task_config import TaskConfig
 from accord.models import LocalTrainingConfig, build_model, get_arrays, set_arrays, train_local
 from accord.net.messages import Reply, Task
 from accord.survival import cox_derivatives
@@ -50,11 +51,15 @@ def _reply(task: Task, arrays: Arrays | None = None, **fields: object) -> Reply:
 
 
 def handle_stats(task: Task, ctx: SiteContext) -> Reply:
-    """Per-feature sufficient statistics of the site's training rows (small cells suppressed)."""
+    """Per-feature sufficient statistics of the site's training rows (small cells suppressed),
+    and the site's training and test sizes."""
     stats = feature_statistics(ctx.cohort, ctx.study.cohort, ctx.study.preprocessing)
     arrays, meta = stats.to_payload()
     labels = {f: tuple(v) for f, v in meta["levels"].items()}
-    return _reply(task, arrays=arrays, labels=labels, weight=float(ctx.cohort.n_train))
+    sizes = {"n_train": ctx.cohort.n_train, "n_test": ctx.cohort.n_test}
+    return _reply(
+        task, arrays=arrays, labels=labels, weight=float(ctx.cohort.n_train), counts=sizes
+    )
 
 
 def handle_setup(task: Task, ctx: SiteContext) -> Reply:
@@ -77,7 +82,7 @@ def handle_setup(task: Task, ctx: SiteContext) -> Reply:
 
 def _kind(task: Task, ctx: SiteContext) -> str:
     """The plan's model kind (a study may run a clinical-only baseline beside its MIL model)."""
-    return str(task.config.get("model", ctx.study.model.kind))
+    return TaskConfig.of(task).model or ctx.study.model.kind
 
 
 def _encoded(ctx: SiteContext, split: Literal["train", "test"]) -> np.ndarray:
@@ -126,7 +131,7 @@ def handle_train(task: Task, ctx: SiteContext) -> Reply:
     elif privacy.dp == "dpsgd":
         if scaffold is not None or config.prox_mu > 0:
             raise ConfigError("DP-SGD runs with FedAvg-type strategies (no SCAFFOLD/FedProx yet)")
-        rounds = int(cfg.get("rounds", 1))
+        rounds = TaskConfig.of(task).rounds or 1
         _, metrics = train_private(
             model, x, train.time_days, train.event, config, privacy, rounds, task.round, seed
         )
@@ -140,9 +145,9 @@ def handle_train(task: Task, ctx: SiteContext) -> Reply:
     update = {k: new[k] - params[k] for k in new}
     weight = float(train.n) if cfg.get("weighting") == "samples" else 1.0
     if privacy.dp == "dpfedavg":
-        n_sites = int(cfg.get("n_sites", 1))
+        plan = TaskConfig.of(task)
         update, dp_metrics = privatise_update(
-            update, privacy, n_sites, task.round, int(cfg.get("rounds", 1)), seed
+            update, privacy, plan.n_sites or 1, task.round, plan.rounds or 1, seed
         )
         metrics |= dp_metrics
         weight = 1.0  # DP-FedAvg: every site counts once, its clipped update is the unit
@@ -155,7 +160,7 @@ def handle_train(task: Task, ctx: SiteContext) -> Reply:
 
 def plan_privacy(task: Task, ctx: SiteContext) -> PrivacySpec:
     """The DP settings of the task's plan (sent as ``dp.*`` config), else the study's."""
-    given = {k[3:]: v for k, v in task.config.items() if k.startswith("dp.")}
+    given = TaskConfig.of(task).dp.given()
     if not given:
         return ctx.study.privacy
     base = ctx.study.privacy.model_dump(exclude={"dp", "epsilon", "noise_multiplier"})
@@ -212,7 +217,7 @@ def handle_evaluate(task: Task, ctx: SiteContext) -> Reply:
 def _require_secure(task: Task, ctx: SiteContext) -> None:
     """A fine histogram or per-interval counts of one site come close to its patients' own
     values: they leave the site only masked, as a contribution to a secure sum."""
-    if not task.config.get("secagg"):
+    if TaskConfig.of(task).secagg is None:
         raise PolicyError(
             f"site '{ctx.site}': task '{task.kind}' is answered only under secure aggregation"
         )

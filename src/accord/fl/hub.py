@@ -2,28 +2,39 @@
 
 The hub only ever sees what sites return (sums, counts, site-level metrics). A site that
 fails or drops out is recorded as data and the round goes on while at least
-``min_sites`` answered.
+``min_sites`` answered. Every call takes the :class:`~accord.fl.plan.Plan` it serves: the
+plan says who takes part, what each task carries and whether sums are secure.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypedDict, Unpack
 
 from accord.core.codec import Arrays, encode_arrays
 from accord.core.errors import AggregationError
 from accord.core.hashing import sha256_hex
 from accord.core.ids import new_id
 from accord.fl.aggregation import WeightedSum, sum_contributions
-from accord.fl.secure import SecureSettings, secure_round
-from accord.fl.strategies.base import GlobalState, Instruction, SiteInfo, Strategy
+from accord.fl.plan import Plan
+from accord.fl.secure import secure_round
+from accord.fl.strategies.base import GlobalState, Instruction
 from accord.net.messages import ConfigValue, Dropout, Reply, Task, TaskKind
 from accord.net.transport import Transport
 
-__all__ = ["Hub", "Recorder", "RoundLog"]
+__all__ = ["Hub", "Recorder", "RoundLog", "TaskContent"]
 
 Progress = Callable[[int, GlobalState], None]
+
+
+class TaskContent(TypedDict, total=False):
+    """What a broadcast task holds besides the plan's settings."""
+
+    arrays: Arrays | None  # the payload (safetensors), e.g. the global model
+    config: Mapping[str, ConfigValue] | None  # the handler's own settings
+    document: str  # a JSON document (the preprocessor, secure-aggregation shares)
+    sites: Sequence[str]  # a subset of the plan's sites
 
 
 class Recorder(Protocol):
@@ -46,115 +57,134 @@ class RoundLog:
 
 
 class Hub:
+    """Runs plans over ``transport``; keeps a :class:`RoundLog` of every exchange."""
+
     def __init__(
         self,
         transport: Transport,
-        sites: Sequence[SiteInfo],
-        plan_id: str | None = None,
         timeout_s: float = 600.0,
         min_sites: int = 1,
         recorder: Recorder | None = None,
     ) -> None:
         self.transport = transport
-        self.sites = list(sites)
-        self.plan_id = plan_id or new_id("plan")
         self.timeout_s = timeout_s
         self.min_sites = min_sites
         self.log: list[RoundLog] = []
         self.recorder = recorder
-        self.task_config: dict[str, ConfigValue] = {}  # added to every task (e.g. function)
-        self.secure: SecureSettings | None = None  # secure aggregation of summed rounds
+
+    def tasks(
+        self, plan: Plan, kind: TaskKind, rnd: int, **content: Unpack[TaskContent]
+    ) -> list[Task]:
+        """The same task for every site of ``plan`` (or ``content["sites"]``), sharing one
+        payload; every task carries the plan's settings and ``content["config"]``."""
+        sites = content.get("sites")
+        targets = list(sites) if sites is not None else plan.site_ids
+        payload = encode_arrays(content.get("arrays") or {})  # once: every task shares it
+        common = {**plan.config.to_wire(), **(content.get("config") or {})}
+        return [
+            Task(
+                task_id=new_id("task"),
+                plan_id=plan.plan_id,
+                round=rnd,
+                site=site,
+                kind=kind,
+                config=common,
+                document=content.get("document", ""),
+                payload=payload,
+            )
+            for site in targets
+        ]
 
     def broadcast(
+        self, plan: Plan, kind: TaskKind, rnd: int, **content: Unpack[TaskContent]
+    ) -> dict[str, Reply]:
+        """Send the same task to every site (or ``sites``); return the successful replies."""
+        return self.exchange(rnd, self.tasks(plan, kind, rnd, **content))
+
+    def summed(
         self,
+        plan: Plan,
         kind: TaskKind,
         rnd: int,
         *,
         arrays: Arrays | None = None,
         config: Mapping[str, ConfigValue] | None = None,
-        document: str = "",
-        sites: Sequence[str] | None = None,
-    ) -> dict[str, Reply]:
-        """Send the same task to every site (or ``sites``); return the successful replies."""
-        targets = list(sites) if sites is not None else [s.site for s in self.sites]
-        payload = encode_arrays(arrays or {})  # once: every task shares these bytes
-        tasks = [
-            Task(
-                task_id=new_id("task"),
-                plan_id=self.plan_id,
-                round=rnd,
-                site=site,
-                kind=kind,
-                config={**self.task_config, **(config or {})},
-                document=document,
-                payload=payload,
-            )
-            for site in targets
-        ]
-        return self.exchange(rnd, tasks)
+    ) -> tuple[dict[str, Reply], WeightedSum]:
+        """Every site of ``plan`` runs a ``kind`` task; returns the replies (site-level
+        metrics) and the sum of their contributions — securely aggregated when the plan
+        says so and at least two sites take part."""
+        tasks = self.tasks(plan, kind, rnd, arrays=arrays, config=config)
+        if plan.secure is not None and len(tasks) >= 2:
+            total, replies = secure_round(self.exchange, plan, rnd, tasks)
+            return replies, total
+        replies = self.exchange(rnd, tasks)
+        return replies, _plain_sum(replies)
 
     def run_instructions(
-        self, rnd: int, instructions: Sequence[Instruction], secure: bool = False
+        self, plan: Plan, rnd: int, instructions: Sequence[Instruction]
     ) -> WeightedSum:
-        """Execute one round's instructions and sum the contributions (masked if ``secure``)."""
+        """Execute one round's instructions and sum the contributions (masked if the plan
+        runs secure aggregation)."""
         encoded = _PayloadCache()
+        common = plan.config.to_wire()
         tasks = [
             Task(
                 task_id=new_id("task"),
-                plan_id=self.plan_id,
+                plan_id=plan.plan_id,
                 round=rnd,
                 site=ins.site,
                 kind=ins.kind,
-                config={**self.task_config, **ins.config},
+                config={**common, **ins.config},
                 payload=encoded(ins.arrays),
             )
             for ins in instructions
         ]
-        if secure and self.secure is not None:
-            return secure_round(self, rnd, tasks, self.secure)[0]
-        replies = self.exchange(rnd, tasks)
-        return sum_contributions((r.arrays, r.weight, r.counts) for r in replies.values())
+        if plan.secure is not None:
+            return secure_round(self.exchange, plan, rnd, tasks)[0]
+        return _plain_sum(self.exchange(rnd, tasks))
 
     def fit(
         self,
-        strategy: Strategy,
+        plan: Plan,
         initial: Arrays,
         rounds: int,
         progress: Progress | None = None,
         resume: tuple[int, GlobalState] | None = None,
     ) -> GlobalState:
-        """Run ``rounds`` rounds of ``strategy`` (fewer if it reports convergence).
+        """Run ``rounds`` rounds of the plan's strategy (fewer if it reports convergence).
 
         ``resume`` = (rounds already completed, the state after them): a restarted hub
         carries on from its last checkpoint instead of starting over.
         """
+        strategy = plan.strategy
+        if strategy is None:
+            raise AggregationError(f"plan {plan.method} has no strategy to train with")
         start, state = resume if resume is not None else (0, strategy.initialize(initial))
-        if self.secure is not None and strategy.needs_individual_updates:
-            raise AggregationError(
-                f"strategy '{strategy.name}' needs each site's individual update; "
-                "secure aggregation refuses to run with it"
-            )
         if state.converged:
             return state
         for rnd in range(start, rounds):
-            instructions = strategy.configure_round(rnd, state, self.sites)
-            summed = self.run_instructions(rnd, instructions, secure=self.secure is not None)
+            instructions = strategy.configure_round(rnd, state, plan.sites)
+            summed = self.run_instructions(plan, rnd, instructions)
             state = strategy.aggregate(rnd, summed, state)
             if progress is not None:  # first: a checkpoint written here is what a restart sees
                 progress(rnd, state)
             if self.recorder is not None:
-                self.record_aggregation(rnd, self.log[-1].contributed, state)
+                self.record_aggregation(plan, rnd, self.log[-1].contributed, state)
             if state.converged:
                 break
         return state
 
-    def record_aggregation(self, rnd: int, participants: Sequence[str], state: GlobalState) -> int:
+    def record_aggregation(
+        self, plan: Plan, rnd: int, participants: Sequence[str], state: GlobalState
+    ) -> int | None:
         """Sign the round's aggregation (its participants and the new model's hash)."""
-        assert self.recorder is not None
+        if self.recorder is None:
+            return None
         digest = sha256_hex(encode_arrays(state.params))
-        return self.recorder.aggregated(self.plan_id, rnd, participants, digest)
+        return self.recorder.aggregated(plan.plan_id, rnd, participants, digest)
 
     def exchange(self, rnd: int, tasks: Sequence[Task]) -> dict[str, Reply]:
+        """Post ``tasks``, wait for them, log who answered; the successful replies by site."""
         if self.recorder is not None:
             self.recorder.dispatched(tasks)
         for task in tasks:
@@ -177,6 +207,10 @@ class Hub:
                 f"need {self.min_sites} ({detail})"
             )
         return ok
+
+
+def _plain_sum(replies: Mapping[str, Reply]) -> WeightedSum:
+    return sum_contributions((r.arrays, r.weight, r.counts) for r in replies.values())
 
 
 class _PayloadCache:

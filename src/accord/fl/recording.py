@@ -15,8 +15,9 @@ from accord.core.errors import AccordError, PolicyError
 from accord.core.hashing import sha256_hex
 from accord.fl.evaluation import suppress_small
 from accord.fl.site import Handler, Middleware, SiteContext
+from accord.fl.task_config import TaskConfig
 from accord.ledger.entry import Signer, decimal
-from accord.ledger.log import HubLedger
+from accord.ledger.seams import LedgerWriter
 from accord.net.messages import Reply, Task
 
 __all__ = ["LedgerRecorder"]
@@ -41,8 +42,9 @@ def _dispatch_fields(task: Task) -> dict[str, Any]:
         "task_kind": task.kind,
         "input_hash": sha256_hex(task.payload),
     }
-    if "function" in task.config:
-        fields["function"] = str(task.config["function"])
+    function = TaskConfig.of(task).function
+    if function:
+        fields["function"] = function
     return fields
 
 
@@ -53,7 +55,7 @@ def _is_privacy(metric: str) -> bool:
 class LedgerRecorder:
     """Records one consortium's operations; remembers each task's completion entry."""
 
-    def __init__(self, ledger: HubLedger, hub: Signer, min_cell_count: int = 5) -> None:
+    def __init__(self, ledger: LedgerWriter, hub: Signer, min_cell_count: int = 5) -> None:
         self.ledger = ledger
         self.hub = hub
         self.min_cell_count = min_cell_count

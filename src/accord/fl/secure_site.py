@@ -1,9 +1,10 @@
 """Secure aggregation, site side: a middleware that masks the site's contribution.
 
-For a task marked ``secagg`` the site runs its handler as usual, keeps the contribution
-(arrays, weight, counts) in memory and answers with a signed key advertisement; the later
-``secagg.*`` tasks of the same (plan, round) exchange shares, send the masked vector and
-help unmask. The plain contribution never leaves the site. See ``accord.fl.secure``.
+For a task marked ``secagg`` (:class:`~accord.fl.task_config.SecAggRound`) the site runs
+its handler as usual, keeps the contribution (arrays, weight, counts) in memory and
+answers with a signed key advertisement; the later ``secagg.*`` tasks of the same (plan,
+round) exchange shares, send the masked vector and help unmask. The plain contribution
+never leaves the site. See ``accord.fl.secure``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from accord.core.errors import PrivacyError
 from accord.core.signer import Signer
 from accord.crypto.secagg import Advertisement, SecAggClient
 from accord.fl.contribution import flatten
-from accord.fl.secure import secagg_config
 from accord.fl.site import Handler, Middleware, SiteContext
+from accord.fl.task_config import TaskConfig
 from accord.net.messages import Reply, Task
 
 __all__ = ["secure_aggregation_middleware"]
@@ -49,12 +50,13 @@ def secure_aggregation_middleware(
             if key not in rounds:
                 raise PrivacyError(f"no secure-aggregation round {task.round} of this plan here")
             return _continue(task, rounds, key, public_key_of)
-        if not task.config.get("secagg"):
+        secagg = TaskConfig.of(task).secagg
+        if secagg is None:
             return handler(task, ctx)
         reply = handler(task, ctx)
         vector, layout = flatten(reply.arrays, reply.weight, reply.counts)
         client = SecAggClient(
-            secagg_config(task.plan_id, task.round, task.config, layout.length), ctx.site, signer
+            secagg.secagg_config(task.plan_id, task.round, layout.length), ctx.site, signer
         )
         rounds[key] = (client, vector)
         advert = client.advertise()

@@ -143,6 +143,9 @@ class HubLedger:
         self.verifier.check_cosignature(cs, cps[0])
         self.store.put_cosignature(cs)
 
+    def close(self) -> None:
+        self.store.close()
+
 
 def _stored(signed: SignedEntry) -> StoredEntry:
     plan = signed.entry.payload.get("plan")

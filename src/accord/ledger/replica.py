@@ -12,8 +12,8 @@ from __future__ import annotations
 from accord.core.errors import LedgerError
 from accord.ledger.checkpoint import check_equivocation, cosign
 from accord.ledger.entry import Signer
-from accord.ledger.log import HubLedger
 from accord.ledger.merkle import verify_consistency
+from accord.ledger.seams import LogSource
 from accord.ledger.store import LedgerStore, StoredCheckpoint, StoredCosignature
 from accord.ledger.verify import Verifier
 
@@ -34,7 +34,7 @@ class SiteReplica:
     def size(self) -> int:
         return self.verifier.size
 
-    def pull(self, hub: HubLedger) -> int:
+    def pull(self, hub: LogSource) -> int:
         """Fetch and verify the entries the replica lacks; returns how many were added."""
         added = 0
         while self.size < hub.store.size():
@@ -45,7 +45,7 @@ class SiteReplica:
             added += len(batch)
         return added
 
-    def sync(self, hub: HubLedger) -> StoredCosignature | None:
+    def sync(self, hub: LogSource) -> StoredCosignature | None:
         """Pull, then verify and co-sign the hub's latest checkpoint (None if there is none)."""
         cp = hub.latest_checkpoint()  # first: a live hub may sign a newer one meanwhile
         self.pull(hub)
@@ -58,7 +58,7 @@ class SiteReplica:
         hub.add_cosignature(cs)
         return cs
 
-    def check(self, hub: HubLedger, cp: StoredCheckpoint) -> None:
+    def check(self, hub: LogSource, cp: StoredCheckpoint) -> None:
         """Equivocation, consistency with our last checkpoint, and our own root at cp.size."""
         known = self.store.checkpoints()
         check_equivocation(known, cp)

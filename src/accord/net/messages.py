@@ -28,6 +28,7 @@ from accord.core.codec import Arrays, decode_arrays, encode_arrays
 from accord.core.errors import TransportError
 
 __all__ = [
+    "LEDGER_SYNC",
     "MAX_HEADER_BYTES",
     "WIRE_MAGIC",
     "WIRE_PREFIX_BYTES",
@@ -59,6 +60,7 @@ TaskKind = Literal[
     "secagg.unmask",
 ]
 ConfigValue = int | float | str | bool
+LEDGER_SYNC: TaskKind = "ledger_sync"  # the hub asks a site to pull, verify and co-sign
 
 WIRE_MAGIC = b"ACW1"
 MAX_HEADER_BYTES = 64 * 1024 * 1024  # a header holds ids, config, counts and metrics

@@ -55,7 +55,7 @@ from accord.studies.audit import HUB_ORG, RESEARCHER_ORG, RunLedger
 from accord.studies.checkpoints import PlanCheckpoints
 from accord.studies.report_writer import write_report
 from accord.studies.results import results_document, write_json_atomic
-from accord.studies.runner import run_study
+from accord.studies.simulation import run_study
 
 __all__ = ["HubConfig", "read_hub_config", "serve_hub"]
 
@@ -144,18 +144,19 @@ def serve_hub(config: HubConfig) -> dict[str, Any]:
         url = service.start()
         log.info("hub serving %s", url)
         service.wait_ready(timeout_s=config.timeout_s)
-        run, results = run_study(
+        sim, results = run_study(
             study,
             config.data,
             config.seed,
             ledger_dir=config.run,
-            audit=audit,
+            audit=service.audit,
             network=service.consortium,
             checkpoints=PlanCheckpoints(config.folder / "checkpoints"),
         )
-        document = results_document(run, results)
+        run = sim.run
+        document = results_document(run, results, oracle=sim.oracle, notes=sim.cohort.notes)
         write_json_atomic(config.run / "results.json", document)
-        write_report(run, results, document, config.run)
+        write_report(run, results, document, config.run, oracle=sim.oracle)
         return document
     finally:
         service.close()

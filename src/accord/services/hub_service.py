@@ -6,7 +6,7 @@ tasks, upload replies and ledger entries, pull the log and co-sign checkpoints. 
 request is authenticated by its client certificate: issued by the consortium's CA, not
 revoked on the ledger (``certificate.revoke``), and for a member organisation; a refusal
 is itself a signed ``connection.refused`` entry. :meth:`HubService.consortium` gives the
-:class:`~accord.studies.runner.StudyRun` a Hub whose transport is the queue, so a study
+:class:`~accord.studies.federated_run.StudyRun` a Hub whose transport is the queue, so a study
 runs over the network exactly as in simulation.
 """
 
@@ -14,19 +14,16 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from accord.core.config import StudySpec
 from accord.core.errors import AuthError, TransportError
 from accord.core.ids import new_id
 from accord.crypto.pki import CERT_REVOKE, check_peer, load_ca_certificate, revoked_serials
 from accord.crypto.tls import server_context
-from accord.data import SiteCohort
 from accord.fl.hub import Hub
 from accord.fl.recording import LedgerRecorder
-from accord.fl.strategies import SiteInfo
 from accord.ledger.entry import Entry
 from accord.ledger.log import HubLedger
 from accord.ledger.store import SQLiteLedgerStore
@@ -40,9 +37,8 @@ from accord.net import (
     ledger_router,
     start_in_thread,
 )
-from accord.net.messages import Task
+from accord.net.messages import LEDGER_SYNC, Task
 from accord.services.service_config import TLSPaths
-from accord.services.site_service import LEDGER_SYNC
 from accord.studies.audit import HUB_ORG, RESEARCHER_ORG, RunLedger
 from accord.studies.consortium import Consortium
 
@@ -76,25 +72,17 @@ class HubService:
         self._app: Any = None
         self._context: Any = None
         self._closed = False
-        self.ledger = self._take_ledger()
+        self.ledger: LockedHubLedger
+        self.audit = audit.handed_to(self._open_ledger, self.cosign)
         self.queue = TaskQueue(state / "queue.sqlite")
         self.transport = QueueTransport(self.queue)
 
-    def _take_ledger(self) -> LockedHubLedger:
-        """The run's ledger moves to one thread shared by the round loop and the HTTPS API;
-        in-process site replicas are closed: the site processes own them."""
-        audit = self.audit
-        path, hub = audit.path, audit.hub
-        audit.ledger.store.close()
-        for replica in audit.replicas.values():
-            replica.store.close()
-        ledger = LockedHubLedger(lambda: HubLedger(SQLiteLedgerStore(path, create=False), hub))
-        audit.ledger = cast(HubLedger, ledger)
-        audit.recorder.ledger = cast(HubLedger, ledger)
-        audit.replicas = {}
-        audit.governance = {}
-        audit.remote_cosign = self.cosign
-        return ledger
+    def _open_ledger(self) -> LockedHubLedger:
+        """The run's ledger on one thread shared by the round loop and the HTTPS API (the
+        run's in-process site replicas are closed by then: site processes own theirs)."""
+        path, hub = self.audit.path, self.audit.hub
+        self.ledger = LockedHubLedger(lambda: HubLedger(SQLiteLedgerStore(path, create=False), hub))
+        return self.ledger
 
     def start(self) -> str:
         """Listen (mutual TLS, or plain HTTP on loopback without ``tls``); returns the URL."""
@@ -162,15 +150,12 @@ class HubService:
 
     # --- what StudyRun drives ----------------------------------------------------------------
 
-    def consortium(
-        self, cohorts: Mapping[str, SiteCohort], study: StudySpec, seed: int, *_: Any, **kw: Any
-    ) -> Consortium:
-        """A Hub whose transport is the HTTPS task queue (``StudyRun.prepare(network=...)``)."""
-        recorder = cast(LedgerRecorder | None, kw.get("recorder"))
-        infos = [SiteInfo(site=name, n_train=c.n_train) for name, c in cohorts.items()]
-        hub = Hub(self.transport, infos, timeout_s=self.timeout_s, recorder=recorder)
+    def consortium(self, recorder: LedgerRecorder | None = None) -> Consortium:
+        """The member sites behind a Hub whose transport is the HTTPS task queue
+        (``Simulation.prepare(network=...)``); it knows only what the sites reply."""
+        hub = Hub(self.transport, timeout_s=self.timeout_s, recorder=recorder)
         self.hubs.append(hub)
-        return Consortium(hub=hub, sites={})
+        return Consortium(hub=hub, members=tuple(self.sites))
 
     def cosign(self) -> None:
         """Every site pulls, verifies and co-signs the hub's latest checkpoint."""

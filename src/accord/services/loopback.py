@@ -5,7 +5,7 @@ the hub's and every site's TLS certificate; the hub serves its task queue and th
 over HTTPS with mutual TLS (:class:`~accord.services.hub_service.HubService`); each site
 runs ``accord site serve`` in its own process with its own key, policy, verified ledger
 replica and data, and only ever opens connections to the hub. The study then runs exactly
-as in simulation — the same :class:`~accord.studies.runner.StudyRun`, the same Hub round
+as in simulation — the same :class:`~accord.studies.federated_run.StudyRun`, the same Hub round
 loop — so the two give the same numbers for the same seed (tested). Reference baselines
 that need all rows in one place (pooled, local-only, the oracle) are computed by this
 harness as in simulation.
@@ -32,7 +32,8 @@ from typing import Any
 from accord.core.config import StudySpec
 from accord.crypto import save_identity
 from accord.crypto.pki import enroll, init_ca, sign_request
-from accord.data import SiteCohort, load_cohort
+from accord.data import load_cohort
+from accord.fl.recording import LedgerRecorder
 from accord.services.hub_service import HubService
 from accord.studies.audit import RESEARCHER_ORG, RunLedger
 from accord.studies.consortium import Consortium
@@ -104,6 +105,7 @@ class LoopbackConsortium:
             tls = (hub_dir / "hub.crt", hub_dir / "hub.tls.key", ca_dir / "ca.crt")
         (out / "hub").mkdir(parents=True, exist_ok=True)
         self.hub = HubService(audit, out / "hub", tls=tls, host=HOST, timeout_s=timeout_s)
+        self.audit = self.hub.audit  # the run as the hub service now holds it
         self.ledger = self.hub.ledger
         self.url = ""
 
@@ -120,10 +122,9 @@ class LoopbackConsortium:
     def _dead(self) -> list[str]:
         return [s for s, p in self.processes.items() if p.poll() is not None]
 
-    def consortium(
-        self, cohorts: Mapping[str, SiteCohort], study: StudySpec, seed: int, *a: Any, **kw: Any
-    ) -> Consortium:
-        return self.hub.consortium(cohorts, study, seed, *a, **kw)
+    def consortium(self, recorder: LedgerRecorder | None = None) -> Consortium:
+        """The hub's side of this consortium (``Simulation.prepare(network=...)``)."""
+        return self.hub.consortium(recorder)
 
     def site_config(self, site: str) -> Path:
         """Write ``sites/NAME/site.toml`` (and the site's signing key) and return its path."""

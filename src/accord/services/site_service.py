@@ -16,7 +16,7 @@ The site reads its own ``site.toml``::
     ca = "tls/ca.crt"
     # insecure = true                   # plain HTTP, loopback tests only
 
-    [policy]                            # see accord.fl.governance.policy
+    [policy]                            # see accord.fl.governance._policy
     require-approval = true
 
 Relative paths are relative to the config's folder, which also holds the site's signing
@@ -36,7 +36,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 
@@ -46,18 +46,17 @@ from accord.crypto import load_identity
 from accord.crypto.tls import client_context
 from accord.data import load_cohort
 from accord.fl.governance import SitePolicy, load_site_policy
-from accord.fl.governance.site_governance import SiteGovernance
 from accord.fl.handlers import SITE_HANDLERS
 from accord.fl.pathology import CACHE_KEY
 from accord.fl.recording import LedgerRecorder
-from accord.fl.secure_site import secure_aggregation_middleware
-from accord.fl.site import Handler, Middleware, Site, SiteContext, refuse_row_level_arrays
-from accord.ledger.log import HubLedger
+from accord.fl.site import Handler, Site, SiteContext
+from accord.fl.site_chain import site_middleware
+from accord.fl.site_governance import SiteGovernance
 from accord.ledger.replica import SiteReplica
 from accord.ledger.store import SQLiteLedgerStore
 from accord.net import RemoteHub, RemoteLedger, SiteClient
 from accord.net.http_server import SITE_HEADER
-from accord.net.messages import Reply, Task
+from accord.net.messages import LEDGER_SYNC, Reply, Task
 from accord.services.service_config import (
     TLSPaths,
     read_toml,
@@ -71,7 +70,6 @@ from accord.studies import resolve_study
 from accord.studies.jsonio import write_bytes_atomic
 
 __all__ = [
-    "LEDGER_SYNC",
     "SiteService",
     "SiteServiceConfig",
     "read_service_config",
@@ -79,7 +77,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("accord.site")
-LEDGER_SYNC = "ledger_sync"
 STATE_TASKS = ("setup", "tile_norm")  # replayed, in this order, when a site restarts
 
 
@@ -150,16 +147,14 @@ class SiteService:
             config.org, identity, replica, hub, config.dataset, config.policy
         )
         remote = RemoteLedger(self.http, keys=lambda: replica.verifier.registry)
-        recorder = LedgerRecorder(
-            cast(HubLedger, remote), identity, study.preprocessing.min_cell_count
+        recorder = LedgerRecorder(remote, identity, study.preprocessing.min_cell_count)
+        chain = site_middleware(
+            identity,
+            self.governance.public_key,
+            recorder=recorder,
+            policy=self.governance.policy_check(),
+            first=(self._ledger_sync, self._remember_state),
         )
-        chain: list[Middleware] = [
-            self._ledger_sync,
-            self._remember_state,
-            recorder.middleware(identity, self.governance.policy_check()),
-            secure_aggregation_middleware(identity, self.governance.public_key),
-            refuse_row_level_arrays,
-        ]
         ctx = SiteContext(config.org, cohort.sites[config.org], study, config.seed)
         ctx.dataset_id = config.dataset
         ctx.state["site_dir"] = str(config.folder)

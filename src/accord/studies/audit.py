@@ -18,7 +18,7 @@ import contextlib
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +29,20 @@ from accord.core.ids import new_id
 from accord.crypto import Identity, new_identity
 from accord.data import Cohort
 from accord.fl.evaluation import suppress_small
-from accord.fl.governance import GovernanceView, SitePolicy, model_permissions
-from accord.fl.governance.function import archive_hash, function_archive
-from accord.fl.governance.site_governance import SiteGovernance, current_key
+from accord.fl.governance import (
+    GovernanceView,
+    SitePolicy,
+    archive_hash,
+    function_archive,
+    model_permissions,
+)
 from accord.fl.recording import LedgerRecorder, PolicyCheck
+from accord.fl.site_governance import SiteGovernance, current_key
 from accord.ledger.entry import Entry
 from accord.ledger.log import HubLedger, genesis_payload
 from accord.ledger.replica import SiteReplica
-from accord.ledger.store import SQLiteLedgerStore
+from accord.ledger.seams import HubLog
+from accord.ledger.store import LedgerStore, SQLiteLedgerStore
 from accord.studies.jsonio import write_json_atomic
 
 __all__ = ["HUB_ORG", "RESEARCHER_ORG", "RunLedger", "dataset_payload"]
@@ -86,7 +92,7 @@ class RunLedger:
     hub: Identity
     researcher: Identity
     sites: dict[str, Identity]
-    ledger: HubLedger
+    ledger: HubLog
     recorder: LedgerRecorder
     replicas: dict[str, SiteReplica]
     path: Path
@@ -129,7 +135,7 @@ class RunLedger:
         hub: Identity,
         researcher: Identity,
         sites: dict[str, Identity],
-        ledger: HubLedger,
+        ledger: HubLog,
         datasets: dict[str, str],
         policies: dict[str, SitePolicy],
         auto_approve: bool,
@@ -167,6 +173,26 @@ class RunLedger:
         run.checkpoint_and_cosign()
         return run
 
+    def handed_to(self, open_ledger: Callable[[], HubLog], cosign: Callable[[], None]) -> RunLedger:
+        """This run with its log reopened by ``open_ledger`` (a hub service's), its sites in
+        their own processes: they keep their replicas and co-sign through ``cosign``.
+
+        This object's store and replicas are closed first; use the returned run from now on.
+        """
+        self.close()
+        ledger = open_ledger()
+        recorder = LedgerRecorder(ledger, self.hub, self.recorder.min_cell_count)
+        return replace(
+            self,
+            ledger=ledger,
+            recorder=recorder,
+            replicas={},
+            views={},
+            _cursor={},
+            governance={},
+            remote_cosign=cosign,
+        )
+
     # --- governance -------------------------------------------------------------------------
 
     def view(self, site: str) -> GovernanceView:
@@ -177,7 +203,7 @@ class RunLedger:
         """The governance state of the hub's own log."""
         return self._replay("", self.ledger.store)
 
-    def _replay(self, key: str, store: SQLiteLedgerStore | Any) -> GovernanceView:
+    def _replay(self, key: str, store: LedgerStore) -> GovernanceView:
         view = self.views.setdefault(key, GovernanceView())
         start = self._cursor.get(key, 0)
         for stored in store.read(start):
@@ -243,6 +269,6 @@ class RunLedger:
         return cp.size
 
     def close(self) -> None:
-        self.ledger.store.close()
+        self.ledger.close()
         for replica in self.replicas.values():
             replica.store.close()

@@ -9,35 +9,39 @@ have no ``truth.csv`` and get no oracle.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from accord.core.config import CohortSpec
 from accord.core.errors import DataError
+from accord.data import SiteCohort
+from accord.studies.outcome import MethodResult
 from accord.survival.concordance import ConcordanceCounts, concordance_counts
-
-if TYPE_CHECKING:
-    from accord.studies.runner import MethodResult, StudyRun
 
 __all__ = ["TRUTH_FILE", "oracle_result"]
 
 TRUTH_FILE = "truth.csv"
 
 
-def oracle_result(run: StudyRun, data_dir: Path | None) -> MethodResult | None:
-    """Consortium and per-site C of the true linear predictor, or None without a truth file."""
-    from accord.studies.runner import MethodResult  # runner imports this module's users
-
+def oracle_result(
+    data_dir: Path | None,
+    spec: CohortSpec,
+    sites: Mapping[str, SiteCohort],
+    excluded: Collection[str] = (),
+) -> MethodResult | None:
+    """Consortium and per-site C of the true linear predictor on the test rows of
+    ``sites`` (all of them in one place: simulation only), leaving out ``excluded``;
+    None without a truth file in ``data_dir``."""
     if data_dir is None or not (Path(data_dir) / TRUTH_FILE).is_file():
         return None
     truth = _truth(Path(data_dir) / TRUTH_FILE)
-    spec = run.study.cohort
     total = ConcordanceCounts(0.0, 0.0, 0.0, 0)
     per_site: dict[str, dict[str, float | int | None]] = {}
-    for name, cohort in run.cohort.sites.items():
-        if name in run.excluded or cohort.source_rows is None:
+    for name, cohort in sites.items():
+        if name in excluded or cohort.source_rows is None:
             continue
         table = pd.read_csv(Path(data_dir) / name / spec.table, usecols=[spec.id_column])
         ids = table[spec.id_column].astype(str).to_numpy()[cohort.source_rows - 1]

@@ -16,11 +16,12 @@ from pathlib import Path
 
 import numpy as np
 
+from accord.core.config import PrivacySpec
 from accord.core.errors import SlideReadError
 from accord.crypto import new_identity
 from accord.fl.hub import Hub
 from accord.fl.in_memory import InMemoryTransport
-from accord.fl.secure import SecureSettings
+from accord.fl.plan import Plan
 from accord.fl.secure_site import secure_aggregation_middleware
 from accord.fl.site import Middleware
 from accord.fl.strategies import FedAvg, SiteInfo, TrainingHyperparameters
@@ -122,13 +123,14 @@ def federated_simclr(
         )
         for name, tiles in site_tiles.items()
     }
-    hub = Hub(InMemoryTransport(sites), [SiteInfo(s, len(t)) for s, t in site_tiles.items()])
-    if len(sites) > 2:
-        hub.secure = SecureSettings(clip=1e4)
+    hub = Hub(InMemoryTransport(sites))
     hyper = TrainingHyperparameters(
         local_steps=settings.local_steps, batch_size=settings.batch_size, lr=settings.lr
     )
+    infos = [SiteInfo(s, len(t)) for s, t in site_tiles.items()]
+    # the default privacy: secure aggregation whenever more than two sites take part
+    plan = Plan.create("pretrain", infos, PrivacySpec(), strategy=FedAvg(hyper=hyper))
     model = build_simclr(dim=settings.dim, seed=settings.seed)
-    state = hub.fit(FedAvg(hyper=hyper), get_arrays(model), settings.rounds)
+    state = hub.fit(plan, get_arrays(model), settings.rounds)
     set_arrays(model, state.params)
     return export_encoder(model, out, settings.input_size)

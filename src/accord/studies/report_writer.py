@@ -15,8 +15,9 @@ import numpy as np
 from accord.ledger.bundle import open_source
 from accord.ledger.verify import verify_log
 from accord.report import Report, bar_chart_with_ci, km_figure_from_counts
+from accord.studies.federated_run import StudyRun
+from accord.studies.outcome import MethodResult
 from accord.studies.risk_groups import RiskGroups
-from accord.studies.runner import MethodResult, StudyRun
 
 __all__ = ["write_report"]
 
@@ -146,13 +147,18 @@ def _ledger_section(report: Report, ledger: Path) -> None:
 
 
 def write_report(
-    run: StudyRun, results: list[MethodResult], document: dict[str, Any], out: Path
+    run: StudyRun,
+    results: list[MethodResult],
+    document: dict[str, Any],
+    out: Path,
+    oracle: MethodResult | None = None,
 ) -> Path:
-    """Build and atomically write ``out/report.html``."""
+    """Build and atomically write ``out/report.html``; ``oracle``: the simulation's C of
+    the true risk, shown beside the models."""
     report = Report(run.study.study.name, subtitle=run.study.study.description)
     report.summary(
         {
-            "sites": len(run.cohort.sites),
+            "sites": len(run.view.members),
             "config hash": str(document["config_hash"])[:16],
             "seed": run.seed,
             "secure aggregation": run.study.privacy.secure_aggregation,
@@ -160,8 +166,8 @@ def write_report(
         }
     )
     report.section("Results", "Harrell's C-index on each site's held-out patients.")
-    _method_table(report, results + ([run.oracle] if run.oracle else []))
-    if run.oracle is not None:
+    _method_table(report, results + ([oracle] if oracle else []))
+    if oracle is not None:
         report.paragraph(
             "oracle: the C-index of the true risk the synthetic consortium was generated "
             "with (truth.csv), on the same patients and pairs; no model can expect to beat it."

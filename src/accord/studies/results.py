@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import accord
+from accord.studies.federated_run import StudyRun
 from accord.studies.jsonio import write_json_atomic
-from accord.studies.runner import MethodResult, StudyRun
+from accord.studies.outcome import MethodResult
 
 __all__ = ["results_document", "write_json_atomic"]
 
@@ -54,8 +56,15 @@ def _ledger(run: StudyRun) -> dict[str, Any]:
     }
 
 
-def results_document(run: StudyRun, results: list[MethodResult]) -> dict[str, Any]:
-    """The JSON-able record of a run (site-level aggregates only).
+def results_document(
+    run: StudyRun,
+    results: list[MethodResult],
+    *,
+    oracle: MethodResult | None = None,
+    notes: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The JSON-able record of a run (site-level aggregates only); ``oracle`` and the
+    cohort's loading ``notes`` come from a simulation.
 
     With a ledger, each method cites the sequence numbers of its plan submission and of
     its consortium metric entry, and each site's figures the site-signed entry they come from.
@@ -67,13 +76,13 @@ def results_document(run: StudyRun, results: list[MethodResult]) -> dict[str, An
         "config_hash": run.study.config_hash(),
         "seed": run.seed,
         "sites": {
-            name: {"n_train": c.n_train, "n_test": c.n_test} for name, c in run.cohort.sites.items()
+            name: {"n_train": r.n_train, "n_test": r.n_test} for name, r in run.view.reports.items()
         },
-        "notes": list(run.cohort.notes),
+        "notes": list(notes),
         "excluded_sites": dict(run.excluded),
         "preprocessing": run.preprocessor.to_dict(),
         "methods": {r.method: _method(r) for r in results},
         **({"risk_groups": run.risk_groups.to_dict()} if run.risk_groups else {}),
-        **({"oracle": _method(run.oracle)} if run.oracle else {}),
+        **({"oracle": _method(oracle)} if oracle else {}),
         **({"exported": _exported(run)} if run.exported else {}),
     }

@@ -2,16 +2,19 @@
 
 Pure logic over verified ledger entries (no torch, no models), importable by the hub:
 
-- :mod:`~accord.fl.governance.assets` replays entries into a :class:`GovernanceView`
-  of datasets, functions, approval decisions, plans and models;
-- :mod:`~accord.fl.governance.permissions` says who may process a dataset or download a
+- :class:`GovernanceView` replays entries into the datasets, functions, approval
+  decisions, submitted plans and models they describe;
+- :func:`can_process` / :func:`can_download` say who may process a dataset or download a
   model (the intersection of its datasets' permissions);
-- :mod:`~accord.fl.governance.policy` is a site's local policy and :func:`check_task`.
+- :class:`SitePolicy` is a site's local policy and :func:`check_task` applies it;
+- :func:`archive_hash` of :func:`function_archive` is the identity of the code a site runs.
+
+A site applies all of it from its own verified replica: :mod:`accord.fl.site_governance`.
 """
 
 from __future__ import annotations
 
-from accord.fl.governance.assets import (
+from accord.fl.governance._assets import (
     DATASET_DISABLED,
     DATASET_REGISTERED,
     DATASET_UPDATED,
@@ -27,11 +30,18 @@ from accord.fl.governance.assets import (
     GovernanceView,
     Modality,
     Model,
-    Plan,
+    SubmittedPlan,
     function_hash,
 )
-from accord.fl.governance.permissions import can_download, can_process, model_permissions
-from accord.fl.governance.policy import SitePolicy, check_task, load_site_policy, parse_site_policy
+from accord.fl.governance._function import (
+    SITE_CODE,
+    archive_diff,
+    archive_hash,
+    function_archive,
+    local_archive,
+)
+from accord.fl.governance._permissions import can_download, can_process, model_permissions
+from accord.fl.governance._policy import SitePolicy, check_task, load_site_policy, parse_site_policy
 
 __all__ = [
     "DATASET_DISABLED",
@@ -43,19 +53,24 @@ __all__ = [
     "MODALITIES",
     "MODEL_REGISTERED",
     "PLAN_SUBMITTED",
+    "SITE_CODE",
     "Dataset",
     "Decision",
     "Function",
     "GovernanceView",
     "Modality",
     "Model",
-    "Plan",
     "SitePolicy",
+    "SubmittedPlan",
+    "archive_diff",
+    "archive_hash",
     "can_download",
     "can_process",
     "check_task",
+    "function_archive",
     "function_hash",
     "load_site_policy",
+    "local_archive",
     "model_permissions",
     "parse_site_policy",
 ]

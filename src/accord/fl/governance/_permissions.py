@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from accord.fl.governance.assets import Dataset, GovernanceView
-
-__all__ = ["can_download", "can_process", "model_permissions"]
+from accord.fl.governance._assets import Dataset, GovernanceView
 
 
 def can_process(dataset: Dataset, org: str) -> bool:

@@ -41,26 +41,6 @@ from accord.fl.governance._fields import (
 from accord.ledger.entry import Entry
 from accord.ledger.registry import GENESIS, KEY_REVOKE, KEY_ROTATE, KeyRegistry
 
-__all__ = [
-    "DATASET_DISABLED",
-    "DATASET_REGISTERED",
-    "DATASET_UPDATED",
-    "FUNCTION_APPROVED",
-    "FUNCTION_REGISTERED",
-    "FUNCTION_REJECTED",
-    "MODALITIES",
-    "MODEL_REGISTERED",
-    "PLAN_SUBMITTED",
-    "Dataset",
-    "Decision",
-    "Function",
-    "GovernanceView",
-    "Modality",
-    "Model",
-    "Plan",
-    "function_hash",
-]
-
 DATASET_REGISTERED = "dataset.registered"
 DATASET_UPDATED = "dataset.updated"
 DATASET_DISABLED = "dataset.disabled"
@@ -133,7 +113,7 @@ class Decision:
 
 
 @dataclass(frozen=True)
-class Plan:
+class SubmittedPlan:
     """A compute plan as submitted; ``submitter``/``key_id`` are the signer of the entry."""
 
     id: str
@@ -208,10 +188,10 @@ def _decision_from(entry: Entry, approved: bool) -> Decision:
     )
 
 
-def _plan_from(entry: Entry) -> Plan:
+def _plan_from(entry: Entry) -> SubmittedPlan:
     read_str(entry, "study", empty=True)
     read_hex(entry, "config_hash", length=None)
-    return Plan(
+    return SubmittedPlan(
         id=read_str(entry, "plan"),
         submitter=entry.org,
         key_id=entry.key_id,
@@ -242,7 +222,7 @@ class GovernanceView:
     datasets: dict[str, Dataset] = field(default_factory=dict)
     functions: dict[str, Function] = field(default_factory=dict)
     decisions: dict[tuple[str, str], Decision] = field(default_factory=dict)
-    plans: dict[str, Plan] = field(default_factory=dict)
+    plans: dict[str, SubmittedPlan] = field(default_factory=dict)
     models: dict[str, Model] = field(default_factory=dict)
     registry: KeyRegistry = field(default_factory=KeyRegistry)
     last_seq: int = -1

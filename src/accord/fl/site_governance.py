@@ -12,30 +12,25 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from accord.core.errors import LedgerError, PrivacyError
 from accord.crypto import Identity
-from accord.fl.governance import GovernanceView, SitePolicy, check_task
-from accord.fl.governance.function import archive_hash, local_archive
+from accord.fl.governance import (
+    GovernanceView,
+    SitePolicy,
+    archive_hash,
+    check_task,
+    local_archive,
+)
 from accord.fl.recording import PolicyCheck
 from accord.fl.site import SiteContext
+from accord.fl.task_config import TaskConfig
 from accord.ledger.entry import Entry
 from accord.ledger.replica import SiteReplica
+from accord.ledger.seams import LogSource
 from accord.net.messages import Task
 
-__all__ = ["LogSource", "SiteGovernance", "current_key"]
-
-
-class LogSource(Protocol):
-    """What a replica reads the hub's log from: the hub's ledger or a remote stand-in."""
-
-    @property
-    def store(self) -> Any: ...
-
-    def latest_checkpoint(self) -> Any: ...
-
-    def add_cosignature(self, cs: Any) -> None: ...
+__all__ = ["SiteGovernance", "current_key"]
 
 
 @dataclass
@@ -53,7 +48,7 @@ class SiteGovernance:
 
     def view(self) -> GovernanceView:
         """The governance state as this site's verified replica knows it (pulled first)."""
-        self.replica.pull(self.hub)  # type: ignore[arg-type]
+        self.replica.pull(self.hub)
         for stored in self.replica.store.read(self._cursor):
             # a governance entry the rules refuse (e.g. an approval by a non-owner) has no effect
             with contextlib.suppress(LedgerError):
@@ -63,14 +58,14 @@ class SiteGovernance:
 
     def sync(self) -> None:
         """Pull, verify and co-sign the hub's latest checkpoint."""
-        self.replica.sync(self.hub)  # type: ignore[arg-type]
+        self.replica.sync(self.hub)
 
     def policy_check(self) -> PolicyCheck:
         """The check this site runs before accepting a task (its policy never leaves it)."""
 
         def check(task: Task, ctx: SiteContext) -> None:
             view = self.view()
-            function = str(task.config.get("function", ""))
+            function = TaskConfig.of(task).function
             registered = view.functions.get(function)
             local = archive_hash(local_archive(registered.archive)) if registered else ""
             check_task(

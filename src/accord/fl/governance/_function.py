@@ -17,15 +17,6 @@ import accord
 from accord.core.config import StudySpec
 from accord.core.hashing import canonical_json, floats_as_strings, sha256_hex
 
-__all__ = [
-    "SITE_CODE",
-    "archive_diff",
-    "archive_hash",
-    "function_archive",
-    "function_hash",
-    "local_archive",
-]
-
 SITE_CODE = (
     "fl/handlers.py",
     "fl/evaluation.py",

@@ -30,11 +30,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from accord.core.errors import ConfigError, PolicyError
-from accord.fl.governance.assets import Dataset, GovernanceView, Plan
-from accord.fl.governance.permissions import can_process
-
-__all__ = ["SitePolicy", "check_task", "load_site_policy", "parse_site_policy"]
-
+from accord.fl.governance._assets import Dataset, GovernanceView, SubmittedPlan
+from accord.fl.governance._permissions import can_process
 
 _Epsilon = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 
@@ -106,7 +103,7 @@ class _Task:
 
     policy: SitePolicy
     view: GovernanceView
-    plan: Plan
+    plan: SubmittedPlan
     dataset: Dataset
     function: str
     local_function: str
