@@ -20,7 +20,8 @@ from accord.privacy import (
     noise_for_epsilon,
     train_dpsgd,
 )
-from accord.survival import cox_partial_likelihood_loss, harrell_c
+from accord.survival import harrell_c
+from accord.survival.losses import cox_partial_likelihood_loss
 
 cox_sum = functools.partial(cox_partial_likelihood_loss, reduction="sum", ties="breslow")
 BETA = np.array([0.8, 0.15, -0.5])

@@ -1,4 +1,7 @@
-"""Survival analysis: Cox partial likelihood (numpy and torch), metrics, Kaplan-Meier, log-rank.
+"""Survival analysis: Cox partial likelihood, metrics, Kaplan-Meier, log-rank (numpy).
+
+The torch Cox loss that sites train with is :mod:`accord.survival.losses`, outside this
+face, so that the hub side (which only sums and evaluates) never imports torch.
 
 Conventions: ``time`` in days (>= 0), ``event`` bool or 0/1 (1 = event observed),
 ``risk`` where higher means shorter survival. Invalid inputs raise
@@ -22,7 +25,6 @@ from accord.survival.kaplan_meier import (
     kaplan_meier_from_counts,
 )
 from accord.survival.logrank import LogRankResult, logrank_from_counts, logrank_test
-from accord.survival.losses import cox_partial_likelihood_loss
 
 __all__ = [
     "BaselineHazard",
@@ -38,7 +40,6 @@ __all__ = [
     "censoring_survival",
     "concordance_counts",
     "cox_derivatives",
-    "cox_partial_likelihood_loss",
     "harrell_c",
     "integrated_brier_score",
     "kaplan_meier",
