@@ -1,4 +1,7 @@
-"""SQLite schema of a ledger store (version 1); executed statement by statement on create.
+"""Schema version 1 of a ledger store: the meta rows every store holds, and SQLite's tables.
+
+:data:`META_ROWS` and :func:`check_meta` serve both stores (PostgreSQL's tables are in
+``pg_store._schema_sql``); :data:`SCHEMA` is executed statement by statement on create.
 
 Append-only is enforced in the database itself, whoever the writer is: UPDATE and
 DELETE raise on every log table, an INSERT into ``entries`` must carry the next seq,
@@ -9,8 +12,14 @@ history either). Checkpoints and co-signatures are keyed by all their columns, s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+
+from accord.core.errors import LedgerError
+
 FORMAT = "accord-ledger"
 SCHEMA_VERSION = 1
+META_ROWS = [("format", FORMAT), ("schema_version", str(SCHEMA_VERSION))]  # (key, value)
 
 _TABLES = [
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -68,3 +77,14 @@ _APPEND_ONLY = [
 ]
 
 SCHEMA: list[str] = _TABLES + _GUARDS + _APPEND_ONLY
+
+
+def check_meta(where: str | Path, meta: Mapping[str, object]) -> None:
+    """Refuse a store whose ``meta`` table (key: value) is not an accord ledger of this version."""
+    if meta.get("format") != FORMAT:
+        raise LedgerError(f"{where}: not an accord ledger store (meta format is missing)")
+    if meta.get("schema_version") != str(SCHEMA_VERSION):
+        raise LedgerError(
+            f"{where}: ledger schema version {meta.get('schema_version')!r}; "
+            f"expected {SCHEMA_VERSION}"
+        )

@@ -1,8 +1,9 @@
 """A ledger store in PostgreSQL (psycopg 3), for a hub that keeps its state in a database.
 
 :class:`PostgresLedgerStore` behaves as :class:`~accord.ledger.store.SQLiteLedgerStore`
-does (same tables, receipts, roots, proofs, checkpoint equivocation check and errors),
-in one schema (``accord`` by default) of the database that a libpq DSN or URL names.
+does (same tables, receipts, roots, proofs, checkpoint equivocation check and errors;
+the tree and those checks are ``_tree.TreeStore``'s, the base class of both), in one
+schema (``accord`` by default) of the database that a libpq DSN or URL names.
 
 An append is one READ COMMITTED transaction that first takes a transaction-level
 advisory lock for the schema (readers are not blocked, and the role needs no more than
@@ -24,24 +25,15 @@ stream with flat memory and hold no transaction open between pages.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from types import TracebackType
-from typing import Any
 
 import psycopg
 from psycopg.rows import TupleRow
 
-from accord.core.errors import EquivocationError, LedgerError
-from accord.ledger import merkle
-from accord.ledger._schema import FORMAT, SCHEMA_VERSION
+from accord.core.errors import LedgerError
+from accord.ledger._schema import META_ROWS, check_meta
+from accord.ledger._stored import StoredCheckpoint, StoredCosignature, StoredEntry
+from accord.ledger._tree import Growth, TreeStore
 from accord.ledger.pg import SCHEMA_NAME, connect, describe, reason
-from accord.ledger.store import (
-    ZERO_HASH,
-    Receipt,
-    StoredCheckpoint,
-    StoredCosignature,
-    StoredEntry,
-    grow_tree,
-)
 
 __all__ = ["PostgresLedgerStore"]
 
@@ -52,13 +44,14 @@ _LOG_TABLES = ("entries", "nodes", "checkpoints", "cosignatures")
 _APPEND_LOCK, _CHECKPOINT_LOCK, _CREATE_LOCK = 0x61636301, 0x61636302, 0x61636303
 
 
-class PostgresLedgerStore:
+class PostgresLedgerStore(TreeStore):
     """A :class:`~accord.ledger.store.LedgerStore` in a PostgreSQL schema; a context manager.
 
     ``dsn`` is anything ``psycopg.connect`` takes (``postgresql://user@host:5432/db`` or
     ``host=... dbname=...``). ``schema`` is a plain lower-case SQL name; with ``create``
     the schema and its tables are made if the schema holds no table yet. One instance
-    holds one connection and is meant to be used from one thread.
+    holds one connection and is meant to be used from one thread. The tree (size, head,
+    roots, proofs) is :class:`~accord.ledger._tree.TreeStore`'s.
     """
 
     def __init__(self, dsn: str, *, schema: str = "accord", create: bool = True) -> None:
@@ -68,74 +61,46 @@ class PostgresLedgerStore:
                 f"{self.name}: schema must be a lower-case SQL name ([a-z_][a-z0-9_]*, "
                 "at most 63 characters)"
             )
+        super().__init__(self.name)
         self.schema = schema
         self._db = connect(dsn, self.name, LedgerError, "ledger")
-        try:
-            _init_schema(self._db, self.name, schema, create)
-            self._compact = merkle.CompactRange()
-            self._sync()
-        except BaseException:
-            self._db.close()
-            raise
-
-    def __enter__(self) -> PostgresLedgerStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        self._open(lambda: _init_schema(self._db, self.name, schema, create))
 
     def close(self) -> None:
         self._db.close()
 
     # --- entries -----------------------------------------------------------------------------
 
-    def append(self, entries: Sequence[StoredEntry]) -> list[Receipt]:
-        """Append ``entries`` (seqs ``size, size+1, ...``) in one transaction."""
-        if not entries:
-            return []
+    def _write(self, entries: Sequence[StoredEntry]) -> Growth:
         s = self.schema
         try:
             with self._db.transaction():
                 self._lock(_APPEND_LOCK)
-                compact = self._sync().copy()
-                receipts, leaves, nodes = grow_tree(self.name, compact, entries)
+                growth = self._grow(entries)
                 with self._db.cursor() as cursor:
                     cursor.executemany(
                         f"INSERT INTO {s}.entries (seq, leaf, entry, signature, org, kind, plan) "
                         "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                        [
-                            (e.seq, leaf, e.entry, e.signature, e.org, e.kind, e.plan)
-                            for e, leaf in zip(entries, leaves, strict=True)
-                        ],
+                        growth.entries,
                     )
-                    if nodes:
+                    if growth.nodes:
                         cursor.executemany(
-                            f"INSERT INTO {s}.nodes (level, idx, hash) VALUES (%s, %s, %s)", nodes
+                            f"INSERT INTO {s}.nodes (level, idx, hash) VALUES (%s, %s, %s)",
+                            growth.nodes,
                         )
         except (psycopg.Error, UnicodeError) as exc:
             raise LedgerError(
                 f"{self.name}: append of {len(entries)} entries failed ({reason(exc)})"
             ) from None
-        self._compact = compact
-        return receipts
+        return growth
 
     def read(self, start: int = 0, stop: int | None = None) -> Iterator[StoredEntry]:
         """Stream entries with ``start <= seq < stop`` in order (memory flat in log size)."""
         return self._stream("TRUE", (), start, stop)
 
-    def find(
-        self, kind: str | None = None, org: str | None = None, plan: str | None = None
-    ) -> Iterator[StoredEntry]:
-        """Stream the entries matching every filter given, in log order."""
-        filters = {"kind": kind, "org": org, "plan": plan}
-        used = {name: value for name, value in filters.items() if value is not None}
-        where = " AND ".join(f"{name} = %s" for name in used) or "TRUE"
-        return self._stream(where, tuple(used.values()), 0, None)
+    def _find(self, filters: dict[str, str]) -> Iterator[StoredEntry]:
+        where = " AND ".join(f"{name} = %s" for name in filters) or "TRUE"
+        return self._stream(where, tuple(filters.values()), 0, None)
 
     def _stream(
         self, where: str, params: tuple[object, ...], start: int, stop: int | None
@@ -155,44 +120,13 @@ class PostgresLedgerStore:
                 return
             start = rows[-1][0] + 1
 
-    # --- tree --------------------------------------------------------------------------------
+    # --- what the tree reads -----------------------------------------------------------------
 
-    def size(self) -> int:
-        return self._sync().size
+    def _last_seq(self) -> int | None:
+        row = self._db.execute(f"SELECT MAX(seq) FROM {self.schema}.entries").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
 
-    def head(self) -> bytes:
-        """Leaf hash of the last entry, or 32 zero bytes for an empty log."""
-        size = self._sync().size
-        return self._node(0, size - 1) if size else ZERO_HASH
-
-    def root(self, size: int | None = None) -> bytes:
-        if size is None:
-            return self._sync().root()
-        return merkle.root_of(self._check_size(size, "size"), self._node)
-
-    def inclusion_proof(self, seq: int, size: int | None = None) -> list[bytes]:
-        tree_size = self._check_size(self.size() if size is None else size, "size")
-        if not 0 <= seq < tree_size:
-            raise LedgerError(f"{self.name}: seq {seq} is not in a tree of size {tree_size}")
-        return merkle.inclusion_proof(seq, tree_size, self._node)
-
-    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
-        new = self._check_size(self.size() if new_size is None else new_size, "new_size")
-        old = self._check_size(old_size, "old_size")
-        if old > new:
-            raise LedgerError(f"{self.name}: old_size {old} is larger than new_size {new}")
-        return merkle.consistency_proof(old, new, self._node)
-
-    def _sync(self) -> merkle.CompactRange:
-        """The frontier for the log as committed (another process may have appended)."""
-        last = self._scalar(f"SELECT MAX(seq) FROM {self.schema}.entries")
-        size = 0 if last is None else int(last) + 1
-        if size != self._compact.size:
-            self._compact = merkle.CompactRange.from_nodes(size, self._node)
-        return self._compact
-
-    def _node(self, level: int, index: int) -> bytes:
-        """Hash of the perfect subtree (level, index): leaves from entries, the rest from nodes."""
+    def _read_node(self, level: int, index: int) -> bytes | None:
         s = self.schema
         if level == 0:
             row = self._db.execute(
@@ -202,24 +136,18 @@ class PostgresLedgerStore:
             row = self._db.execute(
                 f"SELECT hash FROM {s}.nodes WHERE level = %s AND idx = %s", (level, index)
             ).fetchone()
-        if row is None:
-            raise LedgerError(f"{self.name}: tree node (level {level}, index {index}) is missing")
-        node: bytes = row[0]
+        node: bytes | None = None if row is None else row[0]
         return node
 
-    def _check_size(self, size: int, name: str) -> int:
-        current = self.size()
-        if not (isinstance(size, int) and 0 <= size <= current):
-            raise LedgerError(f"{self.name}: {name} {size!r} is outside the log (0..{current})")
-        return size
+    def _checkpoint_roots(self, size: int) -> set[bytes]:
+        rows = self._db.execute(
+            f"SELECT root FROM {self.schema}.checkpoints WHERE size = %s", (size,)
+        ).fetchall()
+        return {r for (r,) in rows}
 
     def _lock(self, kind: int) -> None:
         """Serialise with every store on this schema until the transaction ends."""
         self._db.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (kind, self.schema))
-
-    def _scalar(self, query: str, params: tuple[object, ...] = ()) -> Any:
-        row = self._db.execute(query, params).fetchone()
-        return None if row is None else row[0]
 
     # --- checkpoints and co-signatures -------------------------------------------------------
 
@@ -239,20 +167,6 @@ class PostgresLedgerStore:
             raise LedgerError(
                 f"{self.name}: storing the checkpoint for size {cp.size} failed ({reason(exc)})"
             ) from None
-
-    def _check_root(self, size: int, root: bytes) -> None:
-        """Refuse a second root for a size (from a checkpoint or from our own log)."""
-        rows = self._db.execute(
-            f"SELECT root FROM {self.schema}.checkpoints WHERE size = %s", (size,)
-        ).fetchall()
-        roots = {r for (r,) in rows}
-        if size <= self._sync().size:
-            roots.add(merkle.root_of(size, self._node))
-        if roots - {root}:
-            raise EquivocationError(
-                f"{self.name}: a checkpoint for size {size} has a root ({root.hex()[:16]}) "
-                "that differs from the one this store already holds for that size"
-            )
 
     def checkpoints(self) -> list[StoredCheckpoint]:
         """All checkpoints, by size (then by body bytes)."""
@@ -302,7 +216,7 @@ def _init_schema(db: psycopg.Connection[TupleRow], name: str, schema: str, creat
                 with db.cursor() as cursor:
                     cursor.executemany(
                         f"INSERT INTO {schema}.meta (key, value) VALUES (%s, %s)",
-                        [("format", FORMAT), ("schema_version", str(SCHEMA_VERSION))],
+                        META_ROWS,
                     )
             row = db.execute("SELECT to_regclass(%s)", (f"{schema}.meta",)).fetchone()
             if row is None or row[0] is None:
@@ -311,13 +225,7 @@ def _init_schema(db: psycopg.Connection[TupleRow], name: str, schema: str, creat
             meta: dict[str, str] = {str(key): str(value) for key, value in rows}
     except psycopg.Error as exc:
         raise LedgerError(f"{name}: cannot open ledger store ({reason(exc)})") from None
-    if meta.get("format") != FORMAT:
-        raise LedgerError(f"{name}: not an accord ledger store (meta format is missing)")
-    if meta.get("schema_version") != str(SCHEMA_VERSION):
-        raise LedgerError(
-            f"{name}: ledger schema version {meta.get('schema_version')!r}; "
-            f"expected {SCHEMA_VERSION}"
-        )
+    check_meta(name, meta)
 
 
 def _schema_sql(s: str) -> list[str]:

@@ -8,7 +8,8 @@ an append that did not return left no trace (one transaction per batch).
 The store treats entries and signatures as opaque bytes. Every completed perfect
 subtree of the RFC 6962 tree is stored (``nodes``, level >= 1; leaves live in
 ``entries.leaf``), so roots and proofs cost O(log n) indexed look-ups and the
-in-memory frontier is rebuilt on open from O(log n) nodes. Triggers refuse any
+in-memory frontier is rebuilt on open from O(log n) nodes; that tree logic lives in
+``_tree.TreeStore``, which both stores derive from. Triggers refuse any
 UPDATE, DELETE or overwriting INSERT on the log tables, whoever the writer is.
 Error messages name the file and the seq or size; never an entry's contents.
 """
@@ -17,14 +18,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
 from typing import Protocol
 
-from accord.core.errors import EquivocationError, LedgerError
-from accord.ledger import merkle
-from accord.ledger._schema import FORMAT, SCHEMA, SCHEMA_VERSION
+from accord.core.errors import LedgerError
+from accord.ledger._schema import META_ROWS, SCHEMA, check_meta
+from accord.ledger._stored import Receipt, StoredCheckpoint, StoredCosignature, StoredEntry
+from accord.ledger._tree import Growth, TreeStore
 
 __all__ = [
     "LedgerStore",
@@ -35,59 +35,8 @@ __all__ = [
     "StoredEntry",
 ]
 
-ZERO_HASH = bytes(merkle.HASH_SIZE)
 _FETCH = 1024
 _ENTRY_COLUMNS = "seq, entry, signature, org, kind, plan"
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEntry:
-    """One log entry as stored: position, canonical bytes, signature, filter columns."""
-
-    seq: int  # 0-based position in the log
-    entry: bytes  # canonical entry bytes (opaque to the store)
-    signature: bytes  # the author's Ed25519 signature (64 bytes, opaque)
-    org: str
-    kind: str
-    plan: str | None
-
-    @property
-    def leaf(self) -> bytes:
-        """RFC 6962 leaf hash over ``entry || signature``."""
-        return merkle.leaf_hash(self.entry + self.signature)
-
-
-@dataclass(frozen=True, slots=True)
-class Receipt:
-    """Where an appended entry landed: its leaf and the tree (size, root) right after it."""
-
-    seq: int
-    leaf: bytes
-    size: int
-    root: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class StoredCheckpoint:
-    """A hub-signed (size, root) with the exact signed ``body`` bytes."""
-
-    size: int
-    root: bytes
-    body: bytes
-    signature: bytes
-    org: str
-    key_id: str
-
-
-@dataclass(frozen=True, slots=True)
-class StoredCosignature:
-    """A site's signature over the checkpoint (size, root)."""
-
-    size: int
-    root: bytes
-    org: str
-    key_id: str
-    signature: bytes
 
 
 class LedgerStore(Protocol):
@@ -110,57 +59,37 @@ class LedgerStore(Protocol):
     def close(self) -> None: ...
 
 
-class SQLiteLedgerStore:
+class SQLiteLedgerStore(TreeStore):
     """A :class:`LedgerStore` in one SQLite file; a context manager.
 
     One instance is meant to be used from one thread. Several processes may open the
     same file: writes serialise on SQLite's lock and each call re-reads the log size.
+    The tree (size, head, roots, proofs) is :class:`~accord.ledger._tree.TreeStore`'s.
     """
 
     def __init__(self, path: Path, create: bool = True) -> None:
         self.path = Path(path)
+        super().__init__(str(self.path))
         self._db = _connect(self.path, create)
-        try:
-            _init_schema(self._db, self.path, create)
-            self._compact = merkle.CompactRange()
-            self._sync()
-        except BaseException:
-            self._db.close()
-            raise
-
-    def __enter__(self) -> SQLiteLedgerStore:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+        self._open(lambda: _init_schema(self._db, self.path, create))
 
     def close(self) -> None:
         self._db.close()
 
     # --- entries -----------------------------------------------------------------------------
 
-    def append(self, entries: Sequence[StoredEntry]) -> list[Receipt]:
-        """Append ``entries`` (seqs ``size, size+1, ...``) in one durable transaction."""
-        if not entries:
-            return []
+    def _write(self, entries: Sequence[StoredEntry]) -> Growth:
         self._db.execute("BEGIN IMMEDIATE")
         try:
-            compact = self._sync().copy()
-            receipts, leaves, nodes = grow_tree(self.path, compact, entries)
+            growth = self._grow(entries)
             self._db.executemany(
                 "INSERT INTO entries(seq, leaf, entry, signature, org, kind, plan) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (e.seq, leaf, e.entry, e.signature, e.org, e.kind, e.plan)
-                    for e, leaf in zip(entries, leaves, strict=True)
-                ],
+                growth.entries,
             )
-            self._db.executemany("INSERT INTO nodes(level, idx, hash) VALUES (?, ?, ?)", nodes)
+            self._db.executemany(
+                "INSERT INTO nodes(level, idx, hash) VALUES (?, ?, ?)", growth.nodes
+            )
             self._db.execute("COMMIT")
         except sqlite3.Error as exc:
             self._db.execute("ROLLBACK")
@@ -170,8 +99,7 @@ class SQLiteLedgerStore:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        self._compact = compact
-        return receipts
+        return growth
 
     def read(self, start: int = 0, stop: int | None = None) -> Iterator[StoredEntry]:
         """Stream entries with ``start <= seq < stop`` in order (memory flat in log size)."""
@@ -182,16 +110,11 @@ class SQLiteLedgerStore:
             (start, stop),
         )
 
-    def find(
-        self, kind: str | None = None, org: str | None = None, plan: str | None = None
-    ) -> Iterator[StoredEntry]:
-        """Stream the entries matching every filter given, in log order."""
-        filters = {"kind": kind, "org": org, "plan": plan}
-        used = {name: value for name, value in filters.items() if value is not None}
-        where = " AND ".join(f"{name} = ?" for name in used) or "1"
+    def _find(self, filters: dict[str, str]) -> Iterator[StoredEntry]:
+        where = " AND ".join(f"{name} = ?" for name in filters) or "1"
         return self._stream(
             f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE {where} ORDER BY seq",
-            tuple(used.values()),
+            tuple(filters.values()),
         )
 
     def _stream(self, sql: str, params: tuple[object, ...]) -> Iterator[StoredEntry]:
@@ -203,44 +126,13 @@ class SQLiteLedgerStore:
         finally:
             cursor.close()
 
-    # --- tree --------------------------------------------------------------------------------
+    # --- what the tree reads -----------------------------------------------------------------
 
-    def size(self) -> int:
-        return self._sync().size
-
-    def head(self) -> bytes:
-        """Leaf hash of the last entry, or 32 zero bytes for an empty log."""
-        size = self._sync().size
-        return self._node(0, size - 1) if size else ZERO_HASH
-
-    def root(self, size: int | None = None) -> bytes:
-        if size is None:
-            return self._sync().root()
-        return merkle.root_of(self._check_size(size, "size"), self._node)
-
-    def inclusion_proof(self, seq: int, size: int | None = None) -> list[bytes]:
-        tree_size = self._check_size(self.size() if size is None else size, "size")
-        if not 0 <= seq < tree_size:
-            raise LedgerError(f"{self.path}: seq {seq} is not in a tree of size {tree_size}")
-        return merkle.inclusion_proof(seq, tree_size, self._node)
-
-    def consistency_proof(self, old_size: int, new_size: int | None = None) -> list[bytes]:
-        new = self._check_size(self.size() if new_size is None else new_size, "new_size")
-        old = self._check_size(old_size, "old_size")
-        if old > new:
-            raise LedgerError(f"{self.path}: old_size {old} is larger than new_size {new}")
-        return merkle.consistency_proof(old, new, self._node)
-
-    def _sync(self) -> merkle.CompactRange:
-        """The frontier for the log as it is on disk (another process may have appended)."""
+    def _last_seq(self) -> int | None:
         (last,) = self._db.execute("SELECT MAX(seq) FROM entries").fetchone()
-        size = 0 if last is None else int(last) + 1
-        if size != self._compact.size:
-            self._compact = merkle.CompactRange.from_nodes(size, self._node)
-        return self._compact
+        return None if last is None else int(last)
 
-    def _node(self, level: int, index: int) -> bytes:
-        """Hash of the perfect subtree (level, index): leaves from entries, the rest from nodes."""
+    def _read_node(self, level: int, index: int) -> bytes | None:
         if level == 0:
             cursor = self._db.execute("SELECT leaf FROM entries WHERE seq = ?", (index,))
         else:
@@ -248,16 +140,12 @@ class SQLiteLedgerStore:
                 "SELECT hash FROM nodes WHERE level = ? AND idx = ?", (level, index)
             )
         row = cursor.fetchone()
-        if row is None:
-            raise LedgerError(f"{self.path}: tree node (level {level}, index {index}) is missing")
-        node: bytes = row[0]
+        node: bytes | None = None if row is None else row[0]
         return node
 
-    def _check_size(self, size: int, name: str) -> int:
-        current = self.size()
-        if not (isinstance(size, int) and 0 <= size <= current):
-            raise LedgerError(f"{self.path}: {name} {size!r} is outside the log (0..{current})")
-        return size
+    def _checkpoint_roots(self, size: int) -> set[bytes]:
+        rows = self._db.execute("SELECT root FROM checkpoints WHERE size = ?", (size,))
+        return {r for (r,) in rows}
 
     # --- checkpoints and co-signatures -------------------------------------------------------
 
@@ -275,18 +163,6 @@ class SQLiteLedgerStore:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-
-    def _check_root(self, size: int, root: bytes) -> None:
-        """Refuse a second root for a size (from a checkpoint or from our own log)."""
-        rows = self._db.execute("SELECT root FROM checkpoints WHERE size = ?", (size,))
-        roots = {r for (r,) in rows}
-        if size <= self._sync().size:
-            roots.add(merkle.root_of(size, self._node))
-        if roots - {root}:
-            raise EquivocationError(
-                f"{self.path}: a checkpoint for size {size} has a root ({root.hex()[:16]}) "
-                "that differs from the one this store already holds for that size"
-            )
 
     def checkpoints(self) -> list[StoredCheckpoint]:
         """All checkpoints, by size (then by body bytes)."""
@@ -311,38 +187,6 @@ class SQLiteLedgerStore:
             sql, params = sql + " WHERE size = ?", (size,)
         rows = self._db.execute(sql + " ORDER BY size, org, key_id", params)
         return [StoredCosignature(*row) for row in rows]
-
-
-def grow_tree(
-    where: str | Path, compact: merkle.CompactRange, entries: Sequence[StoredEntry]
-) -> tuple[list[Receipt], list[bytes], list[tuple[int, int, bytes]]]:
-    """Check seqs and fields, extend ``compact``; the receipts, leaves and new inner nodes.
-
-    Shared by the stores: ``where`` names the store in errors; inner nodes are
-    ``(level, index, hash)`` with level >= 1 (leaves are stored with their entries).
-    """
-    receipts: list[Receipt] = []
-    leaves: list[bytes] = []
-    nodes: list[tuple[int, int, bytes]] = []
-    for e in entries:
-        _check_entry(where, e, compact.size)
-        leaf = e.leaf
-        nodes.extend(node for node in compact.append(leaf) if node[0] > 0)
-        leaves.append(leaf)
-        receipts.append(Receipt(e.seq, leaf, compact.size, compact.root()))
-    return receipts, leaves, nodes
-
-
-def _check_entry(where: str | Path, e: StoredEntry, expected: int) -> None:
-    """Seq continuity and column types (never echoing contents)."""
-    if e.seq != expected:
-        raise LedgerError(f"{where}: append expected seq {expected}, got seq {e.seq}")
-    if not (isinstance(e.entry, bytes) and isinstance(e.signature, bytes)):
-        raise LedgerError(f"{where}: entry {expected}: entry and signature must be bytes")
-    if not (isinstance(e.org, str) and isinstance(e.kind, str)):
-        raise LedgerError(f"{where}: entry {expected}: org and kind must be str")
-    if e.plan is not None and not isinstance(e.plan, str):
-        raise LedgerError(f"{where}: entry {expected}: plan must be str or None")
 
 
 def _connect(path: Path, create: bool) -> sqlite3.Connection:
@@ -372,7 +216,7 @@ def _init_schema(db: sqlite3.Connection, path: Path, create: bool) -> None:
                     db.execute(statement)
                 db.executemany(
                     "INSERT INTO meta(key, value) VALUES (?, ?)",
-                    [("format", FORMAT), ("schema_version", str(SCHEMA_VERSION))],
+                    META_ROWS,
                 )
             db.execute("COMMIT")
         except BaseException:
@@ -381,10 +225,4 @@ def _init_schema(db: sqlite3.Connection, path: Path, create: bool) -> None:
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
     except sqlite3.DatabaseError:
         raise LedgerError(f"{path}: not an accord ledger store (not SQLite or no meta)") from None
-    if meta.get("format") != FORMAT:
-        raise LedgerError(f"{path}: not an accord ledger store (meta format is missing)")
-    if meta.get("schema_version") != str(SCHEMA_VERSION):
-        raise LedgerError(
-            f"{path}: ledger schema version {meta.get('schema_version')!r}; "
-            f"expected {SCHEMA_VERSION}"
-        )
+    check_meta(path, meta)
