@@ -6,16 +6,30 @@ exit code the CLI returns for it::
     AccordError (1)
     ├── ConfigError (2, ValueError)      study or site config is malformed
     ├── DataError (3, ValueError)        a cohort file fails validation
+    │   └── StainEstimationError         wsi: a tile's stains cannot be estimated
     ├── PolicyError (4)                  a site refuses a task
     ├── AggregationError (5)             the hub cannot combine replies
     ├── PrivacyError (6)                 a privacy guarantee would be broken
     ├── ConvergenceError (7)             an optimiser failed to converge
     ├── TransportError (8)               a message was lost or malformed
+    │   ├── BodyTooLargeError            net: a request body over the server's limit
+    │   ├── UnknownTaskError             net: no such task in the queue
+    │   ├── UnknownBlobError             net: no such payload blob
+    │   ├── WrongSiteError               net: a task fetched or answered by another site
+    │   ├── ReplyConflictError           net: a second, different reply to one task
+    │   ├── TaskExpiredError             net: a reply after the hub stopped waiting
+    │   ├── UploadOffsetError            net: a chunk that does not continue its upload
+    │   └── UploadBusyError              net: an upload already being written
     ├── LedgerError (9)                  the audit ledger is unreadable or inconsistent
     │   └── EquivocationError (10)       a log showed two different histories
     ├── KeyFileError (11, ValueError)    a key file is missing, malformed or too open
     ├── SlideReadError (12, ValueError)  a slide is missing, corrupt, unsupported or lacks mpp
-    └── AuthError (13)                   a peer's certificate is foreign, expired or revoked
+    ├── AuthError (13)                   a peer's certificate is foreign, expired or revoked
+    └── QueueStoreError                  net: the task queue's database failed
+
+The classes marked with a package live there (beside the code that raises them) and
+take their parent's exit code; the rest are defined here. ``tests/core/test_errors.py``
+checks that every subclass of :class:`AccordError` anywhere in accord is in this tree.
 
 Messages name the file, the column or field, the kind of the bad value and what was
 expected. They never contain a patient-level value or identifier: refer to row

@@ -51,7 +51,7 @@ _WHITE = 255.0
 _MAX_SAMPLES = 65_536  # pixels used to estimate stains; more changes nothing but time
 
 
-class StainEstimationError(Exception):
+class StainEstimationError(DataError):
     """Stains cannot be estimated from a tile; ``str(error)`` says why (no tile values)."""
 
 
