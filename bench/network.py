@@ -84,8 +84,10 @@ from starlette.routing import Route
 
 from accord.core.codec import encode_arrays
 from accord.core.ids import new_id
+from accord.crypto.ca import enroll, init_ca, sign_request
+from accord.crypto.certfile import load_ca_certificate
 from accord.crypto.identity import Identity
-from accord.crypto.pki import check_peer, enroll, init_ca, load_ca_certificate, sign_request
+from accord.crypto.peer import check_peer
 from accord.crypto.tls import TLSFiles, client_context, server_context
 from accord.fl.aggregation import WeightedSum
 from accord.fl.hub import Hub

@@ -28,7 +28,7 @@ import torch
 
 from accord.models.extractors import build_extractor
 from accord.synth import write_slide
-from accord.wsi.reader import open_slide
+from accord.wsi.open import open_slide
 from accord.wsi.tiling import read_tiles, tile_grid
 from accord.wsi.tissue import tissue_mask
 
@@ -128,7 +128,7 @@ def peak_memory(path: Path) -> float:
         "import sys;from pathlib import Path;"
         "from accord.models.extractors import build_extractor;"
         "from accord.models.slide_features import extract_slide;"
-        "from accord.wsi.cache import TilingParams;from accord.wsi.reader import open_slide;"
+        "from accord.wsi.cache import TilingParams;from accord.wsi.open import open_slide;"
         "r=open_slide(Path(sys.argv[1]));"
         "f=extract_slide(r,build_extractor('histomorphometry',None),TilingParams());"
         "hwm=[x for x in open('/proc/self/status') if x.startswith('VmHWM')][0].split()[1];"

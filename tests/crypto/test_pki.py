@@ -16,20 +16,10 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from accord.core.errors import AuthError, ConfigError, KeyFileError, LedgerError
 from accord.crypto import PASSPHRASE_ENV
-from accord.crypto.pki import (
-    CERT_REVOKE,
-    MAX_CERT_DAYS,
-    PeerCertificate,
-    check_peer,
-    enroll,
-    init_ca,
-    load_ca_certificate,
-    load_private_key,
-    renew,
-    revocation_payload,
-    revoked_serials,
-    sign_request,
-)
+from accord.crypto.ca import MAX_CERT_DAYS, enroll, init_ca, renew, sign_request
+from accord.crypto.certfile import load_ca_certificate, load_private_key
+from accord.crypto.peer import PeerCertificate, check_peer
+from accord.crypto.revocation import CERT_REVOKE, revocation_payload, revoked_serials
 from accord.ledger import registry
 
 

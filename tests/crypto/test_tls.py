@@ -14,7 +14,9 @@ from cryptography import x509
 
 from accord.core.errors import AuthError, ConfigError, KeyFileError
 from accord.crypto import PASSPHRASE_ENV
-from accord.crypto.pki import PeerCertificate, enroll, init_ca, load_ca_certificate, sign_request
+from accord.crypto.ca import enroll, init_ca, sign_request
+from accord.crypto.certfile import load_ca_certificate
+from accord.crypto.peer import PeerCertificate
 from accord.crypto.tls import (
     TLSFiles,
     authenticate_peer,

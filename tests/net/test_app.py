@@ -13,7 +13,7 @@ from starlette.requests import Request
 
 from accord.core.errors import AuthError
 from accord.net.messages import Reply, Task
-from accord.net.queue import TaskQueue
+from accord.net.task_queue import TaskQueue
 from tests.net.conftest import Serve, frame
 
 SECRET = "123.456789"  # a value that must never come back in an error

@@ -17,7 +17,9 @@ import pytest
 from accord.core.config import load_study
 from accord.core.errors import EquivocationError, LedgerError
 from accord.crypto import Identity, new_identity
-from accord.crypto.pki import check_peer, enroll, init_ca, load_ca_certificate, sign_request
+from accord.crypto.ca import enroll, init_ca, sign_request
+from accord.crypto.certfile import load_ca_certificate
+from accord.crypto.peer import check_peer
 from accord.crypto.tls import TLSFiles, client_context, server_context
 from accord.fl.recording import LedgerRecorder
 from accord.fl.site import Site, SiteContext

@@ -20,7 +20,8 @@ from psycopg.conninfo import make_conninfo
 
 from accord.core.errors import ConfigError
 from accord.net.pg_queue import PostgresQueueStore, QueueStoreError, open_queue_store
-from accord.net.queue import ReplyConflictError, SQLiteQueueStore, TaskQueue
+from accord.net.queue_store import SQLiteQueueStore
+from accord.net.task_queue import ReplyConflictError, TaskQueue
 from tests.net import test_queue as on_sqlite
 from tests.net.test_queue import _reply, _task
 from tests.pg import _free_port

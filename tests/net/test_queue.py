@@ -12,7 +12,7 @@ import pytest
 from accord.core.codec import Arrays
 from accord.core.errors import TransportError
 from accord.net.messages import Reply, Task
-from accord.net.queue import (
+from accord.net.task_queue import (
     ReplyConflictError,
     TaskExpiredError,
     TaskQueue,

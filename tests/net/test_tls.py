@@ -14,7 +14,9 @@ from fastapi import APIRouter
 from starlette.requests import Request
 
 from accord.core.errors import ConfigError
-from accord.crypto.pki import check_peer, enroll, init_ca, load_ca_certificate, sign_request
+from accord.crypto.ca import enroll, init_ca, sign_request
+from accord.crypto.certfile import load_ca_certificate
+from accord.crypto.peer import check_peer
 from accord.crypto.tls import TLSFiles, client_context, server_context
 from accord.net import (
     SiteClient,

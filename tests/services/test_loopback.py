@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from accord.cli.app import app
-from accord.crypto.pki import enroll, init_ca, sign_request
+from accord.crypto.ca import enroll, init_ca, sign_request
 from accord.crypto.tls import client_context
 from accord.ledger.bundle import open_source
 from accord.ledger.verify import verify_log

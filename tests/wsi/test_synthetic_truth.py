@@ -12,7 +12,7 @@ from accord.models.extractors import build_extractor
 from accord.models.slide_features import extract_slide
 from accord.synth import write_slide
 from accord.wsi.cache import TilingParams
-from accord.wsi.reader import open_slide
+from accord.wsi.open import open_slide
 from accord.wsi.tissue import tissue_mask
 
 REAL = (

@@ -25,12 +25,10 @@ from rich.console import Console
 from accord.cli.errors import guarded
 from accord.core.errors import AuthError, ConfigError, KeyFileError
 from accord.crypto import PASSPHRASE_ENV, enroll, init_ca, revocation_payload, sign_request
-from accord.crypto.pki import (
-    CERT_REVOKE,
-    DEFAULT_CERT_DAYS,
-    describe_certificate,
-    load_certificate,
-)
+from accord.crypto.ca import DEFAULT_CERT_DAYS
+from accord.crypto.certfile import load_certificate
+from accord.crypto.peer import describe_certificate
+from accord.crypto.revocation import CERT_REVOKE
 from accord.studies.jsonio import write_json_atomic
 
 __all__ = ["ca_app", "enroll_site"]

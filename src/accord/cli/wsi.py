@@ -15,8 +15,8 @@ from accord.models.extractors import build_extractor
 from accord.models.slide_features import extract_features
 from accord.studies.pretrain import PretrainSettings, federated_simclr, sample_tiles
 from accord.wsi.cache import FeatureCache, TilingParams
+from accord.wsi.open import open_slide
 from accord.wsi.qc import qc_thumbnail
-from accord.wsi.reader import open_slide
 from accord.wsi.tiling import tile_grid
 from accord.wsi.tissue import tissue_mask
 

@@ -5,6 +5,8 @@ Imports only ``cryptography``, the standard library and :mod:`accord.core`; the 
 uses :class:`Signer` structurally and :class:`PublicIdentity` to verify.
 """
 
+from accord.crypto.ca import enroll, init_ca, renew, sign_request
+from accord.crypto.certfile import load_ca_certificate
 from accord.crypto.identity import (
     ORG_PATTERN,
     Identity,
@@ -21,18 +23,8 @@ from accord.crypto.keyfile import (
     load_public,
     save_identity,
 )
-from accord.crypto.pki import (
-    CERT_REVOKE,
-    PeerCertificate,
-    check_peer,
-    enroll,
-    init_ca,
-    load_ca_certificate,
-    renew,
-    revocation_payload,
-    revoked_serials,
-    sign_request,
-)
+from accord.crypto.peer import PeerCertificate, check_peer
+from accord.crypto.revocation import CERT_REVOKE, revocation_payload, revoked_serials
 from accord.crypto.tls import (
     TLSFiles,
     authenticate_peer,

@@ -1,11 +1,11 @@
 """TLS 1.3 contexts with mutual authentication by the consortium CA.
 
-Both ends present a certificate from :mod:`accord.crypto.pki` and accept only peers whose
+Both ends present a certificate from :mod:`accord.crypto.ca` and accept only peers whose
 certificate the consortium CA signed: the hub's server context requires a client
 certificate, a site's client context checks the hub's host name against the
 certificate's alternative names. The handshake checks the chain and validity; revocation
 is a ledger fact the ``ssl`` module cannot see, so after the handshake each end calls
-:func:`authenticate_peer` (or :func:`accord.crypto.pki.check_peer`) with the revoked serials.
+:func:`authenticate_peer` (or :func:`accord.crypto.peer.check_peer`) with the revoked serials.
 
 A site folder holds ``{org}.crt``, ``{org}.tls.key`` and ``ca.crt``
 (:meth:`TLSFiles.for_org`). An encrypted key is opened with ``$ACCORD_KEY_PASSPHRASE``;
@@ -24,17 +24,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from accord.core.errors import AuthError, ConfigError, KeyFileError
-from accord.crypto.pki import (
+from accord.crypto._pem import passphrase, public_der
+from accord.crypto.certfile import (
     CA_CERT,
-    PeerCertificate,
-    _passphrase,
-    _public_der,
-    check_peer,
     enrolment_paths,
     load_ca_certificate,
     load_certificate,
     load_private_key,
 )
+from accord.crypto.peer import PeerCertificate, check_peer
 
 __all__ = [
     "TLSFiles",
@@ -98,11 +96,11 @@ def _configure(context: ssl.SSLContext, cert: Path, key: Path, ca: Path) -> None
 def _load_chain(context: ssl.SSLContext, cert: Path, key: Path) -> None:
     certificate = load_certificate(cert)
     private = load_private_key(key)
-    if _public_der(private.public_key()) != _public_der(certificate.public_key()):
+    if public_der(private.public_key()) != public_der(certificate.public_key()):
         raise KeyFileError(f"{key}: does not match the certificate {cert}")
     try:
         # An empty password makes OpenSSL fail instead of prompting on the terminal.
-        context.load_cert_chain(cert, key, password=_passphrase() or b"")
+        context.load_cert_chain(cert, key, password=passphrase() or b"")
     except (ssl.SSLError, OSError) as exc:
         reason = getattr(exc, "reason", None) or type(exc).__name__
         raise KeyFileError(f"{cert}: cannot load certificate and key for TLS ({reason})") from None
@@ -115,7 +113,7 @@ def authenticate_peer(
     *,
     expected_org: str | None = None,
 ) -> PeerCertificate:
-    """After the handshake: :func:`~accord.crypto.pki.check_peer` on the peer's certificate.
+    """After the handshake: :func:`~accord.crypto.peer.check_peer` on the peer's certificate.
 
     Raises :class:`AuthError` when the peer presented none, or when it is revoked, expired,
     foreign or (with ``expected_org``) for another organisation.

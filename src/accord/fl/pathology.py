@@ -28,8 +28,8 @@ from accord.models.mil import (
 )
 from accord.models.slide_features import extract_features
 from accord.wsi.cache import FeatureCache, TilingParams
+from accord.wsi.open import open_slide
 from accord.wsi.overlay import heatmap_overlay, tile_gallery
-from accord.wsi.reader import open_slide
 
 __all__ = [
     "bags",

@@ -30,7 +30,7 @@ __all__ = [
 GENESIS = "genesis"
 KEY_ROTATE = "key.rotate"
 KEY_REVOKE = "key.revoke"
-# A TLS certificate revocation (payload: accord.crypto.pki.revocation_payload); the
+# A TLS certificate revocation (payload: accord.crypto.revocation.revocation_payload); the
 # registry ignores it, sites and the hub replay it into their refused serials.
 CERT_REVOKE = "certificate.revoke"
 

@@ -15,7 +15,8 @@ import numpy as np
 from accord.core.errors import SlideReadError
 from accord.models.extractors import FeatureExtractor
 from accord.wsi.cache import FeatureCache, SlideFeatures, TilingParams, slide_hash
-from accord.wsi.reader import SlideReader, open_slide
+from accord.wsi.open import open_slide
+from accord.wsi.reader import SlideReader
 from accord.wsi.stain import StainNormaliser
 from accord.wsi.tiling import read_tiles, tile_grid
 from accord.wsi.tissue import tissue_mask

@@ -21,10 +21,11 @@ from accord.net.http_server import (
     start_in_thread,
 )
 from accord.net.ledger_api import LockedHubLedger, ledger_router
-from accord.net.queue import QueueStore, SQLiteQueueStore, TaskQueue
+from accord.net.queue_store import QueueStore, SQLiteQueueStore
 from accord.net.queue_transport import QueueTransport
 from accord.net.remote_ledger import RemoteHub, RemoteLedger
 from accord.net.site_client import SiteClient
+from accord.net.task_queue import TaskQueue
 
 __all__ = [
     "LockedHubLedger",

@@ -55,11 +55,11 @@ from accord.net.chunks import (
     UploadWriter,
     check_digest,
 )
-from accord.net.queue import (
+from accord.net.queue_store import TaskRow
+from accord.net.task_queue import (
     ReplyConflictError,
     TaskExpiredError,
     TaskQueue,
-    TaskRow,
     UnknownBlobError,
     UnknownTaskError,
     WrongSiteError,

@@ -84,7 +84,7 @@ def authenticate_certificate(org_of: Callable[[bytes], str]) -> Callable[[Reques
     """An ``authenticate`` for :func:`accord.net.app.create_app` over mutual TLS.
 
     ``org_of`` maps the caller's DER certificate to its organisation, raising
-    :class:`AuthError` when it is foreign or revoked (e.g. ``accord.crypto.pki.check_peer``
+    :class:`AuthError` when it is foreign or revoked (e.g. ``accord.crypto.peer.check_peer``
     with the current revocation set, then ``.org``).
     """
 

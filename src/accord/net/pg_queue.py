@@ -1,11 +1,11 @@
 """The hub's task queue in PostgreSQL (psycopg 3), for hubs that keep their state in a database.
 
-:class:`PostgresQueueStore` is a :class:`~accord.net.queue.QueueStore` that behaves
-as :class:`~accord.net.queue.SQLiteQueueStore` does (posting is idempotent, a site
+:class:`PostgresQueueStore` is a :class:`~accord.net.queue_store.QueueStore` that behaves
+as :class:`~accord.net.queue_store.SQLiteQueueStore` does (posting is idempotent, a site
 leases its oldest open task, a lease not answered within the timeout is offered again,
 a second different reply is refused, an expired task refuses replies), in one schema
 (``accord_queue`` by default) of the database a libpq DSN or URL names. Give it to
-:class:`~accord.net.queue.TaskQueue`, whose ``path`` then only places the blob folder
+:class:`~accord.net.task_queue.TaskQueue`, whose ``path`` then only places the blob folder
 (``<path>.blobs``)::
 
     store = open_queue_store("postgresql://hub@db.example.org/accord")
@@ -42,7 +42,7 @@ from psycopg.rows import TupleRow
 from accord.core.errors import AccordError, ConfigError
 from accord.ledger.open import is_postgres
 from accord.ledger.pg import SCHEMA_NAME, connect, describe, reason
-from accord.net.queue import (
+from accord.net.queue_store import (
     InsertOutcome,
     QueueStore,
     ReplyRow,
@@ -68,7 +68,7 @@ class QueueStoreError(AccordError):
 
 
 class PostgresQueueStore:
-    """:class:`~accord.net.queue.QueueStore` in a PostgreSQL schema.
+    """:class:`~accord.net.queue_store.QueueStore` in a PostgreSQL schema.
 
     ``dsn`` is anything ``psycopg.connect`` takes (``postgresql://user@host:5432/db`` or
     ``host=... dbname=...``). ``schema`` is a plain lower-case SQL name; the schema and

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 
 from accord.net.messages import Dropout, Reply, Task
-from accord.net.queue import TaskQueue
+from accord.net.task_queue import TaskQueue
 
 __all__ = ["QueueTransport"]
 

@@ -20,7 +20,9 @@ from typing import Any
 
 from accord.core.errors import AuthError, TransportError
 from accord.core.ids import new_id
-from accord.crypto.pki import CERT_REVOKE, check_peer, load_ca_certificate, revoked_serials
+from accord.crypto.certfile import load_ca_certificate
+from accord.crypto.peer import check_peer
+from accord.crypto.revocation import CERT_REVOKE, revoked_serials
 from accord.crypto.tls import server_context
 from accord.fl.hub import Hub
 from accord.fl.recording import LedgerRecorder

@@ -31,7 +31,7 @@ from typing import Any
 
 from accord.core.config import StudySpec
 from accord.crypto import save_identity
-from accord.crypto.pki import enroll, init_ca, sign_request
+from accord.crypto.ca import enroll, init_ca, sign_request
 from accord.data import load_cohort
 from accord.fl.recording import LedgerRecorder
 from accord.services.hub_service import HubService

@@ -28,7 +28,7 @@ from accord.fl.strategies import FedAvg, SiteInfo, TrainingHyperparameters
 from accord.models import get_arrays, set_arrays
 from accord.models.ssl import build_simclr, export_encoder, train_simclr_local
 from accord.net.messages import Reply, Task
-from accord.wsi.reader import open_slide
+from accord.wsi.open import open_slide
 from accord.wsi.tiling import read_tiles, tile_grid
 from accord.wsi.tissue import tissue_mask
 

@@ -1,8 +1,9 @@
 """Whole-slide images: readers, tissue detection, tiling by microns-per-pixel, QC, batches."""
 
 from accord.wsi.batch import BatchReport, for_each_slide
+from accord.wsi.open import open_slide
 from accord.wsi.qc import qc_thumbnail
-from accord.wsi.reader import LevelInfo, SlideInfo, SlideReader, open_slide
+from accord.wsi.reader import LevelInfo, SlideInfo, SlideReader
 from accord.wsi.tiling import Tile, read_tiles, tile_grid
 from accord.wsi.tissue import TissueMask, detect_tissue, tissue_mask
 

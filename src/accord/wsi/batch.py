@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from accord.core.errors import SlideReadError
-from accord.wsi.reader import SlideReader, open_slide
+from accord.wsi.open import open_slide
+from accord.wsi.reader import SlideReader
 
 __all__ = ["BatchReport", "for_each_slide"]
 

@@ -1,4 +1,4 @@
-"""The slide-reader base class, its metadata records and the :func:`open_slide` factory.
+"""The slide-reader base class and its metadata records.
 
 Every read is addressed in level-0 pixels; ``mpp`` is microns per pixel at level 0. A
 backend implements :meth:`SlideReader.read_region` and :meth:`SlideReader.close`; the base
@@ -22,14 +22,11 @@ from accord.core.errors import SlideReadError
 
 __all__ = [
     "MIN_MPP_RATIO",
-    "OPENSLIDE_SUFFIXES",
-    "TIFF_SUFFIXES",
     "LevelInfo",
     "SlideInfo",
     "SlideReader",
     "check_mpp",
     "level_coordinate",
-    "open_slide",
 ]
 
 #: The finest mpp a read may ask for, as a fraction of the slide's own mpp (2x upsampling).
@@ -187,52 +184,3 @@ class SlideReader(ABC):
         local = (box[0] - x0, box[1] - y0, min(box[2], x1) - x0, min(box[3], y1) - y0)
         image = Image.fromarray(region).resize(size, Image.Resampling.BILINEAR, box=local)
         return np.asarray(image, dtype=np.uint8)
-
-
-#: Suffixes each backend claims; TIFFs fall back to OpenSlide when tifffile cannot use them.
-TIFF_SUFFIXES = (".ome.tif", ".ome.tiff", ".tif", ".tiff")
-OPENSLIDE_SUFFIXES = (".svs", ".ndpi", ".mrxs", ".scn", ".bif", ".vms", ".vmu", ".svslide")
-
-
-def open_slide(path: Path, mpp: float | None = None, *, backend: str | None = None) -> SlideReader:
-    """Open a slide with the backend its suffix calls for (or ``backend``: tiff|openslide).
-
-    ``mpp`` (microns per level-0 pixel) is used only when the file's metadata has none.
-    Raises :class:`SlideReadError` naming the file for a missing, corrupt or unsupported
-    slide, or one without mpp.
-    """
-    from accord.wsi.openslide_reader import OpenSlideReader
-    from accord.wsi.tiff_reader import TiffReader
-
-    backends: dict[str, type[TiffReader] | type[OpenSlideReader]] = {
-        "tiff": TiffReader,
-        "openslide": OpenSlideReader,
-    }
-    path = Path(path)
-    _check_openable(path, mpp)
-    if backend is not None:
-        if backend not in backends:
-            raise SlideReadError(f"{path.name}: unknown slide backend {backend!r}")
-        return backends[backend](path, mpp)
-    name = path.name.lower()
-    if name.endswith(OPENSLIDE_SUFFIXES):
-        return OpenSlideReader(path, mpp)
-    if not name.endswith(TIFF_SUFFIXES):
-        raise SlideReadError(
-            f"{path.name}: unsupported slide format {path.suffix!r}; expected one of "
-            + ", ".join(TIFF_SUFFIXES + OPENSLIDE_SUFFIXES)
-        )
-    try:
-        return TiffReader(path, mpp)
-    except SlideReadError as first:
-        try:
-            return OpenSlideReader(path, mpp)
-        except SlideReadError:
-            raise first from None
-
-
-def _check_openable(path: Path, mpp: float | None) -> None:
-    if not path.is_file():
-        raise SlideReadError(f"{path.name}: slide file not found")
-    if mpp is not None and not (math.isfinite(mpp) and mpp > 0):
-        raise SlideReadError(f"{path.name}: the given mpp must be > 0 (got {mpp!r})")
