@@ -114,18 +114,7 @@ class PostgresQueueStore:
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
                 f"(SELECT received_at FROM {s}.replies WHERE task_id = %s)) "
                 "ON CONFLICT (task_id) DO NOTHING",
-                (
-                    row.task_id,
-                    row.plan_id,
-                    row.round,
-                    row.site,
-                    row.kind,
-                    row.wire,
-                    row.blob,
-                    row.size,
-                    now,
-                    row.task_id,
-                ),
+                (*row.columns(), now, row.task_id),
             )
             return cursor.rowcount == 1
 

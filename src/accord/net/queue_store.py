@@ -17,7 +17,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -49,6 +49,11 @@ class TaskRow:
     wire: bytes | None
     blob: str | None
     size: int
+
+    def columns(self) -> tuple[object, ...]:
+        """The row's values in column order (task_id, plan_id, round, site, kind, wire,
+        blob, size), as a store inserts them."""
+        return astuple(self)
 
 
 @dataclass(frozen=True)
@@ -167,17 +172,7 @@ class SQLiteQueueStore:
             cursor = db.execute(
                 "INSERT OR IGNORE INTO tasks (task_id, plan_id, round, site, kind, wire, blob, "
                 "size, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    row.task_id,
-                    row.plan_id,
-                    row.round,
-                    row.site,
-                    row.kind,
-                    row.wire,
-                    row.blob,
-                    row.size,
-                    now,
-                ),
+                (*row.columns(), now),
             )
             return cursor.rowcount == 1
 
