@@ -36,12 +36,10 @@ from sklearn.model_selection import GroupKFold, cross_val_predict
 
 from accord.models import set_arrays
 from accord.models.mil import build_mil, risk_orientation, tile_scores
-from accord.studies import builtin_study
-from accord.studies.outcome import MethodResult
-from accord.studies.simulation import Simulation
-from accord.synth.hcc import generate_hcc_consortium
-from accord.synth.layout import make_layout
-from accord.synth.slides import mask_downsample_for
+from accord.studies import MethodResult, Simulation, builtin_study
+from accord.synth import generate_hcc_consortium
+from accord.synth._layout import make_layout
+from accord.synth._slides import mask_downsample_for
 
 MODELS = ("chowder", "abmil", "meanpool")
 

@@ -23,9 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from accord.crypto import new_identity
-from accord.ledger.log import HubLedger, genesis_payload
-from accord.ledger.merkle import verify_consistency, verify_inclusion
-from accord.ledger.store import SQLiteLedgerStore
+from accord.ledger import HubLedger, SQLiteLedgerStore, genesis_payload
+from accord.ledger._merkle import verify_consistency, verify_inclusion
 
 BATCH = 100
 PROOFS = 2000
@@ -62,7 +61,7 @@ def verify_in_subprocess(path: Path) -> dict[str, float]:
     """
     code = (
         "import json,sys,time;from pathlib import Path;"
-        "from accord.ledger.bundle import open_source;from accord.ledger.verify import verify_log;"
+        "from accord.ledger import open_source, verify_log;"
         "s=open_source(Path(sys.argv[1]));t=time.perf_counter();"
         "r=verify_log(s.entries(),s.checkpoints,s.cosignatures);dt=time.perf_counter()-t;"
         "hwm=[l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1];"

@@ -82,25 +82,42 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from accord.core.codec import encode_arrays
-from accord.core.ids import new_id
-from accord.crypto.ca import enroll, init_ca, sign_request
-from accord.crypto.certfile import load_ca_certificate
-from accord.crypto.identity import Identity
-from accord.crypto.peer import check_peer
-from accord.crypto.tls import TLSFiles, client_context, server_context
-from accord.fl.aggregation import WeightedSum
-from accord.fl.hub import Hub
-from accord.fl.in_memory import InMemoryTransport
-from accord.fl.plan import Plan, SecureSettings
-from accord.fl.secure_site import secure_aggregation_middleware
-from accord.fl.site import Site, SiteContext
+from accord.core import encode_arrays, new_id
+from accord.crypto import (
+    Identity,
+    TLSFiles,
+    check_peer,
+    client_context,
+    enroll,
+    init_ca,
+    load_ca_certificate,
+    server_context,
+    sign_request,
+)
+from accord.fl import (
+    Hub,
+    InMemoryTransport,
+    Plan,
+    SecureSettings,
+    Site,
+    SiteContext,
+    WeightedSum,
+    secure_aggregation_middleware,
+)
 from accord.fl.strategies import Instruction, SiteInfo
-from accord.net import QueueTransport, SiteClient, TaskQueue, create_app
-from accord.net.chunks import DEFAULT_CHUNK_BYTES, DEFAULT_INLINE_LIMIT, BlobRef
-from accord.net.http_server import authenticate_certificate, start_in_thread
-from accord.net.messages import Dropout, Reply, Task
-from accord.net.transport import SiteEndpoint
+from accord.net import (
+    Dropout,
+    QueueTransport,
+    Reply,
+    SiteClient,
+    SiteEndpoint,
+    Task,
+    TaskQueue,
+    authenticate_certificate,
+    create_app,
+    start_in_thread,
+)
+from accord.net._chunks import DEFAULT_CHUNK_BYTES, DEFAULT_INLINE_LIMIT, BlobRef
 
 MB = 1_000_000
 MIB = 1024 * 1024

@@ -47,7 +47,7 @@ from accord.crypto.secagg import (
     SecAggServer,
     pack_bytes_map,
 )
-from accord.crypto.secagg.graph import ring_order
+from accord.crypto.secagg._graph import ring_order
 
 SEED = b"bench-graph-seed"
 FLOWER_MOD = "flwr.client.mod.secure_aggregation.secaggplus_mod"

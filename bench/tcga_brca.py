@@ -21,13 +21,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from accord.core.config import StudySpec
-from accord.fl.plan import Plan
+from accord.core import StudySpec
+from accord.fl import Plan
 from accord.fl.strategies import SiteInfo
-from accord.studies import builtin_study
-from accord.studies.outcome import MethodResult
-from accord.studies.simulated_sites import simulate_sites
-from accord.studies.simulation import Simulation
+from accord.studies import MethodResult, Simulation, builtin_study, simulate_sites
 
 # Our settings per method, 100 local steps of batch 8 per round as FLamby (15 rounds; FLamby
 # runs 5). Features are standardised from federated statistics, so one local learning rate

@@ -28,9 +28,7 @@ import torch
 
 from accord.models.extractors import build_extractor
 from accord.synth import write_slide
-from accord.wsi.open import open_slide
-from accord.wsi.tiling import read_tiles, tile_grid
-from accord.wsi.tissue import tissue_mask
+from accord.wsi import open_slide, read_tiles, tile_grid, tissue_mask
 
 REAL = (
     Path(__file__).resolve().parents[2] / "shared" / "data" / "pathology" / "CMU-1-Small-Region.svs"
@@ -127,8 +125,8 @@ def peak_memory(path: Path) -> float:
     code = (
         "import sys;from pathlib import Path;"
         "from accord.models.extractors import build_extractor;"
-        "from accord.models.slide_features import extract_slide;"
-        "from accord.wsi.cache import TilingParams;from accord.wsi.open import open_slide;"
+        "from accord.models._slide_features import extract_slide;"
+        "from accord.wsi._cache import TilingParams;from accord.wsi._open import open_slide;"
         "r=open_slide(Path(sys.argv[1]));"
         "f=extract_slide(r,build_extractor('histomorphometry',None),TilingParams());"
         "hwm=[x for x in open('/proc/self/status') if x.startswith('VmHWM')][0].split()[1];"

@@ -1,5 +1,5 @@
 """``python -m accord``: the same command line as ``accord``."""
 
-from accord.cli.app import main
+from accord.cli import main
 
 main()

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 import accord
-from accord.cli.app import app
-from accord.core.errors import ConfigError, DataError
+from accord.cli import app
+from accord.core import ConfigError, DataError
 from tests.conftest import write_study
 
 runner = CliRunner()

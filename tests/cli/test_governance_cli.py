@@ -9,8 +9,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from accord.cli.app import app
-from accord.core.errors import PolicyError
+from accord.cli import app
+from accord.core import PolicyError
 from tests.conftest import synthetic_cohort, write_study
 
 runner = CliRunner(env={"COLUMNS": "250"})

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from accord.cli.app import app
-from accord.core.errors import LedgerError
+from accord.cli import app
+from accord.core import LedgerError
 from tests.conftest import write_study
 
 runner = CliRunner()

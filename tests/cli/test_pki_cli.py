@@ -11,8 +11,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from typer.testing import CliRunner
 
-from accord.cli.app import app
-from accord.core.errors import ConfigError, KeyFileError
+from accord.cli import app
+from accord.core import ConfigError, KeyFileError
 from accord.crypto import PASSPHRASE_ENV, check_peer, load_ca_certificate, revoked_serials
 
 runner = CliRunner()

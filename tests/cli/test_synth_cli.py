@@ -2,7 +2,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from accord.cli.app import app
+from accord.cli import app
 
 runner = CliRunner(env={"COLUMNS": "200"})
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from accord.cli.app import app
-from accord.core.errors import SlideReadError
+from accord.cli import app
+from accord.core import SlideReadError
 from accord.synth import write_slide
 
 runner = CliRunner(env={"COLUMNS": "200"})

@@ -4,9 +4,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from accord.core.codec import decode_arrays, encode_arrays
-from accord.core.errors import AccordError, DataError, TransportError, format_rows
-from accord.core.hashing import canonical_json, sha256_hex
+from accord.core import (
+    AccordError,
+    DataError,
+    TransportError,
+    canonical_json,
+    decode_arrays,
+    encode_arrays,
+    format_rows,
+    sha256_hex,
+)
 
 
 @given(arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 4))))

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from accord.core.config import load_study, parse_study
-from accord.core.errors import ConfigError
+from accord.core import ConfigError
+from accord.core._config import load_study, parse_study
 
 MINIMAL = {
     "study": {"name": "s"},

@@ -8,8 +8,8 @@ import pkgutil
 import re
 
 import accord
-from accord.core import errors
-from accord.core.errors import AccordError
+from accord.core import AccordError
+from accord.core import _errors as errors
 
 
 def _all_modules() -> list[object]:
@@ -31,7 +31,7 @@ def test_every_accord_error_is_in_the_documented_tree() -> None:
     public = {c for c in _subclasses(AccordError) if c.__module__.startswith("accord.")}
     names = {c.__name__ for c in public if not c.__name__.startswith("_")}
     assert names, "no error classes found"
-    assert names <= drawn, f"not in the tree of accord.core.errors: {sorted(names - drawn)}"
+    assert names <= drawn, f"not in the tree of accord.core._errors: {sorted(names - drawn)}"
     assert drawn <= names | {"AccordError"}, f"drawn but gone: {sorted(drawn - names)}"
 
 

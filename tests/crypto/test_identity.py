@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accord.core.errors import ConfigError, KeyFileError
+from accord.core import ConfigError, KeyFileError
 from accord.crypto import Identity, PublicIdentity, Signer, key_id_of, new_identity
 
 _SIGNER = new_identity("hypothesis-org")

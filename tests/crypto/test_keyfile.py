@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa, x25519
 
-from accord.core.errors import KeyFileError
+from accord.core import KeyFileError
 from accord.crypto import (
     KEY_FORMAT,
     PASSPHRASE_ENV,
@@ -235,7 +235,7 @@ def test_key_created_owner_only_under_permissive_umask(identity: Identity, tmp_p
 
 
 def test_publish_never_clobbers_a_key_that_appears_meanwhile(tmp_path: Path) -> None:
-    from accord.crypto.keyfile import _write_atomic
+    from accord.crypto._keyfile import _write_atomic
 
     target = tmp_path / "race.key"
     target.write_bytes(b"written by another process")

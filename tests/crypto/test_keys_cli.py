@@ -7,8 +7,8 @@ from pathlib import Path
 import typer
 from typer.testing import CliRunner
 
-from accord.cli.keys import keys_app
-from accord.core.errors import ConfigError, KeyFileError
+from accord.cli._keys import keys_app
+from accord.core import ConfigError, KeyFileError
 from accord.crypto import load_public
 
 runner = CliRunner()

@@ -14,13 +14,18 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from accord.core.errors import AuthError, ConfigError, KeyFileError, LedgerError
-from accord.crypto import PASSPHRASE_ENV
-from accord.crypto.ca import MAX_CERT_DAYS, enroll, init_ca, renew, sign_request
-from accord.crypto.certfile import load_ca_certificate, load_private_key
-from accord.crypto.peer import PeerCertificate, check_peer
-from accord.crypto.revocation import CERT_REVOKE, revocation_payload, revoked_serials
-from accord.ledger import registry
+from accord.core import AuthError, ConfigError, KeyFileError, LedgerError
+from accord.crypto import (
+    CERT_REVOKE,
+    PASSPHRASE_ENV,
+    PeerCertificate,
+    check_peer,
+    revocation_payload,
+    revoked_serials,
+)
+from accord.crypto._ca import MAX_CERT_DAYS, enroll, init_ca, renew, sign_request
+from accord.crypto._certfile import load_ca_certificate, load_private_key
+from accord.ledger import _registry as registry
 
 
 @dataclass(frozen=True)

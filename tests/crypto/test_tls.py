@@ -12,17 +12,19 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from accord.core.errors import AuthError, ConfigError, KeyFileError
-from accord.crypto import PASSPHRASE_ENV
-from accord.crypto.ca import enroll, init_ca, sign_request
-from accord.crypto.certfile import load_ca_certificate
-from accord.crypto.peer import PeerCertificate
-from accord.crypto.tls import (
+from accord.core import AuthError, ConfigError, KeyFileError
+from accord.crypto import (
+    PASSPHRASE_ENV,
+    PeerCertificate,
     TLSFiles,
     authenticate_peer,
     check_insecure_bind,
     client_context,
+    enroll,
+    init_ca,
+    load_ca_certificate,
     server_context,
+    sign_request,
 )
 
 TIMEOUT_S = 5.0

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from accord.core.config import CohortSpec
+from accord.core import CohortSpec
 
 SITES = ("north", "south", "west")
 N_PER_SITE = 30

@@ -7,8 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from accord.core.config import CohortSpec, PreprocessingSpec
-from accord.core.errors import DataError
+from accord.core import CohortSpec, DataError, PreprocessingSpec
 from accord.data import feature_statistics, fit_preprocessor, load_cohort
 
 FLAMBY = Path(__file__).resolve().parents[3] / "shared" / "data" / "flamby" / "fed_tcga_brca"

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from accord.core.errors import ConfigError
+from accord.core import ConfigError
 from accord.data import SiteCohort, load_cohort
 
 

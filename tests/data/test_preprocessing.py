@@ -11,8 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accord.core.config import CohortSpec, PreprocessingSpec
-from accord.core.errors import DataError, PrivacyError
+from accord.core import CohortSpec, DataError, PreprocessingSpec, PrivacyError
 from accord.data import (
     Cohort,
     Preprocessor,

@@ -9,8 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accord.core.config import PreprocessingSpec
-from accord.core.errors import ConfigError, DataError
+from accord.core import ConfigError, DataError, PreprocessingSpec
 from accord.data import feature_statistics, load_cohort, validate_site_table
 
 SECRET_ID = "ZQ-PLANTED-ID-8841"

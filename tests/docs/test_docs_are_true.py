@@ -6,7 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from accord.core.config import parse_study
+from accord.core._config import parse_study
 from accord.studies import BUILTIN_STUDIES, builtin_study
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,8 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from accord.core.errors import AggregationError
-from accord.fl.aggregation import add_arrays, sum_contributions, weighted_mean
+from accord.core import AggregationError
+from accord.fl._aggregation import add_arrays, sum_contributions, weighted_mean
 
 
 def test_sum_contributions_adds_arrays_weights_and_counts() -> None:

@@ -8,14 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accord.core.config import load_study
-from accord.core.errors import AggregationError, DataError, TransportError
-from accord.fl.hub import Hub
-from accord.fl.in_memory import InMemoryTransport
-from accord.fl.plan import Plan
-from accord.fl.site import Site, SiteContext
+from accord.core import AggregationError, DataError, TransportError, load_study
+from accord.fl import Hub, InMemoryTransport, Plan, Site, SiteContext
 from accord.fl.strategies import Instruction, SiteInfo
-from accord.net.messages import (
+from accord.net._messages import (
     MAX_HEADER_BYTES,
     WIRE_MAGIC,
     WIRE_PREFIX_BYTES,
@@ -24,7 +20,7 @@ from accord.net.messages import (
     Task,
     wire_prefix,
 )
-from accord.studies.simulation import Simulation
+from accord.studies import Simulation
 from tests.conftest import write_study
 
 

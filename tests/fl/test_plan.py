@@ -7,15 +7,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accord.core.config import PrivacySpec
-from accord.core.errors import AggregationError, ConfigError, TransportError
-from accord.fl.hub import Hub
-from accord.fl.in_memory import InMemoryTransport
-from accord.fl.plan import Plan, SecureSettings
-from accord.fl.secure import round_secagg, secure_round
+from accord.core import AggregationError, ConfigError, PrivacySpec, TransportError
+from accord.fl import (
+    DPSettings,
+    Hub,
+    InMemoryTransport,
+    Plan,
+    SecAggRound,
+    SecureSettings,
+    TaskConfig,
+    round_secagg,
+    secure_round,
+)
 from accord.fl.strategies import Cyclic, FedAvg, NewtonRaphson, SiteInfo
-from accord.fl.task_config import DPSettings, SecAggRound, TaskConfig
-from accord.net.messages import Task
+from accord.net import Task
 
 
 def _sites(n: int) -> list[SiteInfo]:

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from accord.core.errors import DataError, PolicyError
+from accord.core import DataError, PolicyError
 from accord.crypto import new_identity
-from accord.fl.recording import LedgerRecorder
-from accord.fl.site import Site, SiteContext
-from accord.ledger.entry import Entry
-from accord.ledger.log import HubLedger, genesis_payload
-from accord.ledger.store import SQLiteLedgerStore
-from accord.net.messages import Reply, Task
-from accord.studies.simulation import Simulation
+from accord.fl import LedgerRecorder, Site, SiteContext
+from accord.ledger import Entry, HubLedger, SQLiteLedgerStore, genesis_payload
+from accord.net import Reply, Task
+from accord.studies import Simulation
 from tests.conftest import write_study
 
 
 def _setup(cohort_dir: Path, handler) -> tuple[Site, HubLedger]:  # type: ignore[no-untyped-def]
-    from accord.core.config import load_study
+    from accord.core import load_study
 
     sim = Simulation.prepare(load_study(write_study(cohort_dir, "fedavg", rounds=1)), cohort_dir, 0)
     hub, site_key = new_identity("hub"), new_identity("hospital_0")

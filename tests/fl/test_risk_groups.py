@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accord.core.errors import DataError
-from accord.fl.risk_groups import (
+from accord.core import DataError
+from accord.fl._risk_groups import (
     group_counts,
     histogram_grid,
     histogram_median,
@@ -60,9 +60,8 @@ def test_errors() -> None:
 
 
 def test_sites_answer_risk_group_tasks_only_under_secure_aggregation(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from accord.core.errors import AggregationError
-    from accord.studies import load_study
-    from accord.studies.simulation import run_study
+    from accord.core import AggregationError, load_study
+    from accord.studies import run_study
     from tests.conftest import synthetic_cohort, write_study
 
     synthetic_cohort().to_csv(tmp_path / "cohort.csv", index=False)

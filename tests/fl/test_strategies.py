@@ -6,9 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from accord.core.config import ModelSpec, TrainingSpec
-from accord.core.errors import AggregationError, ConfigError
-from accord.fl.aggregation import sum_contributions
+from accord.core import AggregationError, ConfigError, ModelSpec, TrainingSpec
+from accord.fl import sum_contributions
 from accord.fl.strategies import (
     STRATEGIES,
     Cyclic,
@@ -136,7 +135,7 @@ def test_newton_raphson_solves_a_quadratic_in_one_step() -> None:
 
 
 def test_newton_raphson_singular_hessian_is_a_clear_error() -> None:
-    from accord.core.errors import ConvergenceError
+    from accord.core import ConvergenceError
 
     strategy = NewtonRaphson()
     state = strategy.initialize({"linear.weight": np.zeros((1, 2))})

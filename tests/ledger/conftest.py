@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 from accord.crypto import Identity, new_identity
-from accord.ledger.log import HubLedger, genesis_payload
-from accord.ledger.store import SQLiteLedgerStore
+from accord.ledger import HubLedger, SQLiteLedgerStore, genesis_payload
 
 
 @dataclass

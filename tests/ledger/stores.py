@@ -20,10 +20,9 @@ from types import TracebackType
 import psycopg
 from psycopg.rows import TupleRow
 
-from accord.core.errors import LedgerError
-from accord.ledger.pg import describe
-from accord.ledger.pg_store import PostgresLedgerStore
-from accord.ledger.store import SQLiteLedgerStore, StoredCheckpoint, StoredEntry
+from accord.core import LedgerError
+from accord.ledger import SQLiteLedgerStore, StoredCheckpoint, StoredEntry, pg_describe
+from accord.ledger._pg_store import PostgresLedgerStore
 
 ORGS = ("hub", "site-a", "site-b")
 KINDS = ("genesis", "plan", "update", "metric")
@@ -195,7 +194,7 @@ class PostgresBackend(Backend):
 
     @property
     def where(self) -> str:
-        return re.escape(describe(self.dsn, self.schema, LedgerError))
+        return re.escape(pg_describe(self.dsn, self.schema, LedgerError))
 
     def open(self, create: bool = True) -> PostgresLedgerStore:
         return PostgresLedgerStore(self.dsn, schema=self.schema, create=create)

@@ -22,7 +22,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pymerkle import InmemoryTree  # type: ignore[import-untyped]
 
-from accord.ledger.merkle import (
+from accord.ledger._merkle import (
     EMPTY_ROOT,
     CompactRange,
     consistency_proof,

@@ -17,13 +17,11 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
-from accord.core.errors import LedgerError
+from accord.core import LedgerError
 from accord.crypto import new_identity
-from accord.ledger.log import HubLedger, genesis_payload
-from accord.ledger.open import open_store
-from accord.ledger.pg_store import PostgresLedgerStore
-from accord.ledger.store import SQLiteLedgerStore, StoredEntry
-from accord.ledger.verify import verify_log
+from accord.ledger import HubLedger, SQLiteLedgerStore, StoredEntry, genesis_payload, verify_log
+from accord.ledger._open import open_store
+from accord.ledger._pg_store import PostgresLedgerStore
 from tests.ledger.stores import make_entries
 
 pytestmark = pytest.mark.pg

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from accord.core.errors import EquivocationError, LedgerError
-from accord.ledger.checkpoint import sign_checkpoint
-from accord.ledger.replica import SiteReplica
-from accord.ledger.store import SQLiteLedgerStore
+from accord.core import EquivocationError, LedgerError
+from accord.ledger import SiteReplica, SQLiteLedgerStore
+from accord.ledger._checkpoint import sign_checkpoint
 from tests.ledger.conftest import Log
 
 
@@ -45,8 +44,8 @@ def test_a_checkpoint_that_does_not_match_the_entries_is_refused(log: Log, tmp_p
 
 
 def test_a_forged_entry_on_the_hub_is_refused_by_the_replica(log: Log, tmp_path: Path) -> None:
-    from accord.ledger.entry import Entry, sign_entry
-    from accord.ledger.log import _stored
+    from accord.ledger import Entry, sign_entry
+    from accord.ledger._log import _stored
 
     seq, _ = log.ledger.slot()
     bad = Entry(

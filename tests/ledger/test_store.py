@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from accord.core.errors import LedgerError
-from accord.ledger.store import SQLiteLedgerStore
+from accord.core import LedgerError
+from accord.ledger import SQLiteLedgerStore
 from tests.ledger.stores import make_entries
 
 

@@ -14,14 +14,21 @@ from pathlib import Path
 import pytest
 from pymerkle import InmemoryTree  # type: ignore[import-untyped]
 
-from accord.core.errors import EquivocationError, LedgerError
+from accord.core import EquivocationError, LedgerError
 from accord.crypto import new_identity
-from accord.ledger import merkle
-from accord.ledger.bundle import export_bundle, open_source
-from accord.ledger.log import HubLedger, genesis_payload
-from accord.ledger.replica import SiteReplica
-from accord.ledger.store import LedgerStore, SQLiteLedgerStore, StoredCosignature, StoredEntry
-from accord.ledger.verify import verify_log
+from accord.ledger import (
+    HubLedger,
+    LedgerStore,
+    SiteReplica,
+    SQLiteLedgerStore,
+    StoredCosignature,
+    StoredEntry,
+    export_bundle,
+    genesis_payload,
+    open_source,
+    verify_log,
+)
+from accord.ledger import _merkle as merkle
 from tests.ledger.stores import (
     Backend,
     PostgresBackend,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from accord.ledger import merkle
-from accord.ledger.store import SQLiteLedgerStore, StoredEntry
+from accord.ledger import SQLiteLedgerStore, StoredEntry
+from accord.ledger import _merkle as merkle
 
 BATCH = 25
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -21,7 +21,7 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 WRITER = f"""
 import sys
 from pathlib import Path
-from accord.ledger.store import SQLiteLedgerStore, StoredEntry
+from accord.ledger._store import SQLiteLedgerStore, StoredEntry
 
 def entry(seq):
     return StoredEntry(seq, b"entry-%d|" % seq * 20, bytes([seq % 251]) * 64, "org", "kind", None)

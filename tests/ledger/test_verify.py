@@ -11,15 +11,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accord.core.errors import EquivocationError, LedgerError
+from accord.core import EquivocationError, LedgerError
 from accord.crypto import new_identity
-from accord.ledger.bundle import export_bundle, open_source
-from accord.ledger.checkpoint import check_equivocation, sign_checkpoint
-from accord.ledger.entry import Entry, sign_entry
-from accord.ledger.log import HubLedger
-from accord.ledger.registry import KEY_REVOKE, KEY_ROTATE
-from accord.ledger.store import SQLiteLedgerStore
-from accord.ledger.verify import VerifyReport, verify_log
+from accord.ledger import (
+    KEY_REVOKE,
+    KEY_ROTATE,
+    Entry,
+    HubLedger,
+    SQLiteLedgerStore,
+    export_bundle,
+    open_source,
+    sign_entry,
+)
+from accord.ledger._checkpoint import check_equivocation, sign_checkpoint
+from accord.ledger._verify import VerifyReport, verify_log
 from tests.ledger.conftest import Log, build_log
 
 
@@ -194,7 +199,7 @@ def test_an_entry_signed_after_revocation_is_rejected_by_verify(tmp_path: Path) 
     )
     signed = sign_entry(late, log.site)
     store = log.ledger.store
-    from accord.ledger.log import _stored  # the raw append path, bypassing the hub's checks
+    from accord.ledger._log import _stored  # the raw append path, bypassing the hub's checks
 
     store.append([_stored(signed)])
     report = _verify(log.path)

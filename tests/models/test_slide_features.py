@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from accord.models import extract_features
 from accord.models.extractors import build_extractor
-from accord.models.slide_features import extract_features
 from accord.synth import write_slide
-from accord.wsi.cache import FeatureCache, SlideFeatures, TilingParams, slide_hash
+from accord.wsi import FeatureCache, SlideFeatures, TilingParams, slide_hash
 
 
 @pytest.fixture(scope="module")

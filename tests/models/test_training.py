@@ -2,8 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from accord.core.config import ModelSpec
-from accord.core.errors import AggregationError
+from accord.core import AggregationError, ModelSpec
 from accord.models import (
     LinearCox,
     LocalTrainingConfig,

@@ -11,13 +11,18 @@ from typing import Any
 import numpy as np
 import pytest
 
-from accord.core.config import load_study
-from accord.fl.site import Site, SiteContext
-from accord.net import SiteClient, TaskQueue, authenticate_site_header, create_app
-from accord.net.http_server import start_in_thread
-from accord.net.messages import Reply, Task, wire_prefix
-from accord.net.transport import SiteEndpoint
-from accord.studies.simulation import Simulation
+from accord.core import load_study
+from accord.fl import Site, SiteContext
+from accord.net import (
+    SiteClient,
+    SiteEndpoint,
+    TaskQueue,
+    authenticate_site_header,
+    create_app,
+    start_in_thread,
+)
+from accord.net._messages import Reply, Task, wire_prefix
+from accord.studies import Simulation
 from tests.conftest import write_study
 
 

@@ -11,9 +11,8 @@ import pytest
 from fastapi import APIRouter
 from starlette.requests import Request
 
-from accord.core.errors import AuthError
-from accord.net.messages import Reply, Task
-from accord.net.task_queue import TaskQueue
+from accord.core import AuthError
+from accord.net import Reply, Task, TaskQueue
 from tests.net.conftest import Serve, frame
 
 SECRET = "123.456789"  # a value that must never come back in an error

@@ -13,15 +13,11 @@ from typing import IO, Any
 import numpy as np
 import pytest
 
-from accord.core.errors import TransportError
-from accord.fl.hub import Hub
-from accord.fl.in_memory import InMemoryTransport
-from accord.fl.plan import Plan
+from accord.core import TransportError
+from accord.fl import Hub, InMemoryTransport, Plan
 from accord.fl.strategies import SiteInfo
-from accord.net import QueueTransport, SiteClient, TaskQueue
-from accord.net.chunks import BlobRef, BlobStore, UploadBusyError, UploadOffsetError
-from accord.net.messages import Reply, Task
-from accord.net.transport import SiteEndpoint
+from accord.net import QueueTransport, Reply, SiteClient, SiteEndpoint, Task, TaskQueue
+from accord.net._chunks import BlobRef, BlobStore, UploadBusyError, UploadOffsetError
 from tests.net.conftest import Serve, running_sites
 
 MiB = 1 << 20

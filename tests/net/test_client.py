@@ -11,9 +11,8 @@ from urllib.parse import urlsplit
 import pytest
 from starlette.requests import Request
 
-from accord.core.errors import AuthError, TransportError
-from accord.net import SiteClient, TaskQueue
-from accord.net.messages import Reply, Task
+from accord.core import AuthError, TransportError
+from accord.net import Reply, SiteClient, Task, TaskQueue
 from tests.net.conftest import Serve, running_sites
 
 FAST: dict[str, Any] = {"poll_wait_s": 0.5, "backoff_initial_s": 0.05, "backoff_max_s": 0.3}

@@ -14,40 +14,50 @@ from pathlib import Path
 import httpx
 import pytest
 
-from accord.core.config import load_study
-from accord.core.errors import EquivocationError, LedgerError
-from accord.crypto import Identity, new_identity
-from accord.crypto.ca import enroll, init_ca, sign_request
-from accord.crypto.certfile import load_ca_certificate
-from accord.crypto.peer import check_peer
-from accord.crypto.tls import TLSFiles, client_context, server_context
-from accord.fl.recording import LedgerRecorder
-from accord.fl.site import Site, SiteContext
-from accord.ledger.entry import Entry, sign_entry, utc_now
-from accord.ledger.log import HubLedger, SignedReceipt, genesis_payload
-from accord.ledger.replica import SiteReplica
-from accord.ledger.store import SQLiteLedgerStore
-from accord.ledger.verify import verify_log
-from accord.ledger.wire import (
+from accord.core import EquivocationError, LedgerError, load_study
+from accord.crypto import (
+    Identity,
+    TLSFiles,
+    check_peer,
+    client_context,
+    enroll,
+    init_ca,
+    load_ca_certificate,
+    new_identity,
+    server_context,
+    sign_request,
+)
+from accord.fl import LedgerRecorder, Site, SiteContext
+from accord.ledger import (
+    Entry,
+    HubLedger,
+    SignedReceipt,
+    SiteReplica,
+    SQLiteLedgerStore,
     checkpoint_from_json,
     checkpoint_to_json,
     cosignature_to_json,
     entry_from_json,
     entry_to_json,
+    genesis_payload,
     receipt_from_json,
     receipt_to_json,
+    sign_entry,
+    utc_now,
+    verify_log,
 )
 from accord.net import (
     LockedHubLedger,
     RemoteHub,
     RemoteLedger,
+    Reply,
+    Task,
     authenticate_certificate,
-    ledger_api,
     ledger_router,
 )
-from accord.net.messages import Reply, Task
-from accord.net.remote_ledger import check_receipt
-from accord.studies.simulation import Simulation
+from accord.net import _ledger_api as ledger_api
+from accord.net._remote_ledger import check_receipt
+from accord.studies import Simulation
 from tests.conftest import write_study
 from tests.net.conftest import Serve
 

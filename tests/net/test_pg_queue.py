@@ -18,10 +18,10 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from accord.core.errors import ConfigError
-from accord.net.pg_queue import PostgresQueueStore, QueueStoreError, open_queue_store
-from accord.net.queue_store import SQLiteQueueStore
-from accord.net.task_queue import ReplyConflictError, TaskQueue
+from accord.core import ConfigError
+from accord.net import SQLiteQueueStore
+from accord.net._pg_queue import PostgresQueueStore, QueueStoreError, open_queue_store
+from accord.net._task_queue import ReplyConflictError, TaskQueue
 from tests.net import test_queue as on_sqlite
 from tests.net.test_queue import _reply, _task
 from tests.pg import _free_port

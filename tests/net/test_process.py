@@ -10,8 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
-from accord.net import SiteClient, TaskQueue
-from accord.net.messages import Reply, Task
+from accord.net import Reply, SiteClient, Task, TaskQueue
 
 HUB = """
 import sys

@@ -9,10 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accord.core.codec import Arrays
-from accord.core.errors import TransportError
-from accord.net.messages import Reply, Task
-from accord.net.task_queue import (
+from accord.core import Arrays, TransportError
+from accord.net import Reply, Task
+from accord.net._task_queue import (
     ReplyConflictError,
     TaskExpiredError,
     TaskQueue,

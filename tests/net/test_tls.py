@@ -13,13 +13,21 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter
 from starlette.requests import Request
 
-from accord.core.errors import ConfigError
-from accord.crypto.ca import enroll, init_ca, sign_request
-from accord.crypto.certfile import load_ca_certificate
-from accord.crypto.peer import check_peer
-from accord.crypto.tls import TLSFiles, client_context, server_context
+from accord.core import ConfigError
+from accord.crypto import (
+    TLSFiles,
+    check_peer,
+    client_context,
+    enroll,
+    init_ca,
+    load_ca_certificate,
+    server_context,
+    sign_request,
+)
 from accord.net import (
+    Reply,
     SiteClient,
+    Task,
     TaskQueue,
     authenticate_certificate,
     create_app,
@@ -27,7 +35,6 @@ from accord.net import (
     serve,
     start_in_thread,
 )
-from accord.net.messages import Reply, Task
 from tests.net.conftest import Serve
 
 

@@ -6,14 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from accord.core.config import load_study
-from accord.fl.hub import Hub
-from accord.fl.in_memory import InMemoryTransport
-from accord.fl.plan import Plan
+from accord.core import load_study
+from accord.fl import Hub, InMemoryTransport, Plan
 from accord.fl.strategies import SiteInfo
-from accord.net import QueueTransport, TaskQueue
-from accord.net.messages import Dropout, Reply, Task
-from accord.studies.simulation import Simulation
+from accord.net import Dropout, QueueTransport, Reply, Task, TaskQueue
+from accord.studies import Simulation
 from tests.conftest import write_study
 from tests.net.conftest import Serve, make_sites, running_sites
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accord.core.errors import ConfigError
+from accord.core import ConfigError
 from accord.privacy import (
     DP_ACCOUNTING_RDP,
     OPACUS_RDP,

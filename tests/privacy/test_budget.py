@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from accord.core.errors import ConfigError, PrivacyError
+from accord.core import ConfigError, PrivacyError
 from accord.privacy import PrivacyBudget
 
 

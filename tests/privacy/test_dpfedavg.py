@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from accord.core.errors import AggregationError, ConfigError
+from accord.core import AggregationError, ConfigError
 from accord.privacy import clip_update, noise_aggregate, site_noise_share
 
 finite = st.floats(-1e3, 1e3, allow_nan=False)

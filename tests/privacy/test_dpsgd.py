@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from accord.core.errors import ConfigError
+from accord.core import ConfigError
 from accord.models import LinearCox, MLPCox
 from accord.privacy import (
     DP_ACCOUNTING_RDP,

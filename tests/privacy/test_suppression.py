@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accord.core.errors import ConfigError, DataError
+from accord.core import ConfigError, DataError
 from accord.privacy import SUPPRESSED, suppress_small_counts
 
 

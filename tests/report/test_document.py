@@ -1,4 +1,4 @@
-"""Tests of accord.report.document: a parseable, escaped, self-contained HTML report."""
+"""Tests of accord.report._document: a parseable, escaped, self-contained HTML report."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accord.core.errors import DataError
+from accord.core import DataError
 from accord.report import Report, bar_chart_with_ci, heatmap_overlay, km_figure
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}

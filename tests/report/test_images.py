@@ -1,4 +1,4 @@
-"""Tests of accord.report.images: heatmap overlays and tile galleries as PNG."""
+"""Tests of accord.report._images: heatmap overlays and tile galleries as PNG."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from accord.core.errors import DataError
-from accord.report.images import apply_colormap, heatmap_overlay, png_data_uri, tile_gallery
+from accord.core import DataError
+from accord.report import apply_colormap, heatmap_overlay, png_data_uri, tile_gallery
 
 
 def decode(png: bytes) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Tests of accord.report.km against hand-computed Kaplan-Meier and accord.survival."""
+"""Tests of accord.report._km against hand-computed Kaplan-Meier and accord.survival."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from accord.core.errors import DataError
-from accord.report.km import format_p_value, group_curves, km_figure
+from accord.core import DataError
+from accord.report import format_p_value, group_curves, km_figure
 from accord.survival import kaplan_meier, logrank_test
 
 

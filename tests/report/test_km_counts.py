@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accord.core.errors import DataError
+from accord.core import DataError
 from accord.report import km_figure, km_figure_from_counts
 
 

@@ -1,4 +1,4 @@
-"""Tests of accord.report.svg and its axes: well-formed, labelled, NaN-safe charts."""
+"""Tests of accord.report._svg and its axes: well-formed, labelled, NaN-safe charts."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from accord.core.errors import DataError
+from accord.core import DataError
+from accord.report import Series, bar_chart_with_ci, line_chart, step_chart
 from accord.report._axes import format_tick, nice_domain, ticks
-from accord.report.svg import Series, bar_chart_with_ci, line_chart, step_chart
 
 NS = {"s": "http://www.w3.org/2000/svg"}
 

@@ -17,14 +17,12 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from accord.cli.app import app
-from accord.crypto.ca import enroll, init_ca, sign_request
-from accord.crypto.tls import client_context
-from accord.ledger.bundle import open_source
-from accord.ledger.verify import verify_log
-from accord.services.loopback import start_loopback
-from accord.studies import load_study
-from accord.studies.simulation import run_study
+from accord.cli import app
+from accord.core import load_study
+from accord.crypto import client_context, enroll, init_ca, sign_request
+from accord.ledger import open_source, verify_log
+from accord.services import start_loopback
+from accord.studies import run_study
 from tests.conftest import synthetic_cohort, write_study
 
 
@@ -214,7 +212,7 @@ def test_a_killed_hub_resumes_its_plan_from_the_last_round(tmp_path: Path) -> No
     import signal
     import sys
 
-    from accord.services.loopback import prepare_hub_process, spawn, stop_processes
+    from accord.services import prepare_hub_process, spawn, stop_processes
 
     study = _study(tmp_path, rounds=6)
     out = tmp_path / "out"

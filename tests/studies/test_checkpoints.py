@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accord.studies import load_study
-from accord.studies.checkpoints import PlanCheckpoints
-from accord.studies.simulation import Simulation
+from accord.core import load_study
+from accord.studies import PlanCheckpoints, Simulation
 from tests.conftest import synthetic_cohort, write_study
 
 

@@ -7,15 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from accord.core.config import StudySpec, load_study
-from accord.core.errors import AggregationError, PolicyError
+from accord.core import AggregationError, PolicyError, StudySpec, load_study
 from accord.fl.governance import archive_hash, function_archive
-from accord.ledger.entry import Entry
-from accord.ledger.registry import KEY_REVOKE
-from accord.net.messages import Task
-from accord.studies.audit import RunLedger
-from accord.studies.simulation import Simulation
-from accord.studies.workspace import init_workspace, open_workspace
+from accord.ledger import KEY_REVOKE, Entry
+from accord.net import Task
+from accord.studies import RunLedger, Simulation, init_workspace, open_workspace
 from tests.conftest import synthetic_cohort, write_study
 
 
@@ -125,7 +121,7 @@ def _check(
     run: RunLedger, site: str, plan: str, function: str, data: Path, study: StudySpec
 ) -> None:
     from accord.data import load_cohort
-    from accord.fl.site import SiteContext
+    from accord.fl import SiteContext
 
     cohort = load_cohort(study.cohort, data, 0).sites[site]
     ctx = SiteContext(site, cohort, study, 0, dataset_id=run.datasets[site])

@@ -8,11 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from accord.core.errors import DataError
+from accord.core import DataError
 from accord.data import load_cohort
-from accord.studies import builtin_study
-from accord.studies.simulation import Simulation
-from accord.synth.hcc import generate_hcc_consortium
+from accord.studies import Simulation, builtin_study
+from accord.synth import generate_hcc_consortium
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +95,9 @@ def test_risk_groups_oracle_and_tile_export_end_to_end(consortium: Path, tmp_pat
     import json
 
     from accord.fl.governance import SitePolicy
-    from accord.ledger.bundle import open_source
-    from accord.studies.oracle import oracle_result
-    from accord.studies.report_writer import write_report
-    from accord.studies.results import results_document
-    from accord.synth.hcc import harrell_c
+    from accord.ledger import open_source
+    from accord.studies import oracle_result, results_document, write_report
+    from accord.synth._hcc import harrell_c
 
     out = tmp_path / "out"
     sim = Simulation.prepare(

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 
-from accord.core.config import load_study
-from accord.studies.simulation import Simulation
+from accord.core import load_study
+from accord.studies import Simulation
 from tests.conftest import write_study
 
 

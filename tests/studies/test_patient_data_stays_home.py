@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accord.core.config import load_study
-from accord.net.messages import Reply
-from accord.studies.simulation import Simulation
+from accord.core import load_study
+from accord.net import Reply
+from accord.studies import Simulation
 from tests.conftest import synthetic_cohort, write_study
 
 
@@ -77,8 +77,7 @@ def _payload_numbers(obj: object) -> list[float]:
 
 
 def test_no_ledger_payload_holds_a_patient_value(tmp_path: Path) -> None:
-    from accord.ledger.entry import Entry
-    from accord.ledger.store import SQLiteLedgerStore
+    from accord.ledger import Entry, SQLiteLedgerStore
 
     frame = synthetic_cohort()
     frame.to_csv(tmp_path / "cohort.csv", index=False)

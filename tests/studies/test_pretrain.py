@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from accord.models.extractors import build_extractor
-from accord.studies.pretrain import PretrainSettings, federated_simclr, sample_tiles
+from accord.studies import PretrainSettings, federated_simclr, sample_tiles
 from accord.synth import write_slide
 
 

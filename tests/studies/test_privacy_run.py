@@ -7,11 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from accord.core.config import StudySpec, load_study
-from accord.core.errors import AggregationError
-from accord.ledger.entry import Entry
-from accord.studies.simulation import Simulation
-from accord.studies.workspace import init_workspace, open_workspace
+from accord.core import AggregationError, StudySpec, load_study
+from accord.ledger import Entry
+from accord.studies import Simulation, init_workspace, open_workspace
 from tests.conftest import synthetic_cohort, write_study
 
 
@@ -32,7 +30,7 @@ def data(tmp_path: Path) -> Path:
 
 
 def _completed(ledger_path: Path) -> list[Entry]:
-    from accord.ledger.store import SQLiteLedgerStore
+    from accord.ledger import SQLiteLedgerStore
 
     with SQLiteLedgerStore(ledger_path, create=False) as store:
         return [Entry.parse(e.entry) for e in store.find(kind="task.completed")]
@@ -99,7 +97,7 @@ def test_dpfedavg_with_secure_aggregation_trains_and_reports_epsilon(data: Path)
 
 
 def test_secure_aggregation_on_refuses_a_strategy_needing_individual_updates(data: Path) -> None:
-    from accord.core.errors import ConfigError
+    from accord.core import ConfigError
 
     study = _study(data, secure_aggregation="on")
     cyclic = study.model_copy(

@@ -7,10 +7,8 @@ import pandas as pd
 import pytest
 from lifelines import CoxPHFitter
 
-from accord.core.config import StudySpec
-from accord.studies import builtin_study
-from accord.studies.federated_run import StudyRun
-from accord.studies.simulation import Simulation
+from accord.core import StudySpec
+from accord.studies import Simulation, StudyRun, builtin_study
 from tests.conftest import SHARED
 
 DATA = SHARED / "flamby" / "fed_tcga_brca"

@@ -1,12 +1,12 @@
-"""Tests of accord.survival.auc against scikit-survival."""
+"""Tests of accord.survival._auc against scikit-survival."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from accord.core.errors import DataError
-from accord.survival.auc import time_dependent_auc
+from accord.core import DataError
+from accord.survival import time_dependent_auc
 
 from .conftest import make_cohort
 

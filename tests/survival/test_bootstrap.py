@@ -1,13 +1,12 @@
-"""Tests of accord.survival.bootstrap."""
+"""Tests of accord.survival._bootstrap."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from accord.core.errors import DataError
-from accord.survival.bootstrap import Interval, bootstrap_interval
-from accord.survival.concordance import harrell_c
+from accord.core import DataError
+from accord.survival import Interval, bootstrap_interval, harrell_c
 
 from .conftest import Cohort
 

@@ -1,12 +1,12 @@
-"""Tests of accord.survival.brier against scikit-survival."""
+"""Tests of accord.survival._brier against scikit-survival."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from accord.core.errors import DataError
-from accord.survival.brier import brier_score, integrated_brier_score
+from accord.core import DataError
+from accord.survival import brier_score, integrated_brier_score
 
 from .conftest import make_cohort
 

@@ -1,4 +1,4 @@
-"""Tests of accord.survival.concordance against lifelines and scikit-survival."""
+"""Tests of accord.survival._concordance against lifelines and scikit-survival."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from accord.core.errors import DataError
-from accord.survival.concordance import ConcordanceCounts, concordance_counts, harrell_c, uno_c
+from accord.core import DataError
+from accord.survival import ConcordanceCounts, concordance_counts, harrell_c, uno_c
 
 from .conftest import Cohort, make_cohort
 

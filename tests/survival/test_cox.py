@@ -1,4 +1,4 @@
-"""Tests of accord.survival.cox against lifelines, a direct loop and torch autograd."""
+"""Tests of accord.survival._cox against lifelines, a direct loop and torch autograd."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 import torch
 from scipy.special import logsumexp
 
-from accord.core.errors import DataError
-from accord.survival.cox import (
+from accord.core import DataError
+from accord.survival import (
     BaselineHazard,
     CoxDerivatives,
     breslow_baseline_hazard,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accord.core.errors import DataError
+from accord.core import DataError
 from accord.survival import (
     kaplan_meier,
     kaplan_meier_from_counts,

@@ -1,4 +1,4 @@
-"""Tests of accord.survival.kaplan_meier against lifelines and scikit-survival."""
+"""Tests of accord.survival._kaplan_meier against lifelines and scikit-survival."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from accord.core.errors import DataError
-from accord.survival.kaplan_meier import censoring_survival, kaplan_meier
+from accord.core import DataError
+from accord.survival import censoring_survival, kaplan_meier
 
 from .conftest import Cohort
 

@@ -1,12 +1,12 @@
-"""Tests of accord.survival.logrank against lifelines."""
+"""Tests of accord.survival._logrank against lifelines."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from accord.core.errors import DataError
-from accord.survival.logrank import logrank_test
+from accord.core import DataError
+from accord.survival import logrank_test
 
 from .conftest import make_cohort
 

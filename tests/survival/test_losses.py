@@ -10,8 +10,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accord.core.errors import DataError
-from accord.survival.cox import cox_derivatives
+from accord.core import DataError
+from accord.survival import cox_derivatives
 from accord.survival.losses import cox_partial_likelihood_loss
 
 from .conftest import Cohort, Ties

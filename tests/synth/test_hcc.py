@@ -15,13 +15,13 @@ from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.utils import concordance_index
 from typer.testing import CliRunner
 
-import accord.synth.hcc as hcc_module
-from accord.cli.synth import synth_app
-from accord.cli.synth_hcc import hcc
-from accord.core.errors import ConfigError, DataError
+import accord.synth._hcc as hcc_module
+from accord.cli._synth import synth_app
+from accord.cli._synth_hcc import hcc
+from accord.core import ConfigError, DataError
 from accord.synth import write_slide
-from accord.synth.clinical import CLINICAL_COLUMNS, LOG_HR, risk_factors, simulate_clinical
-from accord.synth.hcc import HCCConsortium, generate_hcc_consortium, harrell_c
+from accord.synth._clinical import CLINICAL_COLUMNS, LOG_HR, risk_factors, simulate_clinical
+from accord.synth._hcc import HCCConsortium, generate_hcc_consortium, harrell_c
 
 SIZE = 512
 PATIENTS = (15, 12, 10)

@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accord.synth.layout import FIELD_NAMES, PATTERNS, make_layout
-from accord.synth.pyramid import level_shapes
+from accord.synth._layout import FIELD_NAMES, PATTERNS, make_layout
+from accord.synth._pyramid import level_shapes
 
 
 @settings(max_examples=25, deadline=None)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tifffile
 
-from accord.core.errors import ConfigError
+from accord.core import ConfigError
 from accord.synth import PATTERNS, SyntheticSlide, write_slide
 from tests.synth.conftest import PLANTED, block_any, block_mean, optical_density, read_level
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from accord.core.errors import SlideReadError
+from accord.core import SlideReadError
 from accord.wsi import SlideReader, for_each_slide, open_slide, qc_thumbnail, tile_grid, tissue_mask
 from tests.wsi.pyramid import paint_slide, write_pyramid
 

@@ -10,9 +10,9 @@ import pytest
 import tifffile
 from PIL import Image
 
-from accord.core.errors import SlideReadError
+from accord.core import SlideReadError
 from accord.wsi import SlideReader, open_slide
-from accord.wsi import reader as reader_module
+from accord.wsi import _reader as reader_module
 from tests.wsi.pyramid import (
     HEIGHT,
     MPP,
@@ -259,7 +259,7 @@ def test_unknown_backend(slide_path: Path) -> None:
 def test_oversized_segments_are_refused(
     slide: SlideReader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from accord.wsi import tiff_reader
+    from accord.wsi import _tiff_reader as tiff_reader
 
     monkeypatch.setattr(tiff_reader, "MAX_SEGMENT_BYTES", 128 * 128 * 3 - 1)
     with pytest.raises(SlideReadError, match=r"painted\.tif: strips or tiles too large"):
@@ -277,7 +277,7 @@ def test_concurrent_reads_match_serial_reads(slide: SlideReader) -> None:
 
 
 def test_tiffs_fall_back_to_openslide(slide_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from accord.wsi import tiff_reader
+    from accord.wsi import _tiff_reader as tiff_reader
 
     def refuse(self: object, path: Path, mpp: float | None = None) -> None:
         raise SlideReadError(f"{path.name}: refused by tifffile")

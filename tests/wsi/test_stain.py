@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from skimage.color import rgb2lab
 
-from accord.core.errors import ConfigError, DataError
-from accord.wsi.stain import (
+from accord.core import ConfigError, DataError
+from accord.wsi._stain import (
     NORMALISERS,
     MacenkoNormaliser,
     ReinhardNormaliser,
@@ -21,7 +21,7 @@ from accord.wsi.stain import (
     lab_statistics,
     optical_density,
 )
-from accord.wsi.stain_augment import augment_stain
+from accord.wsi._stain_augment import augment_stain
 from tests.wsi.he_paint import E_VECTOR_ALT, H_VECTOR_ALT, paint_he
 
 SLIDE = Path(__file__).resolve().parents[3] / "shared" / "data" / "pathology"

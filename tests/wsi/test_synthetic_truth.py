@@ -8,12 +8,10 @@ import numpy as np
 import pytest
 from skimage.transform import resize
 
+from accord.models._slide_features import extract_slide
 from accord.models.extractors import build_extractor
-from accord.models.slide_features import extract_slide
 from accord.synth import write_slide
-from accord.wsi.cache import TilingParams
-from accord.wsi.open import open_slide
-from accord.wsi.tissue import tissue_mask
+from accord.wsi import TilingParams, open_slide, tissue_mask
 
 REAL = (
     Path(__file__).resolve().parents[3] / "shared" / "data" / "pathology" / "CMU-1-Small-Region.svs"

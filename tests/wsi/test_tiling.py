@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accord.core.errors import SlideReadError
+from accord.core import SlideReadError
 from accord.wsi import (
     LevelInfo,
     SlideInfo,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from accord.core.errors import SlideReadError
+from accord.core import SlideReadError
 from accord.wsi import detect_tissue, open_slide, tissue_mask
 from tests.wsi.pyramid import (
     HEIGHT,

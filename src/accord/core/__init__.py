@@ -1,1 +1,71 @@
 """Core: errors, config schemas, hashing, array codec, ids. numpy only."""
+
+from __future__ import annotations
+
+from accord.core._codec import Arrays, decode_arrays, encode_arrays
+from accord.core._config import (
+    MIL_KINDS,
+    CohortSpec,
+    EvaluationSpec,
+    FeatureKind,
+    ModelSpec,
+    PreprocessingSpec,
+    PrivacySpec,
+    StudySpec,
+    TrainingSpec,
+    load_study,
+)
+from accord.core._errors import (
+    AccordError,
+    AggregationError,
+    AuthError,
+    ConfigError,
+    ConvergenceError,
+    DataError,
+    EquivocationError,
+    KeyFileError,
+    LedgerError,
+    PolicyError,
+    PrivacyError,
+    SlideReadError,
+    TransportError,
+    format_rows,
+)
+from accord.core._hashing import canonical_json, floats_as_strings, sha256_hex
+from accord.core._ids import new_id
+from accord.core._signer import Signer
+
+__all__ = [
+    "MIL_KINDS",
+    "AccordError",
+    "AggregationError",
+    "Arrays",
+    "AuthError",
+    "CohortSpec",
+    "ConfigError",
+    "ConvergenceError",
+    "DataError",
+    "EquivocationError",
+    "EvaluationSpec",
+    "FeatureKind",
+    "KeyFileError",
+    "LedgerError",
+    "ModelSpec",
+    "PolicyError",
+    "PreprocessingSpec",
+    "PrivacyError",
+    "PrivacySpec",
+    "Signer",
+    "SlideReadError",
+    "StudySpec",
+    "TrainingSpec",
+    "TransportError",
+    "canonical_json",
+    "decode_arrays",
+    "encode_arrays",
+    "floats_as_strings",
+    "format_rows",
+    "load_study",
+    "new_id",
+    "sha256_hex",
+]

@@ -5,9 +5,9 @@ Imports only ``cryptography``, the standard library and :mod:`accord.core`; the 
 uses :class:`Signer` structurally and :class:`PublicIdentity` to verify.
 """
 
-from accord.crypto.ca import enroll, init_ca, renew, sign_request
-from accord.crypto.certfile import load_ca_certificate
-from accord.crypto.identity import (
+from accord.crypto._ca import DEFAULT_CERT_DAYS, enroll, init_ca, renew, sign_request
+from accord.crypto._certfile import load_ca_certificate, load_certificate
+from accord.crypto._identity import (
     ORG_PATTERN,
     Identity,
     PublicIdentity,
@@ -15,7 +15,7 @@ from accord.crypto.identity import (
     key_id_of,
     new_identity,
 )
-from accord.crypto.keyfile import (
+from accord.crypto._keyfile import (
     KEY_FORMAT,
     PASSPHRASE_ENV,
     key_paths,
@@ -23,9 +23,9 @@ from accord.crypto.keyfile import (
     load_public,
     save_identity,
 )
-from accord.crypto.peer import PeerCertificate, check_peer
-from accord.crypto.revocation import CERT_REVOKE, revocation_payload, revoked_serials
-from accord.crypto.tls import (
+from accord.crypto._peer import PeerCertificate, check_peer, describe_certificate
+from accord.crypto._revocation import CERT_REVOKE, revocation_payload, revoked_serials
+from accord.crypto._tls import (
     TLSFiles,
     authenticate_peer,
     check_insecure_bind,
@@ -35,6 +35,7 @@ from accord.crypto.tls import (
 
 __all__ = [
     "CERT_REVOKE",
+    "DEFAULT_CERT_DAYS",
     "KEY_FORMAT",
     "ORG_PATTERN",
     "PASSPHRASE_ENV",
@@ -47,11 +48,13 @@ __all__ = [
     "check_insecure_bind",
     "check_peer",
     "client_context",
+    "describe_certificate",
     "enroll",
     "init_ca",
     "key_id_of",
     "key_paths",
     "load_ca_certificate",
+    "load_certificate",
     "load_identity",
     "load_public",
     "new_identity",

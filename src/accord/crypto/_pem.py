@@ -2,8 +2,8 @@
 
 Bounded reads, all-or-nothing writes, the PEM and DER encodings, the passphrase that
 encrypts private keys (``$ACCORD_KEY_PASSPHRASE``, as for the signing keys in
-:mod:`accord.crypto.keyfile`) and the CA flag of a certificate. Private to
-:mod:`accord.crypto`; the public readers are in :mod:`accord.crypto.certfile`.
+:mod:`accord.crypto._keyfile`) and the CA flag of a certificate. Private to
+:mod:`accord.crypto`; the public readers are in :mod:`accord.crypto._certfile`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from accord.core.errors import KeyFileError
-from accord.crypto.keyfile import PASSPHRASE_ENV, _write_atomic
+from accord.core import KeyFileError
+from accord.crypto._keyfile import PASSPHRASE_ENV, _write_atomic
 
 __all__ = [
     "MAX_BYTES",

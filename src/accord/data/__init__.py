@@ -1,13 +1,13 @@
 """Clinical cohorts: loading and validation, splits, federated preprocessing."""
 
-from accord.data.cohort import Cohort, SiteCohort, load_cohort
-from accord.data.preprocessing import (
+from accord.data._cohort import Cohort, SiteCohort, load_cohort
+from accord.data._preprocessing import (
     Preprocessor,
     SiteFeatureStats,
     feature_statistics,
     fit_preprocessor,
 )
-from accord.data.validation import validate_cohort, validate_site_table
+from accord.data._validation import validate_cohort, validate_site_table
 
 __all__ = [
     "Cohort",

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from accord.core.config import CohortSpec
-from accord.core.errors import DataError, format_rows
+from accord.core import CohortSpec, DataError, format_rows
 from accord.data._tables import read_table
 
 __all__ = ["FLAMBY_SOURCE", "read_flamby_brca"]

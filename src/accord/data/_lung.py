@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from accord.core.config import CohortSpec
+from accord.core import CohortSpec
 
 __all__ = ["LUNG_SOURCE", "read_lifelines_lung"]
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from accord.core.errors import ConfigError, DataError, format_rows
+from accord.core import ConfigError, DataError, format_rows
 from accord.data._parsing import category_labels
 
 __all__ = ["split_by_site"]

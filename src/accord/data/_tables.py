@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from accord.core.errors import DataError
+from accord.core import DataError
 
 __all__ = ["TABLE_SUFFIXES", "read_table"]
 

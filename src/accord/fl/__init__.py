@@ -1,1 +1,58 @@
-"""Federated learning: strategies, aggregation, hub round loop, site runtime, transport."""
+"""Federated learning: plans, the hub's round loop, secure aggregation, the site runtime.
+
+The hub side (:class:`Plan`, :class:`Hub`, :func:`secure_round`, strategies in
+:mod:`accord.fl.strategies`, aggregation) never imports torch; what a site computes on
+its rows is :mod:`accord.fl.tasks` (torch), and the consortium's governance rules are
+:mod:`accord.fl.governance`.
+"""
+
+from __future__ import annotations
+
+from accord.fl._aggregation import WeightedSum, sum_contributions
+from accord.fl._evaluation import cindex_interval, suppress_small
+from accord.fl._hub import Hub, Recorder, RoundLog, TaskContent
+from accord.fl._in_memory import InMemoryTransport
+from accord.fl._plan import Plan, SecureSettings, plan_task_config
+from accord.fl._recording import LedgerRecorder, PolicyCheck
+from accord.fl._risk_groups import GROUPS, histogram_grid, histogram_median, time_grid
+from accord.fl._secure import Exchange, round_secagg, secure_round
+from accord.fl._secure_site import secure_aggregation_middleware
+from accord.fl._site import Handler, Middleware, Site, SiteContext
+from accord.fl._site_chain import site_middleware
+from accord.fl._site_governance import SiteGovernance, current_key
+from accord.fl._task_config import DPSettings, SecAggRound, TaskConfig
+
+__all__ = [
+    "GROUPS",
+    "DPSettings",
+    "Exchange",
+    "Handler",
+    "Hub",
+    "InMemoryTransport",
+    "LedgerRecorder",
+    "Middleware",
+    "Plan",
+    "PolicyCheck",
+    "Recorder",
+    "RoundLog",
+    "SecAggRound",
+    "SecureSettings",
+    "Site",
+    "SiteContext",
+    "SiteGovernance",
+    "TaskConfig",
+    "TaskContent",
+    "WeightedSum",
+    "cindex_interval",
+    "current_key",
+    "histogram_grid",
+    "histogram_median",
+    "plan_task_config",
+    "round_secagg",
+    "secure_aggregation_middleware",
+    "secure_round",
+    "site_middleware",
+    "sum_contributions",
+    "suppress_small",
+    "time_grid",
+]

@@ -1,1 +1,79 @@
 """The audit ledger: signed entries in an append-only RFC 6962 Merkle log, with checkpoints."""
+
+from __future__ import annotations
+
+from accord.ledger._bundle import export_bundle, open_source
+from accord.ledger._entry import Entry, SignedEntry, Signer, decimal, sign_entry, utc_now
+from accord.ledger._log import HubLedger, SignedReceipt, genesis_payload
+from accord.ledger._merkle import leaf_hash, verify_inclusion
+from accord.ledger._open import is_postgres
+from accord.ledger._pg import SCHEMA_NAME, pg_connect, pg_describe, pg_reason
+from accord.ledger._registry import GENESIS, KEY_REVOKE, KEY_ROTATE, KeyRegistry
+from accord.ledger._replica import SiteReplica
+from accord.ledger._seams import HubLog, LedgerWriter, LogSource
+from accord.ledger._signing import verify_signature
+from accord.ledger._store import (
+    LedgerStore,
+    Receipt,
+    SQLiteLedgerStore,
+    StoredCheckpoint,
+    StoredCosignature,
+    StoredEntry,
+)
+from accord.ledger._verify import Verifier, verify_log
+from accord.ledger._wire import (
+    checkpoint_from_json,
+    checkpoint_to_json,
+    cosignature_from_json,
+    cosignature_to_json,
+    entry_from_json,
+    entry_to_json,
+    receipt_from_json,
+    receipt_to_json,
+)
+
+__all__ = [
+    "GENESIS",
+    "KEY_REVOKE",
+    "KEY_ROTATE",
+    "SCHEMA_NAME",
+    "Entry",
+    "HubLedger",
+    "HubLog",
+    "KeyRegistry",
+    "LedgerStore",
+    "LedgerWriter",
+    "LogSource",
+    "Receipt",
+    "SQLiteLedgerStore",
+    "SignedEntry",
+    "SignedReceipt",
+    "Signer",
+    "SiteReplica",
+    "StoredCheckpoint",
+    "StoredCosignature",
+    "StoredEntry",
+    "Verifier",
+    "checkpoint_from_json",
+    "checkpoint_to_json",
+    "cosignature_from_json",
+    "cosignature_to_json",
+    "decimal",
+    "entry_from_json",
+    "entry_to_json",
+    "export_bundle",
+    "genesis_payload",
+    "is_postgres",
+    "leaf_hash",
+    "open_source",
+    "pg_connect",
+    "pg_describe",
+    "pg_reason",
+    "receipt_from_json",
+    "receipt_to_json",
+    "sign_entry",
+    "utc_now",
+    "verify_inclusion",
+    "verify_log",
+    "verify_signature",
+]

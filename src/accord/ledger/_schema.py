@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from accord.core.errors import LedgerError
+from accord.core import LedgerError
 
 FORMAT = "accord-ledger"
 SCHEMA_VERSION = 1

@@ -1,6 +1,6 @@
 """What a ledger store keeps and hands back: entries, receipts, checkpoints, co-signatures.
 
-The public home of these values is :mod:`accord.ledger.store`, which re-exports them;
+The public home of these values is :mod:`accord.ledger._store`, which re-exports them;
 they live here so that the tree shared by the stores (``_tree.py``) can use them too.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accord.ledger import merkle
+from accord.ledger import _merkle as merkle
 
 __all__ = ["Receipt", "StoredCheckpoint", "StoredCosignature", "StoredEntry"]
 

@@ -1,8 +1,8 @@
 """The RFC 6962 tree over a ledger store's entries, shared by every store backend.
 
-:class:`TreeStore` is the base class of :class:`~accord.ledger.store.SQLiteLedgerStore`
-and :class:`~accord.ledger.pg_store.PostgresLedgerStore`; ``merkle.py`` stays the pure
-maths. It keeps the frontier of the log (a :class:`~accord.ledger.merkle.CompactRange`,
+:class:`TreeStore` is the base class of :class:`~accord.ledger._store.SQLiteLedgerStore`
+and :class:`~accord.ledger._pg_store.PostgresLedgerStore`; ``merkle.py`` stays the pure
+maths. It keeps the frontier of the log (a :class:`~accord.ledger._merkle.CompactRange`,
 rebuilt from O(log n) stored nodes whenever another writer has grown the log), answers
 size, head, roots and proofs from stored perfect subtrees, works out what an append
 writes (entry rows with their leaves, completed inner nodes, receipts) and refuses a
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
-from accord.core.errors import EquivocationError, LedgerError
-from accord.ledger import merkle
+from accord.core import EquivocationError, LedgerError
+from accord.ledger import _merkle as merkle
 from accord.ledger._stored import Receipt, StoredEntry
 
 __all__ = ["ZERO_HASH", "Growth", "TreeStore"]

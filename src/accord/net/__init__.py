@@ -4,38 +4,50 @@ A site only opens outbound connections to the hub and long-polls for tasks
 (:class:`SiteClient`); the hub keeps tasks and replies in a :class:`TaskQueue` (SQLite)
 served by :func:`create_app` under uvicorn with mutual TLS (:func:`serve`), and its round
 loop reaches the sites through :class:`QueueTransport`. Large messages move as chunked,
-digest-checked blobs (:mod:`accord.net.chunks`). The ledger travels the same way
-(:mod:`accord.net.ledger_api` at the hub, :mod:`accord.net.remote_ledger` at a site):
+digest-checked blobs (:mod:`accord.net._chunks`). The ledger travels the same way
+(:mod:`accord.net._ledger_api` at the hub, :mod:`accord.net._remote_ledger` at a site):
 each site signs its own entries, the hub sequences them, and each site's replica verifies
 and co-signs the hub's checkpoints.
 """
 
 from __future__ import annotations
 
-from accord.net.app import create_app
-from accord.net.http_server import (
+from accord.net._app import create_app
+from accord.net._http_server import (
+    SITE_HEADER,
     authenticate_certificate,
     authenticate_site_header,
     peer_certificate,
     serve,
     start_in_thread,
 )
-from accord.net.ledger_api import LockedHubLedger, ledger_router
-from accord.net.queue_store import QueueStore, SQLiteQueueStore
-from accord.net.queue_transport import QueueTransport
-from accord.net.remote_ledger import RemoteHub, RemoteLedger
-from accord.net.site_client import SiteClient
-from accord.net.task_queue import TaskQueue
+from accord.net._ledger_api import LockedHubLedger, ledger_router
+from accord.net._messages import LEDGER_SYNC, ConfigValue, Dropout, Reply, Task, TaskKind
+from accord.net._queue_store import QueueStore, SQLiteQueueStore
+from accord.net._queue_transport import QueueTransport
+from accord.net._remote_ledger import RemoteHub, RemoteLedger
+from accord.net._site_client import SiteClient
+from accord.net._task_queue import TaskQueue
+from accord.net._transport import SiteEndpoint, Transport
 
 __all__ = [
+    "LEDGER_SYNC",
+    "SITE_HEADER",
+    "ConfigValue",
+    "Dropout",
     "LockedHubLedger",
     "QueueStore",
     "QueueTransport",
     "RemoteHub",
     "RemoteLedger",
+    "Reply",
     "SQLiteQueueStore",
     "SiteClient",
+    "SiteEndpoint",
+    "Task",
+    "TaskKind",
     "TaskQueue",
+    "Transport",
     "authenticate_certificate",
     "authenticate_site_header",
     "create_app",

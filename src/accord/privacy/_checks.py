@@ -1,6 +1,6 @@
 """Validation of privacy parameters shared by the privacy modules.
 
-Every helper raises :class:`accord.core.errors.ConfigError` naming the parameter, the kind
+Every helper raises :class:`accord.core._errors.ConfigError` naming the parameter, the kind
 of bad value and what was expected.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from accord.core.errors import ConfigError
+from accord.core import ConfigError
 
 
 def _check_positive(value: float, name: str) -> float:

@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 
 from PIL import Image, UnidentifiedImageError
 
-from accord.core.errors import DataError
-from accord.report.images import png_data_uri
+from accord.core import DataError
+from accord.report._images import png_data_uri
 
 __all__ = ["embed_png", "embed_svg"]
 

@@ -1,1 +1,84 @@
-"""The deployed actors: hub and site services, the hub process, the loopback consortium."""
+"""Services: the deployed actors — hub service and process, site service, loopback.
+
+``accord hub serve`` (:func:`serve_hub`), ``accord site serve`` (:func:`serve_site`),
+``accord run --processes`` (:func:`start_loopback`). Names import on first use
+(:mod:`accord._lazy_face`): importing the hub service never imports a site's torch code.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from accord._lazy_face import lazy_face
+
+if TYPE_CHECKING:
+    from accord.services._hub_process import HubConfig, read_hub_config, serve_hub
+    from accord.services._hub_service import HubService
+    from accord.services._loopback import (
+        LoopbackConsortium,
+        issue_certificates,
+        policy_toml,
+        prepare_hub_process,
+        spawn,
+        start_loopback,
+        stop_processes,
+        write_site_config,
+    )
+    from accord.services._service_config import TLSPaths
+    from accord.services._site_service import (
+        SiteService,
+        SiteServiceConfig,
+        decide_remote,
+        load_study_ref,
+        read_service_config,
+        remote_governance,
+        serve_site,
+    )
+
+_HOMES = {
+    "HubConfig": "_hub_process",
+    "HubService": "_hub_service",
+    "LoopbackConsortium": "_loopback",
+    "SiteService": "_site_service",
+    "SiteServiceConfig": "_site_service",
+    "TLSPaths": "_service_config",
+    "decide_remote": "_site_service",
+    "issue_certificates": "_loopback",
+    "load_study_ref": "_site_service",
+    "policy_toml": "_loopback",
+    "prepare_hub_process": "_loopback",
+    "read_hub_config": "_hub_process",
+    "read_service_config": "_site_service",
+    "remote_governance": "_site_service",
+    "serve_hub": "_hub_process",
+    "serve_site": "_site_service",
+    "spawn": "_loopback",
+    "start_loopback": "_loopback",
+    "stop_processes": "_loopback",
+    "write_site_config": "_loopback",
+}
+
+__all__ = [
+    "HubConfig",
+    "HubService",
+    "LoopbackConsortium",
+    "SiteService",
+    "SiteServiceConfig",
+    "TLSPaths",
+    "decide_remote",
+    "issue_certificates",
+    "load_study_ref",
+    "policy_toml",
+    "prepare_hub_process",
+    "read_hub_config",
+    "read_service_config",
+    "remote_governance",
+    "serve_hub",
+    "serve_site",
+    "spawn",
+    "start_loopback",
+    "stop_processes",
+    "write_site_config",
+]
+
+__getattr__ = lazy_face(__name__, _HOMES)

@@ -1,30 +1,124 @@
-"""Study specs and the built-in studies."""
+"""Studies: the federated study run, the simulation and its references, study specs.
+
+The face names everything a caller needs; modules behind it are private. Names import
+on first use (:mod:`accord._lazy_face`): the hub-side pieces (:class:`Consortium`,
+:class:`RunLedger`, :class:`ConsortiumView`, :class:`Planner`) never pull in torch, the
+run and the simulation (which build models) do.
+"""
 
 from __future__ import annotations
 
-from importlib import resources
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from accord.core.config import StudySpec, load_study
-from accord.core.errors import ConfigError
+from accord._lazy_face import lazy_face
+from accord.studies._specs import BUILTIN_STUDIES, builtin_study, resolve_study
 
-__all__ = ["BUILTIN_STUDIES", "builtin_study", "resolve_study"]
+if TYPE_CHECKING:
+    from accord.studies._audit import HUB_ORG, RESEARCHER_ORG, RunLedger, dataset_payload
+    from accord.studies._checkpoints import Checkpoint, PlanCheckpoints
+    from accord.studies._consortium import Consortium
+    from accord.studies._federated_run import Progress, StudyRun
+    from accord.studies._jsonio import write_bytes_atomic, write_json_atomic
+    from accord.studies._oracle import TRUTH_FILE, oracle_result
+    from accord.studies._outcome import ExportedImage, MethodResult
+    from accord.studies._planning import Planner, planned_epsilon
+    from accord.studies._pretrain import PretrainSettings, federated_simclr, sample_tiles
+    from accord.studies._references import SimulationReferences
+    from accord.studies._report_writer import write_report
+    from accord.studies._results import results_document
+    from accord.studies._risk_groups import RiskGroups, SummedTask, follow_up_end, risk_groups
+    from accord.studies._simulated_sites import Observer, share_cache, simulate_sites
+    from accord.studies._simulation import NetworkFactory, Options, Simulation, run_study
+    from accord.studies._view import ConsortiumView, SiteReport
+    from accord.studies._workspace import SiteConfig, init_workspace, open_workspace, resolve_hub
 
-BUILTIN_STUDIES = ("lung-demo", "tcga-brca", "hcc-resection-survival")
+_HOMES = {
+    "Checkpoint": "_checkpoints",
+    "Consortium": "_consortium",
+    "ConsortiumView": "_view",
+    "ExportedImage": "_outcome",
+    "HUB_ORG": "_audit",
+    "MethodResult": "_outcome",
+    "NetworkFactory": "_simulation",
+    "Observer": "_simulated_sites",
+    "Options": "_simulation",
+    "PlanCheckpoints": "_checkpoints",
+    "Planner": "_planning",
+    "PretrainSettings": "_pretrain",
+    "Progress": "_federated_run",
+    "RESEARCHER_ORG": "_audit",
+    "RiskGroups": "_risk_groups",
+    "RunLedger": "_audit",
+    "Simulation": "_simulation",
+    "SimulationReferences": "_references",
+    "SiteConfig": "_workspace",
+    "SiteReport": "_view",
+    "StudyRun": "_federated_run",
+    "SummedTask": "_risk_groups",
+    "TRUTH_FILE": "_oracle",
+    "dataset_payload": "_audit",
+    "federated_simclr": "_pretrain",
+    "follow_up_end": "_risk_groups",
+    "init_workspace": "_workspace",
+    "open_workspace": "_workspace",
+    "oracle_result": "_oracle",
+    "planned_epsilon": "_planning",
+    "resolve_hub": "_workspace",
+    "results_document": "_results",
+    "risk_groups": "_risk_groups",
+    "run_study": "_simulation",
+    "sample_tiles": "_pretrain",
+    "share_cache": "_simulated_sites",
+    "simulate_sites": "_simulated_sites",
+    "write_bytes_atomic": "_jsonio",
+    "write_json_atomic": "_jsonio",
+    "write_report": "_report_writer",
+}
 
+__all__ = [
+    "BUILTIN_STUDIES",
+    "HUB_ORG",
+    "RESEARCHER_ORG",
+    "TRUTH_FILE",
+    "Checkpoint",
+    "Consortium",
+    "ConsortiumView",
+    "ExportedImage",
+    "MethodResult",
+    "NetworkFactory",
+    "Observer",
+    "Options",
+    "PlanCheckpoints",
+    "Planner",
+    "PretrainSettings",
+    "Progress",
+    "RiskGroups",
+    "RunLedger",
+    "Simulation",
+    "SimulationReferences",
+    "SiteConfig",
+    "SiteReport",
+    "StudyRun",
+    "SummedTask",
+    "builtin_study",
+    "dataset_payload",
+    "federated_simclr",
+    "follow_up_end",
+    "init_workspace",
+    "open_workspace",
+    "oracle_result",
+    "planned_epsilon",
+    "resolve_hub",
+    "resolve_study",
+    "results_document",
+    "risk_groups",
+    "run_study",
+    "sample_tiles",
+    "share_cache",
+    "simulate_sites",
+    "write_bytes_atomic",
+    "write_json_atomic",
+    "write_report",
+]
 
-def builtin_study(name: str) -> StudySpec:
-    """A study shipped with accord, by name (see ``BUILTIN_STUDIES``)."""
-    if name not in BUILTIN_STUDIES:
-        raise ConfigError(f"no built-in study '{name}'; known: {', '.join(BUILTIN_STUDIES)}")
-    ref = resources.files("accord.studies") / "builtin" / f"{name}.toml"
-    with resources.as_file(ref) as path:
-        return load_study(Path(path))
-
-
-def resolve_study(value: str) -> StudySpec:
-    """A path to a study TOML file, or the name of a built-in study."""
-    path = Path(value)
-    if path.suffix == ".toml" or path.exists():
-        return load_study(path)
-    return builtin_study(value)
+__getattr__ = lazy_face(__name__, _HOMES)

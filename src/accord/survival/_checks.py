@@ -1,6 +1,6 @@
 """Input validation shared by the survival modules.
 
-Every helper raises :class:`accord.core.errors.DataError` with a message that names the
+Every helper raises :class:`accord.core._errors.DataError` with a message that names the
 argument, the kind of bad value and what was expected, never a value itself.
 """
 
@@ -11,7 +11,7 @@ from typing import TypeAlias
 import numpy as np
 import numpy.typing as npt
 
-from accord.core.errors import DataError
+from accord.core import DataError
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 BoolArray: TypeAlias = npt.NDArray[np.bool_]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from accord.core.errors import DataError
+from accord.core import DataError
 from accord.survival._checks import BoolArray, FloatArray
-from accord.survival.kaplan_meier import KaplanMeierCurve, censoring_survival
+from accord.survival._kaplan_meier import KaplanMeierCurve, censoring_survival
 
 
 def _censoring_at(curve: KaplanMeierCurve, t: FloatArray, name: str) -> FloatArray:

@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from accord.core.errors import DataError
+from accord.core import DataError
 
 __all__ = ["cox_partial_likelihood_loss"]
 

@@ -7,12 +7,12 @@ patients; ``HOSPITAL_PROFILES`` are the sites' stains and scanners.
 tables with Cox–Weibull survival from :func:`simulate_clinical`, and the ground truth).
 """
 
-from accord.synth.clinical import simulate_clinical
-from accord.synth.hcc import HCCConsortium, generate_hcc_consortium
-from accord.synth.histology import paint_region
-from accord.synth.layout import PATTERNS
-from accord.synth.slides import SyntheticSlide, write_cohort_slides, write_slide
-from accord.synth.stain import HOSPITAL_PROFILES, StainProfile, render_he
+from accord.synth._clinical import simulate_clinical
+from accord.synth._hcc import HCCConsortium, generate_hcc_consortium
+from accord.synth._histology import paint_region
+from accord.synth._layout import PATTERNS
+from accord.synth._slides import SyntheticSlide, write_cohort_slides, write_slide
+from accord.synth._stain import HOSPITAL_PROFILES, StainProfile, render_he
 
 __all__ = [
     "HOSPITAL_PROFILES",

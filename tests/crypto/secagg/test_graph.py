@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accord.core.errors import ConfigError
+from accord.core import ConfigError
 from accord.crypto.secagg import neighbours
 
 SITES = tuple(f"s{i}" for i in range(9))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accord.core.errors import AggregationError, ConfigError, TransportError
+from accord.core import AggregationError, ConfigError, TransportError
 from accord.crypto.secagg import (
     Advertisement,
     Quantizer,
@@ -14,7 +14,7 @@ from accord.crypto.secagg import (
     pack_bytes_map,
     unpack_bytes_map,
 )
-from accord.crypto.secagg.messages import context
+from accord.crypto.secagg._messages import context
 from tests.crypto.secagg.simulate import Federation, make_config, random_updates, site_names
 
 

@@ -10,9 +10,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from accord.core.errors import ConfigError
-from accord.crypto.secagg.masks import pair_info, self_info
-from accord.crypto.secagg.prg import MaskAccumulator, expand
+from accord.core import ConfigError
+from accord.crypto.secagg._masks import pair_info, self_info
+from accord.crypto.secagg._prg import MaskAccumulator, expand
 
 SEED = bytes(range(32))
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from accord.core.errors import AggregationError
+from accord.core import AggregationError
 from accord.crypto.secagg import SecAggConfig, neighbours
 from tests.crypto.secagg.simulate import (
     GRAPH_SEED,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accord.core.errors import AggregationError, ConfigError
+from accord.core import AggregationError, ConfigError
 from accord.crypto.secagg import Quantizer
 
 

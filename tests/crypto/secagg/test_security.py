@@ -9,8 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from accord.core.errors import AggregationError, PrivacyError
-from accord.crypto.secagg.channel import open_share, seal_share
+from accord.core import AggregationError, PrivacyError
+from accord.crypto.secagg._channel import open_share, seal_share
 from tests.crypto.secagg.simulate import Federation, make_config, random_updates
 
 A, B, C = "site-00", "site-01", "site-02"

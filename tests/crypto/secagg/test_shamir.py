@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from accord.core.errors import AggregationError, ConfigError, TransportError
-from accord.crypto.secagg import shamir
+from accord.core import AggregationError, ConfigError, TransportError
+from accord.crypto.secagg import _shamir as shamir
 
 # Deterministic Miller–Rabin bases: the first 40 primes. A composite passes all 40 rounds
 # with probability below 4^-40; for the known-prime check that is ample.

@@ -24,9 +24,8 @@ from accord.fl.governance import (
     GovernanceView,
     function_hash,
 )
-from accord.ledger.entry import ZERO_HASH, Entry
-from accord.ledger.log import genesis_payload
-from accord.ledger.registry import GENESIS, KEY_REVOKE, KEY_ROTATE
+from accord.ledger import GENESIS, KEY_REVOKE, KEY_ROTATE, genesis_payload
+from accord.ledger._entry import ZERO_HASH, Entry
 
 TIME = "2026-11-28T00:00:00.000000Z"
 HUB, SITE_A, SITE_B, LAB = "hub", "hospital_a", "hospital_b", "lab_x"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from accord.core.errors import LedgerError
+from accord.core import LedgerError
 from accord.crypto import new_identity
 from accord.fl.governance import (
     DATASET_REGISTERED,
@@ -17,9 +17,7 @@ from accord.fl.governance import (
     GovernanceView,
     function_hash,
 )
-from accord.ledger.entry import Entry
-from accord.ledger.log import HubLedger, genesis_payload
-from accord.ledger.store import SQLiteLedgerStore
+from accord.ledger import Entry, HubLedger, SQLiteLedgerStore, genesis_payload
 from tests.fl.governance.conftest import (
     HUB,
     LAB,

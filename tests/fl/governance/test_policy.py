@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from accord.core.errors import ConfigError, PolicyError
+from accord.core import ConfigError, PolicyError
 from accord.fl.governance import (
     FUNCTION_REGISTERED,
     GovernanceView,

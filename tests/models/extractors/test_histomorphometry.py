@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from skimage.measure import regionprops
 
-from accord.core.errors import ConfigError
-from accord.models.extractors.histomorphometry import (
+from accord.core import ConfigError
+from accord.models.extractors._histomorphometry import (
     FEATURE_NAMES,
     HistomorphometryExtractor,
     _moments,

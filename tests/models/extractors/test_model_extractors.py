@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from accord.core.errors import ConfigError, DataError
+from accord.core import ConfigError, DataError
 from accord.models.extractors import (
     EXTRACTORS,
     HistomorphometryExtractor,

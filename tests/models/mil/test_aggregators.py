@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from accord.core.errors import ConfigError, DataError
+from accord.core import ConfigError, DataError
 from accord.models.mil import (
     Chowder,
     GatedAttentionMIL,

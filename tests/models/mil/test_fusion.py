@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from accord.models.mil import ClinicalOnly, build_mil, predict_risk, train_mil_local
-from accord.survival.concordance import harrell_c
+from accord.survival import harrell_c
 from tests.models.mil.synthetic import DIM, Cohort, make_cohort
 
 

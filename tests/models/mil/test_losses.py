@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from accord.core.errors import ConfigError, DataError
+from accord.core import ConfigError, DataError
 from accord.models.mil import (
     CoxLoss,
     DiscreteTimeHead,

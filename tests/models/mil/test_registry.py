@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from accord.core.errors import ConfigError
+from accord.core import ConfigError
+from accord.models import get_arrays
 from accord.models.mil import (
     MIL_MODELS,
     Chowder,
@@ -14,7 +15,6 @@ from accord.models.mil import (
     MeanPoolMIL,
     build_mil,
 )
-from accord.models.params import get_arrays
 
 
 def test_the_table_names_the_three_aggregators() -> None:

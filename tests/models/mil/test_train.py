@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from accord.core.errors import ConfigError, DataError
+from accord.core import ConfigError, DataError
+from accord.models import get_arrays, set_arrays
 from accord.models.mil import (
     ClinicalOnly,
     DiscreteTimeLoss,
@@ -21,8 +22,7 @@ from accord.models.mil import (
     tile_scores,
     train_mil_local,
 )
-from accord.models.params import get_arrays, set_arrays
-from accord.survival.concordance import harrell_c
+from accord.survival import harrell_c
 from tests.models.mil.conftest import TRAINING, Trained, train
 from tests.models.mil.synthetic import DIM, Cohort, make_cohort, mean_bag_auc
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from accord.core.errors import ConfigError, DataError
+from accord.core import ConfigError, DataError
 from accord.models.ssl import MEAN, STD, simclr_views
-from accord.models.ssl.augment import normalise
+from accord.models.ssl._augment import normalise
 
 
 def _tiles(n: int = 6, h: int = 48, w: int = 40) -> np.ndarray:

@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from accord.core.errors import ConfigError
-from accord.models.params import get_arrays
+from accord.core import ConfigError
+from accord.models import get_arrays
 from accord.models.ssl import ProjectionHead, SimCLRModel, TileEncoder, build_simclr
 
 

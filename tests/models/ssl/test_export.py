@@ -9,9 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from accord.core.errors import ConfigError
-from accord.models.ssl import MEAN, STD, build_simclr, export_encoder, simclr_views
-from accord.models.ssl.export import preprocessing_path
+from accord.core import ConfigError
+from accord.models.ssl import (
+    MEAN,
+    STD,
+    build_simclr,
+    export_encoder,
+    preprocessing_path,
+    simclr_views,
+)
 
 if TYPE_CHECKING:
     from tests.models.ssl.conftest import TrainedRun
@@ -78,8 +84,8 @@ def test_rejects_tiny_input_size(tmp_path: Path) -> None:
 
 
 def test_torchscript_extractor_loads_the_export(trained_run: TrainedRun, tmp_path: Path) -> None:
-    extractors = pytest.importorskip("accord.models.extractors.torchscript")
-    base = pytest.importorskip("accord.models.extractors.base")
+    extractors = pytest.importorskip("accord.models.extractors._torchscript")
+    base = pytest.importorskip("accord.models.extractors._base")
     path = export_encoder(trained_run.trained, tmp_path / "consortium_ssl.pt", input_size=64)
     extractor = extractors.TorchScriptExtractor(path, batch_size=7)
     tiles = trained_run.tiles[:10]

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from accord.core.errors import ConfigError
+from accord.core import ConfigError
 from accord.models.ssl import nt_xent_loss
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from accord.core.errors import ConfigError, DataError
-from accord.fl.aggregation import sum_contributions, weighted_mean
-from accord.models.params import get_arrays, set_arrays
+from accord.core import ConfigError, DataError
+from accord.fl._aggregation import sum_contributions, weighted_mean
+from accord.models import get_arrays, set_arrays
 from accord.models.ssl import (
     MEAN,
     STD,

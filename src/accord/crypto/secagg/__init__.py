@@ -4,12 +4,12 @@ The hub (:class:`SecAggServer`) learns the sum of the surviving sites' clipped u
 and nothing about any single one; each site (:class:`SecAggClient`) masks its quantised
 update with a self mask and pairwise masks that cancel in the sum. Shamir shares of the
 mask seeds let the hub unmask the sum when up to ``n - t`` sites drop out. The message
-flow is in :mod:`accord.crypto.secagg.protocol`.
+flow is in :mod:`accord.crypto.secagg._protocol`.
 """
 
-from accord.crypto.secagg.graph import neighbours
-from accord.crypto.secagg.prg import expand
-from accord.crypto.secagg.protocol import (
+from accord.crypto.secagg._graph import neighbours
+from accord.crypto.secagg._prg import expand
+from accord.crypto.secagg._protocol import (
     Advertisement,
     SecAggClient,
     SecAggConfig,
@@ -18,7 +18,7 @@ from accord.crypto.secagg.protocol import (
     pack_bytes_map,
     unpack_bytes_map,
 )
-from accord.crypto.secagg.quantize import Quantizer
+from accord.crypto.secagg._quantize import Quantizer
 
 __all__ = [
     "Advertisement",

@@ -9,7 +9,7 @@ Pure logic over verified ledger entries (no torch, no models), importable by the
 - :class:`SitePolicy` is a site's local policy and :func:`check_task` applies it;
 - :func:`archive_hash` of :func:`function_archive` is the identity of the code a site runs.
 
-A site applies all of it from its own verified replica: :mod:`accord.fl.site_governance`.
+A site applies all of it from its own verified replica: :mod:`accord.fl._site_governance`.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
-from accord.core.hashing import canonical_json, sha256_hex
+from accord.core import canonical_json, sha256_hex
 from accord.fl.governance._fields import (
     read_bool,
     read_decimal,
@@ -38,8 +38,7 @@ from accord.fl.governance._fields import (
     read_str_list,
     refuse,
 )
-from accord.ledger.entry import Entry
-from accord.ledger.registry import GENESIS, KEY_REVOKE, KEY_ROTATE, KeyRegistry
+from accord.ledger import GENESIS, KEY_REVOKE, KEY_ROTATE, Entry, KeyRegistry
 
 DATASET_REGISTERED = "dataset.registered"
 DATASET_UPDATED = "dataset.updated"

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from accord.core.errors import LedgerError
-from accord.ledger.entry import Entry
+from accord.core import LedgerError
+from accord.ledger import Entry
 
 __all__ = [
     "read_bool",

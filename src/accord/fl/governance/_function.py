@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import accord
-from accord.core.config import StudySpec
-from accord.core.hashing import canonical_json, floats_as_strings, sha256_hex
+from accord.core import StudySpec, canonical_json, floats_as_strings, sha256_hex
 
 SITE_CODE = (
-    "fl/handlers.py",
-    "fl/evaluation.py",
-    "data/preprocessing.py",
+    "fl/tasks",
+    "fl/_evaluation.py",
+    "data/_preprocessing.py",
     "models",
     "survival",
 )

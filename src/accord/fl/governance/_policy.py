@@ -29,7 +29,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from accord.core.errors import ConfigError, PolicyError
+from accord.core import ConfigError, PolicyError
 from accord.fl.governance._assets import Dataset, GovernanceView, SubmittedPlan
 from accord.fl.governance._permissions import can_process
 

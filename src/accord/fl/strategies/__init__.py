@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from accord.core.config import ModelSpec, TrainingSpec
-from accord.core.errors import ConfigError
-from accord.fl.strategies.base import (
+from accord.core import ConfigError, ModelSpec, TrainingSpec
+from accord.fl.strategies._base import (
     GlobalState,
     Instruction,
     SiteInfo,
     Strategy,
     TrainingHyperparameters,
 )
-from accord.fl.strategies.cyclic import Cyclic
-from accord.fl.strategies.fedavg import FedAvg
-from accord.fl.strategies.fedopt import FedAdagrad, FedAdam, FedYogi
-from accord.fl.strategies.fedprox import FedProx
-from accord.fl.strategies.newton_raphson import NewtonRaphson
-from accord.fl.strategies.scaffold import Scaffold
+from accord.fl.strategies._cyclic import Cyclic
+from accord.fl.strategies._fedavg import FedAvg
+from accord.fl.strategies._fedopt import FedAdagrad, FedAdam, FedYogi
+from accord.fl.strategies._fedprox import FedProx
+from accord.fl.strategies._newton_raphson import NewtonRaphson
+from accord.fl.strategies._scaffold import Scaffold
 
 __all__ = [
     "STRATEGIES",

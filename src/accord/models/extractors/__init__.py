@@ -4,17 +4,17 @@
 run a model file that a site already holds, beside its preprocessing sidecar JSON.
 """
 
-from accord.models.extractors.base import (
+from accord.models.extractors._base import (
     FeatureExtractor,
     Preprocessing,
     load_preprocessing,
     preprocess,
     preprocessing_path,
 )
-from accord.models.extractors.histomorphometry import FEATURE_NAMES, HistomorphometryExtractor
-from accord.models.extractors.onnx import OnnxExtractor
-from accord.models.extractors.registry import EXTRACTORS, build_extractor
-from accord.models.extractors.torchscript import TorchScriptExtractor
+from accord.models.extractors._histomorphometry import FEATURE_NAMES, HistomorphometryExtractor
+from accord.models.extractors._onnx import OnnxExtractor
+from accord.models.extractors._registry import EXTRACTORS, build_extractor
+from accord.models.extractors._torchscript import TorchScriptExtractor
 
 __all__ = [
     "EXTRACTORS",

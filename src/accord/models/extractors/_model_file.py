@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from accord.core.errors import ConfigError
-from accord.models.extractors.base import (
+from accord.core import ConfigError
+from accord.models.extractors._base import (
     Embeddings,
     Preprocessing,
     Tiles,

@@ -4,15 +4,15 @@ Aggregators (:class:`Chowder`, :class:`GatedAttentionMIL`, :class:`MeanPoolMIL`)
 ``features (B, N, D)``, ``mask (B, N)`` to ``(B,)`` log-risks; :class:`LateFusion` adds
 clinical covariates, :class:`DiscreteTimeMIL` a discrete-time head. Every parameter is a
 plain ``nn.Parameter`` (no running statistics), so models cross the federated seam with
-:func:`accord.models.params.get_arrays` / ``set_arrays``.
+:func:`accord.models._params.get_arrays` / ``set_arrays``.
 """
 
-from accord.models.mil.attention import GatedAttentionMIL
-from accord.models.mil.base import MILModel, TileScorer
-from accord.models.mil.chowder import Chowder, extreme_scores
-from accord.models.mil.fusion import ClinicalOnly, Ensemble, LateFusion
-from accord.models.mil.heads import DiscreteTimeHead, DiscreteTimeMIL, risk_from_output
-from accord.models.mil.losses import (
+from accord.models.mil._attention import GatedAttentionMIL
+from accord.models.mil._base import MILModel, TileScorer
+from accord.models.mil._chowder import Chowder, extreme_scores
+from accord.models.mil._fusion import ClinicalOnly, Ensemble, LateFusion
+from accord.models.mil._heads import DiscreteTimeHead, DiscreteTimeMIL, risk_from_output
+from accord.models.mil._losses import (
     CoxLoss,
     DiscreteTimeLoss,
     SurvivalLoss,
@@ -20,9 +20,9 @@ from accord.models.mil.losses import (
     interval_edges,
     interval_index,
 )
-from accord.models.mil.pooling import MeanPoolMIL
-from accord.models.mil.registry import MIL_MODELS, build_mil
-from accord.models.mil.train import (
+from accord.models.mil._pooling import MeanPoolMIL
+from accord.models.mil._registry import MIL_MODELS, build_mil
+from accord.models.mil._train import (
     MILBatch,
     MILResult,
     pad_bags,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from accord.core.errors import ConfigError, DataError
+from accord.core import ConfigError, DataError
 
 
 def clean_bags(features: Tensor, mask: Tensor) -> Tensor:

@@ -6,11 +6,11 @@ arrays (no BatchNorm statistics to aggregate), and :func:`export_encoder` writes
 encoder as a TorchScript backbone that the feature-extractor code loads like any other.
 """
 
-from accord.models.ssl.augment import MEAN, STD, simclr_views
-from accord.models.ssl.encoder import ProjectionHead, SimCLRModel, TileEncoder, build_simclr
-from accord.models.ssl.export import export_encoder, preprocessing_path
-from accord.models.ssl.loss import nt_xent_loss
-from accord.models.ssl.train import SSLResult, train_simclr_local
+from accord.models.ssl._augment import MEAN, STD, simclr_views
+from accord.models.ssl._encoder import ProjectionHead, SimCLRModel, TileEncoder, build_simclr
+from accord.models.ssl._export import export_encoder, preprocessing_path
+from accord.models.ssl._loss import nt_xent_loss
+from accord.models.ssl._train import SSLResult, train_simclr_local
 
 __all__ = [
     "MEAN",

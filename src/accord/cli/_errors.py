@@ -1,0 +1,33 @@
+"""One clear line and the error class's exit code; a traceback only with --debug."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from accord.core import AccordError
+
+__all__ = ["guarded"]
+
+T = TypeVar("T")
+_stderr = Console(stderr=True)
+
+
+def guarded(debug: bool, action: Callable[[], T]) -> T:
+    """Run ``action``; turn an AccordError into ``error: ...`` on stderr and its exit code."""
+    try:
+        return action()
+    except AccordError as exc:
+        if debug:
+            raise
+        message = escape(f"{type(exc).__name__}: {exc}")
+        _stderr.print(f"[bold red]error[/]: {message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=exc.exit_code) from None
+    except KeyboardInterrupt:
+        _stderr.print("interrupted; nothing was written")
+        sys.exit(130)

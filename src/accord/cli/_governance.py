@@ -1,0 +1,298 @@
+"""Governance commands: ``consortium init``, ``site functions|approve|reject``, ``submit``,
+``status`` and ``audit``."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from accord.cli._errors import guarded
+from accord.cli._pki import enroll_site
+from accord.cli._serve import site_serve
+from accord.cli._summary import print_summary
+from accord.core import AggregationError, ConfigError, PolicyError
+from accord.fl.governance import GovernanceView, archive_diff
+from accord.ledger import Entry, open_source
+from accord.services import decide_remote, remote_governance
+from accord.studies import (
+    RunLedger,
+    Simulation,
+    init_workspace,
+    open_workspace,
+    resolve_hub,
+    resolve_study,
+    results_document,
+    write_json_atomic,
+)
+
+__all__ = ["audit", "consortium_app", "site_app", "status", "submit"]
+
+console = Console(soft_wrap=True)
+consortium_app = typer.Typer(help="Create a consortium workspace (the in-process hub).")
+site_app = typer.Typer(help="A site's data-owner commands: review and approve functions.")
+site_app.command("enroll")(enroll_site)
+site_app.command("serve")(site_serve)
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
+STATES = ("dispatched", "accepted", "completed", "refused", "failed")
+HubOpt = Annotated[
+    str, typer.Option("--hub", help="consortium workspace folder, or the hub's https:// URL")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="with --hub URL: this site's site.toml")
+]
+SiteOpt = Annotated[str, typer.Option("--site", help="this site's name in the workspace")]
+
+
+@consortium_app.command("init")
+def init(
+    folder: Annotated[Path, typer.Argument(help="new workspace folder")],
+    study: Annotated[str, typer.Option("--study", help="study whose cohort defines the sites")],
+    data: Annotated[Path | None, typer.Option("--data", help="cohort data folder")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Keys for the hub, the researcher and each site; genesis; dataset registrations."""
+
+    def action() -> None:
+        init_workspace(folder, resolve_study(study), data)
+        manifest = json.loads((folder / "consortium.json").read_text())
+        console.print(f"consortium '{manifest['name']}' created in {folder}")
+        for site, dataset in manifest["sites"].items():
+            console.print(f"  site {site}: dataset {dataset}, config sites/{site}/site.toml")
+
+    guarded(debug, action)
+
+
+def _site_view(hub: str, site: str) -> tuple[Any, GovernanceView, str]:
+    run, configs = open_workspace(resolve_hub(hub))
+    if site not in configs:
+        raise ConfigError(f"--site {site}: no such site in the workspace")
+    return run, run.view(site), configs[site].dataset
+
+
+@site_app.command("functions")
+def functions(
+    hub: HubOpt, site: SiteOpt, config: ConfigOpt = None, debug: DebugOpt = False
+) -> None:
+    """Functions awaiting this site's decision, with a diff against the last approved one."""
+
+    def action() -> None:
+        if hub.startswith(("https://", "http://")):
+            if config is None:
+                raise ConfigError("--hub URL: give the site's --config site.toml")
+            with remote_governance(config, site) as (governance, _):
+                _print_pending(governance.view(), site)
+            return
+        run, view, _ = _site_view(hub, site)
+        _print_pending(view, site)
+        run.close()
+
+    guarded(debug, action)
+
+
+def _print_pending(view: GovernanceView, site: str) -> None:
+    pending = view.pending_functions(site)
+    if not pending:
+        console.print(f"{site}: no function awaits a decision")
+    for function, dataset in pending:
+        console.print(
+            f"[bold]{function.hash}[/]  {function.name} by {function.author} "
+            f"(entry {function.seq}) for dataset {dataset}"
+            + ("" if function.intact else "  [red]ARCHIVE DOES NOT MATCH ITS HASH[/]")
+        )
+        previous = view.previous_approved(site, dataset, function)
+        for line in archive_diff(previous.archive if previous else None, function.archive):
+            console.print(f"    {line}", highlight=False, markup=False)
+
+
+def _decide(
+    hub: str,
+    site: str,
+    prefix: str,
+    dataset: str | None,
+    reason: str | None,
+    config: Path | None = None,
+) -> None:
+    if hub.startswith(("https://", "http://")):
+        if config is None:
+            raise ConfigError("--hub URL: give the site's --config site.toml (key and TLS files)")
+        seq, kind, function, ds = decide_remote(config, site, prefix, dataset, reason)
+        console.print(f"{site}: {kind} {function[:12]} for {ds} (entry {seq})")
+        return
+    run, view, own = _site_view(hub, site)
+    matches = [h for h in view.functions if h.startswith(prefix)] if len(prefix) >= 8 else []
+    if len(matches) != 1:
+        raise ConfigError(f"HASH {prefix}: matches {len(matches)} registered functions")
+    payload: dict[str, Any] = {"function": matches[0], "dataset": dataset or own}
+    kind = "function.approved" if reason is None else "function.rejected"
+    if reason is not None:
+        payload["reason"] = reason
+    seq = run.ledger.record(run.sites[site], kind, payload).seq
+    run.checkpoint_and_cosign()
+    run.close()
+    console.print(f"{site}: {kind} {matches[0][:12]} for {payload['dataset']} (entry {seq})")
+
+
+@site_app.command("approve")
+def approve(
+    function: Annotated[str, typer.Argument(help="function hash (at least 8 hex digits)")],
+    hub: HubOpt,
+    site: SiteOpt,
+    dataset: Annotated[str | None, typer.Option("--dataset")] = None,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Approve a function for this site's dataset (a ledger entry signed by the site).
+
+    ``--hub`` is the consortium workspace, or the hub's URL with ``--config site.toml``."""
+    guarded(debug, lambda: _decide(hub, site, function, dataset, None, config))
+
+
+@site_app.command("reject")
+def reject(
+    function: Annotated[str, typer.Argument(help="function hash (at least 8 hex digits)")],
+    hub: HubOpt,
+    site: SiteOpt,
+    why: Annotated[str, typer.Option("--why", help="the reason, recorded in the ledger")],
+    dataset: Annotated[str | None, typer.Option("--dataset")] = None,
+    config: ConfigOpt = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Reject a function for this site's dataset, with the reason on the ledger."""
+    guarded(debug, lambda: _decide(hub, site, function, dataset, why, config))
+
+
+def _task_states(entries: list[Entry], plan: str) -> dict[str, Counter[str]]:
+    states: dict[str, Counter[str]] = {}
+    for e in entries:
+        if e.payload.get("plan") == plan and e.kind.startswith("task."):
+            site = str(e.payload.get("site"))
+            states.setdefault(site, Counter())[e.kind.removeprefix("task.")] += 1
+    return states
+
+
+def status(plan: str, hub: HubOpt, debug: DebugOpt = False) -> None:
+    """Each site's task states for PLAN (refusals and their reasons included)."""
+
+    def action() -> None:
+        source = open_source(resolve_hub(hub) / "ledger.sqlite")
+        entries = [Entry.parse(s.entry) for s in source.entries()]
+        source.close()
+        submitted = [e for e in entries if e.kind == "plan.submitted" and e.payload["plan"] == plan]
+        if not submitted:
+            raise ConfigError(f"PLAN {plan}: not on the ledger")
+        reasons = {
+            str(e.payload.get("site")): str(e.payload.get("reason"))
+            for e in entries
+            if e.kind == "task.refused" and e.payload.get("plan") == plan
+        }
+        table = Table(title=f"{plan} ({submitted[0].payload.get('method')})")
+        for column in ("site", *STATES):
+            table.add_column(column)
+        for site, c in sorted(_task_states(entries, plan).items()):
+            table.add_row(site, *[str(c[k]) for k in STATES])
+        console.print(table)
+        for site, reason in sorted(reasons.items()):
+            console.print(f"{site} refused: {reason}", highlight=False, markup=False)
+
+    guarded(debug, action)
+
+
+def audit(
+    dataset: Annotated[str, typer.Option("--dataset", help="dataset id")],
+    path: Annotated[Path, typer.Argument(help="ledger.sqlite or an exported bundle")],
+    debug: DebugOpt = False,
+) -> None:
+    """Every operation on a dataset — who, which function, when, outcome — from the ledger."""
+
+    def action() -> None:
+        source = open_source(path)
+        table = Table(title=f"operations on {dataset}")
+        for column in ("seq", "time", "org", "operation", "plan", "function", "outcome"):
+            table.add_column(column)
+        try:
+            for stored in source.entries():
+                e = Entry.parse(stored.entry)
+                if not _touches(e, dataset):
+                    continue
+                fn = str(e.payload.get("function", ""))[:12]
+                table.add_row(
+                    str(e.seq),
+                    e.time,
+                    e.org,
+                    e.kind,
+                    str(e.payload.get("plan", "")),
+                    fn,
+                    _outcome(e),
+                )
+        finally:
+            source.close()
+        console.print(table)
+
+    guarded(debug, action)
+
+
+def _touches(e: Entry, dataset: str) -> bool:
+    if e.payload.get("dataset") == dataset:
+        return True
+    return e.kind in ("plan.submitted", "model.registered") and dataset in (
+        e.payload.get("datasets") or []
+    )
+
+
+def _outcome(e: Entry) -> str:
+    if e.kind == "task.refused":
+        return f"refused: {e.payload.get('reason')}"
+    if e.kind == "task.failed":
+        return f"failed: {e.payload.get('error')}"
+    if e.kind == "function.rejected":
+        return f"rejected: {e.payload.get('reason')}"
+    return {"task.completed": "completed", "task.accepted": "accepted"}.get(e.kind, "")
+
+
+def _last_plan(run: RunLedger) -> str:
+    plans = list(run.ledger.store.find(kind="plan.submitted"))
+    return str(Entry.parse(plans[-1].entry).payload["plan"]) if plans else "?"
+
+
+def submit(
+    study: Annotated[str, typer.Argument(help="study TOML file or built-in name")],
+    hub: HubOpt,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    debug: DebugOpt = False,
+) -> None:
+    """Register the function, submit the plan to the hub and run it at the sites.
+
+    Each site checks its own policy first (approval, permissions, cohort size, ...); a
+    refusal is signed on the ledger and shown by ``accord status PLAN``.
+    """
+
+    def action() -> None:
+        folder = resolve_hub(hub)
+        spec = resolve_study(study)
+        run, configs = open_workspace(folder)
+        data = next((c.data for c in configs.values() if c.data is not None), None)
+        try:
+            sim = Simulation.prepare(spec, data, seed, audit=run)
+            result = sim.run.federated()
+            document = results_document(sim.run, [result], notes=sim.cohort.notes)
+        except AggregationError as exc:
+            plan = _last_plan(run)
+            raise PolicyError(
+                f"plan {plan} did not run: {exc}; see `accord status {plan} --hub {hub}`"
+            ) from None
+        finally:
+            run.checkpoint_and_cosign()
+            run.close()
+        plan = sim.run.plan.plan_id
+        out = folder / "runs" / plan
+        write_json_atomic(out / "results.json", document)
+        print_summary(console, f"{spec.study.name}: plan {plan}", [result])
+        console.print(f"results: {out / 'results.json'}")
+
+    guarded(debug, action)

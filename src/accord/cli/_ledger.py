@@ -1,0 +1,201 @@
+"""``accord ledger``: verify, export, show, prove and check proofs — all offline."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from accord.cli._errors import guarded
+from accord.core import LedgerError
+from accord.crypto import load_public
+from accord.ledger import (
+    Entry,
+    SQLiteLedgerStore,
+    export_bundle,
+    leaf_hash,
+    open_source,
+    verify_inclusion,
+    verify_log,
+    verify_signature,
+)
+
+__all__ = ["ledger_app"]
+
+ledger_app = typer.Typer(help="Verify and inspect a consortium ledger (store or bundle).")
+console = Console(soft_wrap=True)
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+@ledger_app.command()
+def verify(
+    path: Annotated[Path, typer.Argument(help="ledger.sqlite or an exported bundle")],
+    debug: DebugOpt = False,
+) -> None:
+    """Check every signature, the chain, keys, Merkle roots, checkpoints and co-signatures."""
+
+    def action() -> None:
+        source = open_source(path)
+        try:
+            report = verify_log(source.entries(), source.checkpoints, source.cosignatures)
+        finally:
+            source.close()
+        if not report.ok:
+            raise LedgerError(f"{path}: {report.summary()}")
+        console.print(f"{path}: {report.summary()}")
+        console.print(", ".join(f"{k} {v}" for k, v in sorted(report.kinds.items())))
+
+    guarded(debug, action)
+
+
+@ledger_app.command()
+def export(
+    ledger: Annotated[Path, typer.Option("--ledger", help="ledger.sqlite to export")],
+    out: Annotated[Path, typer.Option("--out", help="bundle file to write")],
+    debug: DebugOpt = False,
+) -> None:
+    """Write a self-contained bundle (JSON lines) that an auditor can verify offline."""
+
+    def action() -> None:
+        with SQLiteLedgerStore(ledger, create=False) as store:
+            count = export_bundle(store, out)
+        console.print(f"exported {count} entries to {out}")
+
+    guarded(debug, action)
+
+
+def _summary(entry: Entry) -> str:
+    payload = {k: v for k, v in entry.payload.items() if k not in ("plan", "organisations")}
+    text = json.dumps(payload, sort_keys=True)
+    return text if len(text) <= 90 else text[:87] + "..."
+
+
+@ledger_app.command()
+def show(
+    path: Annotated[Path, typer.Argument(help="ledger.sqlite or a bundle")],
+    kind: Annotated[str | None, typer.Option("--kind", help="only entries of this kind")] = None,
+    org: Annotated[str | None, typer.Option("--org", help="only entries by this org")] = None,
+    plan: Annotated[str | None, typer.Option("--plan", help="only this plan's entries")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """List entries: seq, time, author, kind, plan and a summary of the payload."""
+
+    def action() -> None:
+        source = open_source(path)
+        table = Table(title=str(path))
+        for column in ("seq", "time", "org", "kind", "plan", "payload"):
+            table.add_column(column)
+        try:
+            for stored in source.entries():
+                if (kind and stored.kind != kind) or (org and stored.org != org):
+                    continue
+                if plan and stored.plan != plan:
+                    continue
+                e = Entry.parse(stored.entry)
+                table.add_row(str(e.seq), e.time, e.org, e.kind, stored.plan or "", _summary(e))
+        finally:
+            source.close()
+        console.print(table)
+
+    guarded(debug, action)
+
+
+@ledger_app.command()
+def prove(
+    path: Annotated[Path, typer.Argument(help="ledger.sqlite")],
+    seq: Annotated[int, typer.Argument(help="entry to prove")],
+    out: Annotated[Path | None, typer.Option("--out", help="write the proof here")] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Inclusion proof of entry SEQ against the latest signed checkpoint that covers it."""
+
+    def action() -> None:
+        with SQLiteLedgerStore(path, create=False) as store:
+            document = _proof_document(store, seq)
+        text = json.dumps(document, indent=2)
+        if out is not None:
+            out.write_text(text + "\n")
+            console.print(f"proof of entry {seq} written to {out}")
+        else:
+            console.print(text, highlight=False)
+
+    guarded(debug, action)
+
+
+def _proof_document(store: SQLiteLedgerStore, seq: int) -> dict[str, Any]:
+    if not 0 <= seq < store.size():
+        raise LedgerError(f"entry {seq} is not in the log (size {store.size()})")
+    covering = [c for c in store.checkpoints() if c.size > seq]
+    if not covering:
+        raise LedgerError(f"no signed checkpoint covers entry {seq} yet")
+    cp = max(covering, key=lambda c: c.size)
+    stored = next(iter(store.read(seq, seq + 1)))
+    return {
+        "format": "accord-inclusion-proof",
+        "seq": seq,
+        "size": cp.size,
+        "root": cp.root.hex(),
+        "entry": _b64(stored.entry),
+        "signature": _b64(stored.signature),
+        "proof": [h.hex() for h in store.inclusion_proof(seq, cp.size)],
+        "checkpoint": {"body": _b64(cp.body), "signature": _b64(cp.signature)},
+    }
+
+
+@ledger_app.command("check-proof")
+def check_proof(
+    proof_file: Annotated[Path, typer.Argument(help="file written by `accord ledger prove`")],
+    hub_key: Annotated[
+        Path | None, typer.Option("--hub-key", help="hub .pub.json to authenticate the root")
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Check an inclusion proof without the ledger (and the checkpoint with --hub-key)."""
+
+    def action() -> None:
+        doc = _load_proof(proof_file)
+        entry, signature = base64.b64decode(doc["entry"]), base64.b64decode(doc["signature"])
+        proof = [bytes.fromhex(h) for h in doc["proof"]]
+        root = bytes.fromhex(doc["root"])
+        leaf = leaf_hash(entry + signature)
+        if not verify_inclusion(leaf, int(doc["seq"]), int(doc["size"]), proof, root):
+            raise LedgerError(f"{proof_file}: the entry is NOT included under root {doc['root']}")
+        message = f"entry {doc['seq']} is included in the log of size {doc['size']}"
+        if hub_key is not None:
+            message += _check_checkpoint(doc, hub_key, root)
+        parsed = Entry.parse(entry)
+        console.print(f"OK: {message} ({parsed.kind} by {parsed.org} at {parsed.time})")
+
+    guarded(debug, action)
+
+
+def _load_proof(path: Path) -> dict[str, Any]:
+    try:
+        doc = json.loads(path.read_text())
+        if doc.get("format") != "accord-inclusion-proof":
+            raise ValueError
+        for key in ("seq", "size", "root", "entry", "signature", "proof", "checkpoint"):
+            doc[key]
+    except (OSError, ValueError, KeyError, AttributeError):
+        raise LedgerError(f"{path}: not an accord inclusion proof") from None
+    return dict(doc)
+
+
+def _check_checkpoint(doc: dict[str, Any], hub_key: Path, root: bytes) -> str:
+    public = load_public(hub_key)
+    body = base64.b64decode(doc["checkpoint"]["body"])
+    sig = base64.b64decode(doc["checkpoint"]["signature"])
+    if not verify_signature(public.public_key, sig, body):
+        raise LedgerError("the checkpoint is not signed by that hub key")
+    if json.loads(body).get("root") != root.hex():
+        raise LedgerError("the checkpoint signs another root")
+    return f"; root signed by {public.org} ({public.key_id})"

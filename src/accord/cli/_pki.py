@@ -1,0 +1,208 @@
+"""``accord ca``: the consortium certificate authority; ``accord site enroll``: a site's TLS key.
+
+::
+
+    accord ca init --out ca/ --consortium hcc            # ca/ca.key (0600) + ca/ca.crt
+    accord site enroll --org hospital-a --out tls/       # tls/hospital-a.tls.key + .csr
+    accord ca sign tls/hospital-a.csr --ca ca/ --out tls/ --days 30   # hospital-a.crt
+    accord ca show tls/hospital-a.crt
+    accord ca revoke tls/hospital-a.crt --reason "key lost" --out revoke.json
+
+Renewal is ``accord ca sign`` on the same request again. ``ca revoke`` writes the payload
+of a ``certificate.revoke`` ledger entry for the hub to record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from accord.cli._errors import guarded
+from accord.core import AuthError, ConfigError, KeyFileError
+from accord.crypto import (
+    CERT_REVOKE,
+    DEFAULT_CERT_DAYS,
+    PASSPHRASE_ENV,
+    describe_certificate,
+    enroll,
+    init_ca,
+    load_certificate,
+    revocation_payload,
+    sign_request,
+)
+from accord.studies import write_json_atomic
+
+__all__ = ["ca_app", "enroll_site"]
+
+ca_app = typer.Typer(
+    help="The consortium certificate authority (mutual TLS).", no_args_is_help=True
+)
+_console = Console(highlight=False)
+
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace an existing private key.")]
+
+
+def _say(text: str) -> None:
+    _console.print(text, markup=False, soft_wrap=True)
+
+
+def _note_unencrypted() -> None:
+    if not os.environ.get(PASSPHRASE_ENV):
+        _say(f"note: the private key is unencrypted; set {PASSPHRASE_ENV} to encrypt it")
+
+
+@ca_app.command("init")
+def init(
+    out: Annotated[Path, typer.Option("--out", help="Folder for ca.key and ca.crt.")],
+    consortium: Annotated[str, typer.Option("--consortium", help="The consortium's name.")],
+    days: Annotated[int, typer.Option("--days", help="Validity of the CA certificate.")] = 3650,
+    overwrite: OverwriteOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Create the consortium CA (ECDSA P-256): ca.key stays with the CA operator."""
+
+    def action() -> None:
+        key, cert = init_ca(out, consortium, days=days, overwrite=overwrite)
+        _say(f"private: {key}  (keep it offline; mode 0600)")
+        _say(f"CA:      {cert}  (give it to every site and the hub)")
+        _note_unencrypted()
+
+    guarded(debug, action)
+
+
+def enroll_site(
+    org: Annotated[str, typer.Option("--org", help="Organisation name, e.g. hospital-a.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for {org}.tls.key and {org}.csr.")],
+    host: Annotated[
+        list[str] | None,
+        typer.Option("--host", help="Host name or IP the certificate covers (the hub); repeat."),
+    ] = None,
+    overwrite: OverwriteOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Make this site's TLS key and certificate request for the consortium CA."""
+
+    def action() -> None:
+        key, csr = enroll(out, org, hosts=host or (), overwrite=overwrite)
+        _say(f"private: {key}  (stays on this site; mode 0600)")
+        _say(f"request: {csr}  (send it to the CA operator: accord ca sign)")
+        _note_unencrypted()
+
+    guarded(debug, action)
+
+
+@ca_app.command("sign")
+def sign(
+    csr: Annotated[Path, typer.Argument(help="The site's certificate request ({org}.csr).")],
+    ca: Annotated[Path, typer.Option("--ca", help="The CA folder (ca.key, ca.crt).")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for {org}.crt.")],
+    days: Annotated[
+        int, typer.Option("--days", help="Validity in days (short-lived; renew by signing again).")
+    ] = DEFAULT_CERT_DAYS,
+    org: Annotated[
+        str | None, typer.Option("--org", help="Refuse unless the request is for this org.")
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Issue a certificate for a site's request (signing the same request again renews it)."""
+
+    def action() -> None:
+        path = sign_request(ca, csr, out, days=days, org=org)
+        _show(path)
+        _say(f"certificate: {path}  (give it and ca.crt to the site)")
+
+    guarded(debug, action)
+
+
+def _describe(path: Path) -> list[str]:
+    cert = load_certificate(path)
+    try:
+        info = describe_certificate(cert)
+    except AuthError as exc:
+        raise KeyFileError(f"{path}: {exc}") from None
+    return [
+        f"org:         {info.org}",
+        f"serial:      {info.serial}",
+        f"fingerprint: {info.fingerprint}",
+        f"valid:       {cert.not_valid_before_utc:%Y-%m-%d %H:%M} to "
+        f"{info.not_after:%Y-%m-%d %H:%M} UTC",
+    ]
+
+
+def _show(path: Path) -> None:
+    for line in _describe(path):
+        _say(line)
+
+
+@ca_app.command("show")
+def show(
+    cert: Annotated[Path, typer.Argument(help="A certificate ({org}.crt).")],
+    debug: DebugOpt = False,
+) -> None:
+    """Print a certificate's organisation, serial, fingerprint and validity."""
+    guarded(debug, lambda: _show(cert))
+
+
+def _revoke(cert: Path, reason: str, out: Path) -> None:
+    payload = revocation_payload(load_certificate(cert), reason)
+    if not payload["org"]:
+        raise KeyFileError(f"{cert}: names no valid organisation; not an accord certificate")
+    try:
+        write_json_atomic(out, payload)
+    except OSError as exc:
+        raise KeyFileError(f"{out}: cannot write ({exc.strerror})") from None
+    _say(f"revocation of serial {payload['serial']} ({payload['org']}): {out}")
+    _say("record it on the ledger (kind certificate.revoke); both ends then refuse it")
+
+
+@ca_app.command("revoke")
+def revoke(
+    cert: Annotated[Path, typer.Argument(help="The certificate to revoke ({org}.crt).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why, in one line (e.g. key lost).")],
+    out: Annotated[Path, typer.Option("--out", help="JSON file for the revocation payload.")],
+    hub: Annotated[
+        str | None, typer.Option("--hub", help="Also record it on this hub's ledger (URL).")
+    ] = None,
+    signing_key: Annotated[
+        Path | None,
+        typer.Option("--signing-key", help="With --hub: the consortium operator's key file."),
+    ] = None,
+    tls: Annotated[
+        Path | None,
+        typer.Option("--tls", help="With --hub: folder with {org}.crt, {org}.tls.key, ca.crt."),
+    ] = None,
+    debug: DebugOpt = False,
+) -> None:
+    """Revoke a certificate: write the certificate.revoke payload and, with --hub, sign it
+    into the consortium ledger; from then on the hub refuses that certificate."""
+
+    def action() -> None:
+        _revoke(cert, reason, out)
+        if hub is not None:
+            if signing_key is None or tls is None:
+                raise ConfigError("--hub needs --signing-key and --tls")
+            seq = _publish_revocation(out, hub, signing_key, tls)
+            _say(f"recorded on the hub's ledger as entry {seq}")
+
+    guarded(debug, action)
+
+
+def _publish_revocation(payload_file: Path, hub: str, signing_key: Path, tls: Path) -> int:
+    import httpx
+
+    from accord.crypto import TLSFiles, client_context, load_identity
+    from accord.net import RemoteLedger
+
+    identity = load_identity(signing_key)
+    files = TLSFiles.for_org(tls, identity.org)
+    context = client_context(files.cert, files.key, files.ca)
+    payload = json.loads(payload_file.read_text(encoding="utf-8"))
+    with httpx.Client(base_url=hub, verify=context, timeout=30.0) as client:
+        receipt = RemoteLedger(client).record(identity, CERT_REVOKE, payload)
+    return int(receipt.seq)

@@ -1,0 +1,76 @@
+"""The readable terminal summary of a run: sites as rows, methods as columns."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from accord.studies import MethodResult
+
+__all__ = ["print_summary"]
+
+Metrics = dict[str, float | int | None]
+FOOTNOTE = (
+    "Harrell's C on each site's test rows [95 % bootstrap interval]. 'consortium' sums the "
+    "sites' concordant/comparable pair counts (a site-stratified bootstrap gives its "
+    "interval). 'pooled' (all rows in one place) and 'local only' (each site alone, scored "
+    "at home) are reference baselines."
+)
+
+
+def _fmt(value: float | int | None, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _with_ci(c: float | int | None, lo: float | int | None, hi: float | int | None) -> str:
+    if c is None:
+        return "—"
+    return f"{c:.3f} [{_fmt(lo, 2)}–{_fmt(hi, 2)}]" if lo is not None else f"{c:.3f}"
+
+
+def _site_cell(metrics: Metrics) -> str:
+    return _with_ci(
+        metrics.get("harrell_c"), metrics.get("harrell_c_lower"), metrics.get("harrell_c_upper")
+    )
+
+
+def _local_column(local: dict[str, MethodResult], sites: list[str]) -> tuple[list[str], str]:
+    """At each site, the model trained there alone; and the mean of those C values."""
+    cells, values = [], []
+    for site in sites:
+        own = local.get(site)
+        if own is None or own.error:
+            cells.append("failed" if own else "—")
+            continue
+        metrics = own.per_site.get(site, {})
+        cells.append(_site_cell(metrics))
+        if metrics.get("harrell_c") is not None:
+            values.append(float(metrics["harrell_c"] or 0.0))
+    return cells, _fmt(sum(values) / len(values)) if values else "—"
+
+
+def print_summary(console: Console, title: str, results: list[MethodResult]) -> None:
+    """Per-site and consortium Harrell C with intervals, one column per method."""
+    main = [r for r in results if not r.method.startswith("local:")]
+    local = {r.trained_on[0]: r for r in results if r.method.startswith("local:")}
+    sites = sorted({s for r in main for s in r.per_site})
+    local_cells, local_mean = _local_column(local, sites)
+    table = Table(title=title)
+    table.add_column("site", style="bold")
+    for r in main:
+        table.add_column(r.method, justify="right")
+    if local:
+        table.add_column("local only", justify="right")
+
+    def extra(cell: str) -> list[str]:
+        return [cell] if local else []
+
+    for i, site in enumerate(sites):
+        cells = [_site_cell(r.per_site.get(site, {})) for r in main]
+        table.add_row(site, *cells, *extra(local_cells[i]))
+    interval = [r.consortium_interval or (None, None) for r in main]
+    consortium = [_with_ci(r.consortium_cindex, *ci) for r, ci in zip(main, interval, strict=True)]
+    table.add_row("consortium", *consortium, *extra("—"), style="bold")
+    table.add_row("mean of sites", *[_fmt(r.mean_site_cindex) for r in main], *extra(local_mean))
+    console.print(table)
+    console.print(FOOTNOTE)

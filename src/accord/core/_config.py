@@ -1,0 +1,215 @@
+"""Study configuration: one TOML file parsed at the edge into frozen pydantic models.
+
+Inside the library pass :class:`StudySpec` objects, never raw dicts. The study's hash
+(:meth:`StudySpec.config_hash`) is what the ledger and every results file record.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from accord.core._errors import ConfigError
+from accord.core._hashing import canonical_json, floats_as_strings, sha256_hex
+
+__all__ = [
+    "MIL_KINDS",
+    "CohortSpec",
+    "EvaluationSpec",
+    "FeatureKind",
+    "ModelSpec",
+    "PathologySpec",
+    "PreprocessingSpec",
+    "PrivacySpec",
+    "StudyMeta",
+    "StudySpec",
+    "TrainingSpec",
+    "load_study",
+    "parse_study",
+]
+
+FeatureKind = Literal["numeric", "log_numeric", "categorical", "binary"]
+TimeUnit = Literal["days", "weeks", "months", "years"]
+MIL_KINDS = ("chowder", "abmil", "meanpool")
+StrategyName = Literal[
+    "fedavg",
+    "fedprox",
+    "scaffold",
+    "fedadam",
+    "fedyogi",
+    "fedadagrad",
+    "cyclic",
+    "newton_raphson",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StudyMeta(_Frozen):
+    name: str = Field(min_length=1)
+    task: Literal["survival"] = "survival"
+    description: str = ""
+
+
+class CohortSpec(_Frozen):
+    """Where a cohort's rows are and what each column means.
+
+    ``source = "table"`` reads ``files`` (CSV or Parquet, relative to the data folder):
+    either one file with a ``site_column`` or one file per site given in ``sites``.
+    ``source = "site-folders"``: every sub-folder of the data folder holding ``table`` is a
+    site (its name is the site id). ``slide_column`` names each patient's slide file,
+    relative to the table's folder. ``log_numeric`` features enter as log(1 + x).
+    Other sources are built-in adapters that shape a public dataset into such a table.
+    """
+
+    source: Literal["table", "site-folders", "flamby-tcga-brca", "lifelines-lung"] = "table"
+    files: tuple[str, ...] = ()
+    sites: dict[str, str] = Field(default_factory=dict)
+    site_column: str | None = None
+    id_column: str | None = None
+    time_column: str = "time"
+    event_column: str = "event"
+    time_unit: TimeUnit = "days"
+    split_column: str | None = None
+    test_fraction: float = Field(default=0.2, ge=0.0, lt=1.0)
+    features: dict[str, FeatureKind] = Field(min_length=1)
+    site_groups: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    slide_column: str | None = None
+    table: str = "clinical.csv"
+
+    @model_validator(mode="after")
+    def _one_layout(self) -> CohortSpec:
+        if self.source == "table":
+            if not self.files and not self.sites:
+                raise ValueError("give 'files' (one table with site_column) or 'sites'")
+            if self.files and self.sites:
+                raise ValueError("give either 'files' or 'sites', not both")
+            if self.files and self.site_column is None:
+                raise ValueError("'site_column' is required when sites share one file")
+        return self
+
+
+class PathologySpec(_Frozen):
+    """How each site turns its slides into tile features (runs at the site)."""
+
+    extractor: Literal["histomorphometry", "torchscript", "onnx"] = "histomorphometry"
+    model_path: str | None = None
+    mpp: float = Field(default=0.5, gt=0.0)
+    tile_px: int = Field(default=224, ge=16)
+    min_tissue: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_tiles: int = Field(default=128, ge=1)
+    slide_mpp: float | None = Field(default=None, gt=0.0)
+
+
+class PreprocessingSpec(_Frozen):
+    standardise: bool = True
+    min_cell_count: int = Field(default=5, ge=1)
+    missing: Literal["error", "impute_mean"] = "error"
+
+
+class ModelSpec(_Frozen):
+    """``linear_cox``/``mlp_cox`` on clinical features; ``chowder``, ``abmil`` and
+    ``meanpool`` are multiple-instance models on each patient's tile features (late fusion
+    with the clinical features)."""
+
+    kind: Literal["linear_cox", "mlp_cox", "chowder", "abmil", "meanpool"] = "linear_cox"
+    hidden: tuple[int, ...] = (32,)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    ties: Literal["breslow", "efron"] = "efron"
+    l2: float = Field(default=0.0, ge=0.0)
+
+
+class TrainingSpec(_Frozen):
+    strategy: StrategyName = "fedavg"
+    rounds: int = Field(default=10, ge=1)
+    local_steps: int = Field(default=100, ge=1)
+    batch_size: int = Field(default=8, ge=2)
+    lr: float = Field(default=0.1, gt=0.0)
+    optimizer: Literal["sgd", "adam"] = "sgd"
+    server_lr: float = Field(default=1.0, gt=0.0)
+    mu: float = Field(default=0.01, ge=0.0)
+    beta1: float = Field(default=0.9, ge=0.0, lt=1.0)
+    beta2: float = Field(default=0.99, ge=0.0, lt=1.0)
+    tau: float = Field(default=1e-3, gt=0.0)
+    tol: float = Field(default=1e-9, gt=0.0)
+    baselines: tuple[Literal["clinical_only", "pooled", "local"], ...] = ("pooled", "local")
+
+
+class PrivacySpec(_Frozen):
+    """Secure aggregation and differential privacy settings of a study.
+
+    ``secure_aggregation = "auto"`` turns it on whenever more than two sites take part.
+    ``dp = "dpsgd"`` trains each site with patient-level DP-SGD (Opacus) to ``epsilon`` at
+    ``delta``; ``dp = "dpfedavg"`` clips each site's update to ``clip_norm`` and adds
+    Gaussian noise (``noise_multiplier``) to the aggregate.
+    """
+
+    secure_aggregation: Literal["auto", "on", "off"] = "auto"
+    secagg_clip: float = Field(default=1e4, gt=0.0)
+    secagg_neighbours: int | None = Field(default=None, ge=2)
+    secagg_threshold: float = Field(default=0.67, gt=0.5, le=1.0)
+    dp: Literal["none", "dpsgd", "dpfedavg"] = "none"
+    epsilon: float | None = Field(default=None, gt=0.0)
+    delta: float = Field(default=1e-5, gt=0.0, lt=1.0)
+    max_grad_norm: float = Field(default=1.0, gt=0.0)
+    noise_multiplier: float | None = Field(default=None, gt=0.0)
+    clip_norm: float = Field(default=1.0, gt=0.0)
+
+    def secure_for(self, n_sites: int) -> bool:
+        """Whether secure aggregation runs for a round with ``n_sites`` contributors."""
+        if self.secure_aggregation == "auto":
+            return n_sites > 2
+        return self.secure_aggregation == "on"
+
+
+class EvaluationSpec(_Frozen):
+    bootstrap: int = Field(default=200, ge=0)
+    confidence: float = Field(default=0.95, gt=0.0, lt=1.0)
+    horizons_days: tuple[float, ...] = ()
+
+
+class StudySpec(_Frozen):
+    study: StudyMeta
+    cohort: CohortSpec
+    preprocessing: PreprocessingSpec = PreprocessingSpec()
+    model: ModelSpec = ModelSpec()
+    training: TrainingSpec = TrainingSpec()
+    evaluation: EvaluationSpec = EvaluationSpec()
+    privacy: PrivacySpec = PrivacySpec()
+    pathology: PathologySpec = PathologySpec()
+
+    @property
+    def uses_slides(self) -> bool:
+        return self.model.kind in MIL_KINDS
+
+    def config_hash(self) -> str:
+        """SHA-256 of the canonical JSON of this config (floats as their repr strings)."""
+        return sha256_hex(canonical_json(floats_as_strings(self.model_dump(mode="json"))))
+
+
+def parse_study(data: dict[str, Any], source: str) -> StudySpec:
+    """Validate a parsed TOML mapping; errors name ``source`` and the dotted field."""
+    try:
+        return StudySpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ConfigError(f"{source}: field '{field}': {first['msg']}") from None
+
+
+def load_study(path: Path) -> StudySpec:
+    """Read and validate a study TOML file."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read study file ({exc.strerror})") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    return parse_study(data, str(path))

@@ -1,0 +1,232 @@
+"""The hub's round loop: post tasks, collect replies, sum contributions, call the strategy.
+
+The hub only ever sees what sites return (sums, counts, site-level metrics). A site that
+fails or drops out is recorded as data and the round goes on while at least
+``min_sites`` answered. Every call takes the :class:`~accord.fl._plan.Plan` it serves: the
+plan says who takes part, what each task carries and whether sums are secure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, TypedDict, Unpack
+
+from accord.core import AggregationError, Arrays, encode_arrays, new_id, sha256_hex
+from accord.fl._aggregation import WeightedSum, sum_contributions
+from accord.fl._plan import Plan
+from accord.fl._secure import secure_round
+from accord.fl.strategies._base import GlobalState, Instruction
+from accord.net import ConfigValue, Dropout, Reply, Task, TaskKind, Transport
+
+__all__ = ["Hub", "Recorder", "RoundLog", "TaskContent"]
+
+Progress = Callable[[int, GlobalState], None]
+
+
+class TaskContent(TypedDict, total=False):
+    """What a broadcast task holds besides the plan's settings."""
+
+    arrays: Arrays | None  # the payload (safetensors), e.g. the global model
+    config: Mapping[str, ConfigValue] | None  # the handler's own settings
+    document: str  # a JSON document (the preprocessor, secure-aggregation shares)
+    sites: Sequence[str]  # a subset of the plan's sites
+
+
+class Recorder(Protocol):
+    """What the hub records in the ledger (see ``accord.fl._recording.LedgerRecorder``)."""
+
+    def dispatched(self, tasks: Sequence[Task]) -> None: ...
+
+    def aggregated(
+        self, plan: str, rnd: int, participants: Sequence[str], params_hash: str
+    ) -> int: ...
+
+
+@dataclass
+class RoundLog:
+    """Per round: which sites contributed, and which failed or dropped out (with reason)."""
+
+    round: int
+    contributed: list[str] = field(default_factory=list)
+    missing: dict[str, str] = field(default_factory=dict)
+
+
+class Hub:
+    """Runs plans over ``transport``; keeps a :class:`RoundLog` of every exchange."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        timeout_s: float = 600.0,
+        min_sites: int = 1,
+        recorder: Recorder | None = None,
+    ) -> None:
+        self.transport = transport
+        self.timeout_s = timeout_s
+        self.min_sites = min_sites
+        self.log: list[RoundLog] = []
+        self.recorder = recorder
+
+    def tasks(
+        self, plan: Plan, kind: TaskKind, rnd: int, **content: Unpack[TaskContent]
+    ) -> list[Task]:
+        """The same task for every site of ``plan`` (or ``content["sites"]``), sharing one
+        payload; every task carries the plan's settings and ``content["config"]``."""
+        sites = content.get("sites")
+        targets = list(sites) if sites is not None else plan.site_ids
+        payload = encode_arrays(content.get("arrays") or {})  # once: every task shares it
+        common = {**plan.config.to_wire(), **(content.get("config") or {})}
+        return [
+            Task(
+                task_id=new_id("task"),
+                plan_id=plan.plan_id,
+                round=rnd,
+                site=site,
+                kind=kind,
+                config=common,
+                document=content.get("document", ""),
+                payload=payload,
+            )
+            for site in targets
+        ]
+
+    def broadcast(
+        self, plan: Plan, kind: TaskKind, rnd: int, **content: Unpack[TaskContent]
+    ) -> dict[str, Reply]:
+        """Send the same task to every site (or ``sites``); return the successful replies."""
+        return self.exchange(rnd, self.tasks(plan, kind, rnd, **content))
+
+    def summed(
+        self,
+        plan: Plan,
+        kind: TaskKind,
+        rnd: int,
+        *,
+        arrays: Arrays | None = None,
+        config: Mapping[str, ConfigValue] | None = None,
+    ) -> tuple[dict[str, Reply], WeightedSum]:
+        """Every site of ``plan`` runs a ``kind`` task; returns the replies (site-level
+        metrics) and the sum of their contributions — securely aggregated when the plan
+        says so and at least two sites take part."""
+        tasks = self.tasks(plan, kind, rnd, arrays=arrays, config=config)
+        if plan.secure is not None and len(tasks) >= 2:
+            total, replies = secure_round(self.exchange, plan, rnd, tasks)
+            return replies, total
+        replies = self.exchange(rnd, tasks)
+        return replies, _plain_sum(replies)
+
+    def run_instructions(
+        self, plan: Plan, rnd: int, instructions: Sequence[Instruction]
+    ) -> WeightedSum:
+        """Execute one round's instructions and sum the contributions (masked if the plan
+        runs secure aggregation)."""
+        encoded = _PayloadCache()
+        common = plan.config.to_wire()
+        tasks = [
+            Task(
+                task_id=new_id("task"),
+                plan_id=plan.plan_id,
+                round=rnd,
+                site=ins.site,
+                kind=ins.kind,
+                config={**common, **ins.config},
+                payload=encoded(ins.arrays),
+            )
+            for ins in instructions
+        ]
+        if plan.secure is not None:
+            return secure_round(self.exchange, plan, rnd, tasks)[0]
+        return _plain_sum(self.exchange(rnd, tasks))
+
+    def fit(
+        self,
+        plan: Plan,
+        initial: Arrays,
+        rounds: int,
+        progress: Progress | None = None,
+        resume: tuple[int, GlobalState] | None = None,
+    ) -> GlobalState:
+        """Run ``rounds`` rounds of the plan's strategy (fewer if it reports convergence).
+
+        ``resume`` = (rounds already completed, the state after them): a restarted hub
+        carries on from its last checkpoint instead of starting over.
+        """
+        strategy = plan.strategy
+        if strategy is None:
+            raise AggregationError(f"plan {plan.method} has no strategy to train with")
+        start, state = resume if resume is not None else (0, strategy.initialize(initial))
+        if state.converged:
+            return state
+        for rnd in range(start, rounds):
+            instructions = strategy.configure_round(rnd, state, plan.sites)
+            summed = self.run_instructions(plan, rnd, instructions)
+            state = strategy.aggregate(rnd, summed, state)
+            if progress is not None:  # first: a checkpoint written here is what a restart sees
+                progress(rnd, state)
+            if self.recorder is not None:
+                self.record_aggregation(plan, rnd, self.log[-1].contributed, state)
+            if state.converged:
+                break
+        return state
+
+    def record_aggregation(
+        self, plan: Plan, rnd: int, participants: Sequence[str], state: GlobalState
+    ) -> int | None:
+        """Sign the round's aggregation (its participants and the new model's hash)."""
+        if self.recorder is None:
+            return None
+        digest = sha256_hex(encode_arrays(state.params))
+        return self.recorder.aggregated(plan.plan_id, rnd, participants, digest)
+
+    def exchange(self, rnd: int, tasks: Sequence[Task]) -> dict[str, Reply]:
+        """Post ``tasks``, wait for them, log who answered; the successful replies by site."""
+        if self.recorder is not None:
+            self.recorder.dispatched(tasks)
+        for task in tasks:
+            self.transport.post_task(task)
+        answers = self.transport.collect([t.task_id for t in tasks], self.timeout_s)
+        entry = RoundLog(round=rnd)
+        ok: dict[str, Reply] = {}
+        for task in tasks:
+            answer = answers.get(task.task_id)
+            if isinstance(answer, Reply) and answer.status == "ok":
+                ok[task.site] = answer
+                entry.contributed.append(task.site)
+            else:
+                entry.missing[task.site] = _reason(answer)
+        self.log.append(entry)
+        if len(ok) < min(self.min_sites, len(tasks)):
+            detail = "; ".join(f"{s}: {r}" for s, r in entry.missing.items())
+            raise AggregationError(
+                f"round {rnd}: {len(ok)} of {len(tasks)} sites answered, "
+                f"need {self.min_sites} ({detail})"
+            )
+        return ok
+
+
+def _plain_sum(replies: Mapping[str, Reply]) -> WeightedSum:
+    return sum_contributions((r.arrays, r.weight, r.counts) for r in replies.values())
+
+
+class _PayloadCache:
+    """Encodes each distinct arrays object once: instructions that share one (the global
+    model sent to every site) share one payload bytes object, whatever the site count."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, tuple[Arrays, bytes]] = {}  # id -> (the arrays, kept alive)
+
+    def __call__(self, arrays: Arrays) -> bytes:
+        found = self._seen.get(id(arrays))
+        if found is None or found[0] is not arrays:
+            found = (arrays, encode_arrays(arrays))
+            self._seen[id(arrays)] = found
+        return found[1]
+
+
+def _reason(answer: Reply | Dropout | None) -> str:
+    if answer is None:
+        return "no answer"
+    if isinstance(answer, Dropout):
+        return answer.reason
+    return f"{answer.status}: {answer.error}" if answer.error else answer.status

@@ -1,0 +1,114 @@
+"""The Plan: one immutable value per compute plan, decided once and passed to the hub.
+
+A plan says who takes part, what every task carries (:class:`~accord.fl._task_config.TaskConfig`),
+whether its summed rounds run under secure aggregation (and with which settings) and,
+for training plans, the strategy. :meth:`Plan.create` is the one place that decides secure
+aggregation: the study's ``[privacy] secure_aggregation`` ("auto": on for more than two
+sites), off for plans whose replies are not summed, and refused ("on") or quietly off
+("auto") for strategies that need each site's individual update.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from accord.core import ConfigError, PrivacySpec, TrainingSpec, new_id
+from accord.fl._task_config import DPSettings, TaskConfig
+from accord.fl.strategies._base import SiteInfo, Strategy
+
+__all__ = ["Plan", "SecureSettings", "plan_task_config"]
+
+
+@dataclass(frozen=True)
+class SecureSettings:
+    """Quantisation range and SecAgg+ graph of a plan (from the study's ``[privacy]``)."""
+
+    clip: float = 1e4
+    threshold: float = 0.67
+    neighbours: int | None = None
+
+    @classmethod
+    def of(cls, privacy: PrivacySpec) -> SecureSettings:
+        return cls(privacy.secagg_clip, privacy.secagg_threshold, privacy.secagg_neighbours)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One compute plan: its id, its sites, its task settings, secure aggregation, strategy.
+
+    ``sites`` receive the plan's tasks (``n_train`` as the sites reported it, 0 before
+    they have); ``secure`` is None when the plan's sums are plain; ``strategy`` is set for
+    training plans only.
+    """
+
+    plan_id: str
+    method: str
+    sites: tuple[SiteInfo, ...]
+    config: TaskConfig = field(default_factory=TaskConfig)
+    secure: SecureSettings | None = None
+    strategy: Strategy | None = None
+
+    def __post_init__(self) -> None:
+        if self.secure is not None and self.strategy is not None:
+            _check_summable(self.strategy)
+
+    @classmethod
+    def create(
+        cls,
+        method: str,
+        sites: Sequence[SiteInfo],
+        privacy: PrivacySpec,
+        *,
+        config: TaskConfig | None = None,
+        strategy: Strategy | None = None,
+        summed: bool = True,
+        plan_id: str | None = None,
+    ) -> Plan:
+        """A plan whose secure aggregation follows ``privacy`` for ``len(sites)`` sites.
+
+        ``summed=False``: the plan's replies are used one by one (preprocessing statistics,
+        released tiles), never summed, so secure aggregation does not apply.
+        """
+        secure = None
+        if summed and privacy.secure_for(len(sites)):
+            secure = SecureSettings.of(privacy)
+            if strategy is not None and strategy.needs_individual_updates:
+                if privacy.secure_aggregation == "on":
+                    _check_summable(strategy)
+                secure = None  # "auto": the strategy runs, in clear
+        config = config or TaskConfig()
+        return cls(plan_id or new_id("plan"), method, tuple(sites), config, secure, strategy)
+
+    @classmethod
+    def plain(cls, sites: Sequence[SiteInfo], strategy: Strategy | None = None) -> Plan:
+        """A plan with no ledger, no DP and no secure aggregation (tests, tools)."""
+        return cls(new_id("plan"), "plain", tuple(sites), strategy=strategy)
+
+    def with_secure(self, secure: SecureSettings | None) -> Plan:
+        return replace(self, secure=secure)
+
+    @property
+    def site_ids(self) -> list[str]:
+        return [s.site for s in self.sites]
+
+
+def _check_summable(strategy: Strategy) -> None:
+    if strategy.needs_individual_updates:
+        raise ConfigError(
+            f"privacy.secure_aggregation = 'on' cannot run strategy '{strategy.name}', "
+            "which needs each site's individual update"
+        )
+
+
+def plan_task_config(
+    privacy: PrivacySpec, training: TrainingSpec, n_sites: int, model: str, function: str = ""
+) -> TaskConfig:
+    """The settings every task of a study's plan carries: DP and shape from the study."""
+    return TaskConfig(
+        function=function,
+        rounds=training.rounds,
+        n_sites=n_sites,
+        model=model,
+        dp=DPSettings.of(privacy),
+    )

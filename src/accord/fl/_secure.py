@@ -1,0 +1,123 @@
+"""Secure aggregation of one round, hub side: the hub learns only the sum.
+
+Four exchanges with the round's sites (Bonawitz et al. 2017; SecAgg+ neighbours optional):
+
+A. the real tasks, marked ``secagg``: each site runs its task, keeps its contribution and
+   answers with a signed advertisement of fresh X25519 keys and the layout (names, shapes)
+   of its contribution — the site-level metrics travel in clear, the arrays do not;
+B. ``secagg.share``: every site gets the advertisements and returns Shamir shares of its
+   secrets, encrypted for each neighbour;
+C. ``secagg.mask``: every site gets the shares addressed to it and returns its masked,
+   quantised contribution (uniform noise to anyone without the masks);
+D. ``secagg.unmask``: survivors return the shares that let the hub remove the masks of
+   survivors and of the sites that dropped out after B.
+
+The result is the same :class:`WeightedSum` plain summation gives (up to quantisation), so
+any strategy that aggregates a weighted sum runs unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+
+from accord.core import AggregationError, new_id
+from accord.crypto.secagg import Advertisement, SecAggServer
+from accord.fl._aggregation import WeightedSum
+from accord.fl._contribution import Layout, unflatten
+from accord.fl._plan import Plan, SecureSettings
+from accord.fl._task_config import SecAggRound
+from accord.net import Reply, Task, TaskKind
+
+__all__ = ["Exchange", "round_secagg", "secure_round"]
+
+Exchange = Callable[[int, Sequence[Task]], dict[str, Reply]]
+"""Posts one round's tasks and returns the successful replies by site (``Hub.exchange``)."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def round_secagg(sites: Sequence[str], settings: SecureSettings) -> SecAggRound:
+    """The round's public secure-aggregation parameters for ``sites`` (fresh graph seed)."""
+    n = len(sites)
+    k = settings.neighbours if settings.neighbours and settings.neighbours < n - 1 else None
+    neighbourhood = (k + 1) if k else n
+    threshold = min(
+        neighbourhood,
+        max(2, neighbourhood // 2 + 1, math.floor(settings.threshold * neighbourhood)),
+    )
+    return SecAggRound(
+        sites=tuple(sites),
+        threshold=threshold,
+        neighbours=k,
+        clip=settings.clip,
+        graph_seed=os.urandom(16).hex(),
+    )
+
+
+def _task(plan: Plan, rnd: int, site: str, kind: TaskKind, document: str) -> Task:
+    return Task.build(
+        task_id=new_id("task"),
+        plan_id=plan.plan_id,
+        round=rnd,
+        site=site,
+        kind=kind,
+        config=plan.config.to_wire(),
+        document=document,
+    )
+
+
+def _layout(replies: Mapping[str, Reply]) -> Layout:
+    layouts = {tuple(r.labels.get("layout", ())) for r in replies.values()}
+    if len(layouts) != 1:
+        raise AggregationError("sites returned contributions of different layouts")
+    return Layout.from_labels(next(iter(layouts)))
+
+
+def secure_round(
+    exchange: Exchange, plan: Plan, rnd: int, tasks: Sequence[Task]
+) -> tuple[WeightedSum, dict[str, Reply]]:
+    """Run ``tasks`` of ``plan`` under secure aggregation; returns the sum and the phase-A
+    replies. ``plan.secure`` gives the settings."""
+    if plan.secure is None:
+        raise AggregationError(f"plan {plan.plan_id} does not run secure aggregation")
+    if len(tasks) < 2:
+        raise AggregationError("secure aggregation needs at least two contributing sites")
+    secagg = round_secagg([t.site for t in tasks], plan.secure)
+    common = secagg.to_wire()
+    first = [t.model_copy(update={"config": {**t.config, **common}}) for t in tasks]
+    replies = exchange(rnd, first)
+    layout = _layout(replies)
+    server = SecAggServer(secagg.secagg_config(plan.plan_id, rnd, layout.length))
+    adverts = {
+        s: Advertisement.from_bytes(base64.b64decode(r.document)) for s, r in replies.items()
+    }
+    forwarded = server.collect_adverts(adverts)
+    doc = json.dumps({s: _b64(a.to_bytes()) for s, a in forwarded.items()})
+    shared = exchange(rnd, [_task(plan, rnd, s, "secagg.share", doc) for s in forwarded])
+    outgoing = {
+        s: {to: base64.b64decode(v) for to, v in json.loads(r.document).items()}
+        for s, r in shared.items()
+    }
+    routed = server.route_shares(outgoing)
+    mask_tasks = [
+        _task(plan, rnd, s, "secagg.mask", json.dumps({f: _b64(b) for f, b in shares.items()}))
+        for s, shares in routed.items()
+    ]
+    masked = exchange(rnd, mask_tasks)
+    survivors, dropped = server.collect_masked({s: r.arrays["masked"] for s, r in masked.items()})
+    doc = json.dumps({"survivors": list(survivors), "dropped": list(dropped)})
+    unmasked = exchange(rnd, [_task(plan, rnd, s, "secagg.unmask", doc) for s in survivors])
+    total = server.finalize(
+        {
+            s: {f: base64.b64decode(v) for f, v in json.loads(r.document).items()}
+            for s, r in unmasked.items()
+        }
+    )
+    arrays, weight, counts = unflatten(total, layout)
+    return WeightedSum(arrays, weight, len(survivors), counts), replies

@@ -1,0 +1,113 @@
+"""One site's view of the consortium's governance, from its own verified ledger replica.
+
+Before touching its data for any task, a site pulls the hub's log into its replica
+(verifying every entry), replays the governance entries (registered datasets,
+permissions, approved functions, revoked keys, ...) and checks the task against its own
+policy (``site.toml``). The same object serves a simulated site (the hub's log is in the
+same process) and a site process talking to a hub over HTTPS (``hub`` is then a remote
+stand-in with the same methods: ``accord.net._remote_ledger.RemoteHub``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+from accord.core import LedgerError, PrivacyError
+from accord.crypto import Identity
+from accord.fl._recording import PolicyCheck
+from accord.fl._site import SiteContext
+from accord.fl._task_config import TaskConfig
+from accord.fl.governance import (
+    GovernanceView,
+    SitePolicy,
+    archive_hash,
+    check_task,
+    local_archive,
+)
+from accord.ledger import Entry, LogSource, SiteReplica
+from accord.net import Task
+
+__all__ = ["SiteGovernance", "current_key"]
+
+
+@dataclass
+class SiteGovernance:
+    """A site's replica, policy and dataset; its policy check and privacy accounting."""
+
+    site: str
+    identity: Identity
+    replica: SiteReplica
+    hub: LogSource
+    dataset_id: str
+    policy: SitePolicy
+    _view: GovernanceView = field(default_factory=GovernanceView)
+    _cursor: int = 0
+
+    def view(self) -> GovernanceView:
+        """The governance state as this site's verified replica knows it (pulled first)."""
+        self.replica.pull(self.hub)
+        for stored in self.replica.store.read(self._cursor):
+            # a governance entry the rules refuse (e.g. an approval by a non-owner) has no effect
+            with contextlib.suppress(LedgerError):
+                self._view.apply(Entry.parse(stored.entry))
+            self._cursor = stored.seq + 1
+        return self._view
+
+    def sync(self) -> None:
+        """Pull, verify and co-sign the hub's latest checkpoint."""
+        self.replica.sync(self.hub)
+
+    def policy_check(self) -> PolicyCheck:
+        """The check this site runs before accepting a task (its policy never leaves it)."""
+
+        def check(task: Task, ctx: SiteContext) -> None:
+            view = self.view()
+            function = TaskConfig.of(task).function
+            registered = view.functions.get(function)
+            local = archive_hash(local_archive(registered.archive)) if registered else ""
+            check_task(
+                self.policy,
+                view,
+                plan_id=task.plan_id,
+                function=function,
+                dataset_id=self.dataset_id,
+                site_org=self.identity.org,
+                cohort_size=ctx.cohort.n_train,
+                round=task.round,
+                local_function=local,
+                epsilon_spent=self.epsilon_spent(exclude_plan=task.plan_id),
+                task_kind=task.kind,
+                export_patients=int(task.config.get("patients", 0)),
+            )
+
+        return check
+
+    def epsilon_spent(self, exclude_plan: str | None = None) -> float:
+        """ε this site's dataset has spent: per plan the largest ε it recorded, summed.
+
+        The running plan is excluded: its whole declared ε was checked when it started.
+        """
+        per_plan: dict[str, float] = {}
+        org = self.identity.org
+        for stored in self.replica.store.find(kind="task.completed", org=org):
+            payload = Entry.parse(stored.entry).payload
+            privacy = payload.get("privacy") or {}
+            values = [float(v) for k, v in privacy.items() if k.startswith("epsilon") and v]
+            plan = str(payload.get("plan"))
+            if values and payload.get("dataset") == self.dataset_id and plan != exclude_plan:
+                per_plan[plan] = max(per_plan.get(plan, 0.0), max(values))
+        return sum(per_plan.values())
+
+    def public_key(self, org: str) -> bytes:
+        """An organisation's current (latest, unrevoked) key, as this replica records it."""
+        return current_key(self.view(), org)
+
+
+def current_key(view: GovernanceView, org: str) -> bytes:
+    """``org``'s latest unrevoked signing key in ``view``'s key registry."""
+    registry = view.registry
+    valid = [s for (o, _), s in registry.keys.items() if o == org and s.revoked_seq is None]
+    if not valid:
+        raise PrivacyError(f"no valid key on the ledger for organisation {org}")
+    return max(valid, key=lambda s: s.added_seq).public_key

@@ -1,0 +1,117 @@
+"""Who may sign: organisation keys from the genesis entry, rotations and revocations.
+
+Replaying the log builds the registry. A key is valid for entries after the one that
+introduced it and up to (excluding) the entry that revoked it; old signatures stay
+verifiable after a rotation or revocation.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from accord.core import LedgerError
+from accord.ledger._entry import Entry
+
+__all__ = [
+    "CERT_REVOKE",
+    "GENESIS",
+    "KEY_REVOKE",
+    "KEY_ROTATE",
+    "KeyRegistry",
+    "KeyState",
+    "key_id_of",
+]
+
+GENESIS = "genesis"
+KEY_ROTATE = "key.rotate"
+KEY_REVOKE = "key.revoke"
+# A TLS certificate revocation (payload: accord.crypto._revocation.revocation_payload); the
+# registry ignores it, sites and the hub replay it into their refused serials.
+CERT_REVOKE = "certificate.revoke"
+
+
+def key_id_of(public_key: bytes) -> str:
+    """First 16 hex digits of SHA-256 of the raw public key."""
+    return hashlib.sha256(public_key).hexdigest()[:16]
+
+
+@dataclass
+class KeyState:
+    org: str
+    public_key: bytes
+    added_seq: int
+    revoked_seq: int | None = None
+
+
+@dataclass
+class KeyRegistry:
+    keys: dict[tuple[str, str], KeyState] = field(default_factory=dict)
+    hub: str | None = None
+
+    def key_for(self, entry: Entry) -> KeyState:
+        """The key that must have signed ``entry``; LedgerError if unknown or revoked."""
+        state = self.keys.get((entry.org, entry.key_id))
+        if state is None:
+            raise LedgerError(f"unknown key {entry.org}/{entry.key_id}")
+        if state.revoked_seq is not None and entry.seq > state.revoked_seq:
+            raise LedgerError(
+                f"key {entry.org}/{entry.key_id} was revoked at entry {state.revoked_seq}"
+            )
+        return state
+
+    def public_key(self, org: str, key_id: str, at_seq: int) -> bytes:
+        """The public key of (org, key_id) if valid at log position ``at_seq``."""
+        state = self.keys.get((org, key_id))
+        if state is None or state.added_seq > at_seq:
+            raise LedgerError(f"unknown key {org}/{key_id}")
+        if state.revoked_seq is not None and at_seq > state.revoked_seq:
+            raise LedgerError(f"key {org}/{key_id} was revoked at entry {state.revoked_seq}")
+        return state.public_key
+
+    def genesis_key(self, entry: Entry) -> bytes:
+        """Load the founding organisations from a genesis entry; return its signer's key."""
+        if entry.seq != 0 or entry.kind != GENESIS:
+            raise LedgerError("the first entry must be the genesis entry")
+        orgs = entry.payload.get("organisations")
+        if not isinstance(orgs, list) or not orgs:
+            raise LedgerError("genesis lists no organisations")
+        for item in orgs:
+            org, key_id, public = _parse_key(item)
+            self.keys[(org, key_id)] = KeyState(org, public, added_seq=0)
+        self.hub = str(entry.payload.get("hub", entry.org))
+        return self.key_for(entry).public_key
+
+    def apply(self, entry: Entry) -> None:
+        """Update the registry after a verified key.rotate / key.revoke entry."""
+        if entry.kind == KEY_ROTATE:
+            org, key_id, public = _parse_key(entry.payload)
+            if org != entry.org:
+                raise LedgerError("a key rotation must be signed by the same organisation")
+            self.keys[(org, key_id)] = KeyState(org, public, added_seq=entry.seq)
+        elif entry.kind == KEY_REVOKE:
+            target = (str(entry.payload.get("org")), str(entry.payload.get("key_id")))
+            if entry.org not in (target[0], self.hub):
+                raise LedgerError("a key may be revoked by its organisation or the hub only")
+            state = self.keys.get(target)
+            if state is None:
+                raise LedgerError(f"revocation of unknown key {target[0]}/{target[1]}")
+            if state.revoked_seq is None:
+                state.revoked_seq = entry.seq
+
+
+def _parse_key(item: Mapping[str, Any] | Any) -> tuple[str, str, bytes]:
+    if not isinstance(item, Mapping):
+        raise LedgerError("malformed key record")
+    try:
+        org, key_id = str(item["org"]), str(item["key_id"])
+        public = base64.b64decode(str(item["public_key"]), validate=True)
+    except (KeyError, binascii.Error):
+        raise LedgerError("malformed key record (org, key_id, public_key)") from None
+    if len(public) != 32 or key_id_of(public) != key_id:
+        raise LedgerError(f"key record for {org}: key_id does not match the public key")
+    return org, key_id, public

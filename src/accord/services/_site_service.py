@@ -1,0 +1,270 @@
+"""``accord site serve``: a hospital's endpoint as a process that polls the hub over HTTPS.
+
+The site reads its own ``site.toml``::
+
+    [site]
+    org = "site01"
+    dataset = "site01.hcc-resection-survival"
+    data = "/data/hcc"                  # the folder its cohort loads from
+    hub = "https://hub.example.org:8443"
+    study = "study.json"                # the study (TOML, built-in name, or JSON dump)
+    seed = 0
+
+    [tls]                               # mutual TLS with the consortium's CA
+    cert = "tls/site01.crt"
+    key = "tls/site01.tls.key"
+    ca = "tls/ca.crt"
+    # insecure = true                   # plain HTTP, loopback tests only
+
+    [policy]                            # see accord.fl.governance._policy
+    require-approval = true
+
+Relative paths are relative to the config's folder, which also holds the site's signing
+key (``ORG.key``), its verified ledger replica (``ledger.sqlite``), its spool of computed
+replies, its tile-feature cache and its ``interpretability`` images. The site only opens
+outbound connections: it long-polls the hub for tasks, checks each against its policy
+and its replica of the ledger, signs its own ledger entries, masks its updates for
+secure aggregation and uploads the reply. Its data never leaves the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from accord.core import ConfigError, StudySpec
+from accord.crypto import client_context, load_identity
+from accord.data import load_cohort
+from accord.fl import Handler, LedgerRecorder, Site, SiteContext, SiteGovernance, site_middleware
+from accord.fl.governance import SitePolicy, load_site_policy
+from accord.fl.tasks import CACHE_KEY, SITE_HANDLERS
+from accord.ledger import SiteReplica, SQLiteLedgerStore
+from accord.net import LEDGER_SYNC, SITE_HEADER, RemoteHub, RemoteLedger, Reply, SiteClient, Task
+from accord.services._service_config import (
+    TLSPaths,
+    read_toml,
+    relative,
+    seed_of,
+    study_ref,
+    table,
+    tls_paths,
+)
+from accord.studies import resolve_study, write_bytes_atomic
+
+__all__ = [
+    "SiteService",
+    "SiteServiceConfig",
+    "decide_remote",
+    "load_study_ref",
+    "read_service_config",
+    "remote_governance",
+    "serve_site",
+]
+
+log = logging.getLogger("accord.site")
+STATE_TASKS = ("setup", "tile_norm")  # replayed, in this order, when a site restarts
+
+
+@dataclass(frozen=True)
+class SiteServiceConfig:
+    org: str
+    dataset: str
+    data: Path | None
+    hub: str
+    study: str
+    seed: int
+    folder: Path
+    policy: SitePolicy
+    tls: TLSPaths | None  # None: plain HTTP on loopback
+
+
+def read_service_config(path: Path) -> SiteServiceConfig:
+    """Validate a site's ``site.toml``; errors name the file and the field."""
+    data = read_toml(path, "site config")
+    folder = path.parent.resolve()
+    site = table(data, "site", path)
+    for key in ("org", "dataset", "hub", "study"):
+        if not isinstance(site.get(key), str) or not site[key]:
+            raise ConfigError(f"{path}: field 'site.{key}': expected a non-empty string")
+    return SiteServiceConfig(
+        org=site["org"],
+        dataset=site["dataset"],
+        data=relative(folder, site["data"]) if site.get("data") else None,
+        hub=site["hub"],
+        study=study_ref(site["study"], folder),
+        seed=seed_of(site, "site", path),
+        folder=folder,
+        policy=load_site_policy(path),
+        tls=tls_paths(data, folder, path),
+    )
+
+
+def load_study_ref(ref: str) -> StudySpec:
+    """A study TOML file or built-in name, or the JSON dump a hub handed out."""
+    if ref.endswith(".json"):
+        try:
+            return StudySpec.model_validate_json(Path(ref).read_bytes())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{ref}: not a study (JSON): {type(exc).__name__}") from None
+    return resolve_study(ref)
+
+
+class SiteService:
+    """Everything one site process runs: its Site, its governance and its hub client."""
+
+    def __init__(self, config: SiteServiceConfig, poll_wait_s: float = 25.0) -> None:
+        self.config = config
+        study = load_study_ref(config.study)
+        cohort = load_cohort(study.cohort, config.data, config.seed, study.preprocessing)
+        if config.org not in cohort.sites:
+            raise ConfigError(f"site '{config.org}': no rows of this site in its data folder")
+        identity = load_identity(config.folder / f"{config.org}.key")
+        context = client_context(*config.tls) if config.tls else None
+        self.http = httpx.Client(
+            base_url=config.hub,
+            verify=context if context is not None else True,
+            headers={SITE_HEADER: config.org},
+            timeout=httpx.Timeout(60.0),
+        )
+        replica = SiteReplica(SQLiteLedgerStore(config.folder / "ledger.sqlite"), identity)
+        hub = RemoteHub(self.http)
+        self.governance = SiteGovernance(
+            config.org, identity, replica, hub, config.dataset, config.policy
+        )
+        remote = RemoteLedger(self.http, keys=lambda: replica.verifier.registry)
+        recorder = LedgerRecorder(remote, identity, study.preprocessing.min_cell_count)
+        chain = site_middleware(
+            identity,
+            self.governance.public_key,
+            recorder=recorder,
+            policy=self.governance.policy_check(),
+            first=(self._ledger_sync, self._remember_state),
+        )
+        ctx = SiteContext(config.org, cohort.sites[config.org], study, config.seed)
+        ctx.dataset_id = config.dataset
+        ctx.state["site_dir"] = str(config.folder)
+        ctx.state[CACHE_KEY] = str(config.folder / "features")
+        self.site = Site(ctx, SITE_HANDLERS, chain)
+        self._restore_state(ctx)
+        self.client = SiteClient(
+            config.hub,
+            self.site,
+            ssl_context=context,
+            site=config.org,
+            spool_dir=config.folder / "spool",
+            poll_wait_s=poll_wait_s,
+        )
+
+    def _ledger_sync(self, task: Task, ctx: SiteContext, handler: Handler) -> Reply:
+        """The hub asks every site to pull, verify and co-sign its latest checkpoint.
+
+        Not itself recorded: co-signing adds no entry, it signs the log as it stands.
+        """
+        if task.kind != LEDGER_SYNC:
+            return handler(task, ctx)
+        self.governance.sync()
+        size = self.governance.replica.size
+        return Reply.build(
+            task_id=task.task_id, site=task.site, kind=task.kind, counts={"size": size}
+        )
+
+    def _remember_state(self, task: Task, ctx: SiteContext, handler: Handler) -> Reply:
+        """Keep the tasks that set up this site's state (the consortium's preprocessing, its
+        tile standardisation) so that a restarted site process can take part again."""
+        reply = handler(task, ctx)
+        if task.kind in STATE_TASKS and reply.status == "ok":
+            write_bytes_atomic(self.config.folder / "state" / f"{task.kind}.task", task.to_wire())
+        return reply
+
+    def _restore_state(self, ctx: SiteContext) -> None:
+        for kind in STATE_TASKS:
+            path = self.config.folder / "state" / f"{kind}.task"
+            if path.is_file():
+                task = Task.from_wire(path.read_bytes())
+                SITE_HANDLERS[kind](task, ctx)
+                log.info("site %s restored its %s state", self.config.org, kind)
+
+    def run(self, stop: threading.Event) -> None:
+        log.info("site %s polling %s", self.config.org, self.config.hub)
+        try:
+            self.client.run(stop)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.client.close()
+        self.http.close()
+        self.governance.replica.store.close()
+
+
+def serve_site(config_path: Path, stop: threading.Event | None = None, **kw: Any) -> None:
+    """Run the site described by ``config_path`` until ``stop`` is set (or SIGTERM)."""
+    service = SiteService(read_service_config(config_path), **kw)
+    service.run(stop or threading.Event())
+
+
+@contextlib.contextmanager
+def remote_governance(
+    config_path: Path, site: str
+) -> Iterator[tuple[SiteGovernance, httpx.Client]]:
+    """This site's governance view of a running hub, from a scratch replica that pulls and
+    verifies the hub's whole log (the site process keeps its own replica untouched)."""
+    config = read_service_config(config_path)
+    if config.org != site:
+        raise ConfigError(f"--site {site}: {config_path} is the config of '{config.org}'")
+    identity = load_identity(config.folder / f"{config.org}.key")
+    context = client_context(*config.tls) if config.tls else None
+    with (
+        tempfile.TemporaryDirectory(prefix="accord-review-") as scratch,
+        httpx.Client(
+            base_url=config.hub,
+            verify=context if context is not None else True,
+            headers={SITE_HEADER: config.org},
+            timeout=httpx.Timeout(60.0),
+        ) as http,
+    ):
+        replica = SiteReplica(SQLiteLedgerStore(Path(scratch) / "ledger.sqlite"), identity)
+        try:
+            yield (
+                SiteGovernance(
+                    config.org, identity, replica, RemoteHub(http), config.dataset, config.policy
+                ),
+                http,
+            )
+        finally:
+            replica.store.close()
+
+
+def decide_remote(
+    config_path: Path, site: str, prefix: str, dataset: str | None, reason: str | None
+) -> tuple[int, str, str, str]:
+    """A data owner approves (``reason`` None) or rejects a registered function over HTTPS.
+
+    The site pulls and verifies the hub's log into a scratch replica, finds the function by
+    hash prefix, and signs its decision with its own key through the hub. Returns (ledger
+    seq, entry kind, function hash, dataset id).
+    """
+    with remote_governance(config_path, site) as (governance, http):
+        view = governance.view()
+        matches = [h for h in view.functions if h.startswith(prefix)] if len(prefix) >= 8 else []
+        if len(matches) != 1:
+            raise ConfigError(f"HASH {prefix}: matches {len(matches)} registered functions")
+        payload: dict[str, Any] = {
+            "function": matches[0],
+            "dataset": dataset or governance.dataset_id,
+        }
+        kind = "function.approved" if reason is None else "function.rejected"
+        if reason is not None:
+            payload["reason"] = reason
+        registry = governance.replica.verifier
+        remote = RemoteLedger(http, keys=lambda: registry.registry)
+        receipt = remote.record(governance.identity, kind, payload)
+    return int(receipt.seq), kind, matches[0], str(payload["dataset"])

@@ -1,0 +1,273 @@
+"""The governed ledger of a run: identities, the hub's log, each site's replica and policy.
+
+``OUT/ledger.sqlite`` is the hub's log; ``OUT/sites/NAME/ledger.sqlite`` each site's
+replica, which pulls, verifies and co-signs the hub's checkpoints. Before touching its
+data for any task, a site checks its own policy against the governance state it has read
+from its verified replica (registered dataset, permissions, approved function, minimum
+cohort size, ...); a refusal is a signed ledger entry.
+
+A simulation (``accord run``) plays every organisation: it generates fresh keys (public
+halves in ``OUT/keys``), registers each site's dataset and has each simulated data owner
+approve the function. A workspace (``accord consortium init``) keeps real key files and
+leaves approval to each site (``accord site approve``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from accord.core import LedgerError, StudySpec, canonical_json, new_id, sha256_hex
+from accord.crypto import Identity, new_identity
+from accord.data import Cohort
+from accord.fl import LedgerRecorder, PolicyCheck, SiteGovernance, current_key, suppress_small
+from accord.fl.governance import (
+    GovernanceView,
+    SitePolicy,
+    archive_hash,
+    function_archive,
+    model_permissions,
+)
+from accord.ledger import (
+    Entry,
+    HubLedger,
+    HubLog,
+    LedgerStore,
+    SiteReplica,
+    SQLiteLedgerStore,
+    genesis_payload,
+)
+from accord.studies._jsonio import write_json_atomic
+
+__all__ = ["HUB_ORG", "RESEARCHER_ORG", "RunLedger", "dataset_payload"]
+
+HUB_ORG = "hub"
+RESEARCHER_ORG = "researcher"
+
+
+def _archive_previous(out: Path) -> None:
+    """Never delete an earlier run's ledger: move it under OUT/archive/<time>/."""
+    names = ("ledger.sqlite", "sites", "keys")
+    if not any((out / n).exists() for n in names):
+        return
+    target = out / "archive" / time.strftime("%Y%m%dT%H%M%S")
+    target.mkdir(parents=True, exist_ok=True)
+    for path in out.glob("ledger.sqlite*"):
+        shutil.move(str(path), target / path.name)
+    for folder in ("sites", "keys"):
+        if (out / folder).exists():
+            shutil.move(str(out / folder), target / folder)
+
+
+def dataset_payload(
+    study: StudySpec, cohort: Cohort, site: str, dataset_id: str, permissions: Sequence[str]
+) -> dict[str, Any]:
+    """What a site publishes about its dataset: schema hash and a suppressed count, no rows."""
+    schema = {
+        "features": dict(study.cohort.features),
+        "time": study.cohort.time_column,
+        "event": study.cohort.event_column,
+        "time_unit": study.cohort.time_unit,
+    }
+    n = cohort.sites[site].n
+    return {
+        "dataset": dataset_id,
+        "site": site,
+        "description": study.study.description or study.study.name,
+        "modality": "clinical",
+        "schema_hash": sha256_hex(canonical_json(schema)),
+        "n_patients": suppress_small(n, study.preprocessing.min_cell_count),
+        "permissions": sorted(permissions),
+    }
+
+
+@dataclass
+class RunLedger:
+    hub: Identity
+    researcher: Identity
+    sites: dict[str, Identity]
+    ledger: HubLog
+    recorder: LedgerRecorder
+    replicas: dict[str, SiteReplica]
+    path: Path
+    datasets: dict[str, str]
+    policies: dict[str, SitePolicy]
+    auto_approve: bool = True
+    views: dict[str, GovernanceView] = field(default_factory=dict)
+    _cursor: dict[str, int] = field(default_factory=dict)
+    governance: dict[str, SiteGovernance] = field(default_factory=dict)
+    remote_cosign: Callable[[], None] | None = None  # sites in other processes co-sign
+
+    @classmethod
+    def create(cls, out: Path, study: StudySpec, cohort: Cohort) -> RunLedger:
+        """A simulated consortium: fresh keys, genesis, every site's dataset registered."""
+        out.mkdir(parents=True, exist_ok=True)
+        _archive_previous(out)
+        hub, researcher = new_identity(HUB_ORG), new_identity(RESEARCHER_ORG)
+        sites = {name: new_identity(name) for name in cohort.sites}
+        orgs = [hub, researcher, *sites.values()]
+        for identity in orgs:  # public halves only, for auditors (`check-proof --hub-key`)
+            write_json_atomic(out / "keys" / f"{identity.org}.pub.json", identity.public.to_dict())
+        genesis = genesis_payload(study.study.name, HUB_ORG, [o.public.to_dict() for o in orgs])
+        ledger = HubLedger.create(
+            SQLiteLedgerStore(out / "ledger.sqlite"), hub, new_id("log"), genesis
+        )
+        datasets = {name: f"{name}.{study.study.name}" for name in sites}
+        for name, identity in sites.items():
+            payload = dataset_payload(study, cohort, name, datasets[name], [RESEARCHER_ORG])
+            ledger.record(identity, "dataset.registered", payload)
+        # Simulated data owners keep the protective defaults, except that each lets the
+        # heatmap and top tiles of one patient out for the report (a recorded decision).
+        policy = SitePolicy(allow_tile_export=True, max_exported_patients=1)
+        policies = {name: policy for name in sites}
+        return cls.assemble(out, hub, researcher, sites, ledger, datasets, policies, True, study)
+
+    @classmethod
+    def assemble(
+        cls,
+        out: Path,
+        hub: Identity,
+        researcher: Identity,
+        sites: dict[str, Identity],
+        ledger: HubLog,
+        datasets: dict[str, str],
+        policies: dict[str, SitePolicy],
+        auto_approve: bool,
+        study: StudySpec | None,
+        local_replicas: bool = True,
+    ) -> RunLedger:
+        """``local_replicas=False``: the sites keep their replicas in their own processes
+        (a hub service); this run then holds and co-signs none."""
+        replicas = {}
+        for name, identity in sites.items() if local_replicas else ():
+            folder = out / "sites" / name
+            folder.mkdir(parents=True, exist_ok=True)
+            replicas[name] = SiteReplica(SQLiteLedgerStore(folder / "ledger.sqlite"), identity)
+        min_cell = study.preprocessing.min_cell_count if study else 5
+        recorder = LedgerRecorder(ledger, hub, min_cell)
+        run = cls(
+            hub,
+            researcher,
+            sites,
+            ledger,
+            recorder,
+            replicas,
+            out / "ledger.sqlite",
+            datasets,
+            policies,
+            auto_approve,
+        )
+        run.governance = {
+            name: SiteGovernance(
+                name, identity, replicas[name], ledger, datasets[name], policies[name]
+            )
+            for name, identity in sites.items()
+            if name in replicas
+        }
+        run.checkpoint_and_cosign()
+        return run
+
+    def handed_to(self, open_ledger: Callable[[], HubLog], cosign: Callable[[], None]) -> RunLedger:
+        """This run with its log reopened by ``open_ledger`` (a hub service's), its sites in
+        their own processes: they keep their replicas and co-sign through ``cosign``.
+
+        This object's store and replicas are closed first; use the returned run from now on.
+        """
+        self.close()
+        ledger = open_ledger()
+        recorder = LedgerRecorder(ledger, self.hub, self.recorder.min_cell_count)
+        return replace(
+            self,
+            ledger=ledger,
+            recorder=recorder,
+            replicas={},
+            views={},
+            _cursor={},
+            governance={},
+            remote_cosign=cosign,
+        )
+
+    # --- governance -------------------------------------------------------------------------
+
+    def view(self, site: str) -> GovernanceView:
+        """The governance state as this site's verified replica knows it (pulled first)."""
+        return self.governance[site].view()
+
+    def hub_view(self) -> GovernanceView:
+        """The governance state of the hub's own log."""
+        return self._replay("", self.ledger.store)
+
+    def _replay(self, key: str, store: LedgerStore) -> GovernanceView:
+        view = self.views.setdefault(key, GovernanceView())
+        start = self._cursor.get(key, 0)
+        for stored in store.read(start):
+            # a governance entry the rules refuse (e.g. an approval by a non-owner) has no effect
+            with contextlib.suppress(LedgerError):
+                view.apply(Entry.parse(stored.entry))
+            self._cursor[key] = stored.seq + 1
+        return view
+
+    def register_function(self, study: StudySpec) -> str:
+        """The researcher registers the study's function (once); sites approve when simulated."""
+        archive = function_archive(study)
+        digest = archive_hash(archive)
+        if digest not in self.hub_view().functions:
+            payload = {"function": digest, "name": study.study.name, "archive": archive}
+            self.ledger.record(self.researcher, "function.registered", payload)
+        if self.auto_approve:
+            for site, identity in self.sites.items():
+                view = self.view(site) if site in self.governance else self.hub_view()
+                if not view.is_approved(digest, self.datasets[site]):
+                    payload = {"function": digest, "dataset": self.datasets[site]}
+                    self.ledger.record(identity, "function.approved", payload)
+        return digest
+
+    def policy_check(self, site: str) -> PolicyCheck:
+        """The check a site runs before accepting a task (its policy never leaves it)."""
+        return self.governance[site].policy_check()
+
+    def epsilon_spent(self, site: str, exclude_plan: str | None = None) -> float:
+        """ε this site's dataset has spent (see :meth:`SiteGovernance.epsilon_spent`)."""
+        return self.governance[site].epsilon_spent(exclude_plan)
+
+    def public_key(self, org: str) -> bytes:
+        """The organisation's current (latest, unrevoked) key, as the ledger records it."""
+        return current_key(self.hub_view(), org)
+
+    def submit_plan(self, plan_id: str, payload: Mapping[str, Any]) -> int:
+        body = {**payload, "plan": plan_id, "datasets": sorted(self.datasets.values())}
+        return self.recorder.record(self.researcher, "plan.submitted", body)
+
+    def register_model(self, plan_id: str, model_hash: str) -> int:
+        view = self.hub_view()
+        datasets = [view.datasets[d] for d in sorted(self.datasets.values()) if d in view.datasets]
+        payload = {
+            "model": model_hash,
+            "plan": plan_id,
+            "datasets": [d.id for d in datasets],
+            "permissions": sorted(model_permissions(datasets)),
+        }
+        return self.recorder.record(self.hub, "model.registered", payload)
+
+    def site_folders(self) -> dict[str, Path]:
+        """Each site's own folder (its ledger replica lives there too)."""
+        return {site: self.path.parent / "sites" / site for site in self.sites}
+
+    def checkpoint_and_cosign(self) -> int:
+        """The hub signs (size, root); every site pulls, verifies and co-signs it."""
+        cp = self.ledger.checkpoint()
+        for replica in self.replicas.values():
+            replica.sync(self.ledger)
+        if self.remote_cosign is not None:
+            self.remote_cosign()
+        return cp.size
+
+    def close(self) -> None:
+        self.ledger.close()
+        for replica in self.replicas.values():
+            replica.store.close()

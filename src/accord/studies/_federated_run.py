@@ -1,0 +1,344 @@
+"""The federated study run: plans, training, evaluation — from what the sites report only.
+
+A :class:`StudyRun` holds the hub's side of a consortium (:class:`Consortium`), the view
+the sites gave of themselves (:class:`ConsortiumView`: members, sizes, tile-feature
+dimension) and the consortium's preprocessing fitted from their summed statistics. It never
+holds a row, so a deployed hub runs exactly this. References that need every row in one
+place (pooled, local-only, the oracle) live in :mod:`accord.studies._references` and
+exist only in simulation. Every model is evaluated by the real sites on their own test rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from accord.core import (
+    MIL_KINDS,
+    AggregationError,
+    Arrays,
+    ConfigError,
+    StudySpec,
+    encode_arrays,
+    sha256_hex,
+)
+from accord.data import Preprocessor
+from accord.fl import Plan, cindex_interval
+from accord.fl.strategies import GlobalState, Strategy, build_strategy
+from accord.ledger import Entry, decimal
+from accord.models import build_model, get_arrays
+from accord.models.mil import build_mil
+from accord.net import ConfigValue, Reply
+from accord.studies._audit import RunLedger
+from accord.studies._checkpoints import Checkpoint, PlanCheckpoints
+from accord.studies._consortium import Consortium
+from accord.studies._jsonio import write_bytes_atomic
+from accord.studies._outcome import ExportedImage, MethodResult
+from accord.studies._planning import Planner
+from accord.studies._risk_groups import RiskGroups, follow_up_end, risk_groups
+from accord.studies._view import ConsortiumView
+from accord.survival import ConcordanceCounts
+
+__all__ = ["Progress", "StudyRun"]
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class StudyRun:
+    """A consortium that has set up its preprocessing, ready to train methods on."""
+
+    study: StudySpec
+    seed: int
+    consortium: Consortium
+    view: ConsortiumView
+    preprocessor: Preprocessor
+    planner: Planner
+    plan: Plan  # the plan begun last
+    progress: Progress | None = None
+    excluded: dict[str, str] = field(default_factory=dict)  # sites that failed setup, why
+    risk_groups: RiskGroups | None = None  # KM by risk group of the study's model
+    exported: dict[str, list[ExportedImage]] = field(default_factory=dict)  # site → images
+
+    @classmethod
+    def start(
+        cls,
+        study: StudySpec,
+        consortium: Consortium,
+        seed: int,
+        *,
+        progress: Progress | None = None,
+        audit: RunLedger | None = None,
+        checkpoints: PlanCheckpoints | None = None,
+    ) -> StudyRun:
+        """Fit the consortium's preprocessing from the sites' statistics (the first plan).
+
+        With ``audit``, every operation is signed into the run's ledger; ``checkpoints``
+        let a restarted hub resume its plans.
+        """
+        planner = Planner(seed, audit, checkpoints)
+        members = ConsortiumView.of_members(consortium.members)
+        plan, _ = planner.begin(
+            "preprocessing", study, members.site_infos, consortium.members, summed=False
+        )
+        preprocessor, view = consortium.fit_preprocessing(plan, study)
+        run = cls(study, seed, consortium, view, preprocessor, planner, plan, progress)
+        for log in consortium.hub.log:  # the first failure says why a site took no part
+            for site, reason in log.missing.items():
+                run.excluded.setdefault(site, reason)
+        return run
+
+    @property
+    def audit(self) -> RunLedger | None:
+        return self.planner.audit
+
+    @property
+    def checkpoints(self) -> PlanCheckpoints | None:
+        return self.planner.checkpoints
+
+    def begin_plan(
+        self,
+        method: str,
+        study: StudySpec,
+        trained_on: Sequence[str],
+        *,
+        strategy: Strategy | None = None,
+        summed: bool = True,
+    ) -> int | None:
+        """Make ``method``'s plan the current one; with a ledger, the researcher signs it."""
+        self.plan, seq = self.planner.begin(
+            method, study, self.view.site_infos, trained_on, strategy=strategy, summed=summed
+        )
+        return seq
+
+    def initial_params(self, study: StudySpec) -> Arrays:
+        """The model's initial parameters (seeded), shaped by what the sites reported."""
+        n_clinical = len(self.preprocessor.columns)
+        if study.model.kind in MIL_KINDS:
+            dim = self.view.feature_dim
+            if dim is None:
+                raise ConfigError("sites returned no (or different) tile feature dimensions")
+            return get_arrays(build_mil(study.model.kind, dim, n_clinical, seed=self.seed))
+        return get_arrays(build_model(study.model, n_clinical, self.seed))
+
+    def train(
+        self, plan: Plan, study: StudySpec, label: str, consortium: Consortium | None = None
+    ) -> GlobalState:
+        """Train ``plan``'s strategy on ``consortium`` (this run's by default).
+
+        On this run's consortium, rounds are checkpointed so that a restarted hub resumes.
+        """
+        consortium = consortium or self.consortium
+        rounds = study.training.rounds
+        if plan.strategy is not None and plan.strategy.name == "cyclic":
+            rounds *= len(plan.sites)
+        keep = self.checkpoints if consortium is self.consortium else None
+        saved = keep.load(plan.method) if keep is not None else None
+        resume = None
+        if saved is not None and saved.plan_id == plan.plan_id:
+            resume = (saved.rounds_done, saved.state)
+            self._record_missed_aggregation(plan, consortium, saved)
+
+        def tick(rnd: int, state: GlobalState) -> None:
+            if keep is not None:
+                keep.save(plan.method, rnd + 1, state, consortium.hub.log[-1].contributed)
+            if self.progress is not None:
+                self.progress(label, rnd + 1, rounds)
+
+        initial = self.initial_params(study)
+        return consortium.hub.fit(plan, initial, rounds, progress=tick, resume=resume)
+
+    def _record_missed_aggregation(
+        self, plan: Plan, consortium: Consortium, saved: Checkpoint
+    ) -> None:
+        """A hub killed between its checkpoint and its ledger entry signs that entry now,
+        so that every round is on the ledger exactly once."""
+        rnd = saved.rounds_done - 1
+        if self.audit is None or consortium.hub.recorder is None or rnd < 0:
+            return
+        for stored in self.audit.ledger.store.find(kind="aggregation", plan=plan.plan_id):
+            if Entry.parse(stored.entry).payload.get("round") == rnd:
+                return
+        consortium.hub.record_aggregation(plan, rnd, list(saved.participants), saved.state)
+
+    def evaluate(self, method: str, state: GlobalState, trained_on: Sequence[str]) -> MethodResult:
+        """Every site scores ``state``'s model under the current plan; signed figures."""
+        replies, summed = self.consortium.evaluate(self.plan, state.params)
+        seqs = self._completion_entries(replies)
+        per_site: dict[str, dict[str, float | int | None]] = {}
+        for site, reply in sorted(replies.items()):
+            per_site[site] = {**reply.metrics, **reply.counts}
+            if site in seqs:
+                per_site[site]["ledger_seq"] = seqs[site]
+        a = summed.arrays
+        total = ConcordanceCounts(
+            concordant=float(a["concordant"][0]),
+            discordant=float(a["discordant"][0]),
+            tied_risk=float(a["tied_risk"][0]),
+            comparable=round(float(a["comparable"][0])),
+        )
+        boot = a.get("bootstrap_counts")
+        interval = (
+            cindex_interval(boot, self.study.evaluation.confidence) if boot is not None else None
+        )
+        cs = [m["harrell_c"] for m in per_site.values() if m.get("harrell_c") is not None]
+        result = MethodResult(
+            method=method,
+            per_site=per_site,
+            consortium_cindex=total.cindex if total.comparable else None,
+            consortium_interval=interval,
+            mean_site_cindex=float(np.mean(cs)) if cs else None,  # type: ignore[arg-type]
+            rounds=len(state.history) or self.study.training.rounds,
+            trained_on=tuple(trained_on),
+            params=state.params,
+        )
+        lower, upper = interval if interval else (None, None)
+        metrics = {
+            "consortium_cindex": result.consortium_cindex,
+            "mean_site_cindex": result.mean_site_cindex,
+            "consortium_cindex_lower": lower,
+            "consortium_cindex_upper": upper,
+        }
+        seq = self.sign_metrics(method, metrics, sorted(seqs.values()))
+        return result if seq is None else replace(result, ledger={"metric_seq": seq})
+
+    def _completion_entries(self, replies: Mapping[str, Reply]) -> dict[str, int]:
+        """The ledger seq of each site's signed ``task.completed`` entry for its reply."""
+        if self.audit is None:
+            return {}
+        done = self.audit.recorder.completed
+        return {site: done[r.task_id] for site, r in replies.items() if r.task_id in done}
+
+    def sign_metrics(
+        self, method: str, metrics: Mapping[str, float | None], derived_from: Sequence[int]
+    ) -> int | None:
+        """The hub signs consortium figures of the current plan, citing the sites' signed
+        entries they derive from; every site co-signs the checkpoint after them."""
+        if self.audit is None:
+            return None
+        payload: dict[str, Any] = {
+            "plan": self.plan.plan_id,
+            "method": method,
+            "metrics": {k: decimal(v) for k, v in metrics.items()},
+            "derived_from": list(derived_from),
+        }
+        seq = self.audit.recorder.record(self.audit.hub, "metric", payload)
+        self.audit.checkpoint_and_cosign()
+        return seq
+
+    def federated(self, study: StudySpec | None = None) -> MethodResult:
+        """Train with the study's strategy across all sites."""
+        study = study or self.study
+        strategy = build_strategy(study.training, study.model)
+        members = list(self.view.members)
+        plan_seq = self.begin_plan(study.training.strategy, study, members, strategy=strategy)
+        state = self.train(self.plan, study, study.training.strategy)
+        if self.audit is not None:
+            digest = sha256_hex(encode_arrays(state.params))
+            self.audit.register_model(self.plan.plan_id, digest)
+        result = self.evaluate(study.training.strategy, state, members)
+        return with_plan(result, plan_seq)
+
+    def clinical_only(self, study: StudySpec | None = None) -> MethodResult:
+        """Baseline: the site-stratified Cox model on the clinical features alone."""
+        study = study or self.study
+        model = study.model.model_copy(
+            update={"kind": "linear_cox", "l2": max(study.model.l2, 0.01)}
+        )
+        training = study.training.model_copy(update={"strategy": "newton_raphson", "rounds": 50})
+        clinical = study.model_copy(update={"model": model, "training": training})
+        strategy = build_strategy(clinical.training, clinical.model)
+        members = list(self.view.members)
+        plan_seq = self.begin_plan("clinical_only", clinical, members, strategy=strategy)
+        state = self.train(self.plan, clinical, "clinical only")
+        result = self.evaluate("clinical_only", state, members)
+        return with_plan(result, plan_seq)
+
+    def interpret(self, result: MethodResult, kind: str | None = None) -> int:
+        """Each site renders tile heatmaps of ``result``'s model (of ``kind``, the study's by
+        default) into its own folder; the hub learns only how many."""
+        config: dict[str, ConfigValue] = {"model": kind or self.study.model.kind}
+        replies = self.consortium.hub.broadcast(
+            self.plan, "interpret", 0, arrays=result.params, config=config
+        )
+        return sum(r.counts.get("slides_rendered", 0) for r in replies.values())
+
+    def secure_risk_groups(self) -> bool:
+        """Risk groups need secure aggregation (sites answer their tasks only masked);
+        without it (two sites, or ``secure_aggregation = "off"``) the report has none."""
+        sites = self.view.site_infos
+        return (
+            len(sites) >= 2
+            and Plan.create("risk_groups", sites, self.study.privacy).secure is not None
+        )
+
+    def compute_risk_groups(
+        self, result: MethodResult, kind: str, end_days: float | None = None
+    ) -> RiskGroups:
+        """Low/high-risk groups of ``result``'s model across the consortium, signed."""
+        method = f"risk_groups:{result.method}"
+        plan_seq = self.begin_plan(method, self.study, list(self.view.members))
+        plan = self.plan
+
+        def summed(kind: Any, params: Arrays, config: dict[str, ConfigValue]) -> Any:
+            return self.consortium.hub.summed(plan, kind, 0, arrays=params, config=config)
+
+        end = end_days or follow_up_end(self.study.evaluation)
+        groups, replies = risk_groups(summed, result.method, result.params, kind, end)
+        done = self.audit.recorder.completed if self.audit is not None else {}
+        seq = self.sign_metrics(
+            method,
+            groups.ledger_metrics(),
+            sorted(done[r.task_id] for r in replies.values() if r.task_id in done),
+        )
+        if seq is None:
+            return groups
+        ledger = (
+            {"metric_seq": seq} if plan_seq is None else {"plan_seq": plan_seq, "metric_seq": seq}
+        )
+        return replace(groups, ledger=ledger)
+
+    def export_tiles(
+        self, result: MethodResult, out: Path, patients: int = 1, kind: str | None = None
+    ) -> dict[str, list[ExportedImage]]:
+        """Ask every site to release the heatmap and top tiles of its ``patients``
+        highest-risk test patients; write what the sites' policies let out under ``out``.
+
+        A planned, signed operation: each site checks its policy (``allow-tile-export``,
+        ``max-exported-patients``) and signs a ``task.refused`` or ``task.completed`` entry
+        whose output hash covers the images. Sites that refuse are listed with their reason.
+        """
+        self.begin_plan("export_tiles", self.study, list(self.view.members), summed=False)
+        config: dict[str, ConfigValue] = {"model": kind or self.study.model.kind}
+        config["patients"] = patients
+        try:
+            replies = self.consortium.hub.broadcast(
+                self.plan, "export_tiles", 0, arrays=result.params, config=config
+            )
+        except AggregationError:  # every site refused: nothing leaves, reasons below
+            replies = {}
+        done = self.audit.recorder.completed if self.audit is not None else {}
+        self.exported = {}
+        for site, reply in sorted(replies.items()):
+            folder = out / site
+            folder.mkdir(parents=True, exist_ok=True)
+            images = []
+            for name, array in sorted(reply.arrays.items()):
+                path = folder / f"{name}.png"
+                write_bytes_atomic(path, array.astype(np.uint8).tobytes())
+                images.append(ExportedImage(site, name, path, done.get(reply.task_id)))
+            self.exported[site] = images
+        for site, reason in self.consortium.hub.log[-1].missing.items():
+            self.excluded.setdefault(f"{site} (tile export)", reason)
+        return self.exported
+
+
+def with_plan(result: MethodResult, plan_seq: int | None) -> MethodResult:
+    """``result`` citing the ledger seq of its plan's submission."""
+    if plan_seq is None:
+        return result
+    return replace(result, ledger={"plan_seq": plan_seq, **result.ledger})

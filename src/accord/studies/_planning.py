@@ -1,0 +1,90 @@
+"""Plans of a study run: decided once (:class:`~accord.fl._plan.Plan`), signed on the ledger.
+
+:class:`Planner` makes every plan of a run from the study: its task settings (rounds, DP,
+the registered function's hash), its secure aggregation (decided by ``Plan.create``) and,
+with a ledger, the researcher's signed ``plan.submitted`` entry. A restarted hub resumes a
+plan it had begun (same id, no second submission) from its checkpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from accord.core import PrivacySpec, StudySpec, TrainingSpec
+from accord.fl import Plan, plan_task_config
+from accord.fl.strategies import SiteInfo, Strategy
+from accord.ledger import decimal
+from accord.privacy import gaussian_mechanism_epsilon, most_conservative
+from accord.studies._audit import RunLedger
+from accord.studies._checkpoints import PlanCheckpoints
+
+__all__ = ["Planner", "planned_epsilon"]
+
+
+@dataclass
+class Planner:
+    """Makes a run's plans; with ``audit``, registers the function and signs each plan."""
+
+    seed: int
+    audit: RunLedger | None = None
+    checkpoints: PlanCheckpoints | None = None
+
+    def begin(
+        self,
+        method: str,
+        study: StudySpec,
+        sites: Sequence[SiteInfo],
+        trained_on: Sequence[str],
+        *,
+        strategy: Strategy | None = None,
+        summed: bool = True,
+    ) -> tuple[Plan, int | None]:
+        """A new plan (or the resumed one) for ``method``; and its ledger seq, if any.
+
+        Raises :class:`~accord.core._errors.ConfigError` before anything is signed when the
+        study's privacy settings cannot run ``strategy``.
+        """
+        resumed = self.checkpoints.plan(method) if self.checkpoints else None
+        config = plan_task_config(study.privacy, study.training, len(sites), study.model.kind)
+        plan = Plan.create(
+            method,
+            sites,
+            study.privacy,
+            config=config,
+            strategy=strategy,
+            summed=summed,
+            plan_id=resumed[0] if resumed else None,
+        )
+        if self.audit is None:
+            return plan, None
+        function = self.audit.register_function(study)
+        plan = replace(plan, config=plan.config.model_copy(update={"function": function}))
+        if resumed:  # the plan is already on the ledger: carry on with it
+            return plan, resumed[1]
+        payload = {
+            "study": study.study.name,
+            "method": method,
+            "config_hash": study.config_hash(),
+            "function": function,
+            "strategy": study.training.strategy,
+            "rounds": study.training.rounds,
+            "secure_aggregation": plan.secure is not None,
+            "dp_epsilon": decimal(planned_epsilon(study.privacy, study.training)),
+            "trained_on": list(trained_on),
+            "seed": self.seed,
+        }
+        seq = self.audit.submit_plan(plan.plan_id, payload)
+        if self.checkpoints is not None:
+            self.checkpoints.begin(method, plan.plan_id, seq)
+        return plan, seq
+
+
+def planned_epsilon(privacy: PrivacySpec, training: TrainingSpec) -> float | None:
+    """The ε a plan declares (sites check it against their budgets), or None without DP."""
+    if privacy.dp == "dpsgd":
+        return privacy.epsilon
+    if privacy.dp == "dpfedavg" and privacy.noise_multiplier is not None:
+        spent = gaussian_mechanism_epsilon(privacy.noise_multiplier, training.rounds, privacy.delta)
+        return most_conservative(spent).epsilon
+    return None

@@ -1,0 +1,79 @@
+"""The simulation's references: models that need every row in one place.
+
+*Pooled* trains the study's model on all training rows as one virtual site; *local-only*
+trains it on one site's rows alone; the *oracle* scores the true risk of a synthetic
+consortium. A real consortium can compute none of them — they let a simulated study show
+what federation costs or gains. Each reference model is still evaluated by the real sites
+on their own test rows, through the federated run, so all methods are compared alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from accord.core import AccordError, StudySpec, new_id
+from accord.data import Cohort, SiteCohort
+from accord.fl import Plan
+from accord.fl.strategies import GlobalState, SiteInfo, build_strategy
+from accord.studies._federated_run import StudyRun, with_plan
+from accord.studies._oracle import oracle_result
+from accord.studies._outcome import MethodResult
+from accord.studies._simulated_sites import share_cache, simulate_sites
+
+__all__ = ["SimulationReferences"]
+
+
+@dataclass
+class SimulationReferences:
+    """Pooled, local-only and oracle references of ``run``, from ``cohort`` (every row)."""
+
+    run: StudyRun
+    cohort: Cohort
+    data_dir: Path | None = None
+    feature_cache: Path | None = None
+
+    def pooled(self, study: StudySpec | None = None) -> MethodResult:
+        """Reference: the same model trained on all training rows pooled in one place."""
+        study = study or self.run.study
+        plan_seq = self.run.begin_plan("pooled", study, ["pooled"])
+        state = self._alone({"pooled": self.cohort.pooled()}, study, "pooled")
+        return with_plan(self.run.evaluate("pooled", state, ["pooled"]), plan_seq)
+
+    def local(self, site: str, study: StudySpec | None = None) -> MethodResult:
+        """Reference: the model trained on one site's rows only, evaluated everywhere."""
+        study = study or self.run.study
+        plan_seq = self.run.begin_plan(f"local:{site}", study, [site])
+        try:
+            state = self._alone({site: self.cohort.sites[site]}, study, f"local {site}")
+        except AccordError as exc:
+            return MethodResult(f"local:{site}", {}, None, None, None, 0, (site,), error=str(exc))
+        return with_plan(self.run.evaluate(f"local:{site}", state, [site]), plan_seq)
+
+    def oracle(self) -> MethodResult | None:
+        """C of the true risk on the same test rows (synthetic consortia with a truth file)."""
+        spec = self.run.study.cohort
+        return oracle_result(self.data_dir, spec, self.cohort.sites, self.run.excluded)
+
+    def _alone(
+        self, cohorts: Mapping[str, SiteCohort], study: StudySpec, label: str
+    ) -> GlobalState:
+        """Train on ``cohorts`` as a consortium of their own (FedAvg, or Newton–Raphson),
+        in clear, with the run's preprocessing and the current plan's task settings."""
+        sub, sites = simulate_sites(cohorts, self.run.study, self.run.seed)
+        if self.feature_cache is not None:
+            share_cache(sites, self.feature_cache)
+        infos = tuple(SiteInfo(name, c.n_train) for name, c in cohorts.items())
+        sub.install(Plan.plain(infos), self.run.preprocessor)
+        if study.training.strategy != "newton_raphson":
+            training = study.training.model_copy(update={"strategy": "fedavg"})
+            study = study.model_copy(update={"training": training})
+        plan = replace(
+            self.run.plan,
+            plan_id=new_id("plan"),
+            sites=infos,
+            secure=None,
+            strategy=build_strategy(study.training, study.model),
+        )
+        return self.run.train(plan, study, label, consortium=sub)

@@ -1,0 +1,107 @@
+"""Kaplan–Meier curves by risk group for a trained model, from consortium sums only.
+
+The hub places the cut-off at the median training risk of all sites (moments, then a
+histogram on a grid it derives from them) and sums every site's numbers at risk and
+events per group on a common time grid (see :mod:`accord.fl._risk_groups`). Every
+exchange is a weighted sum, securely aggregated when the study runs secure aggregation.
+The consortium curves and the log-rank test are computed from the sums; the run signs
+them into the ledger as a ``metric`` entry citing the sites' signed counts
+(:meth:`accord.studies._federated_run.StudyRun.compute_risk_groups`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from accord.core import Arrays, EvaluationSpec
+from accord.fl import GROUPS, WeightedSum, histogram_grid, histogram_median, time_grid
+from accord.net import ConfigValue, Reply, TaskKind
+from accord.survival import logrank_from_counts
+
+__all__ = ["RiskGroups", "SummedTask", "follow_up_end", "risk_groups"]
+
+_STEP_DAYS = 30.0
+_BINS = 400
+
+SummedTask = Callable[
+    [TaskKind, Arrays, dict[str, ConfigValue]], tuple[Mapping[str, Reply], WeightedSum]
+]
+"""Every site runs a task of this kind on these parameters; the replies and their sum."""
+
+
+@dataclass(frozen=True)
+class RiskGroups:
+    """Consortium numbers at risk and events per group (rows) and interval (columns)."""
+
+    method: str
+    cutoff: float
+    grid_days: np.ndarray
+    at_risk: np.ndarray
+    events: np.ndarray
+    logrank_statistic: float
+    logrank_p: float
+    labels: tuple[str, ...] = GROUPS
+    ledger: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "groups": list(self.labels),
+            "grid_days": [float(v) for v in self.grid_days],
+            "at_risk": self.at_risk.astype(int).tolist(),
+            "events": self.events.astype(int).tolist(),
+            "logrank_statistic": self.logrank_statistic,
+            "logrank_p": self.logrank_p,
+            "ledger": dict(self.ledger),
+        }
+
+    def ledger_metrics(self) -> dict[str, float | None]:
+        """The figures the hub signs: the log-rank test and the size of each group."""
+        return {
+            "logrank_statistic": self.logrank_statistic,
+            "logrank_p": self.logrank_p,
+            "n_low": float(self.at_risk[0, 0]),
+            "n_high": float(self.at_risk[1, 0]),
+        }
+
+
+def risk_groups(
+    summed: SummedTask, method: str, params: Arrays, kind: str, end_days: float
+) -> tuple[RiskGroups, Mapping[str, Reply]]:
+    """Low/high-risk groups of ``method``'s model (``params``, of model ``kind``) across
+    the consortium, from three summed exchanges; also the replies of the last one (the
+    sites' signed interval counts)."""
+    config: dict[str, ConfigValue] = {"model": kind}
+    _, moments = summed("risk_summary", params, config)
+    lo, hi, bins = histogram_grid(moments.arrays["moments"], _BINS)
+    _, hist = summed(
+        "risk_summary", params, {**config, "stage": "histogram", "lo": lo, "hi": hi, "bins": bins}
+    )
+    cutoff = histogram_median(hist.arrays["histogram"], lo, hi)
+    replies, counts = summed(
+        "km_counts",
+        params,
+        {**config, "cutoff": cutoff, "step_days": _STEP_DAYS, "end_days": end_days},
+    )
+    at_risk, events = counts.arrays["at_risk"], counts.arrays["events"]
+    test = logrank_from_counts(at_risk.T, events.T)
+    groups = RiskGroups(
+        method=method,
+        cutoff=cutoff,
+        grid_days=time_grid(_STEP_DAYS, end_days),
+        at_risk=at_risk,
+        events=events,
+        logrank_statistic=test.statistic,
+        logrank_p=test.p_value,
+    )
+    return groups, replies
+
+
+def follow_up_end(evaluation: EvaluationSpec) -> float:
+    """The study's last evaluation horizon, or five years."""
+    horizons = evaluation.horizons_days
+    return float(max(horizons)) if horizons else 1825.0

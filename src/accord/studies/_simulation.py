@@ -1,0 +1,129 @@
+"""A simulated study: every site's rows on this machine, the federated run, the references.
+
+:meth:`Simulation.prepare` loads the cohort folder, builds the sites (in this process, or
+as processes behind a hub service: ``network``) and starts the federated
+:class:`~accord.studies._federated_run.StudyRun`, which sees only what the sites reply.
+Because the simulation holds every row, it also offers the references a real consortium
+cannot compute (:class:`~accord.studies._references.SimulationReferences`: pooled,
+local-only, oracle), labelled as such in results and reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypedDict, Unpack
+
+from accord.core import StudySpec
+from accord.data import Cohort, load_cohort
+from accord.fl import LedgerRecorder, Site
+from accord.studies._audit import RunLedger
+from accord.studies._checkpoints import PlanCheckpoints
+from accord.studies._consortium import Consortium
+from accord.studies._federated_run import Progress, StudyRun
+from accord.studies._outcome import MethodResult
+from accord.studies._references import SimulationReferences
+from accord.studies._simulated_sites import Observer, share_cache, simulate_sites
+
+__all__ = ["NetworkFactory", "Options", "Simulation", "run_study"]
+
+NetworkFactory = Callable[[LedgerRecorder | None], Consortium]
+"""The hub's side of a consortium whose sites run elsewhere (``HubService.consortium``)."""
+
+
+class Options(TypedDict, total=False):
+    """How a simulation runs (every key optional).
+
+    ``ledger_dir``: sign every operation into ``ledger_dir/ledger.sqlite``, each site
+    keeping a verified replica under ``ledger_dir/sites/NAME/``; or ``audit``, a run's
+    ledger already open. ``network``: the hub's side of a consortium whose sites run as
+    processes (:class:`accord.services.LoopbackConsortium`) instead of here.
+    ``feature_cache``: one folder where every simulated site keeps its tile features.
+    ``observer`` sees every reply's wire bytes; ``progress`` every training round;
+    ``checkpoints`` let a restarted hub resume its plans.
+    """
+
+    observer: Observer | None
+    progress: Progress | None
+    ledger_dir: Path | None
+    audit: RunLedger | None
+    feature_cache: Path | None
+    network: NetworkFactory | None
+    checkpoints: PlanCheckpoints | None
+
+
+@dataclass
+class Simulation:
+    """A study on a cohort folder: the federated run, its sites, its references."""
+
+    run: StudyRun
+    cohort: Cohort
+    references: SimulationReferences
+    sites: dict[str, Site] = field(default_factory=dict)  # empty when sites are processes
+    oracle: MethodResult | None = None  # C of the true risk (synthetic consortia only)
+
+    @classmethod
+    def prepare(
+        cls, study: StudySpec, data_dir: Path | None, seed: int, **options: Unpack[Options]
+    ) -> Simulation:
+        """Load the cohort, build the consortium and fit the preprocessing (see
+        :class:`Options`)."""
+        observer, ledger_dir = options.get("observer"), options.get("ledger_dir")
+        audit, network = options.get("audit"), options.get("network")
+        feature_cache = options.get("feature_cache")
+        cohort = load_cohort(study.cohort, data_dir, seed, preprocessing=study.preprocessing)
+        if audit is None and ledger_dir is not None:
+            audit = RunLedger.create(ledger_dir, study, cohort)
+        recorder = audit.recorder if audit else None
+        sites: dict[str, Site] = {}
+        if network is not None:
+            consortium = network(recorder)
+        else:
+            consortium, sites = simulate_sites(
+                cohort.sites,
+                study,
+                seed,
+                observer,
+                recorder=recorder,
+                signers=audit.sites if audit else None,
+                policies={s: audit.policy_check(s) for s in audit.governance} if audit else None,
+                datasets=audit.datasets if audit else None,
+                public_key_of=audit.public_key if audit else None,
+                folders=audit.site_folders() if audit else None,
+            )
+        if feature_cache is not None:
+            share_cache(sites, feature_cache)
+        run = StudyRun.start(
+            study,
+            consortium,
+            seed,
+            progress=options.get("progress"),
+            audit=audit,
+            checkpoints=options.get("checkpoints"),
+        )
+        references = SimulationReferences(run, cohort, data_dir, feature_cache)
+        return cls(run, cohort, references, sites)
+
+
+def run_study(
+    study: StudySpec, data_dir: Path | None, seed: int, **options: Unpack[Options]
+) -> tuple[Simulation, list[MethodResult]]:
+    """The study's federated method, then its baselines and references; every result.
+
+    ``options``: see :class:`Options`.
+    """
+    sim = Simulation.prepare(study, data_dir, seed, **options)
+    run, references = sim.run, sim.references
+    results = [run.federated()]
+    baselines = study.training.baselines
+    if "clinical_only" in baselines and study.model.kind != "linear_cox":
+        results.append(run.clinical_only())
+    if "pooled" in baselines:
+        results.append(references.pooled())
+    if "local" in baselines:
+        results.extend(references.local(site) for site in sim.cohort.sites)
+    if study.study.task == "survival" and results[0].params and run.secure_risk_groups():
+        run.risk_groups = run.compute_risk_groups(results[0], study.model.kind)
+    sim.oracle = references.oracle()
+    return sim, results

@@ -1,0 +1,162 @@
+"""Concordance indices: Harrell's C (as lifelines) and Uno's IPCW C (as scikit-survival).
+
+A pair (i, j) is comparable when subject i had an event and j left the study later, or
+at the same time but censored; two events at the same time are not compared. The pair
+is concordant when the earlier event has the higher risk. Counts, not ratios, are what
+sites share: :class:`ConcordanceCounts` add up across sites to the consortium C-index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from accord.core import DataError
+from accord.survival._checks import (
+    BoolArray,
+    FloatArray,
+    _check_same_length,
+    _check_survival,
+    _check_vector,
+)
+from accord.survival._ipcw import _inverse_censoring_weights
+
+__all__ = ["ConcordanceCounts", "concordance_counts", "harrell_c", "uno_c"]
+
+
+@dataclass(frozen=True)
+class ConcordanceCounts:
+    """Pair counts behind Harrell's C. ``comparable = concordant + discordant + tied_risk``."""
+
+    concordant: float
+    discordant: float
+    tied_risk: float
+    comparable: int
+
+    @property
+    def cindex(self) -> float:
+        """(concordant + tied_risk / 2) / comparable; nan when no pair is comparable."""
+        if self.comparable == 0:
+            return float("nan")
+        return (self.concordant + 0.5 * self.tied_risk) / self.comparable
+
+    def __add__(self, other: ConcordanceCounts) -> ConcordanceCounts:
+        """Pool the counts of two sites (pairs across sites are not compared)."""
+        return ConcordanceCounts(
+            concordant=self.concordant + other.concordant,
+            discordant=self.discordant + other.discordant,
+            tied_risk=self.tied_risk + other.tied_risk,
+            comparable=self.comparable + other.comparable,
+        )
+
+
+@dataclass(frozen=True)
+class _PairsPerEvent:
+    """For each event (in input order of the events): its comparable pairs by outcome."""
+
+    lower: FloatArray  # (n_events,) comparable partners with lower risk (concordant)
+    tied: FloatArray  # (n_events,) comparable partners with the same risk
+    comparable: FloatArray  # (n_events,) all comparable partners
+
+
+def _check_inputs(
+    time: npt.ArrayLike, event: npt.ArrayLike, risk: npt.ArrayLike
+) -> tuple[FloatArray, BoolArray, FloatArray]:
+    t, e = _check_survival(time, event)
+    r = _check_same_length(_check_vector(risk, "risk"), t.shape[0], "risk")
+    return t, e, r
+
+
+def _pairs_per_event(time: FloatArray, event: BoolArray, risk: FloatArray) -> _PairsPerEvent:
+    """Count comparable partners of every event in O(n log n) with a Fenwick tree.
+
+    Subjects are visited from the last exit backwards, in blocks of equal (time, event),
+    censorings at a time before the events at that time; each event queries the risks
+    already inserted (everyone who left later, or censored at the same time).
+    """
+    ranks = np.unique(risk, return_inverse=True)[1] + 1  # 1-based ranks of risk
+    order = np.lexsort((~event, time))  # exit order: time, events first
+    tree = [0] * (int(ranks.max(initial=0)) + 1)
+    size = len(tree)
+    results: dict[int, tuple[int, int, int]] = {}
+    inserted, stop = 0, order.shape[0]
+    while stop > 0:
+        start = stop - 1
+        key = (time[order[start]], event[order[start]])
+        while start > 0 and (time[order[start - 1]], event[order[start - 1]]) == key:
+            start -= 1
+        block = [int(i) for i in order[start:stop]]
+        if key[1]:
+            for i in block:
+                below, at_or_below = _prefix(tree, ranks[i] - 1), _prefix(tree, ranks[i])
+                results[i] = (below, at_or_below - below, inserted)
+        for i in block:
+            _insert(tree, size, int(ranks[i]))
+        inserted, stop = inserted + len(block), start
+    counts = np.array([results[int(i)] for i in np.flatnonzero(event)], dtype=np.float64)
+    counts = counts.reshape(-1, 3)
+    return _PairsPerEvent(lower=counts[:, 0], tied=counts[:, 1], comparable=counts[:, 2])
+
+
+def _prefix(tree: list[int], index: int) -> int:
+    total = 0
+    while index > 0:
+        total += tree[index]
+        index -= index & -index
+    return total
+
+
+def _insert(tree: list[int], size: int, index: int) -> None:
+    while index < size:
+        tree[index] += 1
+        index += index & -index
+
+
+def concordance_counts(
+    time: npt.ArrayLike, event: npt.ArrayLike, risk: npt.ArrayLike
+) -> ConcordanceCounts:
+    """Harrell's pair counts; equals ``lifelines.utils.concordance_index(time, -risk, event)``.
+
+    Args:
+        time: (n,) event or censoring times in days.
+        event: (n,) bool or 0/1, 1 = event observed.
+        risk: (n,) risk scores, higher = shorter survival. Ties in risk count one half.
+    """
+    pairs = _pairs_per_event(*_check_inputs(time, event, risk))
+    concordant, tied = float(pairs.lower.sum()), float(pairs.tied.sum())
+    comparable = int(pairs.comparable.sum())
+    return ConcordanceCounts(concordant, comparable - concordant - tied, tied, comparable)
+
+
+def harrell_c(time: npt.ArrayLike, event: npt.ArrayLike, risk: npt.ArrayLike) -> float:
+    """Harrell's C-index in [0, 1] (nan without comparable pairs); see concordance_counts."""
+    return concordance_counts(time, event, risk).cindex
+
+
+def uno_c(
+    time_train: npt.ArrayLike,
+    event_train: npt.ArrayLike,
+    time: npt.ArrayLike,
+    event: npt.ArrayLike,
+    risk: npt.ArrayLike,
+    tau: float | None = None,
+) -> float:
+    """Uno's IPCW C-index, as ``sksurv.metrics.concordance_index_ipcw``.
+
+    Each comparable pair is weighted by 1 / G(t_i)^2, G being the Kaplan-Meier estimate of
+    the censoring distribution from the training data (days). Only events before ``tau``
+    (days) count. Returns nan when no comparable pair has a positive weight.
+    """
+    t, e, r = _check_inputs(time, event, risk)
+    if tau is not None and not tau > 0:
+        raise DataError("tau is not positive; expected a truncation time > 0 days")
+    counted = e if tau is None else e & (t < tau)
+    weights = _inverse_censoring_weights(time_train, event_train, t, counted) ** 2
+    pairs = _pairs_per_event(t, e, r)
+    w = weights[e]
+    denominator = float(w @ pairs.comparable)
+    if denominator == 0:
+        return float("nan")
+    return float(w @ (pairs.lower + 0.5 * pairs.tied)) / denominator
