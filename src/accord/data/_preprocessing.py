@@ -2,14 +2,17 @@
 sufficient statistics, never from pooled rows.
 
 Each site computes :func:`feature_statistics` on its *train* rows (counts, sums, sums of
-squares; category counts with small cells suppressed) and sends them as named arrays;
-the hub sums them in :func:`fit_preprocessor` into a :class:`Preprocessor` that every
-site then applies to its own rows with :meth:`Preprocessor.transform`.
+squared deviations from its own mean; category counts with small cells suppressed) and
+sends them as named arrays; the hub combines them in :func:`fit_preprocessor` into a
+:class:`Preprocessor` that every site then applies to its own rows with
+:meth:`Preprocessor.transform`.
 
 Payload keys (float64 arrays) per feature ``f``:
 
-* numeric or binary: ``num.{f}.n`` (non-missing count), ``num.{f}.sum``, ``num.{f}.sumsq``,
-  each of shape (1,);
+* numeric or binary: ``num.{f}.n`` (non-missing count), ``num.{f}.sum`` and ``num.{f}.m2``
+  (the sum of squared deviations from the site's mean), each of shape (1,). The hub
+  combines them as Chan et al. (1979) do, so the pooled variance keeps its precision
+  where sums of squares would cancel (values far from zero that vary little);
 * categorical: ``cat.{f}.n`` (train rows, shape (1,)) and ``cat.{f}.counts`` (shape (L,),
   aligned with ``levels[f]``, the site's level strings). Levels seen fewer than
   ``min_cell_count`` times are suppressed: left out of both, so neither the count nor the
@@ -92,7 +95,8 @@ def feature_statistics(
             x = x[~np.isnan(x)]
             arrays[f"num.{name}.n"] = np.array([float(x.size)])
             arrays[f"num.{name}.sum"] = np.array([float(np.sum(x))])
-            arrays[f"num.{name}.sumsq"] = np.array([float(np.sum(x * x))])
+            deviations = x - x.mean() if x.size else x
+            arrays[f"num.{name}.m2"] = np.array([float(np.sum(deviations * deviations))])
     return SiteFeatureStats(arrays=arrays, levels=levels)
 
 
@@ -238,11 +242,11 @@ def fit_preprocessor(
                 columns.append(f"{name}={level}")
                 moments.append(_moments(n, count, count))
         else:
-            n, total, total_sq = (_pooled(stats, f"num.{name}.{k}") for k in ("n", "sum", "sumsq"))
+            n, total = (_pooled(stats, f"num.{name}.{k}") for k in ("n", "sum"))
             if n == 0:
                 raise DataError(f"column '{name}': no non-missing train values at any site")
             columns.append(name)
-            moments.append(_moments(n, total, total_sq))
+            moments.append(_combined_moments(stats, f"num.{name}"))
             fill[name] = total / n
     means, scales = _centre_and_scale(moments, prep.standardise)
     return Preprocessor(
@@ -281,6 +285,28 @@ def _pooled_levels(
             totals[level] = totals.get(level, 0.0) + float(count)
     kept = tuple(sorted(lv for lv, c in totals.items() if c >= min_cell_count))
     return kept, [totals[lv] for lv in kept], _pooled(stats, f"cat.{name}.n")
+
+
+def _combined_moments(stats: Sequence[SiteFeatureStats], key: str) -> tuple[float, float, float]:
+    """(mean, variance, mean square) of the pooled values from each site's n, sum and m2:
+    the within-site m2 plus the between-site spread of the site means (Chan et al.)."""
+    parts = [
+        (
+            float(s.arrays[f"{key}.n"][0]),
+            float(s.arrays[f"{key}.sum"][0]),
+            s.arrays.get(f"{key}.m2"),
+        )
+        for s in stats
+    ]
+    if any(m2 is None for _, _, m2 in parts):
+        raise AggregationError(f"feature statistics: a site sent no '{key}.m2'")
+    n = math.fsum(p[0] for p in parts)
+    mean = math.fsum(p[1] for p in parts) / n
+    within = math.fsum(float(m2[0]) for _, _, m2 in parts if m2 is not None)
+    between = math.fsum(k * (s / k - mean) ** 2 for k, s, _ in parts if k > 0)
+    m2 = within + between
+    variance = m2 / (n - 1) if n > 1 else 0.0
+    return mean, variance, m2 / n + mean * mean
 
 
 def _moments(n: float, total: float, total_sq: float) -> tuple[float, float, float]:
