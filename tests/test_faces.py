@@ -117,6 +117,7 @@ FACES: dict[str, list[str]] = {
     "accord.fl": [
         "DPSettings",
         "Exchange",
+        "ExpectSecure",
         "GROUPS",
         "Handler",
         "Hub",
@@ -128,6 +129,7 @@ FACES: dict[str, list[str]] = {
         "Recorder",
         "RoundLog",
         "SecAggRound",
+        "SecurePlan",
         "SecureSettings",
         "Site",
         "SiteContext",

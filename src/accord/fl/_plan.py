@@ -10,14 +10,19 @@ sites), off for plans whose replies are not summed, and refused ("on") or quietl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from accord.core import ConfigError, PrivacySpec, TrainingSpec, new_id
 from accord.fl._task_config import DPSettings, TaskConfig
+from accord.net import Task
+
+if TYPE_CHECKING:
+    from accord.fl._site import SiteContext
 from accord.fl.strategies._base import SiteInfo, Strategy
 
-__all__ = ["Plan", "SecureSettings", "plan_task_config"]
+__all__ = ["ExpectSecure", "Plan", "SecurePlan", "SecureSettings", "plan_task_config"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,25 @@ class SecureSettings:
     @classmethod
     def of(cls, privacy: PrivacySpec) -> SecureSettings:
         return cls(privacy.secagg_clip, privacy.secagg_threshold, privacy.secagg_neighbours)
+
+
+@dataclass(frozen=True)
+class SecurePlan:
+    """What a site expects of every secure round of a plan, from the *signed* plan: the
+    plan's sites (every round invites all of them) and its secure-aggregation settings.
+
+    A site compares each task's :class:`~accord.fl.SecAggRound` with this, never the other
+    way round: the hub's task config is a claim, the signed plan is the reference.
+    """
+
+    sites: tuple[str, ...]
+    settings: SecureSettings
+
+
+ExpectSecure = Callable[[Task, "SiteContext"], "SecurePlan | None"]
+"""A site's source of :class:`SecurePlan` for a task's plan (None: the plan sums in clear).
+Given by the site's governance (its verified ledger replica), or by its own study file
+when it runs without a ledger."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +115,12 @@ class Plan:
     @property
     def site_ids(self) -> list[str]:
         return [s.site for s in self.sites]
+
+    def secure_plan(self) -> SecurePlan | None:
+        """What each site of this plan should expect of its secure rounds."""
+        if self.secure is None:
+            return None
+        return SecurePlan(tuple(self.site_ids), self.secure)
 
 
 def _check_summable(strategy: Strategy) -> None:
