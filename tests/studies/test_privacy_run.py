@@ -107,3 +107,26 @@ def test_secure_aggregation_on_refuses_a_strategy_needing_individual_updates(dat
     with pytest.raises(ConfigError, match="needs each site's individual update"):
         run.federated()
     assert AggregationError  # the same refusal at the hub level is tested in tests/fl
+
+
+@pytest.mark.parametrize(("secure", "shares"), [("auto", 2), ("off", 1)])
+def test_dpfedavg_noise_shares_cover_the_fewest_sites_that_can_be_unmasked(
+    data: Path, monkeypatch: pytest.MonkeyPatch, secure: str, shares: int
+) -> None:
+    """Three sites, threshold 2: each share is σ²C²/2, so any unmaskable sum carries the
+    plan's noise; in clear every update carries all of it (the hub sees it alone)."""
+    from accord.fl.tasks import _private_training
+
+    seen: list[int] = []
+    real = _private_training.site_noise_share
+
+    def spy(shape, clip, sigma, n_sites, rng):  # type: ignore[no-untyped-def]
+        seen.append(n_sites)
+        return real(shape, clip, sigma, n_sites, rng)
+
+    monkeypatch.setattr(_private_training, "site_noise_share", spy)
+    study = _study(
+        data, dp="dpfedavg", noise_multiplier=1.0, clip_norm=0.5, secure_aggregation=secure
+    )
+    Simulation.prepare(study, data, 0).run.federated()
+    assert seen and set(seen) == {shares}

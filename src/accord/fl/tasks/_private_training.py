@@ -7,9 +7,11 @@ reports the ε spent so far by two accountants (Opacus RDP, dp-accounting RDP), 
 ledger records per site, dataset and round.
 
 ``dpfedavg``: the site clips its whole update to ``clip_norm`` (weight 1: each site counts
-once) and adds its share σC/√n of Gaussian noise, so that the sum the hub learns — masked by
-secure aggregation — carries N(0, σ²C²) noise: the central DP-FedAvg guarantee without
-trusting the hub with the noise.
+once) and adds its share σC/√t of Gaussian noise, t the secure round's threshold, so that
+the sum the hub learns — masked by secure aggregation — carries at least N(0, σ²C²) noise
+whenever it can be unmasked at all (t or more sites): the central DP-FedAvg guarantee
+without trusting the hub with the noise, and without too little noise when sites drop
+out. Without secure aggregation the hub sees each update, so each carries all of σC.
 
 Noise seeds come from the operating system's CSPRNG, never from the study seed (which is
 public in results.json and the ledger): DP runs are therefore not bit-for-bit repeatable.
@@ -86,15 +88,16 @@ def train_private(
 
 
 def privatise_update(
-    delta: Arrays, privacy: PrivacySpec, n_sites: int, rnd: int, rounds: int, seed: int
+    delta: Arrays, privacy: PrivacySpec, shares: int, rnd: int, rounds: int, seed: int
 ) -> tuple[Arrays, dict[str, float | None]]:
-    """DP-FedAvg at the site: clip the update, add this site's share of the noise."""
+    """DP-FedAvg at the site: clip the update, add this site's share of the noise
+    (variance σ²C²/``shares``; ``shares`` = the secure round's threshold, 1 in clear)."""
     if privacy.noise_multiplier is None:
         raise ConfigError("privacy.dp = 'dpfedavg' needs privacy.noise_multiplier")
     clipped, _ = clip_update(delta, privacy.clip_norm)
     rng = np.random.default_rng(secrets.randbits(128))  # secret, never the study seed
     noisy = {
-        k: v + site_noise_share(v.shape, privacy.clip_norm, privacy.noise_multiplier, n_sites, rng)
+        k: v + site_noise_share(v.shape, privacy.clip_norm, privacy.noise_multiplier, shares, rng)
         for k, v in clipped.items()
     }
     spent = gaussian_mechanism_epsilon(privacy.noise_multiplier, rnd + 1, privacy.delta)
