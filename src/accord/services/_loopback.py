@@ -33,6 +33,7 @@ from accord.core import StudySpec
 from accord.crypto import enroll, init_ca, save_identity, sign_request
 from accord.data import load_cohort
 from accord.fl import LedgerRecorder
+from accord.fl.governance import SitePolicy
 from accord.services._hub_service import HubService
 from accord.studies import RESEARCHER_ORG, Consortium, RunLedger
 
@@ -159,7 +160,11 @@ def write_site_config(
     seed: int,
     insecure: bool = False,
 ) -> Path:
-    """``out/sites/NAME/site.toml`` for a site process (and its signing key, 0600)."""
+    """``out/sites/NAME/site.toml`` for a site process (and its signing key, 0600).
+
+    Its ``[policy]`` is the documented default (:class:`SitePolicy`), whatever the
+    simulated owners decided in-process: a generated file never releases more.
+    """
     folder = out / "sites" / site
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / f"{site}.key").exists():
@@ -173,7 +178,8 @@ def write_site_config(
         f'data = "{data.resolve() if data else ""}"\n'
         f'hub = "{url}"\nstudy = "{(out / "study.json").resolve()}"\n'
         f"seed = {seed}\n\n[tls]\n{tls}\n"
-        f"[policy]\n{policy_toml(audit.policies[site].model_dump(mode='json'))}"
+        "[policy]  # the documented defaults (docs/governance.md); edit to decide otherwise\n"
+        f"{policy_toml(SitePolicy().model_dump(mode='json'))}"
     )
     path = folder / "site.toml"
     path.write_text(text, encoding="utf-8")
