@@ -138,6 +138,7 @@ FACES: dict[str, list[str]] = {
         "TaskContent",
         "WeightedSum",
         "cindex_interval",
+        "coarsen_counts",
         "current_key",
         "histogram_grid",
         "histogram_median",

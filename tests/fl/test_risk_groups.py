@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from accord.core import DataError
 from accord.fl._risk_groups import (
+    coarsen_counts,
     group_counts,
     histogram_grid,
     histogram_median,
@@ -74,3 +77,41 @@ def test_sites_answer_risk_group_tasks_only_under_secure_aggregation(tmp_path) -
         sim.run.compute_risk_groups(results[0], "linear_cox")  # and every site refuses if asked
     secure, _ = run_study(study, tmp_path, 0)  # three sites: secure aggregation on
     assert secure.run.risk_groups is not None
+
+
+def _table(times: list[int], events: list[bool], groups: list[int], step: float = 30.0):  # type: ignore[no-untyped-def]
+    t, e, g = np.asarray(times, float), np.asarray(events, bool), np.asarray(groups, int)
+    grid = time_grid(step, 30.0 * 24)
+    counts = group_counts(t, e, g.astype(float), 0.5, grid)  # group = risk > 0.5
+    return grid, counts["at_risk"], counts["events"]
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 800), st.booleans(), st.integers(0, 1)), min_size=0, max_size=80
+    ),
+    st.integers(1, 8),
+)
+def test_a_released_km_table_has_no_small_cell(rows, min_cell) -> None:  # type: ignore[no-untyped-def]
+    times, events, groups = (list(c) for c in zip(*rows, strict=True)) if rows else ([], [], [])
+    grid, at_risk, d = _table(times, events, groups)
+    out_grid, out_n, out_d = coarsen_counts(grid, at_risk, d, min_cell)
+    assert out_n.shape == out_d.shape == (2, out_grid.size)
+    assert np.all((out_d == 0) | (out_d >= min_cell))
+    assert np.all(out_n >= min_cell)
+    assert np.all(np.diff(out_grid) > 0) and set(out_grid) <= set(grid)
+    assert np.all(out_d <= out_n)
+    if out_grid.size:  # what is released adds up to the fine table up to its last interval
+        stop = int(np.searchsorted(grid, out_grid[-1])) + 1
+        np.testing.assert_array_equal(out_d.sum(axis=1), d[:, :stop].sum(axis=1))
+        np.testing.assert_array_equal(out_n[:, 0], at_risk[:, 0])
+
+
+def test_coarsening_merges_intervals_with_few_events_and_stops_where_few_are_at_risk() -> None:
+    grid = np.array([30.0, 60.0, 90.0, 120.0])
+    at_risk = np.array([[20.0, 18.0, 15.0, 4.0], [20.0, 19.0, 12.0, 9.0]])
+    events = np.array([[2.0, 3.0, 5.0, 1.0], [0.0, 0.0, 6.0, 2.0]])
+    out_grid, out_n, out_d = coarsen_counts(grid, at_risk, events, 5)
+    np.testing.assert_array_equal(out_grid, [60.0, 90.0])  # 2 + 3 merged; 120 has 4 at risk
+    np.testing.assert_array_equal(out_n, [[20.0, 15.0], [20.0, 12.0]])
+    np.testing.assert_array_equal(out_d, [[5.0, 5.0], [0.0, 6.0]])

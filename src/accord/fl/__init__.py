@@ -14,7 +14,13 @@ from accord.fl._hub import Hub, Recorder, RoundLog, TaskContent
 from accord.fl._in_memory import InMemoryTransport
 from accord.fl._plan import ExpectSecure, Plan, SecurePlan, SecureSettings, plan_task_config
 from accord.fl._recording import LedgerRecorder, PolicyCheck
-from accord.fl._risk_groups import GROUPS, histogram_grid, histogram_median, time_grid
+from accord.fl._risk_groups import (
+    GROUPS,
+    coarsen_counts,
+    histogram_grid,
+    histogram_median,
+    time_grid,
+)
 from accord.fl._secure import Exchange, round_secagg, secure_round
 from accord.fl._secure_site import secure_aggregation_middleware
 from accord.fl._site import Handler, Middleware, Site, SiteContext
@@ -46,6 +52,7 @@ __all__ = [
     "TaskContent",
     "WeightedSum",
     "cindex_interval",
+    "coarsen_counts",
     "current_key",
     "histogram_grid",
     "histogram_median",

@@ -21,6 +21,7 @@ from accord.core import Arrays, DataError
 
 __all__ = [
     "GROUPS",
+    "coarsen_counts",
     "group_counts",
     "histogram_grid",
     "histogram_median",
@@ -99,3 +100,37 @@ def group_counts(
         hit = members & e & (slot < grid.size)
         np.add.at(events[g], slot[hit], 1.0)
     return {"at_risk": at_risk, "events": events}
+
+
+def coarsen_counts(
+    grid: np.ndarray, at_risk: np.ndarray, events: np.ndarray, min_cell_count: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The consortium's interval table as it may be released: no small cell.
+
+    ``at_risk`` and ``events`` are (groups, intervals) on ``grid`` (interval ends). The table
+    stops before the first interval where some group has fewer than ``min_cell_count`` at
+    risk, and adjacent intervals are merged until, in every group, each interval's events
+    are 0 or at least ``min_cell_count`` (a merged interval's number at risk is that at its
+    start; a last run of intervals whose events stay small is not released).
+    Returns the coarser (grid, at_risk, events).
+    """
+    n = np.asarray(at_risk, dtype=np.float64)
+    d = np.asarray(events, dtype=np.float64)
+    ends = np.asarray(grid, dtype=np.float64)
+    small = (n < min_cell_count).any(axis=0)
+    stop = int(np.argmax(small)) if small.any() else ends.size
+    kept: list[tuple[int, int]] = []  # [start, stop) of each released interval
+    start = 0
+    for j in range(stop):
+        pooled = d[:, start : j + 1].sum(axis=1)
+        if np.all((pooled == 0) | (pooled >= min_cell_count)):
+            kept.append((start, j + 1))
+            start = j + 1
+    out_grid = np.array([ends[b - 1] for _, b in kept])
+    out_n = np.array([[n[g, a] for a, _ in kept] for g in range(n.shape[0])]).reshape(
+        n.shape[0], -1
+    )
+    out_d = np.array([[d[g, a:b].sum() for a, b in kept] for g in range(d.shape[0])]).reshape(
+        d.shape[0], -1
+    )
+    return out_grid, out_n, out_d

@@ -278,8 +278,9 @@ class StudyRun:
 
     def compute_risk_groups(
         self, result: MethodResult, kind: str, end_days: float | None = None
-    ) -> RiskGroups:
-        """Low/high-risk groups of ``result``'s model across the consortium, signed."""
+    ) -> RiskGroups | None:
+        """Low/high-risk groups of ``result``'s model across the consortium, signed; None
+        when too few patients leave no releasable interval."""
         method = f"risk_groups:{result.method}"
         plan_seq = self.begin_plan(method, self.study, list(self.view.members))
         plan = self.plan
@@ -288,7 +289,10 @@ class StudyRun:
             return self.consortium.hub.summed(plan, kind, 0, arrays=params, config=config)
 
         end = end_days or follow_up_end(self.study.evaluation)
-        groups, replies = risk_groups(summed, result.method, result.params, kind, end)
+        min_cell = self.study.preprocessing.min_cell_count
+        groups, replies = risk_groups(summed, result.method, result.params, kind, end, min_cell)
+        if groups is None:
+            return None
         done = self.audit.recorder.completed if self.audit is not None else {}
         seq = self.sign_metrics(
             method,

@@ -18,7 +18,14 @@ from typing import Any
 import numpy as np
 
 from accord.core import Arrays, EvaluationSpec
-from accord.fl import GROUPS, WeightedSum, histogram_grid, histogram_median, time_grid
+from accord.fl import (
+    GROUPS,
+    WeightedSum,
+    coarsen_counts,
+    histogram_grid,
+    histogram_median,
+    time_grid,
+)
 from accord.net import ConfigValue, Reply, TaskKind
 from accord.survival import logrank_from_counts
 
@@ -70,11 +77,22 @@ class RiskGroups:
 
 
 def risk_groups(
-    summed: SummedTask, method: str, params: Arrays, kind: str, end_days: float
-) -> tuple[RiskGroups, Mapping[str, Reply]]:
+    summed: SummedTask,
+    method: str,
+    params: Arrays,
+    kind: str,
+    end_days: float,
+    min_cell_count: int = 5,
+) -> tuple[RiskGroups | None, Mapping[str, Reply]]:
     """Low/high-risk groups of ``method``'s model (``params``, of model ``kind``) across
     the consortium, from three summed exchanges; also the replies of the last one (the
-    sites' signed interval counts)."""
+    sites' signed interval counts).
+
+    The released table has no small cell (:func:`accord.fl.coarsen_counts`): intervals are
+    merged until each group's events are 0 or at least ``min_cell_count``, and it stops
+    where a group has fewer at risk; the log-rank test is computed on that table. None
+    when no interval can be released.
+    """
     config: dict[str, ConfigValue] = {"model": kind}
     _, moments = summed("risk_summary", params, config)
     lo, hi, bins = histogram_grid(moments.arrays["moments"], _BINS)
@@ -87,12 +105,18 @@ def risk_groups(
         params,
         {**config, "cutoff": cutoff, "step_days": _STEP_DAYS, "end_days": end_days},
     )
-    at_risk, events = counts.arrays["at_risk"], counts.arrays["events"]
+    # Secure sums are exact to rounding: counts are whole numbers again before release.
+    at_risk, events = np.rint(counts.arrays["at_risk"]), np.rint(counts.arrays["events"])
+    grid, at_risk, events = coarsen_counts(
+        time_grid(_STEP_DAYS, end_days), at_risk, events, min_cell_count
+    )
+    if grid.size == 0:
+        return None, replies
     test = logrank_from_counts(at_risk.T, events.T)
     groups = RiskGroups(
         method=method,
         cutoff=cutoff,
-        grid_days=time_grid(_STEP_DAYS, end_days),
+        grid_days=grid,
         at_risk=at_risk,
         events=events,
         logrank_statistic=test.statistic,
