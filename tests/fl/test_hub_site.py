@@ -38,6 +38,46 @@ def test_an_offline_site_is_a_logged_dropout_and_the_round_goes_on(cohort_dir: P
     assert set(result.per_site) == {"hospital_0", "hospital_2"}
     missing = [log.missing.get("hospital_1") for log in run.consortium.hub.log]
     assert missing.count("no answer") >= 2  # training rounds and evaluation went on
+    # ... and the exclusion is visible, per method and round, not silent
+    assert result.excluded == {
+        "hospital_1": {"round 0": "no answer", "round 1": "no answer", "evaluation": "no answer"}
+    }
+    from accord.cli._summary import exclusion_lines
+    from accord.studies import results_document
+
+    assert exclusion_lines([result]) == [
+        "fedavg: hospital_1 (round 0, round 1, evaluation): no answer"
+    ]
+    document = results_document(run, [result])
+    assert document["methods"]["fedavg"]["excluded_sites"] == result.excluded
+
+
+def test_exclusions_are_signed_with_the_aggregation_and_the_metrics(cohort_dir: Path) -> None:
+    from accord.ledger import Entry
+
+    study = load_study(write_study(cohort_dir, "fedavg", rounds=2))
+    run = Simulation.prepare(study, cohort_dir, seed=0, ledger_dir=cohort_dir / "out").run
+    transport = run.consortium.hub.transport
+    assert isinstance(transport, InMemoryTransport)
+    transport.offline = frozenset({"hospital_1"})
+    run.federated()
+    assert run.audit is not None
+    entries = [Entry.parse(s.entry) for s in run.audit.ledger.store.read()]
+    plan = run.plan.plan_id
+    rounds = [e.payload for e in entries if e.kind == "aggregation" and e.payload["plan"] == plan]
+    assert [r["excluded"] for r in rounds] == [{"hospital_1": "no answer"}] * 2
+    metric = next(e.payload for e in entries if e.kind == "metric" and e.payload["plan"] == plan)
+    assert metric["excluded"] == {"hospital_1": "no answer"}
+    run.audit.close()
+
+
+def test_a_secure_plan_fails_when_its_exclusions_leave_too_few_sites(cohort_dir: Path) -> None:
+    run = _sim(cohort_dir).run  # three sites: secure aggregation, minimum ⌈2·3/3⌉ = 2
+    transport = run.consortium.hub.transport
+    assert isinstance(transport, InMemoryTransport)
+    transport.offline = frozenset({"hospital_0", "hospital_2"})
+    with pytest.raises(AggregationError, match=r"1 of 3 sites answered, need 2 \(hospital_0: no"):
+        run.federated()
 
 
 def test_too_few_sites_is_an_aggregation_error(cohort_dir: Path) -> None:

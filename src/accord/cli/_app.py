@@ -134,7 +134,7 @@ def _run_and_report(
             f"risk groups (median split, KM from summed counts): log-rank "
             f"p = {run.risk_groups.logrank_p:.3g}"
         )
-    for note in sim.cohort.notes:
+    for note in [*sim.cohort.notes, *run.notes]:
         console.print(f"note: {note}")
     for site, reason in run.excluded.items():
         console.print(f"[bold yellow]warning[/]: site {site} took no part: {reason}")

@@ -7,7 +7,7 @@ from rich.table import Table
 
 from accord.studies import MethodResult
 
-__all__ = ["print_summary"]
+__all__ = ["exclusion_lines", "print_summary"]
 
 Metrics = dict[str, float | int | None]
 FOOTNOTE = (
@@ -74,3 +74,16 @@ def print_summary(console: Console, title: str, results: list[MethodResult]) -> 
     table.add_row("mean of sites", *[_fmt(r.mean_site_cindex) for r in main], *extra(local_mean))
     console.print(table)
     console.print(FOOTNOTE)
+    for line in exclusion_lines(results):
+        console.print(f"[bold yellow]left out[/]: {line}")
+
+
+def exclusion_lines(results: list[MethodResult]) -> list[str]:
+    """One line per method and site that took no part somewhere, with where and why."""
+    lines = []
+    for result in results:
+        for site, where in sorted(result.excluded.items()):
+            places = ", ".join(where)
+            reasons = "; ".join(dict.fromkeys(where.values()))
+            lines.append(f"{result.method}: {site} ({places}): {reasons}")
+    return lines

@@ -39,17 +39,24 @@ class Recorder(Protocol):
     def dispatched(self, tasks: Sequence[Task]) -> None: ...
 
     def aggregated(
-        self, plan: str, rnd: int, participants: Sequence[str], params_hash: str
+        self,
+        plan: str,
+        rnd: int,
+        participants: Sequence[str],
+        params_hash: str,
+        excluded: Mapping[str, str] | None = None,
     ) -> int: ...
 
 
 @dataclass
 class RoundLog:
-    """Per round: which sites contributed, and which failed or dropped out (with reason)."""
+    """Per exchange: its plan and round, which sites answered, which failed or dropped out
+    (with the reason: an error class and accord's message, never a value)."""
 
     round: int
     contributed: list[str] = field(default_factory=list)
     missing: dict[str, str] = field(default_factory=dict)
+    plan: str = ""
 
 
 class Hub:
@@ -95,7 +102,7 @@ class Hub:
         self, plan: Plan, kind: TaskKind, rnd: int, **content: Unpack[TaskContent]
     ) -> dict[str, Reply]:
         """Send the same task to every site (or ``sites``); return the successful replies."""
-        return self.exchange(rnd, self.tasks(plan, kind, rnd, **content))
+        return self.exchange(rnd, self.tasks(plan, kind, rnd, **content), plan.min_sites)
 
     def summed(
         self,
@@ -111,9 +118,9 @@ class Hub:
         says so and at least two sites take part."""
         tasks = self.tasks(plan, kind, rnd, arrays=arrays, config=config)
         if plan.secure is not None and len(tasks) >= 2:
-            total, replies = secure_round(self.exchange, plan, rnd, tasks)
+            total, replies = secure_round(self._exchange_for(plan), plan, rnd, tasks)
             return replies, total
-        replies = self.exchange(rnd, tasks)
+        replies = self.exchange(rnd, tasks, plan.min_sites)
         return replies, _plain_sum(replies)
 
     def run_instructions(
@@ -136,8 +143,8 @@ class Hub:
             for ins in instructions
         ]
         if plan.secure is not None:
-            return secure_round(self.exchange, plan, rnd, tasks)[0]
-        return _plain_sum(self.exchange(rnd, tasks))
+            return secure_round(self._exchange_for(plan), plan, rnd, tasks)[0]
+        return _plain_sum(self.exchange(rnd, tasks, plan.min_sites))
 
     def fit(
         self,
@@ -165,28 +172,59 @@ class Hub:
             if progress is not None:  # first: a checkpoint written here is what a restart sees
                 progress(rnd, state)
             if self.recorder is not None:
-                self.record_aggregation(plan, rnd, self.log[-1].contributed, state)
+                excluded = self.excluded(plan.plan_id).get(rnd, {})
+                self.record_aggregation(plan, rnd, self.log[-1].contributed, state, excluded)
             if state.converged:
                 break
         return state
 
     def record_aggregation(
-        self, plan: Plan, rnd: int, participants: Sequence[str], state: GlobalState
+        self,
+        plan: Plan,
+        rnd: int,
+        participants: Sequence[str],
+        state: GlobalState,
+        excluded: Mapping[str, str] | None = None,
     ) -> int | None:
-        """Sign the round's aggregation (its participants and the new model's hash)."""
+        """Sign the round's aggregation: its participants, the sites left out and why, and
+        the new model's hash."""
         if self.recorder is None:
             return None
         digest = sha256_hex(encode_arrays(state.params))
-        return self.recorder.aggregated(plan.plan_id, rnd, participants, digest)
+        return self.recorder.aggregated(plan.plan_id, rnd, participants, digest, excluded)
 
-    def exchange(self, rnd: int, tasks: Sequence[Task]) -> dict[str, Reply]:
-        """Post ``tasks``, wait for them, log who answered; the successful replies by site."""
+    def _exchange_for(self, plan: Plan) -> Callable[[int, Sequence[Task]], dict[str, Reply]]:
+        """:meth:`exchange` held to ``plan``'s minimum (what a secure round calls)."""
+
+        def exchange(rnd: int, tasks: Sequence[Task]) -> dict[str, Reply]:
+            return self.exchange(rnd, tasks, plan.min_sites)
+
+        return exchange
+
+    def excluded(self, plan_id: str) -> dict[int, dict[str, str]]:
+        """Per round of ``plan_id``, the sites that took no part in, or dropped out of, one
+        of its exchanges, with the first reason logged."""
+        out: dict[int, dict[str, str]] = {}
+        for entry in self.log:
+            if entry.plan == plan_id:
+                for site, reason in entry.missing.items():
+                    out.setdefault(entry.round, {}).setdefault(site, reason)
+        return out
+
+    def exchange(
+        self, rnd: int, tasks: Sequence[Task], min_sites: int | None = None
+    ) -> dict[str, Reply]:
+        """Post ``tasks``, wait for them, log who answered; the successful replies by site.
+
+        Raises :class:`AggregationError`, with every missing site's reason, when fewer than
+        ``min_sites`` (the plan's minimum; at least the hub's) of the tasks were answered.
+        """
         if self.recorder is not None:
             self.recorder.dispatched(tasks)
         for task in tasks:
             self.transport.post_task(task)
         answers = self.transport.collect([t.task_id for t in tasks], self.timeout_s)
-        entry = RoundLog(round=rnd)
+        entry = RoundLog(round=rnd, plan=tasks[0].plan_id if tasks else "")
         ok: dict[str, Reply] = {}
         for task in tasks:
             answer = answers.get(task.task_id)
@@ -196,11 +234,11 @@ class Hub:
             else:
                 entry.missing[task.site] = _reason(answer)
         self.log.append(entry)
-        if len(ok) < min(self.min_sites, len(tasks)):
+        need = min(max(self.min_sites, min_sites or 0), len(tasks))
+        if len(ok) < need:
             detail = "; ".join(f"{s}: {r}" for s, r in entry.missing.items())
             raise AggregationError(
-                f"round {rnd}: {len(ok)} of {len(tasks)} sites answered, "
-                f"need {self.min_sites} ({detail})"
+                f"round {rnd}: {len(ok)} of {len(tasks)} sites answered, need {need} ({detail})"
             )
         return ok
 

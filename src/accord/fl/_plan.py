@@ -10,6 +10,7 @@ sites), off for plans whose replies are not summed, and refused ("on") or quietl
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
@@ -72,6 +73,7 @@ class Plan:
     config: TaskConfig = field(default_factory=TaskConfig)
     secure: SecureSettings | None = None
     strategy: Strategy | None = None
+    min_sites: int = 1  # fewer answers to any exchange and the plan fails, with the reasons
 
     def __post_init__(self) -> None:
         if self.secure is not None and self.strategy is not None:
@@ -102,12 +104,19 @@ class Plan:
                     _check_summable(strategy)
                 secure = None  # "auto": the strategy runs, in clear
         config = config or TaskConfig()
-        return cls(plan_id or new_id("plan"), method, tuple(sites), config, secure, strategy)
+        # Under secure aggregation no sum may be unmasked with fewer than ⌈2n/3⌉ sites (the
+        # sites' own floor); in clear, one site is enough to go on — each left-out site is
+        # still recorded, signed and reported.
+        minimum = max(2, math.ceil(2 * len(sites) / 3)) if secure is not None else 1
+        return cls(
+            plan_id or new_id("plan"), method, tuple(sites), config, secure, strategy, minimum
+        )
 
     @classmethod
     def plain(cls, sites: Sequence[SiteInfo], strategy: Strategy | None = None) -> Plan:
-        """A plan with no ledger, no DP and no secure aggregation (tests, tools)."""
-        return cls(new_id("plan"), "plain", tuple(sites), strategy=strategy)
+        """A plan with no ledger, no DP, no secure aggregation and no minimum number of
+        answers of its own (tests, tools; the hub's ``min_sites`` still applies)."""
+        return cls(new_id("plan"), "plain", tuple(sites), strategy=strategy, min_sites=0)
 
     def with_secure(self, secure: SecureSettings | None) -> Plan:
         return replace(self, secure=secure)

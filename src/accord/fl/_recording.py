@@ -8,7 +8,7 @@ aggregations. Payloads hold ids, hashes, counts and metric values as decimal str
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from accord.core import AccordError, PolicyError, sha256_hex
@@ -67,13 +67,22 @@ class LedgerRecorder:
         if items:
             self.ledger.record_batch(self.hub, items)
 
-    def aggregated(self, plan: str, rnd: int, participants: Sequence[str], params_hash: str) -> int:
-        payload = {
+    def aggregated(
+        self,
+        plan: str,
+        rnd: int,
+        participants: Sequence[str],
+        params_hash: str,
+        excluded: Mapping[str, str] | None = None,
+    ) -> int:
+        payload: dict[str, Any] = {
             "plan": plan,
             "round": rnd,
             "participants": sorted(participants),
             "output_hash": params_hash,
         }
+        if excluded:  # a site left out of the round is on the ledger, with why
+            payload["excluded"] = dict(sorted(excluded.items()))
         return self.record(self.hub, "aggregation", payload)
 
     def middleware(self, site: Signer, policy: PolicyCheck | None = None) -> Middleware:

@@ -27,7 +27,7 @@ from accord.core import (
     sha256_hex,
 )
 from accord.data import Preprocessor
-from accord.fl import Plan, cindex_interval
+from accord.fl import Plan, RoundLog, cindex_interval
 from accord.fl.strategies import GlobalState, Strategy, build_strategy
 from accord.ledger import Entry, decimal
 from accord.models import build_model, get_arrays
@@ -63,6 +63,7 @@ class StudyRun:
     excluded: dict[str, str] = field(default_factory=dict)  # sites that failed setup, why
     risk_groups: RiskGroups | None = None  # KM by risk group of the study's model
     exported: dict[str, list[ExportedImage]] = field(default_factory=dict)  # site → images
+    notes: list[str] = field(default_factory=list)  # what the run did not release, and why
 
     @classmethod
     def start(
@@ -166,8 +167,15 @@ class StudyRun:
         consortium.hub.record_aggregation(plan, rnd, list(saved.participants), saved.state)
 
     def evaluate(self, method: str, state: GlobalState, trained_on: Sequence[str]) -> MethodResult:
-        """Every site scores ``state``'s model under the current plan; signed figures."""
+        """Every site scores ``state``'s model under the current plan; signed figures.
+
+        The result lists every site left out of a training round of the plan or of the
+        evaluation, with the reason (also signed: in the aggregation and metric entries).
+        """
+        hub = self.consortium.hub
+        before = len(hub.log)
         replies, summed = self.consortium.evaluate(self.plan, state.params)
+        left_out = _left_out(hub.log[:before], hub.log[before:], self.plan.plan_id)
         seqs = self._completion_entries(replies)
         per_site: dict[str, dict[str, float | int | None]] = {}
         for site, reply in sorted(replies.items()):
@@ -195,6 +203,7 @@ class StudyRun:
             rounds=len(state.history) or self.study.training.rounds,
             trained_on=tuple(trained_on),
             params=state.params,
+            excluded=left_out,
         )
         lower, upper = interval if interval else (None, None)
         metrics = {
@@ -203,7 +212,8 @@ class StudyRun:
             "consortium_cindex_lower": lower,
             "consortium_cindex_upper": upper,
         }
-        seq = self.sign_metrics(method, metrics, sorted(seqs.values()))
+        evaluation = {s: r["evaluation"] for s, r in left_out.items() if "evaluation" in r}
+        seq = self.sign_metrics(method, metrics, sorted(seqs.values()), evaluation)
         return result if seq is None else replace(result, ledger={"metric_seq": seq})
 
     def _completion_entries(self, replies: Mapping[str, Reply]) -> dict[str, int]:
@@ -214,10 +224,15 @@ class StudyRun:
         return {site: done[r.task_id] for site, r in replies.items() if r.task_id in done}
 
     def sign_metrics(
-        self, method: str, metrics: Mapping[str, float | None], derived_from: Sequence[int]
+        self,
+        method: str,
+        metrics: Mapping[str, float | None],
+        derived_from: Sequence[int],
+        excluded: Mapping[str, str] | None = None,
     ) -> int | None:
         """The hub signs consortium figures of the current plan, citing the sites' signed
-        entries they derive from; every site co-signs the checkpoint after them."""
+        entries they derive from and naming the sites left out (with why); every site
+        co-signs the checkpoint after them."""
         if self.audit is None:
             return None
         payload: dict[str, Any] = {
@@ -226,6 +241,8 @@ class StudyRun:
             "metrics": {k: decimal(v) for k, v in metrics.items()},
             "derived_from": list(derived_from),
         }
+        if excluded:
+            payload["excluded"] = dict(sorted(excluded.items()))
         seq = self.audit.recorder.record(self.audit.hub, "metric", payload)
         self.audit.checkpoint_and_cosign()
         return seq
@@ -292,6 +309,10 @@ class StudyRun:
         min_cell = self.study.preprocessing.min_cell_count
         groups, replies = risk_groups(summed, result.method, result.params, kind, end, min_cell)
         if groups is None:
+            self.notes.append(
+                f"risk groups of {result.method}: too few held-out patients to release a "
+                f"Kaplan-Meier table with no cell below min_cell_count ({min_cell})"
+            )
             return None
         done = self.audit.recorder.completed if self.audit is not None else {}
         seq = self.sign_metrics(
@@ -339,6 +360,21 @@ class StudyRun:
         for site, reason in self.consortium.hub.log[-1].missing.items():
             self.excluded.setdefault(f"{site} (tile export)", reason)
         return self.exported
+
+
+def _left_out(
+    training: Sequence[RoundLog], evaluation: Sequence[RoundLog], plan_id: str
+) -> dict[str, dict[str, str]]:
+    """site -> {"round R": reason, "evaluation": reason} for ``plan_id``'s exchanges (the
+    first reason of each round)."""
+    out: dict[str, dict[str, str]] = {}
+    for logs, label in ((training, None), (evaluation, "evaluation")):
+        for entry in logs:
+            if entry.plan != plan_id:
+                continue
+            for site, reason in entry.missing.items():
+                out.setdefault(site, {}).setdefault(label or f"round {entry.round}", reason)
+    return out
 
 
 def with_plan(result: MethodResult, plan_seq: int | None) -> MethodResult:

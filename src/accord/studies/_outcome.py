@@ -24,6 +24,8 @@ class MethodResult:
     params: Arrays = field(default_factory=dict, repr=False)
     error: str = ""
     ledger: dict[str, int] = field(default_factory=dict)
+    # site -> {"round 3": reason, "evaluation": reason}: where a site took no part, and why
+    excluded: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,24 @@ def _risk_group_section(report: Report, groups: RiskGroups, min_cell_count: int)
     )
 
 
+def _exclusion_section(report: Report, results: list[MethodResult], setup: dict[str, str]) -> None:
+    """Every site left out of a step, where and why (the reasons are signed on the ledger:
+    the site's task entries, the hub's aggregation and metric entries)."""
+    rows = [[site, "set-up", reason] for site, reason in sorted(setup.items())]
+    for result in results:
+        for site, where in sorted(result.excluded.items()):
+            for place, reason in where.items():
+                rows.append([site, f"{result.method}, {place}", reason])
+    if not rows:
+        return
+    report.section(
+        "Sites left out",
+        "Each site that failed, refused or dropped out of a step, and why; the figures "
+        "above are computed without it there.",
+    )
+    report.table(["site", "where", "why"], rows)
+
+
 def _exported_section(report: Report, run: StudyRun) -> None:
     report.section(
         "What the model looks at",
@@ -173,9 +191,12 @@ def write_report(
         )
     if run.risk_groups is not None:
         _risk_group_section(report, run.risk_groups, run.study.preprocessing.min_cell_count)
+    for note in run.notes:
+        report.paragraph(f"Not released: {note}.")
     for result in results:
         if not result.method.startswith("local:") and result.per_site:
             _site_table(report, result)
+    _exclusion_section(report, results, run.excluded)
     if run.exported:
         _exported_section(report, run)
     if run.audit is not None:

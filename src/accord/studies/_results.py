@@ -22,6 +22,7 @@ def _method(result: MethodResult) -> dict[str, Any]:
         else None,
         "mean_site_cindex": result.mean_site_cindex,
         "per_site": result.per_site,
+        "excluded_sites": result.excluded,  # site -> {"round R" | "evaluation": reason}
     }
     if result.error:
         doc["error"] = result.error
@@ -77,7 +78,7 @@ def results_document(
         "sites": {
             name: {"n_train": r.n_train, "n_test": r.n_test} for name, r in run.view.reports.items()
         },
-        "notes": list(notes),
+        "notes": [*notes, *run.notes],
         "excluded_sites": dict(run.excluded),
         "preprocessing": run.preprocessor.to_dict(),
         "methods": {r.method: _method(r) for r in results},
