@@ -368,6 +368,7 @@ FACES: dict[str, list[str]] = {
         "heatmap_overlay",
         "km_figure",
         "km_figure_from_counts",
+        "km_figure_from_curves",
         "line_chart",
         "png_data_uri",
         "step_chart",

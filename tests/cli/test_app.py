@@ -87,12 +87,13 @@ def test_demo_runs_the_hcc_study_on_a_fresh_consortium(
     assert sorted(doc["sites"]) == ["site01", "site02", "site03"]
     assert {"fedavg", "clinical_only", "pooled"} <= set(doc["methods"])
     assert doc["oracle"]["consortium_cindex"] > 0.5
-    # 9 or 10 held-out patients a site: too few for a KM table with no cell below 5
-    assert "risk_groups" not in doc
-    assert any(n.startswith("risk groups of fedavg: too few") for n in doc["notes"])
+    assert doc["risk_groups"]["ledger"]["metric_seq"] > 0
+    for curve in doc["risk_groups"]["curves"]:  # released: no cell below min_cell_count
+        assert all(e == 0 or e >= 5 for e in curve["events"])
+        assert all(n >= 5 for n in curve["at_risk"])
     assert sorted(doc["exported"]) == ["site01", "site02", "site03"]
     html = (out / "report.html").read_text()
-    for section in ("Not released: risk groups", "What the model looks at", "Audit", "oracle"):
+    for section in ("Risk groups", "What the model looks at", "Audit", "oracle"):
         assert section in html
     assert "HCC-site" not in html  # no patient id reaches the report
     assert "verified" in html.lower()

@@ -110,9 +110,13 @@ def test_risk_groups_oracle_and_tile_export_end_to_end(consortium: Path, tmp_pat
 
     # Risk groups: the summed counts are the pooled counts of the held-out patients.
     groups = run.compute_risk_groups(result, "chowder")
+    assert groups is not None
     n_test = sum(c.n_test for c in sim.cohort.sites.values())
-    assert groups.at_risk[:, 0].sum() == n_test
-    assert np.all(groups.events <= groups.at_risk)
+    sizes = [int(c.at_risk[0]) for c in groups.curves if c.at_risk.size]
+    assert sum(sizes) <= n_test and all(s >= 5 for s in sizes)
+    for curve in groups.curves:  # released: no cell below min_cell_count
+        assert np.all((curve.events == 0) | (curve.events >= 5)) and np.all(curve.at_risk >= 5)
+        assert np.all(curve.events <= curve.at_risk)
     assert 0.0 <= groups.logrank_p <= 1.0
     assert groups.ledger["metric_seq"] > 0
 
@@ -152,12 +156,52 @@ def test_risk_groups_oracle_and_tile_export_end_to_end(consortium: Path, tmp_pat
     run.risk_groups = groups
     run.exported = exported
     document = results_document(run, [result], oracle=oracle)
-    assert (
-        document["risk_groups"]["at_risk"][0][0] + document["risk_groups"]["at_risk"][1][0]
-        == n_test
-    )
+    released = document["risk_groups"]["curves"]
+    assert [c["group"] for c in released] == ["low risk", "high risk"]
+    assert sum(c["at_risk"][0] for c in released if c["at_risk"]) == sum(sizes)
     text = json.dumps(document)
     assert "HCC-" not in text  # no patient id in results.json
     html = write_report(run, [result], document, out, oracle=oracle).read_text()
     assert "Risk groups" in html and "oracle" in html and "What the model looks at" in html
     assert "HCC-" not in html
+
+
+def test_no_risk_group_table_is_released_from_too_few_patients() -> None:
+    """The note path: when no interval of any group can be released, none is."""
+    import numpy as np
+
+    from accord.fl import WeightedSum
+    from accord.studies import risk_groups
+
+    def summed(kind, params, config):  # type: ignore[no-untyped-def]
+        if kind == "risk_summary" and config.get("stage") == "histogram":
+            return {}, WeightedSum({"histogram": np.ones((1, 400))}, 8.0, 2)
+        if kind == "risk_summary":
+            return {}, WeightedSum({"moments": np.array([[8.0, 0.0, 8.0]])}, 8.0, 2)
+        grid = int(config["end_days"] // 30)
+        at_risk = np.full((2, grid), 4.0)  # four a group: below min_cell_count everywhere
+        return {}, WeightedSum({"at_risk": at_risk, "events": np.zeros((2, grid))}, 8.0, 2)
+
+    groups, _ = risk_groups(summed, "fedavg", {}, "chowder", 365.0, 5)
+    assert groups is None
+
+
+def test_a_table_that_cannot_be_released_is_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from accord.core import load_study
+    from accord.studies import Simulation, results_document
+    from accord.studies import _federated_run as federated_run
+    from tests.conftest import synthetic_cohort, write_study
+
+    synthetic_cohort().to_csv(tmp_path / "cohort.csv", index=False)
+    study = load_study(write_study(tmp_path, strategy="fedavg", rounds=1, baselines="[]"))
+    run = Simulation.prepare(study, tmp_path, 0).run
+    result = run.federated()
+    monkeypatch.setattr(federated_run, "risk_groups", lambda *a: (None, {}))
+    assert run.compute_risk_groups(result, "linear_cox") is None
+    assert run.notes == [
+        "risk groups of fedavg: too few held-out patients to release a Kaplan-Meier table "
+        "with no cell below min_cell_count (5)"
+    ]
+    assert run.notes[0] in results_document(run, [result])["notes"]

@@ -105,32 +105,28 @@ def group_counts(
 def coarsen_counts(
     grid: np.ndarray, at_risk: np.ndarray, events: np.ndarray, min_cell_count: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The consortium's interval table as it may be released: no small cell.
+    """One group's interval table as it may be released: no small cell.
 
-    ``at_risk`` and ``events`` are (groups, intervals) on ``grid`` (interval ends). The table
-    stops before the first interval where some group has fewer than ``min_cell_count`` at
-    risk, and adjacent intervals are merged until, in every group, each interval's events
-    are 0 or at least ``min_cell_count`` (a merged interval's number at risk is that at its
-    start; a last run of intervals whose events stay small is not released).
-    Returns the coarser (grid, at_risk, events).
+    ``at_risk`` and ``events`` are (intervals,) on ``grid`` (interval ends). The table stops
+    before the first interval with fewer than ``min_cell_count`` at risk, and adjacent
+    intervals are merged until each one's events are 0 or at least ``min_cell_count`` (a
+    merged interval's number at risk is that at its start; a last run of intervals whose
+    events stay small is not released). Returns the coarser (grid, at_risk, events).
     """
-    n = np.asarray(at_risk, dtype=np.float64)
-    d = np.asarray(events, dtype=np.float64)
-    ends = np.asarray(grid, dtype=np.float64)
-    small = (n < min_cell_count).any(axis=0)
+    n = np.asarray(at_risk, dtype=np.float64).reshape(-1)
+    d = np.asarray(events, dtype=np.float64).reshape(-1)
+    ends = np.asarray(grid, dtype=np.float64).reshape(-1)
+    small = n < min_cell_count
     stop = int(np.argmax(small)) if small.any() else ends.size
     kept: list[tuple[int, int]] = []  # [start, stop) of each released interval
     start = 0
     for j in range(stop):
-        pooled = d[:, start : j + 1].sum(axis=1)
-        if np.all((pooled == 0) | (pooled >= min_cell_count)):
+        pooled = d[start : j + 1].sum()
+        if pooled == 0 or pooled >= min_cell_count:
             kept.append((start, j + 1))
             start = j + 1
-    out_grid = np.array([ends[b - 1] for _, b in kept])
-    out_n = np.array([[n[g, a] for a, _ in kept] for g in range(n.shape[0])]).reshape(
-        n.shape[0], -1
+    return (
+        np.array([ends[b - 1] for _, b in kept], dtype=np.float64),
+        np.array([n[a] for a, _ in kept], dtype=np.float64),
+        np.array([d[a:b].sum() for a, b in kept], dtype=np.float64),
     )
-    out_d = np.array([[d[g, a:b].sum() for a, b in kept] for g in range(d.shape[0])]).reshape(
-        d.shape[0], -1
-    )
-    return out_grid, out_n, out_d

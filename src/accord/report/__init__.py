@@ -15,7 +15,13 @@ from accord.report._images import (
     png_data_uri,
     tile_gallery,
 )
-from accord.report._km import format_p_value, group_curves, km_figure, km_figure_from_counts
+from accord.report._km import (
+    format_p_value,
+    group_curves,
+    km_figure,
+    km_figure_from_counts,
+    km_figure_from_curves,
+)
 from accord.report._svg import Series, bar_chart_with_ci, line_chart, step_chart
 
 __all__ = [
@@ -30,6 +36,7 @@ __all__ = [
     "heatmap_overlay",
     "km_figure",
     "km_figure_from_counts",
+    "km_figure_from_curves",
     "line_chart",
     "png_data_uri",
     "step_chart",

@@ -26,7 +26,13 @@ from accord.survival import (
     logrank_test,
 )
 
-__all__ = ["format_p_value", "group_curves", "km_figure", "km_figure_from_counts"]
+__all__ = [
+    "format_p_value",
+    "group_curves",
+    "km_figure",
+    "km_figure_from_counts",
+    "km_figure_from_curves",
+]
 
 
 def format_p_value(p: float) -> str:
@@ -223,4 +229,35 @@ def km_figure_from_counts(
         curve = kaplan_meier_from_counts(grid, n[g], d[g])
         _add_group(series, stats, label, curve, int(n[g, 0]), int(d[g].sum()), min_at_risk)
     test = logrank_from_counts(n.T, d.T) if len(labels) >= 2 else None
+    return _figure(series, stats, test, title, time_unit, min_at_risk, (width, height))
+
+
+def km_figure_from_curves(
+    curves: Sequence[tuple[str, npt.ArrayLike, npt.ArrayLike, npt.ArrayLike]],
+    test: LogRankResult | None,
+    title: str,
+    *,
+    time_unit: str = "days",
+    min_at_risk: int = 5,
+    width: int = 640,
+    height: int = 400,
+) -> Figure:
+    """Kaplan-Meier curves from each group's released interval table.
+
+    ``curves`` holds per group (label, interval ends, numbers at risk at each interval's
+    start, events within it) — each group on its own (coarsened) grid, as released with no
+    small cell; ``test`` is the log-rank test computed by the consortium on its full counts.
+    Groups with nothing released are left out of the figure.
+    """
+    series: list[Series] = []
+    stats: dict[str, float] = {}
+    for label, grid_days, at_risk, events in curves:
+        grid = np.asarray(grid_days, dtype=np.float64)
+        n = np.asarray(at_risk, dtype=np.float64)
+        d = np.asarray(events, dtype=np.float64)
+        if n.shape != d.shape or n.shape != grid.shape:
+            raise DataError(f"group {label}: at_risk, events and grid_days differ in length")
+        if grid.size:
+            curve = kaplan_meier_from_counts(grid, n, d)
+            _add_group(series, stats, label, curve, int(n[0]), int(d.sum()), min_at_risk)
     return _figure(series, stats, test, title, time_unit, min_at_risk, (width, height))

@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 
 from accord.ledger import open_source, verify_log
-from accord.report import Report, bar_chart_with_ci, km_figure_from_counts
+from accord.report import Report, bar_chart_with_ci, km_figure_from_curves
 from accord.studies._federated_run import StudyRun
 from accord.studies._outcome import MethodResult
 from accord.studies._risk_groups import RiskGroups
+from accord.survival import LogRankResult
 
 __all__ = ["write_report"]
 
@@ -98,14 +99,14 @@ def _risk_group_section(report: Report, groups: RiskGroups, min_cell_count: int)
         f"{groups.method}: held-out patients split at the consortium's median training risk. "
         "Curves are drawn from numbers at risk and events summed over sites on a 30-day grid "
         "(securely aggregated: sites answer these tasks only masked); no survival time "
-        "left a site.",
+        "left a site. Intervals are merged until each holds no event or at least "
+        f"{min_cell_count}, and a curve stops where fewer remain at risk.",
     )
     seq = groups.ledger.get("metric_seq")
-    figure = km_figure_from_counts(
-        groups.grid_days,
-        groups.at_risk,
-        groups.events,
-        groups.labels,
+    test = LogRankResult(groups.logrank_statistic, groups.logrank_p, len(groups.curves) - 1)
+    figure = km_figure_from_curves(
+        [(c.label, c.grid_days, c.at_risk, c.events) for c in groups.curves],
+        test,
         f"Survival by predicted risk ({groups.method})",
         min_at_risk=min_cell_count,
     )

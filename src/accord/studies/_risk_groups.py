@@ -29,7 +29,7 @@ from accord.fl import (
 from accord.net import ConfigValue, Reply, TaskKind
 from accord.survival import logrank_from_counts
 
-__all__ = ["RiskGroups", "SummedTask", "follow_up_end", "risk_groups"]
+__all__ = ["ReleasedCurve", "RiskGroups", "SummedTask", "follow_up_end", "risk_groups"]
 
 _STEP_DAYS = 30.0
 _BINS = 400
@@ -41,38 +41,58 @@ SummedTask = Callable[
 
 
 @dataclass(frozen=True)
-class RiskGroups:
-    """Consortium numbers at risk and events per group (rows) and interval (columns)."""
+class ReleasedCurve:
+    """One group's consortium interval table as released (no cell below min_cell_count):
+    interval ends, numbers at risk at each interval's start, events within it."""
 
-    method: str
-    cutoff: float
+    label: str
     grid_days: np.ndarray
     at_risk: np.ndarray
     events: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "group": self.label,
+            "grid_days": [float(v) for v in self.grid_days],
+            "at_risk": self.at_risk.astype(int).tolist(),
+            "events": self.events.astype(int).tolist(),
+        }
+
+
+@dataclass(frozen=True)
+class RiskGroups:
+    """Per group the released Kaplan–Meier table, and the log-rank test of the groups
+    (computed on the consortium's full interval counts, which are never released)."""
+
+    method: str
+    cutoff: float
+    curves: tuple[ReleasedCurve, ...]
     logrank_statistic: float
     logrank_p: float
-    labels: tuple[str, ...] = GROUPS
     ledger: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return tuple(c.label for c in self.curves)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "method": self.method,
             "groups": list(self.labels),
-            "grid_days": [float(v) for v in self.grid_days],
-            "at_risk": self.at_risk.astype(int).tolist(),
-            "events": self.events.astype(int).tolist(),
+            "curves": [c.to_dict() for c in self.curves],
             "logrank_statistic": self.logrank_statistic,
             "logrank_p": self.logrank_p,
             "ledger": dict(self.ledger),
         }
 
     def ledger_metrics(self) -> dict[str, float | None]:
-        """The figures the hub signs: the log-rank test and the size of each group."""
+        """The figures the hub signs: the log-rank test and each group's released size."""
+        sizes = [float(c.at_risk[0]) if c.at_risk.size else None for c in self.curves]
         return {
             "logrank_statistic": self.logrank_statistic,
             "logrank_p": self.logrank_p,
-            "n_low": float(self.at_risk[0, 0]),
-            "n_high": float(self.at_risk[1, 0]),
+            "n_low": sizes[0],
+            "n_high": sizes[1],
         }
 
 
@@ -88,10 +108,10 @@ def risk_groups(
     the consortium, from three summed exchanges; also the replies of the last one (the
     sites' signed interval counts).
 
-    The released table has no small cell (:func:`accord.fl.coarsen_counts`): intervals are
-    merged until each group's events are 0 or at least ``min_cell_count``, and it stops
-    where a group has fewer at risk; the log-rank test is computed on that table. None
-    when no interval can be released.
+    Each group's released table has no small cell (:func:`accord.fl.coarsen_counts`):
+    intervals merged until their events are 0 or at least ``min_cell_count``, the table
+    stopped where fewer remain at risk. The log-rank test uses the full consortium counts
+    (one statistic leaves, not the cells). None when no group has an interval to release.
     """
     config: dict[str, ConfigValue] = {"model": kind}
     _, moments = summed("risk_summary", params, config)
@@ -107,18 +127,18 @@ def risk_groups(
     )
     # Secure sums are exact to rounding: counts are whole numbers again before release.
     at_risk, events = np.rint(counts.arrays["at_risk"]), np.rint(counts.arrays["events"])
-    grid, at_risk, events = coarsen_counts(
-        time_grid(_STEP_DAYS, end_days), at_risk, events, min_cell_count
+    grid = time_grid(_STEP_DAYS, end_days)
+    curves = tuple(
+        ReleasedCurve(label, *coarsen_counts(grid, at_risk[g], events[g], min_cell_count))
+        for g, label in enumerate(GROUPS)
     )
-    if grid.size == 0:
+    if not any(c.grid_days.size for c in curves):
         return None, replies
     test = logrank_from_counts(at_risk.T, events.T)
     groups = RiskGroups(
         method=method,
         cutoff=cutoff,
-        grid_days=grid,
-        at_risk=at_risk,
-        events=events,
+        curves=curves,
         logrank_statistic=test.statistic,
         logrank_p=test.p_value,
     )
