@@ -167,6 +167,7 @@ FACES: dict[str, list[str]] = {
         "Model",
         "PLAN_SUBMITTED",
         "SITE_CODE",
+        "SITE_ENTRY_POINTS",
         "SitePolicy",
         "SubmittedPlan",
         "archive_diff",
@@ -180,6 +181,7 @@ FACES: dict[str, list[str]] = {
         "local_archive",
         "model_permissions",
         "parse_site_policy",
+        "site_code",
     ],
     "accord.fl.strategies": [
         "Cyclic",

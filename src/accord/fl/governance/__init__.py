@@ -7,7 +7,9 @@ Pure logic over verified ledger entries (no torch, no models), importable by the
 - :func:`can_process` / :func:`can_download` say who may process a dataset or download a
   model (the intersection of its datasets' permissions);
 - :class:`SitePolicy` is a site's local policy and :func:`check_task` applies it;
-- :func:`archive_hash` of :func:`function_archive` is the identity of the code a site runs.
+- :func:`archive_hash` of :func:`function_archive` is the identity of the code a site runs;
+- :func:`site_code` maps every module on a site's execution path (read from the import
+  graph of :data:`SITE_ENTRY_POINTS`) to the SHA-256 of its source.
 
 A site applies all of it from its own verified replica: :mod:`accord.fl._site_governance`.
 """
@@ -42,6 +44,7 @@ from accord.fl.governance._function import (
 )
 from accord.fl.governance._permissions import can_download, can_process, model_permissions
 from accord.fl.governance._policy import SitePolicy, check_task, load_site_policy, parse_site_policy
+from accord.fl.governance._site_code import SITE_ENTRY_POINTS, site_code
 
 __all__ = [
     "DATASET_DISABLED",
@@ -54,6 +57,7 @@ __all__ = [
     "MODEL_REGISTERED",
     "PLAN_SUBMITTED",
     "SITE_CODE",
+    "SITE_ENTRY_POINTS",
     "Dataset",
     "Decision",
     "Function",
@@ -73,4 +77,5 @@ __all__ = [
     "local_archive",
     "model_permissions",
     "parse_site_policy",
+    "site_code",
 ]
