@@ -2,7 +2,8 @@
 
 :class:`Planner` makes every plan of a run from the study: its task settings (rounds, DP,
 the registered function's hash), its secure aggregation (decided by ``Plan.create``) and,
-with a ledger, the researcher's signed ``plan.submitted`` entry. A restarted hub resumes a
+with a ledger, the researcher's signed ``plan.submitted`` entry, with the plan's
+configuration hash and site-code hash (those of its function). A restarted hub resumes a
 plan it had begun (same id, no second submission) from its checkpoints.
 """
 
@@ -24,11 +25,16 @@ __all__ = ["Planner", "planned_epsilon"]
 
 @dataclass
 class Planner:
-    """Makes a run's plans; with ``audit``, registers the function and signs each plan."""
+    """Makes a run's plans; with ``audit``, registers the function and signs each plan.
+
+    ``site_study`` is the study every site holds (the run's); a plan's study may replace
+    its [model] and [training] (a baseline), nothing else.
+    """
 
     seed: int
     audit: RunLedger | None = None
     checkpoints: PlanCheckpoints | None = None
+    site_study: StudySpec | None = None
 
     def begin(
         self,
@@ -43,7 +49,8 @@ class Planner:
         """A new plan (or the resumed one) for ``method``; and its ledger seq, if any.
 
         Raises :class:`~accord.core._errors.ConfigError` before anything is signed when the
-        study's privacy settings cannot run ``strategy``.
+        study's privacy settings cannot run ``strategy``, or when ``study`` differs from
+        the sites' study in more than [model] and [training].
         """
         resumed = self.checkpoints.plan(method) if self.checkpoints else None
         config = plan_task_config(study.privacy, study.training, len(sites), study.model.kind)
@@ -58,7 +65,8 @@ class Planner:
         )
         if self.audit is None:
             return plan, None
-        function = self.audit.register_function(study)
+        function = self.audit.register_function(study, self.site_study)
+        registered = self.audit.hub_view().functions[function]
         plan = replace(plan, config=plan.config.model_copy(update={"function": function}))
         if resumed:  # the plan is already on the ledger: carry on with it
             return plan, resumed[1]
@@ -66,6 +74,7 @@ class Planner:
             "study": study.study.name,
             "method": method,
             "config_hash": study.config_hash(),
+            "code_hash": registered.code_hash,
             "function": function,
             "strategy": study.training.strategy,
             "rounds": study.training.rounds,
