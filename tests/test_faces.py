@@ -181,6 +181,7 @@ FACES: dict[str, list[str]] = {
         "load_site_policy",
         "model_permissions",
         "parse_site_policy",
+        "plan_entry_fields",
         "site_code",
     ],
     "accord.fl.strategies": [

@@ -12,7 +12,9 @@ from accord.core import (
     ConfigError,
     PolicyError,
     StudySpec,
+    canonical_json,
     load_study,
+    sha256_hex,
 )
 from accord.fl.governance import archive_hash, function_archive, site_code
 from accord.ledger import KEY_REVOKE, Entry
@@ -149,8 +151,10 @@ def _plan_payload(run: RunLedger, function: str, **over: object) -> dict[str, ob
         "config_hash": registered.config_hash,
         "code_hash": registered.code_hash,
         "function": function,
+        "sites": sorted(run.sites),
         "rounds": 1,
         "secure_aggregation": False,
+        "secure": None,
         "dp_epsilon": None,
         "trained_on": [],
         "seed": 0,
@@ -329,3 +333,37 @@ def test_a_baseline_plan_is_its_own_function_with_its_variant(tmp_path: Path) ->
     assert function.archive["variant"]["model"]["kind"] == "linear_cox"
     assert plan.config_hash == function.config_hash != mlp.config_hash()
     audit.close()
+
+
+def test_the_signed_plan_carries_its_sites_and_secure_settings(workspace) -> None:  # type: ignore[no-untyped-def]
+    ws, data, study = workspace
+    run, _ = open_workspace(ws)
+    _approve(run, study, list(run.sites))
+    sim = Simulation.prepare(study, data, 0, audit=run)
+    sim.run.federated()  # three sites: secure aggregation on by default
+    plan = sim.run.plan
+    assert plan.secure is not None
+    entries = [Entry.parse(s.entry).payload for s in run.ledger.store.find(kind="plan.submitted")]
+    entry = next(e for e in entries if e["plan"] == plan.plan_id)
+    assert entry["sites"] == plan.site_ids
+    assert entry["secure"] == {
+        "clip": repr(plan.secure.clip),
+        "threshold": repr(plan.secure.threshold),
+        "neighbours": plan.secure.neighbours,
+        **{
+            k: v for k, v in entry["secure"].items() if k not in ("clip", "threshold", "neighbours")
+        },
+    }
+    assert entry["config_hash"] == study.config_hash()
+    assert entry["code_hash"] == sha256_hex(canonical_json(site_code()))
+    # every site expects, from its own verified replica, exactly the hub's plan
+    for site in run.sites:
+        task = Task.build(task_id="t", plan_id=plan.plan_id, round=0, site=site, kind="train")
+        ctx = sim.sites[site].context
+        assert run.governance[site].expect_secure(task, ctx) == plan.secure_plan()
+    preprocessing = next(e["plan"] for e in entries if e["method"] == "preprocessing")
+    task = Task.build(task_id="t", plan_id=preprocessing, round=0, site="hospital_0", kind="stats")
+    assert run.governance["hospital_0"].expect_secure(task, sim.sites["hospital_0"].context) is None
+    unknown = Task.build(task_id="t", plan_id="plan-none", round=0, site="hospital_0", kind="train")
+    with pytest.raises(PolicyError, match=r"^plan plan-none is not on the ledger$"):
+        run.governance["hospital_0"].expect_secure(unknown, sim.sites["hospital_0"].context)

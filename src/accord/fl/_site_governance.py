@@ -10,6 +10,8 @@ stand-in with the same methods: ``accord.net._remote_ledger.RemoteHub``).
 The policy check compares the task's plan with the function its owner approved, and the
 site's *own* study file (its :class:`SiteContext`'s study) and installed code
 (:func:`~accord.fl.governance.site_code`) with that function's archive.
+:meth:`SiteGovernance.expect_secure` gives the site what every secure round of a plan
+must be, from the plan's signed entry (an :data:`~accord.fl._plan.ExpectSecure`).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-from accord.core import LedgerError, PrivacyError
+from accord.core import LedgerError, PolicyError, PrivacyError
 from accord.crypto import Identity
+from accord.fl._plan import SecurePlan
 from accord.fl._recording import PolicyCheck
 from accord.fl._site import SiteContext
 from accord.fl._task_config import TaskConfig
@@ -77,6 +80,18 @@ class SiteGovernance:
             )
 
         return check
+
+    def expect_secure(self, task: Task, ctx: SiteContext) -> SecurePlan | None:
+        """What every secure round of ``task``'s plan must be — its sites, in order, and its
+        secure-aggregation settings — from the plan's signed entry in this site's verified
+        replica; None when the plan's sums are plain. An :data:`~accord.fl.ExpectSecure`.
+
+        Raises PolicyError when the plan is not on the ledger.
+        """
+        plan = self.view().plans.get(task.plan_id)
+        if plan is None:
+            raise PolicyError(f"plan {task.plan_id} is not on the ledger")
+        return plan.secure
 
     def epsilon_spent(self, exclude_plan: str | None = None) -> float:
         """ε this site's dataset has spent: per plan the largest ε it recorded, summed.

@@ -2,9 +2,11 @@
 
 :class:`Planner` makes every plan of a run from the study: its task settings (rounds, DP,
 the registered function's hash), its secure aggregation (decided by ``Plan.create``) and,
-with a ledger, the researcher's signed ``plan.submitted`` entry, with the plan's
-configuration hash and site-code hash (those of its function). A restarted hub resumes a
-plan it had begun (same id, no second submission) from its checkpoints.
+with a ledger, the researcher's signed ``plan.submitted`` entry: the plan's configuration
+hash and site-code hash (those of its function), its sites in the order a secure round
+invites them and its secure-aggregation settings (``plan_entry_fields``), so that every
+site takes them from the signed plan, not from the hub. A restarted hub resumes a plan it
+had begun (same id, no second submission) from its checkpoints.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from accord.core import PrivacySpec, StudySpec, TrainingSpec
 from accord.fl import Plan, plan_task_config
+from accord.fl.governance import plan_entry_fields
 from accord.fl.strategies import SiteInfo, Strategy
 from accord.ledger import decimal
 from accord.privacy import gaussian_mechanism_epsilon, most_conservative
@@ -78,7 +81,7 @@ class Planner:
             "function": function,
             "strategy": study.training.strategy,
             "rounds": study.training.rounds,
-            "secure_aggregation": plan.secure is not None,
+            **plan_entry_fields(plan),
             "dp_epsilon": decimal(planned_epsilon(study.privacy, study.training)),
             "trained_on": list(trained_on),
             "seed": self.seed,

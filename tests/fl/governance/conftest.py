@@ -136,7 +136,12 @@ def dataset_payload(
     return {**payload, **over}
 
 
+SECURE = {"clip": "10000.0", "threshold": "0.67", "neighbours": None}
+
+
 def plan_payload(function: str, datasets: list[str], /, **over: Any) -> dict[str, Any]:
+    """A plan entry; ``secure_aggregation=False`` alone also clears ``secure``."""
+    secure = over.get("secure_aggregation", True) is True
     payload = {
         "plan": "plan-1",
         "study": "crc-survival",
@@ -145,8 +150,10 @@ def plan_payload(function: str, datasets: list[str], /, **over: Any) -> dict[str
         "code_hash": "d" * 64,
         "function": function,
         "datasets": datasets,
+        "sites": [SITE_A, SITE_B],
         "rounds": 10,
         "secure_aggregation": True,
+        "secure": dict(SECURE) if secure else None,
         "dp_epsilon": "2.0",
         "trained_on": datasets,
         "seed": 7,

@@ -10,6 +10,8 @@ Pure logic over verified ledger entries (no torch, no models), importable by the
 - :func:`archive_hash` of :func:`function_archive` is the identity of what a site runs:
   the whole study configuration and every module on the site's execution path
   (:func:`site_code`, from the import graph of :data:`SITE_ENTRY_POINTS`);
+- :func:`plan_entry_fields` are a plan's sites and secure-aggregation settings as its
+  signed ``plan.submitted`` entry carries them (read back into :class:`SubmittedPlan`).
 
 A site applies all of it from its own verified replica: :mod:`accord.fl._site_governance`.
 """
@@ -43,6 +45,7 @@ from accord.fl.governance._function import (
     function_archive,
 )
 from accord.fl.governance._permissions import can_download, can_process, model_permissions
+from accord.fl.governance._plan_entry import plan_entry_fields
 from accord.fl.governance._policy import SitePolicy, check_task, load_site_policy, parse_site_policy
 from accord.fl.governance._site_code import SITE_ENTRY_POINTS, site_code
 
@@ -77,5 +80,6 @@ __all__ = [
     "load_site_policy",
     "model_permissions",
     "parse_site_policy",
+    "plan_entry_fields",
     "site_code",
 ]

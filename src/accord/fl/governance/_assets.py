@@ -16,8 +16,9 @@ Payload contract (values are str/int/bool/null/list/dict; epsilons are decimal s
                                                       config, variant, code; see _function)
     function.approved / function.rejected  site org   function, dataset (+ reason)
     plan.submitted                         any org    plan, study, method, config_hash,
-                                                      code_hash, function, datasets, rounds,
-                                                      secure_aggregation, dp_epsilon, ...
+                                                      code_hash, function, datasets, sites,
+                                                      rounds, secure_aggregation, secure,
+                                                      dp_epsilon, ... (see _plan_entry)
     model.registered                       hub        model, plan, datasets, permissions
 """
 
@@ -29,8 +30,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
 from accord.core import canonical_json, sha256_hex
+from accord.fl._plan import SecurePlan
 from accord.fl.governance._fields import (
-    read_bool,
     read_decimal,
     read_hex,
     read_int,
@@ -40,6 +41,7 @@ from accord.fl.governance._fields import (
     refuse,
 )
 from accord.fl.governance._function import ARCHIVE_FORMAT, PLAN_SECTIONS, digest, plan_config
+from accord.fl.governance._plan_entry import read_secure_plan
 from accord.ledger import GENESIS, KEY_REVOKE, KEY_ROTATE, Entry, KeyRegistry
 
 DATASET_REGISTERED = "dataset.registered"
@@ -136,7 +138,9 @@ class Decision:
 class SubmittedPlan:
     """A compute plan as submitted; ``submitter``/``key_id`` are the signer of the entry.
 
-    ``config_hash``/``code_hash`` are the configuration and site code the plan runs.
+    ``config_hash``/``code_hash`` are the configuration and site code the plan runs;
+    ``sites`` its sites in the order a secure round invites them; ``secure`` what each of
+    its secure rounds must be (None: its sums are plain).
     """
 
     id: str
@@ -145,12 +149,17 @@ class SubmittedPlan:
     function: str
     datasets: tuple[str, ...]
     rounds: int
-    secure_aggregation: bool
     dp_epsilon: str | None
     method: str
     seq: int
     config_hash: str
     code_hash: str
+    sites: tuple[str, ...]
+    secure: SecurePlan | None
+
+    @property
+    def secure_aggregation(self) -> bool:
+        return self.secure is not None
 
 
 @dataclass(frozen=True)
@@ -240,6 +249,7 @@ def _decision_from(entry: Entry, approved: bool) -> Decision:
 
 def _plan_from(entry: Entry) -> SubmittedPlan:
     read_str(entry, "study", empty=True)
+    sites, secure = read_secure_plan(entry)
     return SubmittedPlan(
         id=read_str(entry, "plan"),
         submitter=entry.org,
@@ -247,12 +257,13 @@ def _plan_from(entry: Entry) -> SubmittedPlan:
         function=read_hex(entry, "function"),
         datasets=read_str_list(entry, "datasets", empty=False),
         rounds=read_int(entry, "rounds", minimum=0),
-        secure_aggregation=read_bool(entry, "secure_aggregation"),
         dp_epsilon=read_decimal(entry, "dp_epsilon"),
         method=read_str(entry, "method"),
         seq=entry.seq,
         config_hash=read_hex(entry, "config_hash"),
         code_hash=read_hex(entry, "code_hash"),
+        sites=sites,
+        secure=secure,
     )
 
 

@@ -261,7 +261,8 @@ def _rounds(t: _Task) -> str | None:
 
 
 def _secure_aggregation(t: _Task) -> str | None:
-    if t.policy.force_secure_aggregation and not t.plan.secure_aggregation:
+    # the signed plan's SecurePlan: what SiteGovernance.expect_secure gives the site
+    if t.policy.force_secure_aggregation and t.plan.secure is None:
         return "site requires secure aggregation"
     return None
 
