@@ -274,13 +274,24 @@ def test_a_killed_hub_resumes_its_plan_from_the_last_round(tmp_path: Path) -> No
     assert rounds == list(range(6))  # every round aggregated once: none lost, none twice
 
 
+def _hand_out(harness, study) -> None:  # type: ignore[no-untyped-def]
+    """Give every site process ``study`` as its study file (a restart reads it)."""
+    harness.study = study
+    (harness.out / "study.json").write_text(study.model_dump_json(indent=2), "utf-8")
+    for site in harness.sites:
+        harness.kill_site(site)
+        harness.start_site(site)
+    harness.wait_ready()
+
+
 def test_a_data_owner_approves_a_new_function_from_its_own_site(running) -> None:  # type: ignore[no-untyped-def]
-    """A changed study is a new function: the site whose owner has not approved it refuses
-    every task; the owner approves over HTTPS (`accord site approve --hub URL --config`)
-    and the site takes part in the next run."""
+    """A changed study is a new function: once the sites hold the new study file, the site
+    whose owner has not approved it refuses every task; the owner approves over HTTPS
+    (`accord site approve --hub URL --config`) and the site takes part in the next run."""
     folder, study, harness = running
     training = study.training.model_copy(update={"lr": 0.04})
     changed = study.model_copy(update={"training": training})
+    _hand_out(harness, changed)  # the module's last test on this harness: it keeps `changed`
     owner = harness.audit.sites.pop("hospital_2")  # this owner decides at its own site
     try:
         sim, results = _networked(changed, folder, harness)

@@ -17,7 +17,7 @@ from accord.cli._pki import enroll_site
 from accord.cli._serve import site_serve
 from accord.cli._summary import print_summary
 from accord.core import AggregationError, ConfigError, PolicyError
-from accord.fl.governance import GovernanceView, archive_diff
+from accord.fl.governance import GovernanceView, archive_diff, archive_summary
 from accord.ledger import Entry, open_source
 from accord.services import decide_remote, remote_governance
 from accord.studies import (
@@ -96,6 +96,8 @@ def functions(
 
 
 def _print_pending(view: GovernanceView, site: str) -> None:
+    """Each function awaiting a decision: what it runs, then what changed since the last
+    function this site approved for the dataset."""
     pending = view.pending_functions(site)
     if not pending:
         console.print(f"{site}: no function awaits a decision")
@@ -105,7 +107,11 @@ def _print_pending(view: GovernanceView, site: str) -> None:
             f"(entry {function.seq}) for dataset {dataset}"
             + ("" if function.intact else "  [red]ARCHIVE DOES NOT MATCH ITS HASH[/]")
         )
+        for line in archive_summary(function.archive):
+            console.print(f"    {line}", highlight=False, markup=False)
         previous = view.previous_approved(site, dataset, function)
+        since = f" since {previous.hash[:12]}, the last you approved" if previous else ""
+        console.print(f"  changes{since}:", highlight=False, markup=False)
         for line in archive_diff(previous.archive if previous else None, function.archive):
             console.print(f"    {line}", highlight=False, markup=False)
 

@@ -6,6 +6,12 @@ permissions, approved functions, revoked keys, ...) and checks the task against 
 policy (``site.toml``). The same object serves a simulated site (the hub's log is in the
 same process) and a site process talking to a hub over HTTPS (``hub`` is then a remote
 stand-in with the same methods: ``accord.net._remote_ledger.RemoteHub``).
+
+The policy check compares the task's plan with the function its owner approved, and the
+site's *own* study file (its :class:`SiteContext`'s study) and installed code
+(:func:`~accord.fl.governance.site_code`) with that function's archive.
+:meth:`SiteGovernance.expect_secure` gives the site what every secure round of a plan
+must be, from the plan's signed entry (an :data:`~accord.fl._plan.ExpectSecure`).
 """
 
 from __future__ import annotations
@@ -13,18 +19,13 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-from accord.core import LedgerError, PrivacyError
+from accord.core import LedgerError, PolicyError, PrivacyError
 from accord.crypto import Identity
+from accord.fl._plan import SecurePlan
 from accord.fl._recording import PolicyCheck
 from accord.fl._site import SiteContext
 from accord.fl._task_config import TaskConfig
-from accord.fl.governance import (
-    GovernanceView,
-    SitePolicy,
-    archive_hash,
-    check_task,
-    local_archive,
-)
+from accord.fl.governance import GovernanceView, SiteInstall, SitePolicy, check_task, site_code
 from accord.ledger import Entry, LogSource, SiteReplica
 from accord.net import Task
 
@@ -63,25 +64,34 @@ class SiteGovernance:
 
         def check(task: Task, ctx: SiteContext) -> None:
             view = self.view()
-            function = TaskConfig.of(task).function
-            registered = view.functions.get(function)
-            local = archive_hash(local_archive(registered.archive)) if registered else ""
             check_task(
                 self.policy,
                 view,
                 plan_id=task.plan_id,
-                function=function,
+                function=TaskConfig.of(task).function,
                 dataset_id=self.dataset_id,
                 site_org=self.identity.org,
                 cohort_size=ctx.cohort.n_train,
                 round=task.round,
-                local_function=local,
+                local=SiteInstall.of(ctx.study, site_code()),
                 epsilon_spent=self.epsilon_spent(exclude_plan=task.plan_id),
                 task_kind=task.kind,
                 export_patients=int(task.config.get("patients", 0)),
             )
 
         return check
+
+    def expect_secure(self, task: Task, ctx: SiteContext) -> SecurePlan | None:
+        """What every secure round of ``task``'s plan must be — its sites, in order, and its
+        secure-aggregation settings — from the plan's signed entry in this site's verified
+        replica; None when the plan's sums are plain. An :data:`~accord.fl.ExpectSecure`.
+
+        Raises PolicyError when the plan is not on the ledger.
+        """
+        plan = self.view().plans.get(task.plan_id)
+        if plan is None:
+            raise PolicyError(f"plan {task.plan_id} is not on the ledger")
+        return plan.secure
 
     def epsilon_spent(self, exclude_plan: str | None = None) -> float:
         """ε this site's dataset has spent: per plan the largest ε it recorded, summed.

@@ -212,9 +212,11 @@ class RunLedger:
             self._cursor[key] = stored.seq + 1
         return view
 
-    def register_function(self, study: StudySpec) -> str:
-        """The researcher registers the study's function (once); sites approve when simulated."""
-        archive = function_archive(study)
+    def register_function(self, study: StudySpec, site_study: StudySpec | None = None) -> str:
+        """The researcher registers the function of a plan of ``study`` (once); simulated
+        data owners approve it. ``site_study``: the study every site holds (default
+        ``study``); see :func:`~accord.fl.governance.function_archive`."""
+        archive = function_archive(study, site_study)
         digest = archive_hash(archive)
         if digest not in self.hub_view().functions:
             payload = {"function": digest, "name": study.study.name, "archive": archive}

@@ -81,7 +81,7 @@ class StudyRun:
         With ``audit``, every operation is signed into the run's ledger; ``checkpoints``
         let a restarted hub resume its plans.
         """
-        planner = Planner(seed, audit, checkpoints)
+        planner = Planner(seed, audit, checkpoints, site_study=study)
         members = ConsortiumView.of_members(consortium.members)
         plan, _ = planner.begin(
             "preprocessing", study, members.site_infos, consortium.members, summed=False

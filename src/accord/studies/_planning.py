@@ -2,8 +2,11 @@
 
 :class:`Planner` makes every plan of a run from the study: its task settings (rounds, DP,
 the registered function's hash), its secure aggregation (decided by ``Plan.create``) and,
-with a ledger, the researcher's signed ``plan.submitted`` entry. A restarted hub resumes a
-plan it had begun (same id, no second submission) from its checkpoints.
+with a ledger, the researcher's signed ``plan.submitted`` entry: the plan's configuration
+hash and site-code hash (those of its function), its sites in the order a secure round
+invites them and its secure-aggregation settings (``plan_entry_fields``), so that every
+site takes them from the signed plan, not from the hub. A restarted hub resumes a plan it
+had begun (same id, no second submission) from its checkpoints.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from dataclasses import dataclass, replace
 
 from accord.core import PrivacySpec, StudySpec, TrainingSpec
 from accord.fl import Plan, plan_task_config
+from accord.fl.governance import plan_entry_fields
 from accord.fl.strategies import SiteInfo, Strategy
 from accord.ledger import decimal
 from accord.privacy import gaussian_mechanism_epsilon, most_conservative
@@ -24,11 +28,16 @@ __all__ = ["Planner", "planned_epsilon"]
 
 @dataclass
 class Planner:
-    """Makes a run's plans; with ``audit``, registers the function and signs each plan."""
+    """Makes a run's plans; with ``audit``, registers the function and signs each plan.
+
+    ``site_study`` is the study every site holds (the run's); a plan's study may replace
+    its [model] and [training] (a baseline), nothing else.
+    """
 
     seed: int
     audit: RunLedger | None = None
     checkpoints: PlanCheckpoints | None = None
+    site_study: StudySpec | None = None
 
     def begin(
         self,
@@ -43,7 +52,8 @@ class Planner:
         """A new plan (or the resumed one) for ``method``; and its ledger seq, if any.
 
         Raises :class:`~accord.core._errors.ConfigError` before anything is signed when the
-        study's privacy settings cannot run ``strategy``.
+        study's privacy settings cannot run ``strategy``, or when ``study`` differs from
+        the sites' study in more than [model] and [training].
         """
         resumed = self.checkpoints.plan(method) if self.checkpoints else None
         config = plan_task_config(study.privacy, study.training, len(sites), study.model.kind)
@@ -58,7 +68,8 @@ class Planner:
         )
         if self.audit is None:
             return plan, None
-        function = self.audit.register_function(study)
+        function = self.audit.register_function(study, self.site_study)
+        registered = self.audit.hub_view().functions[function]
         plan = replace(plan, config=plan.config.model_copy(update={"function": function}))
         if resumed:  # the plan is already on the ledger: carry on with it
             return plan, resumed[1]
@@ -66,10 +77,11 @@ class Planner:
             "study": study.study.name,
             "method": method,
             "config_hash": study.config_hash(),
+            "code_hash": registered.code_hash,
             "function": function,
             "strategy": study.training.strategy,
             "rounds": study.training.rounds,
-            "secure_aggregation": plan.secure is not None,
+            **plan_entry_fields(plan),
             "dp_epsilon": decimal(planned_epsilon(study.privacy, study.training)),
             "trained_on": list(trained_on),
             "seed": self.seed,

@@ -6,6 +6,7 @@ real key ids (genesis and key replay must work) but a zero ``prev`` and no signa
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,13 +33,24 @@ HUB, SITE_A, SITE_B, LAB = "hub", "hospital_a", "hospital_b", "lab_x"
 SCHEMA = "5" * 64
 
 
+CONFIG: dict[str, Any] = {  # a study as an archive holds it (floats as strings)
+    "study": {"name": "crc-survival", "task": "survival", "description": ""},
+    "cohort": {"features": {"age": "numeric", "stage": "categorical"}, "time_column": "time"},
+    "preprocessing": {"min_cell_count": 5, "standardise": True},
+    "model": {"kind": "linear_cox", "hidden": [16]},
+    "training": {"lr": "0.01", "epochs": 5},
+    "evaluation": {"bootstrap": 200, "confidence": "0.95"},
+    "privacy": {"secure_aggregation": "auto"},
+    "pathology": {"mpp": "0.5"},
+}
+CODE = {"accord/fl/_site.py": "a" * 64, "accord/models/_cox.py": "b" * 64}
+
+
 def make_archive(**training: Any) -> dict[str, Any]:
-    """A function archive; pass training settings to change one field."""
-    return {
-        "files": {"train.py": "a" * 64, "model.py": "b" * 64},
-        "model": {"name": "coxph", "hidden": 16},
-        "training": {"lr": "0.01", "epochs": 5, **training},
-    }
+    """A function archive (format 2); pass training settings to change one field."""
+    config = copy.deepcopy(CONFIG)
+    config["training"].update(training)
+    return {"format": 2, "config": config, "variant": {}, "code": dict(CODE)}
 
 
 class LedgerFactory:
@@ -47,6 +59,7 @@ class LedgerFactory:
     def __init__(self) -> None:
         self.ids: dict[str, Identity] = {o: new_identity(o) for o in (HUB, SITE_A, SITE_B, LAB)}
         self.entries: list[Entry] = []
+        self.archives: dict[str, dict[str, Any]] = {}  # function hash -> its archive
         orgs = [i.public.to_dict() for i in self.ids.values()]
         self.add(HUB, GENESIS, genesis_payload("test", HUB, orgs))
 
@@ -73,6 +86,7 @@ class LedgerFactory:
     def function(self, archive: dict[str, Any] | None = None, org: str = LAB) -> str:
         archive = archive if archive is not None else make_archive()
         digest = function_hash(archive)
+        self.archives.setdefault(digest, archive)
         self.add(org, FUNCTION_REGISTERED, {"function": digest, "name": "cox", "archive": archive})
         return digest
 
@@ -84,6 +98,14 @@ class LedgerFactory:
         return self.add(site, FUNCTION_REJECTED, payload)
 
     def plan(self, function: str, datasets: list[str], org: str = LAB, **over: Any) -> Entry:
+        """A plan of ``function`` recording its archive's config and code hashes."""
+        archive = self.archives.get(function)
+        if archive is not None:
+            hashes = {
+                "config_hash": function_hash({**archive["config"], **archive["variant"]}),
+                "code_hash": function_hash(archive["code"]),
+            }
+            over = {**hashes, **over}
         return self.add(org, PLAN_SUBMITTED, plan_payload(function, datasets, **over))
 
     def model(self, model: str, datasets: list[str], permissions: list[str]) -> Entry:
@@ -114,16 +136,24 @@ def dataset_payload(
     return {**payload, **over}
 
 
+SECURE = {"clip": "10000.0", "threshold": "0.67", "neighbours": None}
+
+
 def plan_payload(function: str, datasets: list[str], /, **over: Any) -> dict[str, Any]:
+    """A plan entry; ``secure_aggregation=False`` alone also clears ``secure``."""
+    secure = over.get("secure_aggregation", True) is True
     payload = {
         "plan": "plan-1",
         "study": "crc-survival",
         "method": "fedavg",
         "config_hash": "c" * 64,
+        "code_hash": "d" * 64,
         "function": function,
         "datasets": datasets,
+        "sites": [SITE_A, SITE_B],
         "rounds": 10,
         "secure_aggregation": True,
+        "secure": dict(SECURE) if secure else None,
         "dp_epsilon": "2.0",
         "trained_on": datasets,
         "seed": 7,

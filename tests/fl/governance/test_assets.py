@@ -147,6 +147,25 @@ def test_update_of_an_unknown_dataset_is_rejected() -> None:
         ledger.view()
 
 
+def _function_payload(**parts: Any) -> dict[str, Any]:
+    """A function.registered payload whose archive has ``parts`` replaced (None: removed)."""
+    archive = {**make_archive(), **parts}
+    archive = {k: v for k, v in archive.items() if v is not None}
+    return {"function": function_hash(archive), "name": "x", "archive": archive}
+
+
+def _without(payload: dict[str, Any], *path: str) -> dict[str, Any]:
+    """``payload`` without the field at ``path`` (a copy)."""
+    if len(path) == 1:
+        return {k: v for k, v in payload.items() if k != path[0]}
+    return {**payload, path[0]: _without(payload[path[0]], *path[1:])}
+
+
+def _secure_plan(**secure: Any) -> dict[str, Any]:
+    payload = plan_payload("a" * 64, ["d"])
+    return {**payload, "secure": {**payload["secure"], **secure}}
+
+
 _MALFORMED: list[tuple[str, dict[str, Any], str]] = [
     (DATASET_REGISTERED, dataset_payload(SITE_A, "d", [LAB], modality="mri"), "modality"),
     (DATASET_REGISTERED, dataset_payload(SITE_A, "d", [LAB], n_patients=-2), "n_patients"),
@@ -160,7 +179,12 @@ _MALFORMED: list[tuple[str, dict[str, Any], str]] = [
         {"function": "F" * 64, "name": "x", "archive": make_archive()},
         "function",
     ),
-    (FUNCTION_REGISTERED, {"function": "a" * 64, "name": "x", "archive": {}}, "archive.files"),
+    (FUNCTION_REGISTERED, {"function": "a" * 64, "name": "x", "archive": {}}, "archive.format"),
+    (FUNCTION_REGISTERED, _function_payload(code=None), "archive.code"),
+    (FUNCTION_REGISTERED, _function_payload(code={}), "archive.code"),
+    (FUNCTION_REGISTERED, _function_payload(code={"a.py": "A" * 64}), "archive.code"),
+    (FUNCTION_REGISTERED, _function_payload(variant={"privacy": {}}), "archive.variant.privacy"),
+    (FUNCTION_REGISTERED, _function_payload(files={}), "archive.files"),
     (FUNCTION_REGISTERED, {"function": "a" * 64, "archive": make_archive()}, "name"),
     (PLAN_SUBMITTED, plan_payload("a" * 64, ["d"], rounds="10"), "rounds"),
     (PLAN_SUBMITTED, plan_payload("a" * 64, []), "datasets"),
@@ -168,6 +192,21 @@ _MALFORMED: list[tuple[str, dict[str, Any], str]] = [
     (PLAN_SUBMITTED, plan_payload("a" * 64, ["d"], dp_epsilon="two"), "dp_epsilon"),
     (PLAN_SUBMITTED, plan_payload("a" * 64, ["d"], dp_epsilon="0"), "dp_epsilon"),
     (PLAN_SUBMITTED, plan_payload("a" * 64, ["d"], secure_aggregation="yes"), "secure_aggregation"),
+    (PLAN_SUBMITTED, plan_payload("a" * 64, ["d"], code_hash="ab"), "code_hash"),
+    (PLAN_SUBMITTED, plan_payload("a" * 64, ["d"], config_hash=None), "config_hash"),
+    (PLAN_SUBMITTED, plan_payload("a" * 64, ["d"], sites=[]), "sites"),
+    (PLAN_SUBMITTED, plan_payload("a" * 64, ["d"], sites=[SITE_A, SITE_A]), "sites"),
+    (PLAN_SUBMITTED, plan_payload("a" * 64, ["d"], secure_aggregation=False, secure={}), "secure"),
+    (PLAN_SUBMITTED, plan_payload("a" * 64, ["d"], secure=None), "secure"),
+    (PLAN_SUBMITTED, _without(plan_payload("a" * 64, ["d"]), "secure"), "secure"),
+    (PLAN_SUBMITTED, _secure_plan(clip=10000), "secure.clip"),
+    (PLAN_SUBMITTED, _secure_plan(clip="lots"), "secure.clip"),
+    (PLAN_SUBMITTED, _secure_plan(clip="Infinity"), "secure.clip"),
+    (PLAN_SUBMITTED, _secure_plan(threshold=0.67), "secure.threshold"),
+    (PLAN_SUBMITTED, _secure_plan(neighbours="4"), "secure.neighbours"),
+    (PLAN_SUBMITTED, _secure_plan(neighbours=True), "secure.neighbours"),
+    (PLAN_SUBMITTED, _secure_plan(ring=32), "secure.ring"),
+    (PLAN_SUBMITTED, _without(_secure_plan(), "secure", "neighbours"), "secure.neighbours"),
     (
         PLAN_SUBMITTED,
         {k: v for k, v in plan_payload("a" * 64, ["d"]).items() if k != "function"},

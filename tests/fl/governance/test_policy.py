@@ -13,12 +13,21 @@ from accord.core import ConfigError, PolicyError
 from accord.fl.governance import (
     FUNCTION_REGISTERED,
     GovernanceView,
+    SiteInstall,
     SitePolicy,
     check_task,
     function_hash,
     load_site_policy,
 )
-from tests.fl.governance.conftest import LAB, SITE_A, SITE_B, Consortium, make_archive
+from tests.fl.governance.conftest import (
+    CODE,
+    CONFIG,
+    LAB,
+    SITE_A,
+    SITE_B,
+    Consortium,
+    make_archive,
+)
 
 OTHER = "e" * 64
 
@@ -26,6 +35,9 @@ OTHER = "e" * 64
 def _check(
     view: GovernanceView, function: str, policy: SitePolicy | None = None, **over: Any
 ) -> None:
+    """Check a task of ``function`` at SITE_A, which holds that function's study and code."""
+    registered = view.functions.get(function)
+    archive = registered.archive if registered else {"config": CONFIG, "code": CODE}
     task: dict[str, Any] = {
         "plan_id": "plan-1",
         "function": function,
@@ -33,7 +45,7 @@ def _check(
         "site_org": SITE_A,
         "cohort_size": 50,
         "round": 0,
-        "local_function": function,
+        "local": SiteInstall(archive["config"], archive["code"]),
         **over,
     }
     check_task(policy or SitePolicy(), view, **task)
@@ -121,9 +133,45 @@ def test_function_archive_tampered(consortium: Consortium) -> None:
 
 def test_local_code_differs(consortium: Consortium) -> None:
     h12 = consortium.function[:12]
-    expected = rf"^function {h12} does not match the code this site runs \(tampered or outdated"
+    code = {**CODE, "accord/fl/_site.py": "f" * 64, "accord/fl/_extra.py": "0" * 64}
+    expected = (
+        rf"^function {h12} does not match the code this site runs \(2 files differ: "
+        r"accord/fl/_extra.py, accord/fl/_site.py\)$"
+    )
     with pytest.raises(PolicyError, match=expected):
-        _check(consortium.ledger.view(), consortium.function, local_function=OTHER)
+        _check(consortium.ledger.view(), consortium.function, local=SiteInstall(CONFIG, code))
+
+
+_BMI = {"features": {**CONFIG["cohort"]["features"], "bmi": "numeric"}}
+
+
+@pytest.mark.parametrize(
+    ("section", "change", "field"),
+    [
+        ("cohort", _BMI, "cohort.features.bmi"),
+        ("preprocessing", {"min_cell_count": 1}, "preprocessing.min_cell_count"),
+        ("evaluation", {"bootstrap": 0}, "evaluation.bootstrap"),
+    ],
+)
+def test_a_site_whose_own_study_differs_refuses(
+    consortium: Consortium, section: str, change: dict[str, Any], field: str
+) -> None:
+    config = {**CONFIG, section: {**CONFIG[section], **change}}
+    h12 = consortium.function[:12]
+    expected = rf"^this site's study differs from function {h12}'s in {re.escape(field)}$"
+    with pytest.raises(PolicyError, match=expected):
+        _check(consortium.ledger.view(), consortium.function, local=SiteInstall(config, CODE))
+
+
+@pytest.mark.parametrize("field", ["config_hash", "code_hash"])
+def test_a_plan_recording_other_hashes_than_its_function_is_refused(
+    consortium: Consortium, field: str
+) -> None:
+    consortium.ledger.plan(consortium.function, ["crc-a"], plan="plan-2", **{field: "9" * 64})
+    what = "another configuration" if field == "config_hash" else "other site code"
+    expected = rf"^plan plan-2 runs {what} than function {consortium.function[:12]} "
+    with pytest.raises(PolicyError, match=expected):
+        _check(consortium.ledger.view(), consortium.function, plan_id="plan-2")
 
 
 def test_approval_for_another_dataset_does_not_count(consortium: Consortium) -> None:

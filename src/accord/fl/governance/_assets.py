@@ -12,11 +12,13 @@ Payload contract (values are str/int/bool/null/list/dict; epsilons are decimal s
     dataset.registered / dataset.updated   site org   dataset, site, description, modality,
                                                       schema_hash, n_patients, permissions
     dataset.disabled                       site org   dataset, reason
-    function.registered                    any org    function, name, archive
+    function.registered                    any org    function, name, archive (format 2:
+                                                      config, variant, code; see _function)
     function.approved / function.rejected  site org   function, dataset (+ reason)
     plan.submitted                         any org    plan, study, method, config_hash,
-                                                      function, datasets, rounds,
-                                                      secure_aggregation, dp_epsilon, ...
+                                                      code_hash, function, datasets, sites,
+                                                      rounds, secure_aggregation, secure,
+                                                      dp_epsilon, ... (see _plan_entry)
     model.registered                       hub        model, plan, datasets, permissions
 """
 
@@ -28,8 +30,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, cast
 
 from accord.core import canonical_json, sha256_hex
+from accord.fl._plan import SecurePlan
 from accord.fl.governance._fields import (
-    read_bool,
     read_decimal,
     read_hex,
     read_int,
@@ -38,6 +40,8 @@ from accord.fl.governance._fields import (
     read_str_list,
     refuse,
 )
+from accord.fl.governance._function import ARCHIVE_FORMAT, PLAN_SECTIONS, digest, plan_config
+from accord.fl.governance._plan_entry import read_secure_plan
 from accord.ledger import GENESIS, KEY_REVOKE, KEY_ROTATE, Entry, KeyRegistry
 
 DATASET_REGISTERED = "dataset.registered"
@@ -82,7 +86,11 @@ class Dataset:
 
 @dataclass(frozen=True)
 class Function:
-    """Registered training code and settings; ``hash`` is the id the author claimed."""
+    """Registered study configuration and site code; ``hash`` is the id the author claimed.
+
+    ``archive`` holds ``config`` (the study every site holds), ``variant`` (the sections a
+    plan of it replaces) and ``code`` (path → SHA-256); see :mod:`._function`.
+    """
 
     hash: str
     name: str
@@ -97,6 +105,21 @@ class Function:
             return function_hash(self.archive) == self.hash
         except TypeError:
             return False
+
+    @property
+    def study_hash(self) -> str:
+        """Config hash of the study every site must hold (``StudySpec.config_hash``)."""
+        return digest(self.archive["config"])
+
+    @property
+    def config_hash(self) -> str:
+        """Config hash a plan of this function records: the study with its variant."""
+        return digest(plan_config(self.archive))
+
+    @property
+    def code_hash(self) -> str:
+        """SHA-256 of the canonical JSON of the site code's path → SHA-256 map."""
+        return digest(self.archive["code"])
 
 
 @dataclass(frozen=True)
@@ -113,7 +136,12 @@ class Decision:
 
 @dataclass(frozen=True)
 class SubmittedPlan:
-    """A compute plan as submitted; ``submitter``/``key_id`` are the signer of the entry."""
+    """A compute plan as submitted; ``submitter``/``key_id`` are the signer of the entry.
+
+    ``config_hash``/``code_hash`` are the configuration and site code the plan runs;
+    ``sites`` its sites in the order a secure round invites them; ``secure`` what each of
+    its secure rounds must be (None: its sums are plain).
+    """
 
     id: str
     submitter: str
@@ -121,10 +149,17 @@ class SubmittedPlan:
     function: str
     datasets: tuple[str, ...]
     rounds: int
-    secure_aggregation: bool
     dp_epsilon: str | None
     method: str
     seq: int
+    config_hash: str
+    code_hash: str
+    sites: tuple[str, ...]
+    secure: SecurePlan | None
+
+    @property
+    def secure_aggregation(self) -> bool:
+        return self.secure is not None
 
 
 @dataclass(frozen=True)
@@ -158,14 +193,39 @@ def _dataset_from(entry: Entry, enabled: bool) -> Dataset:
     return dataset
 
 
-def _function_from(entry: Entry) -> Function:
-    archive = read_mapping(entry, "archive")
-    for part in ("files", "model", "training"):
+def _check_archive(entry: Entry, archive: Mapping[str, Any]) -> None:
+    if archive.get("format") != ARCHIVE_FORMAT:
+        raise refuse(entry, f"field 'archive.format' is not {ARCHIVE_FORMAT}")
+    for part in ("config", "variant", "code"):
         if not isinstance(archive.get(part), Mapping):
             raise refuse(entry, f"field 'archive.{part}' is missing or not an object")
-    files = cast(Mapping[str, Any], archive["files"])
-    if not all(isinstance(v, str) and len(v) == 64 for v in files.values()):
-        raise refuse(entry, "field 'archive.files' maps a path to something not a SHA-256 hex")
+    unknown = sorted(set(archive) - {"format", "config", "variant", "code"})
+    if unknown:
+        raise refuse(entry, f"field 'archive.{unknown[0]}' is not part of a function archive")
+    variant = cast(Mapping[str, Any], archive["variant"])
+    stray = sorted(
+        k for k, v in variant.items() if k not in PLAN_SECTIONS or not isinstance(v, Mapping)
+    )
+    if stray:
+        raise refuse(
+            entry, f"field 'archive.variant.{stray[0]}' is not a [model] or [training] table"
+        )
+    code = cast(Mapping[str, Any], archive["code"])
+    if not code or not all(
+        isinstance(v, str) and len(v) == 64 and _is_hex(v) for v in code.values()
+    ):
+        raise refuse(
+            entry, "field 'archive.code' is empty or maps a path to something not a SHA-256 hex"
+        )
+
+
+def _is_hex(value: str) -> bool:
+    return all(c in "0123456789abcdef" for c in value)
+
+
+def _function_from(entry: Entry) -> Function:
+    archive = read_mapping(entry, "archive")
+    _check_archive(entry, archive)
     return Function(
         hash=read_hex(entry, "function"),
         name=read_str(entry, "name"),
@@ -189,7 +249,7 @@ def _decision_from(entry: Entry, approved: bool) -> Decision:
 
 def _plan_from(entry: Entry) -> SubmittedPlan:
     read_str(entry, "study", empty=True)
-    read_hex(entry, "config_hash", length=None)
+    sites, secure = read_secure_plan(entry)
     return SubmittedPlan(
         id=read_str(entry, "plan"),
         submitter=entry.org,
@@ -197,10 +257,13 @@ def _plan_from(entry: Entry) -> SubmittedPlan:
         function=read_hex(entry, "function"),
         datasets=read_str_list(entry, "datasets", empty=False),
         rounds=read_int(entry, "rounds", minimum=0),
-        secure_aggregation=read_bool(entry, "secure_aggregation"),
         dp_epsilon=read_decimal(entry, "dp_epsilon"),
         method=read_str(entry, "method"),
         seq=entry.seq,
+        config_hash=read_hex(entry, "config_hash"),
+        code_hash=read_hex(entry, "code_hash"),
+        sites=sites,
+        secure=secure,
     )
 
 

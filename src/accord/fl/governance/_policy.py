@@ -30,7 +30,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from accord.core import ConfigError, PolicyError
-from accord.fl.governance._assets import Dataset, GovernanceView, SubmittedPlan
+from accord.fl.governance._assets import Dataset, Function, GovernanceView, SubmittedPlan
+from accord.fl.governance._function import (
+    SiteInstall,
+    changed_settings,
+    differing,
+    digest,
+    shortlist,
+)
 from accord.fl.governance._permissions import can_process
 
 _Epsilon = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
@@ -106,7 +113,7 @@ class _Task:
     plan: SubmittedPlan
     dataset: Dataset
     function: str
-    local_function: str
+    local: SiteInstall
     cohort_size: int
     epsilon_spent: Decimal
     kind: str = ""
@@ -115,6 +122,11 @@ class _Task:
     @property
     def h12(self) -> str:
         return self.function[:12]
+
+    @property
+    def registered(self) -> Function:
+        """The task's function (rules after ``_registered`` may rely on it)."""
+        return self.view.functions[self.function]
 
 
 def check_task(
@@ -127,15 +139,16 @@ def check_task(
     site_org: str,
     cohort_size: int,
     round: int,
-    local_function: str,
+    local: SiteInstall,
     epsilon_spent: float = 0.0,
     task_kind: str = "",
     export_patients: int = 0,
 ) -> None:
     """Raise PolicyError with the first rule the task breaks; return None if it may run.
 
-    ``function`` is the hash the task names; ``local_function`` the hash of the code this
-    site will actually run; ``epsilon_spent`` what earlier plans spent on the dataset.
+    ``function`` is the hash the task names; ``local`` the study file this site holds and
+    the code it has installed (both must be the function's); ``epsilon_spent`` what
+    earlier plans spent on the dataset.
     ``round`` is the task's round (informational: rules look at the plan's round count).
     ``task_kind`` ``"export_tiles"`` asks to release ``export_patients`` patients' tile
     images off the site: refused unless the policy allows tile export, up to its maximum.
@@ -157,7 +170,7 @@ def check_task(
         plan,
         dataset,
         function,
-        local_function,
+        local,
         cohort_size,
         spent,
         task_kind,
@@ -195,13 +208,33 @@ def _registered(t: _Task) -> str | None:
     return None
 
 
-def _local_code(t: _Task) -> str | None:
-    if t.local_function != t.function:
-        return (
-            f"function {t.h12} does not match the code this site runs "
-            "(tampered or outdated archive)"
-        )
+def _plan_config(t: _Task) -> str | None:
+    if t.plan.config_hash != t.registered.config_hash:
+        return f"plan {t.plan.id} runs another configuration than function {t.h12} (config hash)"
     return None
+
+
+def _plan_code(t: _Task) -> str | None:
+    if t.plan.code_hash != t.registered.code_hash:
+        return f"plan {t.plan.id} runs other site code than function {t.h12} (code hash)"
+    return None
+
+
+def _local_study(t: _Task) -> str | None:
+    config = t.registered.archive["config"]
+    if digest(dict(t.local.config)) == t.registered.study_hash:
+        return None
+    changed = shortlist(changed_settings(config, t.local.config))
+    return f"this site's study differs from function {t.h12}'s in {changed}"
+
+
+def _local_code(t: _Task) -> str | None:
+    code = t.registered.archive["code"]
+    if digest(dict(t.local.code)) == t.registered.code_hash:
+        return None
+    files = differing(code, t.local.code)
+    count = "1 file differs" if len(files) == 1 else f"{len(files)} files differ"
+    return f"function {t.h12} does not match the code this site runs ({count}: {shortlist(files)})"
 
 
 def _approved(t: _Task) -> str | None:
@@ -228,7 +261,8 @@ def _rounds(t: _Task) -> str | None:
 
 
 def _secure_aggregation(t: _Task) -> str | None:
-    if t.policy.force_secure_aggregation and not t.plan.secure_aggregation:
+    # the signed plan's SecurePlan: what SiteGovernance.expect_secure gives the site
+    if t.policy.force_secure_aggregation and t.plan.secure is None:
         return "site requires secure aggregation"
     return None
 
@@ -259,6 +293,9 @@ _RULES: tuple[Callable[[_Task], str | None], ...] = (
     _permitted,
     _same_function,
     _registered,
+    _plan_config,
+    _plan_code,
+    _local_study,
     _local_code,
     _approved,
     _cohort,
