@@ -14,8 +14,8 @@ to an even number; threshold t = round(2/3 of the k + 1 share holders).
 Measured per size and dropout rate:
   client_s      share_keys + masked_input, per site (mean and max)
   hub_s         finalize (unmasking); hub_total_s adds routing and collection
-  bytes_ratio   bytes a site sends (advertisement, sealed shares, masked uint32 vector,
-                unmask reply) / a plain float32 update
+  bytes_ratio   bytes a site sends (advertisement, sealed shares, masked vector of two
+                uint64 words per value, unmask reply) / a plain float32 update
   round_s       slowest site's work (advertise, share, mask, unmask) + the hub's work;
                 round_vs_plain divides by a plain weighted FedAvg sum of the same updates
 Flower's SecAgg+ (flwr, if importable) runs its client stages (_share_keys +
@@ -154,7 +154,8 @@ def run_accord(updates: Updates, fraction: float) -> dict[str, Any]:
     bench = AccordRound(updates, k, t, dropped)
     total = bench.run()
     survivors = [s for s in updates if s not in dropped]
-    error = float(np.abs(total - sum(updates[s].astype(np.float64) for s in survivors)).max())
+    plain = sum(updates[s].astype(np.float64) for s in survivors)  # float64 rounding ≤ n²ε
+    error = float(np.abs(total - plain).max())
     client = list(bench.client_s.values())
     round_s = max(bench.site_s.values()) + bench.hub_s
     return {
@@ -163,7 +164,8 @@ def run_accord(updates: Updates, fraction: float) -> dict[str, Any]:
         "hub_s": round(bench.finalize_s, 4), "hub_total_s": round(bench.hub_s, 4),
         "bytes_ratio": round(max(bench.sent.values()) / (4 * length), 5),
         "round_s": round(round_s, 4),
-        "max_abs_error": error, "error_bound": n / bench.config.quantizer.scale,
+        "max_abs_error": error,
+        "error_bound": bench.config.quantizer.error_bound(n) + n * n * 2.0**-53,
     }  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from accord.core import ConfigError, PrivacySpec, TrainingSpec, new_id
+from accord.crypto.secagg import Quantizer
 from accord.fl._task_config import DPSettings, TaskConfig
 from accord.net import Task
 
@@ -27,15 +28,22 @@ __all__ = ["ExpectSecure", "Plan", "SecurePlan", "SecureSettings", "plan_task_co
 
 @dataclass(frozen=True)
 class SecureSettings:
-    """Quantisation range and SecAgg+ graph of a plan (from the study's ``[privacy]``)."""
+    """Quantisation range and precision, threshold fraction and SecAgg+ graph of a plan
+    (from the study's ``[privacy]``); the defaults are :class:`PrivacySpec`'s."""
 
-    clip: float = 1e4
+    clip: float = 1e12
     threshold: float = 0.67
     neighbours: int | None = None
+    fraction_bits: int = 40
 
     @classmethod
     def of(cls, privacy: PrivacySpec) -> SecureSettings:
-        return cls(privacy.secagg_clip, privacy.secagg_threshold, privacy.secagg_neighbours)
+        return cls(
+            privacy.secagg_clip,
+            privacy.secagg_threshold,
+            privacy.secagg_neighbours,
+            privacy.secagg_fraction_bits,
+        )
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,8 @@ class Plan:
     def __post_init__(self) -> None:
         if self.secure is not None and self.strategy is not None:
             _check_summable(self.strategy)
+        if self.secure is not None:  # the fixed-point sum must fit: say so now, not mid-run
+            Quantizer(self.secure.clip, max(1, len(self.sites)), self.secure.fraction_bits)
 
     @classmethod
     def create(

@@ -12,8 +12,9 @@ C. ``secagg.mask``: every site gets the shares addressed to it and returns its m
 D. ``secagg.unmask``: survivors return the shares that let the hub remove the masks of
    survivors and of the sites that dropped out after B.
 
-The result is the same :class:`WeightedSum` plain summation gives (up to quantisation), so
-any strategy that aggregates a weighted sum runs unchanged.
+The result is the same :class:`WeightedSum` plain summation gives (to the quantisation
+error of :class:`~accord.crypto.secagg.Quantizer`, 2^-41 per value and site at the
+defaults), so any strategy that aggregates a weighted sum runs unchanged.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def round_secagg(sites: Sequence[str], settings: SecureSettings) -> SecAggRound:
         threshold=threshold,
         neighbours=k,
         clip=settings.clip,
+        fraction_bits=settings.fraction_bits,
         graph_seed=os.urandom(16).hex(),
     )
 

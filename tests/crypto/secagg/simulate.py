@@ -93,7 +93,7 @@ class Federation:
         vectors: Mapping[str, npt.NDArray[np.float64]],
         routed: Mapping[str, Mapping[str, bytes]],
         absent: Collection[str] = (),
-    ) -> dict[str, npt.NDArray[np.uint32]]:
+    ) -> dict[str, npt.NDArray[np.uint64]]:
         return {
             s: self.clients[s].masked_input(vectors[s], routed[s])
             for s in routed
@@ -131,7 +131,7 @@ def quantised_sum(
 ) -> npt.NDArray[np.float64]:
     """The plain sum of the quantised vectors: what secure aggregation must return exactly."""
     q = config.quantizer
-    total = np.zeros(config.vector_length, np.uint64)
+    total = np.zeros(config.words, np.uint64)
     for v in vectors.values():
-        total += q.encode(v)
-    return q.decode_sum(total.astype(np.uint32), len(vectors))
+        total += q.encode(v)  # wraps modulo 2^64, as the masked sum does
+    return q.decode_sum(total, len(vectors))

@@ -98,7 +98,7 @@ def test_hub_rejects_malformed_masked_input() -> None:
     routed = fed.share(fed.advertise())
     masked = fed.mask(random_updates(fed.config.sites, 4, 0), routed)
     masked["site-01"] = masked["site-01"].astype(np.int64)
-    with pytest.raises(AggregationError, match=r"site-01 is int64\(4,\); expected uint32\(4,\)"):
+    with pytest.raises(AggregationError, match=r"site-01 is int64\(8,\); expected uint64\(8,\)"):
         fed.hub.collect_masked(masked)
 
 

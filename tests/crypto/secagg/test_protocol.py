@@ -46,7 +46,7 @@ def test_sum_is_exact_with_dropouts_up_to_n_minus_t(
     expected = quantised_sum(config, {s: v for s, v in vectors.items() if s not in before})
     assert np.array_equal(total, expected)
     plain = sum(v for s, v in vectors.items() if s not in before)
-    assert np.all(np.abs(total - plain) <= n / config.quantizer.scale)
+    assert np.all(np.abs(total - plain) <= config.quantizer.error_bound(n) + 1e-15)
 
 
 @PROPERTY

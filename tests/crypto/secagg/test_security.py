@@ -143,20 +143,26 @@ def _chi2(counts: np.ndarray) -> float:
     return float(((counts - expected) ** 2 / expected).sum())
 
 
-def test_masked_vector_held_by_the_hub_is_uniform_mod_2_pow_32() -> None:
-    """One site's masked all-zero update, over 24 rounds × 4096 coordinates: chi-square on
-    the high byte, the low byte and bits 12–19 at alpha = 1e-6 (fixed, so not flaky)."""
+def test_masked_vector_held_by_the_hub_is_uniform_mod_2_pow_64() -> None:
+    """One site's masked all-zero update, over 12 rounds × 2048 coordinates (4096 words):
+    chi-square on bytes 7, 4 and 0 of the hi and of the lo words at alpha = 1e-6 (fixed,
+    so not flaky)."""
     samples = []
-    for rnd in range(24):
-        fed = Federation.create(make_config(3, 2, 4096, rnd=rnd))
+    for rnd in range(12):
+        fed = Federation.create(make_config(3, 2, 2048, rnd=rnd))
         routed = fed.share(fed.advertise())
-        zeros = {s: np.zeros(4096) for s in fed.config.sites}
-        samples.append(fed.mask(zeros, routed)[A])
-    held = np.concatenate(samples).astype(np.uint64)
+        zeros = {s: np.zeros(2048) for s in fed.config.sites}
+        samples.append(fed.mask(zeros, routed)[A].reshape(2, 2048))
+    held = np.concatenate(samples, axis=1)
     critical = _chi2_critical(255, _Z_1E6)
-    for shift in (24, 12, 0):
-        counts = np.bincount(((held >> shift) & 0xFF).astype(np.int64), minlength=256)
-        assert _chi2(counts) < critical, f"bits {shift}..{shift + 7} are not uniform"
-    unmasked = np.full(held.size, make_config(3, 2, 1).quantizer.offset, np.uint64)
-    counts = np.bincount(((unmasked >> 24) & 0xFF).astype(np.int64), minlength=256)
+    for name, words in (("hi", held[0]), ("lo", held[1])):
+        for shift in (56, 32, 0):
+            counts = np.bincount(
+                ((words >> np.uint64(shift)) & np.uint64(0xFF)).astype(np.int64), minlength=256
+            )
+            assert _chi2(counts) < critical, f"{name} bits {shift}..{shift + 7} are not uniform"
+    plain = make_config(3, 2, 4096).quantizer.encode(np.linspace(-1.0, 1.0, 4096))
+    counts = np.bincount(
+        ((plain[4096:] >> np.uint64(32)) & np.uint64(0xFF)).astype(np.int64), minlength=256
+    )
     assert _chi2(counts) > critical  # the test has power: plain codes fail it

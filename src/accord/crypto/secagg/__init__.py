@@ -3,7 +3,8 @@
 The hub (:class:`SecAggServer`) learns the sum of the surviving sites' clipped updates
 and nothing about any single one; each site (:class:`SecAggClient`) masks its quantised
 update with a self mask and pairwise masks that cancel in the sum. Shamir shares of the
-mask seeds let the hub unmask the sum when up to ``n - t`` sites drop out. The message
+mask seeds let the hub unmask the sum when up to ``n - t`` sites drop out. Values are
+encoded as 96-bit fixed point in two 64-bit ring words (:class:`Quantizer`). The message
 flow is in :mod:`accord.crypto.secagg._protocol`.
 """
 

@@ -167,8 +167,8 @@ class SecAggClient:
 
     def masked_input(
         self, vector: npt.NDArray[np.floating], shares_for_me: Mapping[str, bytes]
-    ) -> npt.NDArray[np.uint32]:
-        """Round 2: ``encode(vector) + PRG(b) + Σ_j ±PRG(s_ij)`` (uint32, mod 2^32).
+    ) -> npt.NDArray[np.uint64]:
+        """Round 2: ``encode(vector) + PRG(b) + Σ_j ±PRG(s_ij)`` (uint64 words, mod 2^64).
 
         ``shares_for_me`` (neighbour → sealed pair) fixes the neighbours masked with;
         each pair is decrypted and kept for :meth:`unmask`.
@@ -188,7 +188,7 @@ class SecAggClient:
                 f"secagg: only {len(opened)} neighbours of {self.site} shared keys; "
                 f"need {cfg.threshold - 1}"
             )
-        acc = MaskAccumulator(cfg.vector_length, cfg.quantizer.encode(values))
+        acc = MaskAccumulator(cfg.words, cfg.quantizer.encode(values))
         acc.add(self._b, self_info(cfg.plan, cfg.round, self.site))
         for j in sorted(opened):
             shared = agree(s_sk, peers[j].s_pk, j)

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from accord.core import ConfigError
 from accord.crypto.secagg._graph import neighbours
-from accord.crypto.secagg._quantize import Quantizer
+from accord.crypto.secagg._quantize import WORDS, Quantizer
 
 __all__ = ["SecAggConfig"]
 
@@ -60,7 +60,7 @@ class SecAggConfig:
         if self.quantizer.n_summands < len(self.sites):
             raise ConfigError(
                 f"secagg config: quantizer sized for {self.quantizer.n_summands} summands but "
-                f"{len(self.sites)} sites take part; the sum could overflow 2^32"
+                f"{len(self.sites)} sites take part; the sum could overflow its ring"
             )
         if not isinstance(self.graph_seed, bytes):
             raise ConfigError("secagg config field 'graph_seed': expected bytes")
@@ -76,6 +76,11 @@ class SecAggConfig:
                     f"secagg config field 'threshold': {t} must exceed half of site {site}'s "
                     f"{size} share holders (its neighbours and itself) and be at most {size}"
                 )
+
+    @property
+    def words(self) -> int:
+        """Ring words (uint64) of a masked vector: :data:`WORDS` per coordinate."""
+        return WORDS * self.vector_length
 
     def neighbours_of(self, site: str) -> tuple[str, ...]:
         """The sites ``site`` agrees masks with (sorted, never itself)."""

@@ -10,8 +10,8 @@ of its shares, t the threshold, L the vector length::
     round 1  share_keys     i → hub      {j: AES-GCM_{c_ij}(share_j(b_i) ‖ share_j(s_sk_i))}
                                          for j in N(i) that advertised; i keeps its own pair
                             hub → j      {i: sealed} from every i that shared keys
-    round 2  masked_input   i → hub      y_i = Q(x_i) + PRG(b_i) + Σ_{j} ±PRG(s_ij)  (uint32)
-                                         over the j whose shares reached i
+    round 2  masked_input   i → hub      y_i = Q(x_i) + PRG(b_i) + Σ_{j} ±PRG(s_ij)  (2L uint64
+                                         words, mod 2^64) over the j whose shares reached i
                             hub → all    UnmaskRequest(survivors U3, dropped U2 \\ U3)
     round 3  unmask         i → hub      {j: share_i(b_j)} for j in U3 ∩ H(i),
                                          {j: share_i(s_sk_j)} for j in dropped ∩ H(i)

@@ -32,7 +32,7 @@ class SecAggServer:
         self.config = config
         self._adverts: dict[str, Advertisement] = {}
         self._partners: dict[str, frozenset[str]] = {}
-        self._masked: dict[str, npt.NDArray[np.uint32]] = {}
+        self._masked: dict[str, npt.NDArray[np.uint64]] = {}
         self._dropped: list[str] = []
 
     def _require(self, enough: int, what: str) -> None:
@@ -78,21 +78,21 @@ class SecAggServer:
         return routed
 
     def collect_masked(
-        self, masked: Mapping[str, npt.NDArray[np.uint32]]
+        self, masked: Mapping[str, npt.NDArray[np.uint64]]
     ) -> tuple[list[str], list[str]]:
         """Round 2: (survivors, dropped) — who sent a masked vector and who did not.
 
         ``dropped`` lists the sites that shared keys but sent no vector: their pairwise
         masks must be removed. :class:`AggregationError` below the threshold.
         """
-        length = self.config.vector_length
+        words = self.config.words
         for site, vector in masked.items():
             if site not in self.config.sites:
                 raise AggregationError(f"secagg: masked input from uninvited site {site}")
-            if vector.dtype != np.uint32 or vector.shape != (length,):
+            if vector.dtype != np.uint64 or vector.shape != (words,):
                 raise AggregationError(
                     f"secagg: masked input from {site} is {vector.dtype}{vector.shape}; "
-                    f"expected uint32({length},)"
+                    f"expected uint64({words},)"
                 )
         survivors = sorted(s for s in masked if s in self._partners)
         self._require(len(survivors), "sent masked input")
@@ -154,7 +154,7 @@ class SecAggServer:
         seeds = {s: self._secret(shares, s) for s in self._masked}
         dropped = [d for d in self._dropped if any(d in self._partners[s] for s in self._masked)]
         keys = {d: self._mask_key(shares, d) for d in dropped}
-        acc = MaskAccumulator(cfg.vector_length)
+        acc = MaskAccumulator(cfg.words)
         for site, vector in self._masked.items():
             np.add(acc.total, vector, out=acc.total)
             acc.add(seeds[site], self_info(cfg.plan, cfg.round, site), -1)
