@@ -97,10 +97,12 @@ FACES: dict[str, list[str]] = {
         "SecAggClient",
         "SecAggConfig",
         "SecAggServer",
+        "SurvivorList",
         "UnmaskRequest",
         "expand",
         "neighbours",
         "pack_bytes_map",
+        "threshold_floor",
         "unpack_bytes_map",
     ],
     "accord.data": [
