@@ -141,6 +141,7 @@ FACES: dict[str, list[str]] = {
         "WeightedSum",
         "cindex_interval",
         "current_key",
+        "expect_from_plans",
         "histogram_grid",
         "histogram_median",
         "plan_task_config",

@@ -12,7 +12,14 @@ from accord.fl._aggregation import WeightedSum, sum_contributions
 from accord.fl._evaluation import cindex_interval, suppress_small
 from accord.fl._hub import Hub, Recorder, RoundLog, TaskContent
 from accord.fl._in_memory import InMemoryTransport
-from accord.fl._plan import ExpectSecure, Plan, SecurePlan, SecureSettings, plan_task_config
+from accord.fl._plan import (
+    ExpectSecure,
+    Plan,
+    SecurePlan,
+    SecureSettings,
+    expect_from_plans,
+    plan_task_config,
+)
 from accord.fl._recording import LedgerRecorder, PolicyCheck
 from accord.fl._risk_groups import GROUPS, histogram_grid, histogram_median, time_grid
 from accord.fl._secure import Exchange, round_secagg, secure_round
@@ -47,6 +54,7 @@ __all__ = [
     "WeightedSum",
     "cindex_interval",
     "current_key",
+    "expect_from_plans",
     "histogram_grid",
     "histogram_median",
     "plan_task_config",

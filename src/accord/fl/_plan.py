@@ -10,11 +10,11 @@ sites), off for plans whose replies are not summed, and refused ("on") or quietl
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from accord.core import ConfigError, PrivacySpec, TrainingSpec, new_id
+from accord.core import ConfigError, PolicyError, PrivacySpec, TrainingSpec, new_id
 from accord.crypto.secagg import Quantizer
 from accord.fl._task_config import DPSettings, TaskConfig
 from accord.net import Task
@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from accord.fl._site import SiteContext
 from accord.fl.strategies._base import SiteInfo, Strategy
 
-__all__ = ["ExpectSecure", "Plan", "SecurePlan", "SecureSettings", "plan_task_config"]
+__all__ = [
+    "ExpectSecure",
+    "Plan",
+    "SecurePlan",
+    "SecureSettings",
+    "expect_from_plans",
+    "plan_task_config",
+]
 
 
 @dataclass(frozen=True)
@@ -131,6 +138,20 @@ class Plan:
         if self.secure is None:
             return None
         return SecurePlan(tuple(self.site_ids), self.secure)
+
+
+def expect_from_plans(plans: Iterable[Plan]) -> ExpectSecure:
+    """An :data:`ExpectSecure` that knows ``plans`` (by id) and refuses any other plan's
+    task (:class:`PolicyError`): for tests and sites that run from their own study file;
+    a governed site takes its plans from its verified ledger replica instead."""
+    known = {plan.plan_id: plan.secure_plan() for plan in plans}
+
+    def expect(task: Task, ctx: SiteContext) -> SecurePlan | None:
+        if task.plan_id not in known:
+            raise PolicyError(f"plan {task.plan_id} is not a plan this site knows")
+        return known[task.plan_id]
+
+    return expect
 
 
 def _check_summable(strategy: Strategy) -> None:
