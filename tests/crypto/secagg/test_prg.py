@@ -57,6 +57,16 @@ def test_accumulator_adds_and_subtracts_mod_2_pow_64() -> None:
     assert start[0] == 2**64 - 1  # the caller's array is not modified
 
 
+def test_accumulator_chunks_continue_one_keystream() -> None:
+    """Longer than one chunk (2^16 words): the same stream as :func:`expand`."""
+    length = 3 * 2**16 + 5
+    acc = MaskAccumulator(length)
+    acc.add(SEED, b"long")
+    acc.add(b"\x02" * 32, b"other", -1)
+    expected = expand(SEED, length, b"long") - expand(b"\x02" * 32, length, b"other")
+    assert np.array_equal(acc.total, expected)
+
+
 def test_bad_length() -> None:
     with pytest.raises(ConfigError, match="positive integer"):
         expand(SEED, 0, b"")

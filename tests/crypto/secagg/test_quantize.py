@@ -85,6 +85,14 @@ class TestEncode:
             assert lo < 2**32
             assert ((hi - 2**64 if hi >= 2**63 else hi) << 32) + lo == fixed
 
+    def test_the_integer_and_the_float_split_agree(self) -> None:
+        """Below 2^62 quanta the words come from int64 shifts, above from float floors."""
+        q = Quantizer(clip=1e12, n_summands=5)
+        small = np.random.default_rng(1).uniform(-4e6, 4e6, 1000)  # < 2^22: the int path
+        alone, with_big = q.encode(small), q.encode(np.append(small, 1e12))
+        assert np.array_equal(alone[:1000], with_big[:1000])  # hi words
+        assert np.array_equal(alone[1000:], with_big[1001:2001])  # lo words
+
     def test_too_many_contributors_rejected(self) -> None:
         q = Quantizer(clip=1.0, n_summands=3)
         with pytest.raises(AggregationError, match="4 contributors"):

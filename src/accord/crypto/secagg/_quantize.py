@@ -103,24 +103,34 @@ class Quantizer:
         """2L uint64 words of a 1-D float vector of length L; :class:`AggregationError`
         (counts only) if any value is not finite or ``|x| > clip``."""
         values = np.asarray(x, dtype=np.float64).reshape(-1)
+        magnitude = np.abs(values)
+        if np.count_nonzero(~(magnitude <= self.clip)):  # NaN compares False: caught here
+            self._refuse(values)
+        q = np.multiply(values, self.scale)  # exact: a power of two, and no overflow
+        np.rint(q, out=q)  # integral floats from here on
+        out = np.empty(WORDS * values.size, np.uint64)
+        hi, lo = out[: values.size].view(np.int64), out[values.size :].view(np.int64)
+        if values.size and float(magnitude.max()) * self.scale < 2.0**62:
+            fixed = q.astype(np.int64)  # exact below 2^63
+            np.right_shift(fixed, _LO_BITS, out=hi)  # floor division by 2^32
+            np.bitwise_and(fixed, 2**_LO_BITS - 1, out=lo)
+            return out
+        high = np.floor(q / _LO)  # the same split in floats, for |q| up to 2^94
+        hi[:] = high.astype(np.int64)
+        lo[:] = (q - high * _LO).astype(np.int64)  # exact: an integer in [0, 2^32)
+        return out
+
+    def _refuse(self, values: npt.NDArray[np.float64]) -> None:
         bad = int(np.count_nonzero(~np.isfinite(values)))
         if bad:
             raise AggregationError(
                 f"update has {bad} of {values.size} values not finite; expected finite floats"
             )
         over = int(np.count_nonzero(np.abs(values) > self.clip))
-        if over:
-            raise AggregationError(
-                f"update has {over} of {values.size} values outside ±{self.clip:g}; "
-                "raise secagg_clip or rescale the update before masking"
-            )
-        q = np.rint(values * self.scale)  # exact product; integral floats from here on
-        hi = np.floor(q / _LO)
-        lo = q - hi * _LO  # exact: an integer in [0, 2^32)
-        out = np.empty(WORDS * values.size, np.uint64)
-        out[: values.size] = hi.astype(np.int64).view(np.uint64)
-        out[values.size :] = lo.astype(np.uint64)
-        return out
+        raise AggregationError(
+            f"update has {over} of {values.size} values outside ±{self.clip:g}; "
+            "raise secagg_clip or rescale the update before masking"
+        )
 
     def decode_sum(
         self, total: npt.NDArray[np.uint64], n_contributors: int
