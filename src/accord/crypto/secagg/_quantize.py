@@ -4,7 +4,7 @@ Why this ring. A site's summed values range from DP-clipped updates (|x| ~ 1) to
 Hessians, log-likelihoods and evaluation pair counts of large cohorts (a 10⁵-patient site
 counts ~5·10⁹ comparable pairs), and the hub must get their sum to float64 accuracy: the
 federated Newton–Raphson fit must equal the pooled one. No 32-bit (or 64-bit) word holds
-both: 100 sites × 10¹² at 10⁻⁶ already needs ~77 bits. So each coordinate becomes a
+both: 100 sites × ±10¹² summed to 10⁻⁶ already needs ~73 bits. So each coordinate becomes a
 96-bit fixed-point integer split into two 64-bit words, each masked in its own Z/2^64:
 
     q  = rint(x · 2^F)                      (exact: 2^F is a power of two, F = fraction_bits)
