@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from accord.core import AggregationError, ConfigError, PrivacySpec, TransportError
+from accord.crypto.secagg import threshold_floor
 from accord.fl import (
     DPSettings,
     Hub,
@@ -122,8 +123,16 @@ def test_a_malformed_task_config_names_the_key_not_the_value(
 
 
 @given(n=st.integers(2, 40), k=st.one_of(st.none(), st.integers(2, 40)))
-def test_the_round_threshold_is_a_majority_of_every_neighbourhood(n: int, k: int | None) -> None:
+def test_the_round_threshold_is_at_least_two_thirds_of_every_neighbourhood(
+    n: int, k: int | None
+) -> None:
     secagg = round_secagg([f"s{i}" for i in range(n)], SecureSettings(neighbours=k))
     neighbourhood = (secagg.neighbours + 1) if secagg.neighbours else n
     assert neighbourhood // 2 < secagg.threshold <= neighbourhood
+    assert secagg.threshold >= threshold_floor(n, secagg.neighbours)  # what sites accept
     assert SecAggRound.from_wire(secagg.to_wire()) == secagg
+
+
+def test_a_secure_plan_whose_sum_could_overflow_is_refused_when_made() -> None:
+    with pytest.raises(ConfigError, match="could overflow the 96-bit fixed-point sum"):
+        Plan("p", "newton", tuple(_sites(3)), secure=SecureSettings(clip=1e20))

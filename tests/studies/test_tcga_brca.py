@@ -66,8 +66,9 @@ def test_secure_aggregation_matches_plain_sums_to_quantisation_error(run: StudyR
     secure = Simulation.prepare(study, DATA, seed=42)
     masked = secure.run.federated()
     np.testing.assert_allclose(
-        masked.params["linear.weight"], plain.params["linear.weight"], atol=1e-4, rtol=0
+        masked.params["linear.weight"], plain.params["linear.weight"], atol=1e-6, rtol=0
     )
+    assert masked.rounds == plain.rounds  # the same Newton steps: no backtrack on noise
     assert masked.mean_site_cindex is not None and plain.mean_site_cindex is not None
     assert abs(masked.mean_site_cindex - plain.mean_site_cindex) < 0.005
     assert "n_events" not in masked.per_site["center_5"]  # only the consortium total is learnt

@@ -143,14 +143,17 @@ class TrainingSpec(_Frozen):
 class PrivacySpec(_Frozen):
     """Secure aggregation and differential privacy settings of a study.
 
-    ``secure_aggregation = "auto"`` turns it on whenever more than two sites take part.
+    ``secure_aggregation = "auto"`` turns it on whenever more than two sites take part;
+    every summed value must lie within ±``secagg_clip`` and is summed in fixed point with
+    ``secagg_fraction_bits`` bits after the binary point (quantum 2^-bits).
     ``dp = "dpsgd"`` trains each site with patient-level DP-SGD (Opacus) to ``epsilon`` at
     ``delta``; ``dp = "dpfedavg"`` clips each site's update to ``clip_norm`` and adds
     Gaussian noise (``noise_multiplier``) to the aggregate.
     """
 
     secure_aggregation: Literal["auto", "on", "off"] = "auto"
-    secagg_clip: float = Field(default=1e4, gt=0.0)
+    secagg_clip: float = Field(default=1e12, gt=0.0)
+    secagg_fraction_bits: int = Field(default=40, ge=0, le=64)
     secagg_neighbours: int | None = Field(default=None, ge=2)
     secagg_threshold: float = Field(default=0.67, gt=0.5, le=1.0)
     dp: Literal["none", "dpsgd", "dpfedavg"] = "none"

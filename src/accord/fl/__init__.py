@@ -12,7 +12,15 @@ from accord.fl._aggregation import WeightedSum, sum_contributions
 from accord.fl._evaluation import cindex_interval, suppress_small
 from accord.fl._hub import Hub, Recorder, RoundLog, TaskContent
 from accord.fl._in_memory import InMemoryTransport
-from accord.fl._plan import ExpectSecure, Plan, SecurePlan, SecureSettings, plan_task_config
+from accord.fl._plan import (
+    ExpectSecure,
+    Plan,
+    SecurePlan,
+    SecureSettings,
+    expect_from_plans,
+    plan_task_config,
+    round_secagg,
+)
 from accord.fl._recording import LedgerRecorder, PolicyCheck
 from accord.fl._risk_groups import (
     GROUPS,
@@ -21,7 +29,7 @@ from accord.fl._risk_groups import (
     histogram_median,
     time_grid,
 )
-from accord.fl._secure import Exchange, round_secagg, secure_round
+from accord.fl._secure import Exchange, secure_round
 from accord.fl._secure_site import secure_aggregation_middleware
 from accord.fl._site import Handler, Middleware, Site, SiteContext
 from accord.fl._site_chain import site_middleware
@@ -54,6 +62,7 @@ __all__ = [
     "cindex_interval",
     "coarsen_counts",
     "current_key",
+    "expect_from_plans",
     "histogram_grid",
     "histogram_median",
     "plan_task_config",

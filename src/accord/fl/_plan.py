@@ -11,32 +11,49 @@ sites), off for plans whose replies are not summed, and refused ("on") or quietl
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from accord.core import ConfigError, PrivacySpec, TrainingSpec, new_id
-from accord.fl._task_config import DPSettings, TaskConfig
+from accord.core import ConfigError, PolicyError, PrivacySpec, TrainingSpec, new_id
+from accord.crypto.secagg import Quantizer, threshold_floor
+from accord.fl._task_config import DPSettings, SecAggRound, TaskConfig
 from accord.net import Task
 
 if TYPE_CHECKING:
     from accord.fl._site import SiteContext
 from accord.fl.strategies._base import SiteInfo, Strategy
 
-__all__ = ["ExpectSecure", "Plan", "SecurePlan", "SecureSettings", "plan_task_config"]
+__all__ = [
+    "ExpectSecure",
+    "Plan",
+    "SecurePlan",
+    "SecureSettings",
+    "expect_from_plans",
+    "plan_task_config",
+    "round_secagg",
+]
 
 
 @dataclass(frozen=True)
 class SecureSettings:
-    """Quantisation range and SecAgg+ graph of a plan (from the study's ``[privacy]``)."""
+    """Quantisation range and precision, threshold fraction and SecAgg+ graph of a plan
+    (from the study's ``[privacy]``); the defaults are :class:`PrivacySpec`'s."""
 
-    clip: float = 1e4
+    clip: float = 1e12
     threshold: float = 0.67
     neighbours: int | None = None
+    fraction_bits: int = 40
 
     @classmethod
     def of(cls, privacy: PrivacySpec) -> SecureSettings:
-        return cls(privacy.secagg_clip, privacy.secagg_threshold, privacy.secagg_neighbours)
+        return cls(
+            privacy.secagg_clip,
+            privacy.secagg_threshold,
+            privacy.secagg_neighbours,
+            privacy.secagg_fraction_bits,
+        )
 
 
 @dataclass(frozen=True)
@@ -50,6 +67,32 @@ class SecurePlan:
 
     sites: tuple[str, ...]
     settings: SecureSettings
+
+
+def round_secagg(
+    sites: Sequence[str], settings: SecureSettings, graph_seed: str | None = None
+) -> SecAggRound:
+    """The round's public secure-aggregation parameters for ``sites``; a fresh random
+    graph seed unless ``graph_seed`` (hex) is given.
+
+    The threshold is ``settings.threshold`` of a neighbourhood (k + 1 share holders, or
+    all n sites), never below a majority or the sites' floor ``ceil(2h/3)``
+    (:func:`~accord.crypto.secagg.threshold_floor`). A site recomputes this from the
+    signed plan and refuses a round that differs (see ``accord.fl._secure_site``).
+    """
+    n = len(sites)
+    k = settings.neighbours if settings.neighbours and settings.neighbours < n - 1 else None
+    neighbourhood = (k + 1) if k else n
+    wanted = math.floor(settings.threshold * neighbourhood)
+    threshold = min(neighbourhood, max(2, neighbourhood // 2 + 1, threshold_floor(n, k), wanted))
+    return SecAggRound(
+        sites=tuple(sites),
+        threshold=threshold,
+        neighbours=k,
+        clip=settings.clip,
+        fraction_bits=settings.fraction_bits,
+        graph_seed=os.urandom(16).hex() if graph_seed is None else graph_seed,
+    )
 
 
 ExpectSecure = Callable[[Task, "SiteContext"], "SecurePlan | None"]
@@ -78,6 +121,8 @@ class Plan:
     def __post_init__(self) -> None:
         if self.secure is not None and self.strategy is not None:
             _check_summable(self.strategy)
+        if self.secure is not None:  # the fixed-point sum must fit: say so now, not mid-run
+            Quantizer(self.secure.clip, max(1, len(self.sites)), self.secure.fraction_bits)
 
     @classmethod
     def create(
@@ -130,6 +175,20 @@ class Plan:
         if self.secure is None:
             return None
         return SecurePlan(tuple(self.site_ids), self.secure)
+
+
+def expect_from_plans(plans: Iterable[Plan]) -> ExpectSecure:
+    """An :data:`ExpectSecure` that knows ``plans`` (by id) and refuses any other plan's
+    task (:class:`PolicyError`): for tests and sites that run from their own study file;
+    a governed site takes its plans from its verified ledger replica instead."""
+    known = {plan.plan_id: plan.secure_plan() for plan in plans}
+
+    def expect(task: Task, ctx: SiteContext) -> SecurePlan | None:
+        if task.plan_id not in known:
+            raise PolicyError(f"plan {task.plan_id} is not a plan this site knows")
+        return known[task.plan_id]
+
+    return expect
 
 
 def _check_summable(strategy: Strategy) -> None:

@@ -1,6 +1,6 @@
 """Secure aggregation of one round, hub side: the hub learns only the sum.
 
-Four exchanges with the round's sites (Bonawitz et al. 2017; SecAgg+ neighbours optional):
+Five exchanges with the round's sites (Bonawitz et al. 2017; SecAgg+ neighbours optional):
 
 A. the real tasks, marked ``secagg``: each site runs its task, keeps its contribution and
    answers with a signed advertisement of fresh X25519 keys and the layout (names, shapes)
@@ -9,30 +9,31 @@ B. ``secagg.share``: every site gets the advertisements and returns Shamir share
    secrets, encrypted for each neighbour;
 C. ``secagg.mask``: every site gets the shares addressed to it and returns its masked,
    quantised contribution (uniform noise to anyone without the masks);
-D. ``secagg.unmask``: survivors return the shares that let the hub remove the masks of
-   survivors and of the sites that dropped out after B.
+D. ``secagg.consistency``: every survivor gets the one survivor list (who sent a masked
+   input, who dropped after B) and returns its Ed25519 signature over it;
+E. ``secagg.unmask``: every signer gets the list and all the signatures; each checks at
+   least t of them over the list it signed itself, then returns the shares that let the
+   hub remove the masks of survivors and of the sites that dropped out after B.
 
-The result is the same :class:`WeightedSum` plain summation gives (up to quantisation), so
-any strategy that aggregates a weighted sum runs unchanged.
+The result is the same :class:`WeightedSum` plain summation gives (to the quantisation
+error of :class:`~accord.crypto.secagg.Quantizer`, 2^-41 per value and site at the
+defaults), so any strategy that aggregates a weighted sum runs unchanged.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 
 from accord.core import AggregationError, new_id
 from accord.crypto.secagg import Advertisement, SecAggServer
 from accord.fl._aggregation import WeightedSum
 from accord.fl._contribution import Layout, unflatten
-from accord.fl._plan import Plan, SecureSettings
-from accord.fl._task_config import SecAggRound
+from accord.fl._plan import Plan, round_secagg
 from accord.net import Reply, Task, TaskKind
 
-__all__ = ["Exchange", "round_secagg", "secure_round"]
+__all__ = ["Exchange", "secure_round"]
 
 Exchange = Callable[[int, Sequence[Task]], dict[str, Reply]]
 """Posts one round's tasks and returns the successful replies by site (``Hub.exchange``)."""
@@ -40,24 +41,6 @@ Exchange = Callable[[int, Sequence[Task]], dict[str, Reply]]
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def round_secagg(sites: Sequence[str], settings: SecureSettings) -> SecAggRound:
-    """The round's public secure-aggregation parameters for ``sites`` (fresh graph seed)."""
-    n = len(sites)
-    k = settings.neighbours if settings.neighbours and settings.neighbours < n - 1 else None
-    neighbourhood = (k + 1) if k else n
-    threshold = min(
-        neighbourhood,
-        max(2, neighbourhood // 2 + 1, math.floor(settings.threshold * neighbourhood)),
-    )
-    return SecAggRound(
-        sites=tuple(sites),
-        threshold=threshold,
-        neighbours=k,
-        clip=settings.clip,
-        graph_seed=os.urandom(16).hex(),
-    )
 
 
 def _task(plan: Plan, rnd: int, site: str, kind: TaskKind, document: str) -> Task:
@@ -110,9 +93,19 @@ def secure_round(
         for s, shares in routed.items()
     ]
     masked = exchange(rnd, mask_tasks)
-    survivors, dropped = server.collect_masked({s: r.arrays["masked"] for s, r in masked.items()})
-    doc = json.dumps({"survivors": list(survivors), "dropped": list(dropped)})
-    unmasked = exchange(rnd, [_task(plan, rnd, s, "secagg.unmask", doc) for s in survivors])
+    server.collect_masked({s: r.arrays["masked"] for s, r in masked.items()})
+    listed = server.survivor_list()
+    doc = listed.to_bytes().decode("utf-8")
+    signed = exchange(
+        rnd, [_task(plan, rnd, s, "secagg.consistency", doc) for s in listed.survivors]
+    )
+    request = server.collect_signatures(
+        {s: base64.b64decode(r.document) for s, r in signed.items()}
+    )
+    doc = request.to_bytes().decode("utf-8")
+    unmasked = exchange(
+        rnd, [_task(plan, rnd, s, "secagg.unmask", doc) for s in request.signatures]
+    )
     total = server.finalize(
         {
             s: {f: base64.b64decode(v) for f, v in json.loads(r.document).items()}
@@ -120,4 +113,4 @@ def secure_round(
         }
     )
     arrays, weight, counts = unflatten(total, layout)
-    return WeightedSum(arrays, weight, len(survivors), counts), replies
+    return WeightedSum(arrays, weight, len(listed.survivors), counts), replies

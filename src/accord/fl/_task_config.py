@@ -11,7 +11,8 @@ Wire keys::
     dp.dp, dp.epsilon, dp.delta, dp.max_grad_norm,   the plan's differential privacy
     dp.noise_multiplier, dp.clip_norm
     secagg, secagg_sites, secagg_threshold,          one round of secure aggregation
-    secagg_k, secagg_clip, secagg_seed
+    secagg_k, secagg_clip, secagg_fraction_bits,
+    secagg_seed
 """
 
 from __future__ import annotations
@@ -74,14 +75,17 @@ class SecAggRound(_Frozen):
     """One round of secure aggregation as the hub announced it to the round's sites.
 
     ``sites`` in the order that gives each its Shamir holder index; ``threshold`` t;
-    ``neighbours`` k of SecAgg+ (None: complete graph); ``clip`` the fixed-point range;
-    ``graph_seed`` (hex) orders the SecAgg+ ring.
+    ``neighbours`` k of SecAgg+ (None: complete graph); ``clip`` the fixed-point range and
+    ``fraction_bits`` its precision (see :class:`~accord.crypto.secagg.Quantizer`);
+    ``graph_seed`` (hex) orders the SecAgg+ ring. A site checks all but the seed against
+    the signed plan before it takes part.
     """
 
     sites: tuple[str, ...] = Field(min_length=1)
     threshold: int = Field(ge=1)
     neighbours: int | None = Field(default=None, ge=1)
     clip: float = Field(gt=0.0)
+    fraction_bits: int = Field(ge=0, le=64)
     graph_seed: str = Field(pattern=r"^([0-9a-f]{2})*$")
 
     def secagg_config(self, plan: str, rnd: int, length: int) -> SecAggConfig:
@@ -92,7 +96,7 @@ class SecAggRound(_Frozen):
             sites=self.sites,
             threshold=self.threshold,
             vector_length=length,
-            quantizer=Quantizer(clip=self.clip, n_summands=len(self.sites)),
+            quantizer=Quantizer(self.clip, len(self.sites), self.fraction_bits),
             k=self.neighbours,
             graph_seed=bytes.fromhex(self.graph_seed),
         )
@@ -104,6 +108,7 @@ class SecAggRound(_Frozen):
             "secagg_threshold": self.threshold,
             "secagg_k": self.neighbours or 0,
             "secagg_clip": self.clip,
+            "secagg_fraction_bits": self.fraction_bits,
             "secagg_seed": self.graph_seed,
         }
 
@@ -115,6 +120,7 @@ class SecAggRound(_Frozen):
                 "threshold": config.get("secagg_threshold"),
                 "neighbours": config.get("secagg_k") or None,
                 "clip": config.get("secagg_clip"),
+                "fraction_bits": config.get("secagg_fraction_bits"),
                 "graph_seed": config.get("secagg_seed"),
             }
         )

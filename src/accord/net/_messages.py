@@ -56,6 +56,7 @@ TaskKind = Literal[
     "secagg.advertise",
     "secagg.share",
     "secagg.mask",
+    "secagg.consistency",
     "secagg.unmask",
 ]
 ConfigValue = int | float | str | bool

@@ -15,6 +15,7 @@ from accord.crypto.secagg import (
     SecAggClient,
     SecAggConfig,
     SecAggServer,
+    UnmaskRequest,
 )
 
 GRAPH_SEED = b"graph-seed"
@@ -93,10 +94,27 @@ class Federation:
         vectors: Mapping[str, npt.NDArray[np.float64]],
         routed: Mapping[str, Mapping[str, bytes]],
         absent: Collection[str] = (),
-    ) -> dict[str, npt.NDArray[np.uint32]]:
+    ) -> dict[str, npt.NDArray[np.uint64]]:
         return {
             s: self.clients[s].masked_input(vectors[s], routed[s])
             for s in routed
+            if s not in absent
+        }
+
+    def sign(self, absent: Collection[str] = ()) -> UnmaskRequest:
+        """The consistency round: every survivor not ``absent`` signs the hub's list."""
+        listed = self.hub.survivor_list()
+        signatures = {
+            s: self.clients[s].consistency(listed) for s in listed.survivors if s not in absent
+        }
+        return self.hub.collect_signatures(signatures)
+
+    def unmask(
+        self, request: UnmaskRequest, absent: Collection[str] = ()
+    ) -> dict[str, dict[str, bytes]]:
+        return {
+            s: self.clients[s].unmask(request, self.public_key_of)
+            for s in request.signatures
             if s not in absent
         }
 
@@ -107,16 +125,16 @@ class Federation:
         before_shares: Collection[str] = (),
         before_mask: Collection[str] = (),
         after_mask: Collection[str] = (),
+        after_sign: Collection[str] = (),
     ) -> npt.NDArray[np.float64]:
-        """One full round; sites in each collection drop out at that point."""
+        """One full round; sites in each collection drop out at that point (``after_mask``:
+        before signing the survivor list; ``after_sign``: before unmasking)."""
         adverts = self.advertise()
         routed = self.share(adverts, before_shares)
         masked = self.mask(vectors, routed, before_mask)
-        survivors, dropped = self.hub.collect_masked(masked)
-        replies = {
-            s: self.clients[s].unmask(survivors, dropped) for s in survivors if s not in after_mask
-        }
-        return self.hub.finalize(replies)
+        self.hub.collect_masked(masked)
+        request = self.sign(after_mask)
+        return self.hub.finalize(self.unmask(request, after_sign))
 
 
 def random_updates(
@@ -131,7 +149,7 @@ def quantised_sum(
 ) -> npt.NDArray[np.float64]:
     """The plain sum of the quantised vectors: what secure aggregation must return exactly."""
     q = config.quantizer
-    total = np.zeros(config.vector_length, np.uint64)
+    total = np.zeros(config.words, np.uint64)
     for v in vectors.values():
-        total += q.encode(v)
-    return q.decode_sum(total.astype(np.uint32), len(vectors))
+        total += q.encode(v)  # wraps modulo 2^64, as the masked sum does
+    return q.decode_sum(total, len(vectors))

@@ -10,6 +10,7 @@ from accord.crypto.secagg import (
     Advertisement,
     Quantizer,
     SecAggConfig,
+    SurvivorList,
     UnmaskRequest,
     pack_bytes_map,
     unpack_bytes_map,
@@ -43,9 +44,22 @@ def test_malformed_advertisement(data: bytes, match: str) -> None:
         Advertisement.from_bytes(data)
 
 
-def test_unmask_request_and_byte_maps_round_trip() -> None:
-    request = UnmaskRequest("plan", 3, ("a", "b"), ("c",))
+def test_survivor_list_unmask_request_and_byte_maps_round_trip() -> None:
+    listed = SurvivorList("plan", 3, ("a", "b"), ("c",))
+    assert SurvivorList.from_bytes(listed.to_bytes()) == listed
+    request = UnmaskRequest("plan", 3, ("a", "b"), ("c",), {"a": b"\x01" * 64, "b": b""})
     assert UnmaskRequest.from_bytes(request.to_bytes()) == request
+    assert request.survivor_list == listed
+    with pytest.raises(TransportError, match="field 'survivors' must list site names"):
+        SurvivorList.from_bytes(b'{"plan":"p","round":0,"survivors":[1],"dropped":[]}')
+
+
+def test_what_a_survivor_signs_is_unambiguous_and_bound_to_the_run() -> None:
+    one = SurvivorList("p", 0, ("a", "b"), ("c",)).signed_bytes(b"s" * 32)
+    assert one != SurvivorList("p", 0, ("a",), ("b", "c")).signed_bytes(b"s" * 32)
+    assert one != SurvivorList("p", 0, ("a", "b", "c"), ()).signed_bytes(b"s" * 32)
+    assert one != SurvivorList("p", 0, ("a", "b"), ("c",)).signed_bytes(b"t" * 32)
+    assert one != SurvivorList("p", 1, ("a", "b"), ("c",)).signed_bytes(b"s" * 32)
     items = {"a": b"\x00\x01", "b": b""}
     assert unpack_bytes_map(pack_bytes_map(items)) == items
     with pytest.raises(TransportError, match="field 'a' is not valid base64"):
@@ -98,17 +112,15 @@ def test_hub_rejects_malformed_masked_input() -> None:
     routed = fed.share(fed.advertise())
     masked = fed.mask(random_updates(fed.config.sites, 4, 0), routed)
     masked["site-01"] = masked["site-01"].astype(np.int64)
-    with pytest.raises(AggregationError, match=r"site-01 is int64\(4,\); expected uint32\(4,\)"):
+    with pytest.raises(AggregationError, match=r"site-01 is int64\(8,\); expected uint64\(8,\)"):
         fed.hub.collect_masked(masked)
 
 
 def test_hub_rejects_a_share_sent_under_another_holders_index() -> None:
     fed = Federation.create(make_config(3, 2, 4))
     routed = fed.share(fed.advertise())
-    survivors, dropped = fed.hub.collect_masked(
-        fed.mask(random_updates(fed.config.sites, 4, 0), routed)
-    )
-    replies = {s: fed.clients[s].unmask(survivors, dropped) for s in survivors}
+    fed.hub.collect_masked(fed.mask(random_updates(fed.config.sites, 4, 0), routed))
+    replies = fed.unmask(fed.sign())
     replies["site-00"] = replies["site-01"]
     with pytest.raises(AggregationError, match="site-00 sent a share for another holder"):
         fed.hub.finalize(replies)

@@ -39,14 +39,17 @@ def test_sum_is_exact_with_dropouts_up_to_n_minus_t(
     t = data.draw(st.integers(n // 2 + 1, n), label="threshold")
     config = make_config(n, t, length)
     drops = data.draw(st.lists(st.sampled_from(config.sites), max_size=n - t, unique=True))
-    split = data.draw(st.integers(0, len(drops)), label="dropped before masking")
-    before, after = set(drops[:split]), set(drops[split:])
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(drops)), min_size=2, max_size=2)))
+    before = set(drops[: cuts[0]])  # before masking: left out of the sum
+    after = set(drops[cuts[0] : cuts[1]])  # after masking, before signing the list
+    unsigned = set(drops[cuts[1] :])  # after signing, before unmasking
     vectors = random_updates(config.sites, length, seed)
-    total = Federation.create(config).run(vectors, before_mask=before, after_mask=after)
+    fed = Federation.create(config)
+    total = fed.run(vectors, before_mask=before, after_mask=after, after_sign=unsigned)
     expected = quantised_sum(config, {s: v for s, v in vectors.items() if s not in before})
     assert np.array_equal(total, expected)
     plain = sum(v for s, v in vectors.items() if s not in before)
-    assert np.all(np.abs(total - plain) <= n / config.quantizer.scale)
+    assert np.all(np.abs(total - plain) <= config.quantizer.error_bound(n) + 1e-15)
 
 
 @PROPERTY
@@ -94,7 +97,7 @@ def test_sites_missing_at_advertising_or_sharing_are_left_out() -> None:
     masked = fed.mask(vectors, routed)
     survivors, dropped = fed.hub.collect_masked(masked)
     assert dropped == []
-    replies = {s: fed.clients[s].unmask(survivors, dropped) for s in survivors}
+    replies = fed.unmask(fed.sign())
     expected = quantised_sum(config, {s: vectors[s] for s in survivors})
     assert np.array_equal(fed.hub.finalize(replies), expected)
 
@@ -116,7 +119,19 @@ def test_below_threshold_at_unmasking_names_the_site() -> None:
     fed = Federation.create(config)
     vectors = random_updates(config.sites, 10, 1)
     with pytest.raises(AggregationError, match="fewer than 4 shares for site site-00"):
-        fed.run(vectors, before_mask={"site-05"}, after_mask={"site-03", "site-04"})
+        fed.run(vectors, before_mask={"site-05"}, after_sign={"site-03", "site-04"})
+
+
+def test_below_threshold_at_signing_aborts_cleanly() -> None:
+    config = make_config(6, 4, 10)
+    fed = Federation.create(config)
+    fed.hub.collect_masked(
+        fed.mask(random_updates(config.sites, 10, 1), fed.share(fed.advertise()))
+    )
+    with pytest.raises(
+        AggregationError, match="only 3 sites signed the survivor list; the threshold is 4"
+    ):
+        fed.sign(absent={"site-00", "site-01", "site-02"})
 
 
 def test_below_threshold_at_advertising_aborts() -> None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from accord.core import AggregationError, PrivacyError
+from accord.crypto.secagg import SurvivorList
 from accord.crypto.secagg._channel import open_share, seal_share
 from tests.crypto.secagg.simulate import Federation, make_config, random_updates
 
@@ -89,32 +90,43 @@ def test_advertisement_reusing_anothers_keys_is_refused() -> None:
         fed.clients[A].share_keys(adverts, fed.public_key_of)
 
 
-class TestUnmaskRefusals:
+class TestSurvivorListRefusals:
     @pytest.fixture
     def masked(self) -> Federation:
         fed, routed = _routed(n=5)
-        fed.mask(random_updates(fed.config.sites, 8, 0), routed)
+        fed.hub.collect_masked(fed.mask(random_updates(fed.config.sites, 8, 0), routed))
         return fed
+
+    def _listed(self, fed: Federation, survivors: list[str], dropped: list[str]) -> SurvivorList:
+        return SurvivorList(fed.config.plan, fed.config.round, tuple(survivors), tuple(dropped))
 
     def test_site_in_both_lists(self, masked: Federation) -> None:
         sites = list(masked.config.sites)
         with pytest.raises(PrivacyError, match=f"{B} is listed as both"):
-            masked.clients[A].unmask(sites, [B])
+            masked.clients[A].consistency(self._listed(masked, sites, [B]))
 
     def test_own_key_while_active(self, masked: Federation) -> None:
         with pytest.raises(PrivacyError, match=f"{A} is listed as dropped"):
-            masked.clients[A].unmask(list(masked.config.sites[1:]), [A])
-
-    def test_both_kinds_across_calls(self, masked: Federation) -> None:
-        sites = list(masked.config.sites)
-        first = masked.clients[A].unmask(sites, [])
-        assert set(first) == set(sites)
-        with pytest.raises(PrivacyError, match=f"both the b and s_sk shares of site {B}"):
-            masked.clients[A].unmask([s for s in sites if s != B], [B])
+            masked.clients[A].consistency(self._listed(masked, list(masked.config.sites[1:]), [A]))
 
     def test_too_few_survivors(self, masked: Federation) -> None:
         with pytest.raises(PrivacyError, match="2 survivors; the threshold is 3"):
-            masked.clients[A].unmask([A, C], [])
+            masked.clients[A].consistency(self._listed(masked, [A, C], []))
+
+    def test_unsorted_or_foreign_lists(self, masked: Federation) -> None:
+        sites = list(masked.config.sites)
+        with pytest.raises(PrivacyError, match="survivors list is not sorted"):
+            masked.clients[A].consistency(self._listed(masked, sites[::-1], []))
+        with pytest.raises(PrivacyError, match="dropped list names a site not in this round"):
+            masked.clients[A].consistency(self._listed(masked, sites, ["site-99"]))
+        with pytest.raises(PrivacyError, match="another plan or round"):
+            masked.clients[A].consistency(replace(self._listed(masked, sites, []), round=4))
+
+    def test_a_second_list_is_never_signed(self, masked: Federation) -> None:
+        sites = list(masked.config.sites)
+        masked.clients[A].consistency(self._listed(masked, sites, []))
+        with pytest.raises(PrivacyError, match="already signed a survivor list"):
+            masked.clients[A].consistency(self._listed(masked, sites[:-1], sites[-1:]))
 
     def test_second_masked_input_refused(self, masked: Federation) -> None:
         with pytest.raises(PrivacyError, match="already sent its masked input"):
@@ -127,6 +139,11 @@ def test_steps_out_of_order() -> None:
         fed.clients[A].share_keys({}, fed.public_key_of)
     with pytest.raises(AggregationError, match="before share_keys"):
         fed.clients[A].masked_input(np.zeros(4), {})
+    listed = SurvivorList(fed.config.plan, 0, fed.config.sites, ())
+    with pytest.raises(AggregationError, match="before masked_input"):
+        fed.clients[A].consistency(listed)
+    with pytest.raises(AggregationError, match="before collect_masked"):
+        fed.hub.survivor_list()
 
 
 def _chi2_critical(df: int, z: float) -> float:
@@ -143,20 +160,26 @@ def _chi2(counts: np.ndarray) -> float:
     return float(((counts - expected) ** 2 / expected).sum())
 
 
-def test_masked_vector_held_by_the_hub_is_uniform_mod_2_pow_32() -> None:
-    """One site's masked all-zero update, over 24 rounds × 4096 coordinates: chi-square on
-    the high byte, the low byte and bits 12–19 at alpha = 1e-6 (fixed, so not flaky)."""
+def test_masked_vector_held_by_the_hub_is_uniform_mod_2_pow_64() -> None:
+    """One site's masked all-zero update, over 12 rounds × 2048 coordinates (4096 words):
+    chi-square on bytes 7, 4 and 0 of the hi and of the lo words at alpha = 1e-6 (fixed,
+    so not flaky)."""
     samples = []
-    for rnd in range(24):
-        fed = Federation.create(make_config(3, 2, 4096, rnd=rnd))
+    for rnd in range(12):
+        fed = Federation.create(make_config(3, 2, 2048, rnd=rnd))
         routed = fed.share(fed.advertise())
-        zeros = {s: np.zeros(4096) for s in fed.config.sites}
-        samples.append(fed.mask(zeros, routed)[A])
-    held = np.concatenate(samples).astype(np.uint64)
+        zeros = {s: np.zeros(2048) for s in fed.config.sites}
+        samples.append(fed.mask(zeros, routed)[A].reshape(2, 2048))
+    held = np.concatenate(samples, axis=1)
     critical = _chi2_critical(255, _Z_1E6)
-    for shift in (24, 12, 0):
-        counts = np.bincount(((held >> shift) & 0xFF).astype(np.int64), minlength=256)
-        assert _chi2(counts) < critical, f"bits {shift}..{shift + 7} are not uniform"
-    unmasked = np.full(held.size, make_config(3, 2, 1).quantizer.offset, np.uint64)
-    counts = np.bincount(((unmasked >> 24) & 0xFF).astype(np.int64), minlength=256)
+    for name, words in (("hi", held[0]), ("lo", held[1])):
+        for shift in (56, 32, 0):
+            counts = np.bincount(
+                ((words >> np.uint64(shift)) & np.uint64(0xFF)).astype(np.int64), minlength=256
+            )
+            assert _chi2(counts) < critical, f"{name} bits {shift}..{shift + 7} are not uniform"
+    plain = make_config(3, 2, 4096).quantizer.encode(np.linspace(-1.0, 1.0, 4096))
+    counts = np.bincount(
+        ((plain[4096:] >> np.uint64(32)) & np.uint64(0xFF)).astype(np.int64), minlength=256
+    )
     assert _chi2(counts) > critical  # the test has power: plain codes fail it

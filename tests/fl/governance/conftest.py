@@ -136,7 +136,7 @@ def dataset_payload(
     return {**payload, **over}
 
 
-SECURE = {"clip": "10000.0", "threshold": "0.67", "neighbours": None}
+SECURE = {"clip": "10000.0", "threshold": "0.67", "neighbours": None, "fraction_bits": 40}
 
 
 def plan_payload(function: str, datasets: list[str], /, **over: Any) -> dict[str, Any]:

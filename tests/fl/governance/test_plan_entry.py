@@ -33,7 +33,7 @@ def test_a_secure_plan_round_trips_exactly() -> None:
     assert fields == {
         "sites": [SITE_B, SITE_A, "hospital_c"],  # the plan's order, not sorted
         "secure_aggregation": True,
-        "secure": {"clip": "123.456", "threshold": "0.7", "neighbours": 2},
+        "secure": {"clip": "123.456", "threshold": "0.7", "neighbours": 2, "fraction_bits": 40},
     }
     submitted = _replayed(fields)
     assert submitted.sites == (SITE_B, SITE_A, "hospital_c")
@@ -74,6 +74,7 @@ def test_a_setting_added_to_secure_settings_is_signed_and_read_back() -> None:
         "clip": "10.0",
         "threshold": "0.8",
         "neighbours": None,
+        "fraction_bits": 40,
         "ring_bits": 64,
         "headroom": "1.5",
     }

@@ -2,13 +2,14 @@
 
 See :mod:`accord.crypto.secagg._protocol` for the message flow. Every step runs once, in
 order; a second masked input under the same masks would reveal the difference of two
-updates, so the client refuses it.
+updates, and a second signed survivor list would let the hub show two views, so the
+client refuses both. Any failed check in the unmask step aborts the round for good.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,12 @@ from accord.crypto.secagg import _shamir as shamir
 from accord.crypto.secagg._channel import agree, open_share, seal_share
 from accord.crypto.secagg._config import SecAggConfig
 from accord.crypto.secagg._masks import pair_info, pair_sign, self_info
-from accord.crypto.secagg._messages import Advertisement
+from accord.crypto.secagg._messages import (
+    Advertisement,
+    SurvivorList,
+    UnmaskRequest,
+    session_digest,
+)
 from accord.crypto.secagg._prg import MaskAccumulator
 
 __all__ = ["SecAggClient"]
@@ -78,7 +84,9 @@ class SecAggClient:
         self._b: bytes | None = None
         self._held: dict[str, _SharePair] = {}
         self._masked = False
-        self._revealed: dict[str, str] = {}
+        self._session = b""
+        self._signed: SurvivorList | None = None
+        self._done = False
 
     def advertise(self) -> Advertisement:
         """Round 0: fresh X25519 key pairs c (share encryption) and s (mask agreement)."""
@@ -124,6 +132,7 @@ class SecAggClient:
             raise PrivacyError(f"secagg: {self.site} already shared keys for this round")
         peers = self._verified_peers(adverts, public_key_of)
         self._peers, self._b = peers, os.urandom(shamir.SECRET_BYTES)
+        self._session = session_digest({s: a for s, a in adverts.items() if s in self.config.sites})
         xs = [self.config.index_of(j) for j in peers] + [self._x]
         t = self.config.threshold
         b_shares = shamir.split(self._b, t, xs)
@@ -167,8 +176,8 @@ class SecAggClient:
 
     def masked_input(
         self, vector: npt.NDArray[np.floating], shares_for_me: Mapping[str, bytes]
-    ) -> npt.NDArray[np.uint32]:
-        """Round 2: ``encode(vector) + PRG(b) + Σ_j ±PRG(s_ij)`` (uint32, mod 2^32).
+    ) -> npt.NDArray[np.uint64]:
+        """Round 2: ``encode(vector) + PRG(b) + Σ_j ±PRG(s_ij)`` (uint64 words, mod 2^64).
 
         ``shares_for_me`` (neighbour → sealed pair) fixes the neighbours masked with;
         each pair is decrypted and kept for :meth:`unmask`.
@@ -188,7 +197,7 @@ class SecAggClient:
                 f"secagg: only {len(opened)} neighbours of {self.site} shared keys; "
                 f"need {cfg.threshold - 1}"
             )
-        acc = MaskAccumulator(cfg.vector_length, cfg.quantizer.encode(values))
+        acc = MaskAccumulator(cfg.words, cfg.quantizer.encode(values))
         acc.add(self._b, self_info(cfg.plan, cfg.round, self.site))
         for j in sorted(opened):
             shared = agree(s_sk, peers[j].s_pk, j)
@@ -197,33 +206,105 @@ class SecAggClient:
         self._masked, self._b = True, None
         return acc.total
 
-    def _check_unmask(self, survivors: Sequence[str], dropped: Sequence[str]) -> None:
-        if not self._masked:
-            raise AggregationError("secagg: unmask called before masked_input")
+    def _check_lists(self, request: SurvivorList) -> None:
+        """The survivor list is this round's, canonical, and leaves this site active."""
+        cfg = self.config
+        if (request.plan, request.round) != (cfg.plan, cfg.round):
+            raise PrivacyError("secagg: the survivor list is for another plan or round")
+        survivors, dropped = request.survivors, request.dropped
+        for name, items in (("survivors", survivors), ("dropped", dropped)):
+            if list(items) != sorted(set(items)):
+                raise PrivacyError(f"secagg: the {name} list is not sorted or repeats a site")
+            if not set(items) <= set(cfg.sites):
+                raise PrivacyError(f"secagg: the {name} list names a site not in this round")
         both = sorted(set(survivors) & set(dropped))
         if both:
             raise PrivacyError(f"secagg: site {both[0]} is listed as both survivor and dropped")
         if self.site in dropped:
             raise PrivacyError(f"secagg: {self.site} is listed as dropped but sent its input")
-        if len(set(survivors)) < self.config.threshold:
+        if self.site not in survivors:
+            raise PrivacyError(f"secagg: {self.site} sent its input but is not listed")
+        if len(survivors) < cfg.threshold:
             raise PrivacyError(
-                f"secagg: {len(set(survivors))} survivors; the threshold is {self.config.threshold}"
+                f"secagg: {len(survivors)} survivors; the threshold is {cfg.threshold}"
             )
 
-    def unmask(self, survivors: Sequence[str], dropped: Sequence[str]) -> dict[str, bytes]:
-        """Round 3: share of b for each survivor, of s_sk for each dropped site held.
+    def consistency(self, request: SurvivorList) -> bytes:
+        """Consistency round: sign the hub's survivor list, once per round; the signature.
 
-        Refuses (:class:`PrivacyError`) to reveal both kinds for one site, in one call or
-        across calls; sites this client holds no shares of are skipped.
+        The list is bound to this run of the round (the digest of its advertisements), and
+        it is the only list :meth:`unmask` will reveal shares for.
         """
-        self._check_unmask(survivors, dropped)
-        wanted = {j: "b" for j in survivors if j in self._held}
-        wanted |= {j: "s" for j in dropped if j in self._held}
-        for j, kind in wanted.items():
-            if self._revealed.get(j, kind) != kind:
-                raise PrivacyError(f"secagg: asked for both the b and s_sk shares of site {j}")
-        self._revealed |= wanted
-        return {
+        if not self._masked:
+            raise AggregationError("secagg: consistency called before masked_input")
+        if self._signed is not None:
+            raise PrivacyError(f"secagg: {self.site} already signed a survivor list this round")
+        self._check_lists(request)
+        self._signed = request
+        return self._signer.sign(request.signed_bytes(self._session))
+
+    def _check_signatures(
+        self, request: UnmaskRequest, public_key_of: Callable[[str], bytes]
+    ) -> None:
+        """At least t valid signatures, from distinct survivors, over the list signed here."""
+        signed, cfg = self._signed, self.config
+        if signed is None:
+            raise AggregationError("secagg: unmask called before consistency")
+        if request.survivor_list != signed:
+            raise PrivacyError(
+                "secagg: the unmask request lists other survivors or dropped sites than the "
+                f"list {self.site} signed"
+            )
+        strangers = sorted(set(request.signatures) - set(signed.survivors))
+        if strangers:
+            raise PrivacyError(f"secagg: consistency signature from {strangers[0]}, not a survivor")
+        message = signed.signed_bytes(self._session)
+        for site in sorted(request.signatures):
+            try:
+                Ed25519PublicKey.from_public_bytes(public_key_of(site)).verify(
+                    request.signatures[site], message
+                )
+            except (InvalidSignature, ValueError):
+                raise PrivacyError(
+                    f"secagg: consistency signature of {site} fails verification"
+                ) from None
+        if len(request.signatures) < cfg.threshold:
+            raise PrivacyError(
+                f"secagg: {len(request.signatures)} survivors signed the survivor list; "
+                f"the threshold is {cfg.threshold}"
+            )
+
+    def unmask(
+        self, request: UnmaskRequest, public_key_of: Callable[[str], bytes]
+    ) -> dict[str, bytes]:
+        """Round 4: share of b for each survivor, of s_sk for each dropped site held.
+
+        Only after :meth:`consistency`, for exactly the list signed there, and only with
+        at least t valid survivors' signatures over it; any failed check aborts the round
+        (:class:`PrivacyError`, now and on every later call) before a share is revealed.
+        A share of site j's secret is revealed only when at least t of j's own holders
+        signed (with SecAgg+, t signatures elsewhere in the graph say nothing about the
+        view of j's neighbourhood). Sites this client holds no shares of are skipped.
+        """
+        if self._done:
+            raise PrivacyError(f"secagg: {self.site} already answered or aborted this round")
+        try:
+            self._check_signatures(request, public_key_of)
+        except PrivacyError:
+            self._done, self._held = True, {}
+            raise
+        self._done = True
+        survivors, dropped, t = request.survivors, request.dropped, self.config.threshold
+        quorum = {
+            j
+            for j in self._held
+            if len(set(self.config.holders_of(j)) & set(request.signatures)) >= t
+        }
+        wanted = {j: "b" for j in survivors if j in quorum}
+        wanted |= {j: "s" for j in dropped if j in quorum}
+        shares = {
             j: shamir.encode_share(self._x, self._held[j].b if kind == "b" else self._held[j].s)
             for j, kind in wanted.items()
         }
+        self._held = {}
+        return shares

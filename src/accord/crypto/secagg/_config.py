@@ -1,4 +1,14 @@
-"""The public parameters of one secure-aggregation round, shared by hub and sites."""
+"""The public parameters of one secure-aggregation round, shared by hub and sites.
+
+:func:`threshold_floor` is the smallest threshold a site accepts. A hub that shows
+different survivor lists to different honest sites can collect shares of both secrets of
+one site (and so unmask its update) when the honest holders split into two groups that
+each reach t with the c colluding holders: h₁ + c >= t and h₂ + c >= t with h₁ + h₂ + c
+<= h, the holders. The consistency round makes every honest site that reveals anything
+see t signatures over the lists it signed itself, and the same counting holds, so the
+update stays hidden while 2t > h + c. With ``t >= ceil(2h / 3)`` that holds for every
+c < h / 3 colluders (Bonawitz et al. 2017, §6, active adversary).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +16,20 @@ from dataclasses import dataclass, field
 
 from accord.core import ConfigError
 from accord.crypto.secagg._graph import neighbours
-from accord.crypto.secagg._quantize import Quantizer
+from accord.crypto.secagg._quantize import WORDS, Quantizer
 
-__all__ = ["SecAggConfig"]
+__all__ = ["SecAggConfig", "holder_count", "threshold_floor"]
+
+
+def holder_count(n_sites: int, k: int | None) -> int:
+    """Share holders of one site (its neighbours and itself): n for the complete graph
+    (k None or k >= n − 1), else k + 1 (one site may have k + 2 when k and n are odd)."""
+    return n_sites if k is None or k >= n_sites - 1 else k + 1
+
+
+def threshold_floor(n_sites: int, k: int | None) -> int:
+    """``ceil(2h / 3)`` for h = :func:`holder_count`: the least threshold sites accept."""
+    return (2 * holder_count(n_sites, k) + 2) // 3
 
 
 @dataclass(frozen=True)
@@ -60,7 +81,7 @@ class SecAggConfig:
         if self.quantizer.n_summands < len(self.sites):
             raise ConfigError(
                 f"secagg config: quantizer sized for {self.quantizer.n_summands} summands but "
-                f"{len(self.sites)} sites take part; the sum could overflow 2^32"
+                f"{len(self.sites)} sites take part; the sum could overflow its ring"
             )
         if not isinstance(self.graph_seed, bytes):
             raise ConfigError("secagg config field 'graph_seed': expected bytes")
@@ -76,6 +97,11 @@ class SecAggConfig:
                     f"secagg config field 'threshold': {t} must exceed half of site {site}'s "
                     f"{size} share holders (its neighbours and itself) and be at most {size}"
                 )
+
+    @property
+    def words(self) -> int:
+        """Ring words (uint64) of a masked vector: :data:`WORDS` per coordinate."""
+        return WORDS * self.vector_length
 
     def neighbours_of(self, site: str) -> tuple[str, ...]:
         """The sites ``site`` agrees masks with (sorted, never itself)."""

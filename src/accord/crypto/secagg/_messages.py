@@ -4,6 +4,8 @@ Every message is a frozen dataclass whose bytes are canonical JSON (sorted keys,
 whitespace) with binary fields in standard base64; ``from_bytes`` raises
 :class:`TransportError` naming the bad field. Maps of per-site byte strings (encrypted
 shares, unmask replies) travel through :func:`pack_bytes_map` / :func:`unpack_bytes_map`.
+A survivor signs a :class:`SurvivorList` bound to its round's run by
+:func:`session_digest`; the :class:`UnmaskRequest` carries every such signature.
 
 :func:`context` builds the domain-separated, length-prefixed byte strings used as HKDF
 ``info`` and AES-GCM associated data, so ``("ab", "c")`` and ``("a", "bc")`` never
@@ -14,18 +16,21 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from accord.core import TransportError, canonical_json
 
 __all__ = [
     "Advertisement",
+    "SurvivorList",
     "UnmaskRequest",
     "context",
     "pack_bytes_map",
+    "session_digest",
     "unpack_bytes_map",
 ]
 
@@ -120,14 +125,47 @@ class Advertisement:
         )
 
 
+def _site_list(obj: Mapping[str, Any], name: str, what: str) -> tuple[str, ...]:
+    items = _field(obj, name, list, what)
+    if not all(isinstance(s, str) for s in items):
+        raise TransportError(f"{what}: field '{name}' must list site names")
+    return tuple(items)
+
+
+def session_digest(adverts: Mapping[str, Advertisement]) -> bytes:
+    """SHA-256 of the round's advertised keys (by site name): what makes a consistency
+    signature belong to one run of a round, so it cannot be replayed into another."""
+    parts: list[str | int] = ["session"]
+    for site in sorted(adverts):
+        advert = adverts[site]
+        parts += [advert.plan, advert.round, site, advert.c_pk.hex(), advert.s_pk.hex()]
+    return hashlib.sha256(context(*parts)).digest()
+
+
 @dataclass(frozen=True)
-class UnmaskRequest:
-    """Round 3, hub → sites: who sent a masked input (survivors) and who did not (dropped)."""
+class SurvivorList:
+    """Consistency round, hub → survivors: who sent a masked input (``survivors``) and
+    who shared keys but sent none (``dropped``), both sorted. Each survivor signs
+    :meth:`signed_bytes` once per round."""
 
     plan: str
     round: int
     survivors: tuple[str, ...]
     dropped: tuple[str, ...]
+
+    def signed_bytes(self, session: bytes) -> bytes:
+        """context("consistency", plan, round, session, |U|, U..., |D|, D...); ``session``
+        is :func:`session_digest` of the round's advertisements."""
+        return context(
+            "consistency",
+            self.plan,
+            self.round,
+            session.hex(),
+            len(self.survivors),
+            *self.survivors,
+            len(self.dropped),
+            *self.dropped,
+        )
 
     def to_bytes(self) -> bytes:
         """Canonical JSON."""
@@ -141,19 +179,57 @@ class UnmaskRequest:
         )
 
     @classmethod
+    def from_bytes(cls, data: bytes) -> SurvivorList:
+        """Inverse of :meth:`to_bytes`."""
+        what = "secagg survivor list"
+        obj = _parse(data, what)
+        return cls(
+            plan=_field(obj, "plan", str, what),
+            round=_field(obj, "round", int, what),
+            survivors=_site_list(obj, "survivors", what),
+            dropped=_site_list(obj, "dropped", what),
+        )
+
+
+@dataclass(frozen=True)
+class UnmaskRequest:
+    """Unmask round, hub → signers: the survivor list again and every survivor's
+    signature over it (``signatures``: site → Ed25519 signature)."""
+
+    plan: str
+    round: int
+    survivors: tuple[str, ...]
+    dropped: tuple[str, ...]
+    signatures: Mapping[str, bytes] = field(default_factory=dict, hash=False)
+
+    @property
+    def survivor_list(self) -> SurvivorList:
+        return SurvivorList(self.plan, self.round, self.survivors, self.dropped)
+
+    def to_bytes(self) -> bytes:
+        """Canonical JSON with the signatures in base64."""
+        return canonical_json(
+            {
+                "plan": self.plan,
+                "round": self.round,
+                "survivors": list(self.survivors),
+                "dropped": list(self.dropped),
+                "signatures": {s: _b64(sig) for s, sig in self.signatures.items()},
+            }
+        )
+
+    @classmethod
     def from_bytes(cls, data: bytes) -> UnmaskRequest:
         """Inverse of :meth:`to_bytes`."""
         what = "secagg unmask request"
         obj = _parse(data, what)
-        lists = {name: _field(obj, name, list, what) for name in ("survivors", "dropped")}
-        for name, items in lists.items():
-            if not all(isinstance(s, str) for s in items):
-                raise TransportError(f"{what}: field '{name}' must list site names")
+        signed = _field(obj, "signatures", dict, what)
         return cls(
             plan=_field(obj, "plan", str, what),
             round=_field(obj, "round", int, what),
-            survivors=tuple(lists["survivors"]),
-            dropped=tuple(lists["dropped"]),
+            survivors=_site_list(obj, "survivors", what),
+            dropped=_site_list(obj, "dropped", what),
+            signatures={s: _bytes_field(signed, s, what) for s in signed},
         )
 
 

@@ -19,7 +19,7 @@ from accord.crypto.secagg import _shamir as shamir
 from accord.crypto.secagg._channel import agree
 from accord.crypto.secagg._config import SecAggConfig
 from accord.crypto.secagg._masks import pair_info, pair_sign, self_info
-from accord.crypto.secagg._messages import Advertisement
+from accord.crypto.secagg._messages import Advertisement, SurvivorList, UnmaskRequest
 from accord.crypto.secagg._prg import MaskAccumulator
 
 __all__ = ["SecAggServer"]
@@ -32,8 +32,9 @@ class SecAggServer:
         self.config = config
         self._adverts: dict[str, Advertisement] = {}
         self._partners: dict[str, frozenset[str]] = {}
-        self._masked: dict[str, npt.NDArray[np.uint32]] = {}
+        self._masked: dict[str, npt.NDArray[np.uint64]] = {}
         self._dropped: list[str] = []
+        self._signatures: dict[str, bytes] | None = None
 
     def _require(self, enough: int, what: str) -> None:
         if enough < self.config.threshold:
@@ -78,27 +79,46 @@ class SecAggServer:
         return routed
 
     def collect_masked(
-        self, masked: Mapping[str, npt.NDArray[np.uint32]]
+        self, masked: Mapping[str, npt.NDArray[np.uint64]]
     ) -> tuple[list[str], list[str]]:
         """Round 2: (survivors, dropped) — who sent a masked vector and who did not.
 
         ``dropped`` lists the sites that shared keys but sent no vector: their pairwise
         masks must be removed. :class:`AggregationError` below the threshold.
         """
-        length = self.config.vector_length
+        words = self.config.words
         for site, vector in masked.items():
             if site not in self.config.sites:
                 raise AggregationError(f"secagg: masked input from uninvited site {site}")
-            if vector.dtype != np.uint32 or vector.shape != (length,):
+            if vector.dtype != np.uint64 or vector.shape != (words,):
                 raise AggregationError(
                     f"secagg: masked input from {site} is {vector.dtype}{vector.shape}; "
-                    f"expected uint32({length},)"
+                    f"expected uint64({words},)"
                 )
         survivors = sorted(s for s in masked if s in self._partners)
         self._require(len(survivors), "sent masked input")
         self._masked = {s: masked[s] for s in survivors}
         self._dropped = sorted(set(self._partners) - set(survivors))
         return list(survivors), list(self._dropped)
+
+    def survivor_list(self) -> SurvivorList:
+        """Consistency round: the list every survivor is asked to sign (the same for all)."""
+        if not self._masked:
+            raise AggregationError("secagg: survivor_list called before collect_masked")
+        cfg = self.config
+        return SurvivorList(cfg.plan, cfg.round, tuple(sorted(self._masked)), tuple(self._dropped))
+
+    def collect_signatures(self, signatures: Mapping[str, bytes]) -> UnmaskRequest:
+        """Consistency round: keep the survivors' signatures (the sites verify them); the
+        unmask request for every signer. :class:`AggregationError` below the threshold."""
+        if not self._masked:
+            raise AggregationError("secagg: collect_signatures called before collect_masked")
+        self._signatures = {s: signatures[s] for s in sorted(signatures) if s in self._masked}
+        self._require(len(self._signatures), "signed the survivor list")
+        listed = self.survivor_list()
+        return UnmaskRequest(
+            listed.plan, listed.round, listed.survivors, listed.dropped, dict(self._signatures)
+        )
 
     def _gather(
         self, unmask_replies: Mapping[str, Mapping[str, bytes]]
@@ -107,8 +127,8 @@ class SecAggServer:
         cfg, wanted = self.config, set(self._masked) | set(self._dropped)
         shares: dict[str, dict[int, int]] = {s: {} for s in wanted}
         for holder, reply in unmask_replies.items():
-            if holder not in self._masked:
-                continue  # only survivors answer; anything else is ignored
+            if holder not in (self._signatures or {}):
+                continue  # only survivors that signed answer; anything else is ignored
             for target, data in reply.items():
                 if target not in wanted or holder not in cfg.holders_of(target):
                     raise AggregationError(f"secagg: {holder} sent a share it cannot hold")
@@ -148,13 +168,13 @@ class SecAggServer:
         Removes each survivor's self mask (b reconstructed from t shares) and each
         survivor's pairwise mask with every dropped partner (s_sk reconstructed).
         """
-        if not self._masked:
-            raise AggregationError("secagg: finalize called before collect_masked")
+        if not self._masked or self._signatures is None:
+            raise AggregationError("secagg: finalize called before collect_signatures")
         cfg, shares = self.config, self._gather(unmask_replies)
         seeds = {s: self._secret(shares, s) for s in self._masked}
         dropped = [d for d in self._dropped if any(d in self._partners[s] for s in self._masked)]
         keys = {d: self._mask_key(shares, d) for d in dropped}
-        acc = MaskAccumulator(cfg.vector_length)
+        acc = MaskAccumulator(cfg.words)
         for site, vector in self._masked.items():
             np.add(acc.total, vector, out=acc.total)
             acc.add(seeds[site], self_info(cfg.plan, cfg.round, site), -1)
