@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from accord.core import CohortSpec, DataError, PreprocessingSpec
-from accord.data import feature_statistics, fit_preprocessor, load_cohort
+from accord.data import load_cohort, pool_sites
 
 FLAMBY = Path(__file__).resolve().parents[3] / "shared" / "data" / "flamby" / "fed_tcga_brca"
 LUNG_GROUPS = {
@@ -83,8 +83,7 @@ def test_lifelines_lung_grouped_into_three_sites():
     assert cohort.notes == ("lifelines lung: dropped 1 row(s) with no institution (column 'inst')",)
     assert all(s.n_test > 0 and s.event[~s.is_test].any() for s in cohort.sites.values())
     prep = PreprocessingSpec(missing="impute_mean")
-    stats = [feature_statistics(s, spec, prep) for s in cohort.sites.values()]
-    pre = fit_preprocessor(stats, spec, prep)
+    pre = pool_sites(list(cohort.sites.values()), spec, prep)
     assert pre.columns == ("age", "sex=2", "ph.ecog")
     assert pre.transform(cohort.sites["site_a"].features).shape == (73, 3)
 

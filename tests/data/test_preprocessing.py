@@ -1,4 +1,4 @@
-"""Federated preprocessing equals pooled statistics; small cells never leave a site."""
+"""Federated preprocessing equals pooled statistics; small cells never leave a site in clear."""
 
 from __future__ import annotations
 
@@ -16,10 +16,13 @@ from accord.data import (
     Cohort,
     Preprocessor,
     SiteCohort,
-    SiteFeatureStats,
-    feature_statistics,
-    fit_preprocessor,
+    consortium_vocabulary,
+    feature_levels,
+    feature_spread,
+    feature_sums,
     load_cohort,
+    pool_sites,
+    pooled_means,
 )
 
 PREP = PreprocessingSpec()
@@ -32,8 +35,7 @@ def cohort(frame, make_spec, write_table, tmp_path) -> Cohort:
 
 
 def fit(cohort: Cohort, spec: CohortSpec, prep: PreprocessingSpec = PREP) -> Preprocessor:
-    stats = [feature_statistics(site, spec, prep) for site in cohort.sites.values()]
-    return fit_preprocessor(stats, spec, prep)
+    return pool_sites(list(cohort.sites.values()), spec, prep)
 
 
 def test_means_and_scales_equal_pooled_pandas_statistics(cohort, make_spec):
@@ -70,12 +72,11 @@ def test_pooling_site_statistics_equals_pandas_for_any_partition(values, cuts, o
     x = np.asarray(values) + offset
     spec = CohortSpec(files=("x.csv",), site_column="s", features={"x": "numeric"})
     bounds = [0, *sorted({c for c in cuts if c < len(x)}), len(x)]
-    stats = [feature_statistics(_site(x[a:b]), spec, PREP) for a, b in itertools.pairwise(bounds)]
-    pre = fit_preprocessor(stats, spec, PREP)
+    pre = pool_sites([_site(x[a:b]) for a, b in itertools.pairwise(bounds)], spec, PREP)
     std = pd.Series(x).std()
     assert pre.means[0] == pytest.approx(pd.Series(x).mean(), rel=1e-12, abs=1e-9)
-    if std > 1e-6 * max(1.0, float(np.abs(x).max())):
-        assert pre.scales[0] == pytest.approx(std, rel=1e-9)
+    if std > 1e-9 * max(1.0, float(np.abs(x).max())):
+        assert pre.scales[0] == pytest.approx(std, rel=1e-12)
 
 
 def _site(x: np.ndarray, name: str = "s") -> SiteCohort:
@@ -96,58 +97,70 @@ def _categorical_site(name: str, levels: list[str]) -> SiteCohort:
 CAT_SPEC = CohortSpec(files=("x.csv",), site_column="s", features={"g": "categorical"})
 
 
-def test_small_level_counts_are_suppressed_before_leaving_the_site():
+def test_small_level_counts_stay_at_the_site():
     site = _categorical_site("a", ["A"] * 6 + ["B"] * 5 + ["RARE"] * 4)
-    stats = feature_statistics(site, CAT_SPEC, PREP)
-    arrays, meta = stats.to_payload()
-    assert meta == {"levels": {"g": ["A", "B"]}}
-    np.testing.assert_array_equal(arrays["cat.g.counts"], [6.0, 5.0])
-    np.testing.assert_array_equal(arrays["cat.g.n"], [15.0])
-    assert "RARE" not in json.dumps(meta)
+    levels = feature_levels(site, CAT_SPEC, PREP)
+    assert levels == {"g": ("A", "B")}  # RARE: seen fewer than min_cell_count times
+    vocabulary = {"g": ("A", "B", "C")}  # C: another site's level, 4 times here
+    other = _categorical_site("b", ["A"] * 6 + ["C"] * 4)
+    clear = feature_sums(other, CAT_SPEC, PREP, vocabulary, secure=False)
+    np.testing.assert_array_equal(clear["cat.g.counts"], [[6.0, 0.0, 0.0]])  # 4 withheld
+    masked = feature_sums(other, CAT_SPEC, PREP, vocabulary, secure=True)
+    np.testing.assert_array_equal(masked["cat.g.counts"], [[6.0, 0.0, 4.0]])  # only summed
+    np.testing.assert_array_equal(masked["cat.g.n"], [10.0])
 
 
-def test_levels_kept_by_pooled_count_and_first_is_reference():
-    a = _categorical_site("a", ["A"] * 6 + ["C"] * 3 + ["D"] * 2)  # C, D suppressed here
-    b = _categorical_site("b", ["A"] * 5 + ["C"] * 7 + ["D"] * 4)  # D suppressed here too
-    stats = [feature_statistics(s, CAT_SPEC, PREP) for s in (a, b)]
-    pre = fit_preprocessor(stats, CAT_SPEC, PREP)
-    assert pre.levels == {"g": ("A", "C")}
+@pytest.mark.parametrize(("secure", "count_c"), [(True, 10), (False, 7)])
+def test_levels_kept_by_pooled_count_and_first_is_reference(secure: bool, count_c: int):
+    a = _categorical_site("a", ["A"] * 6 + ["C"] * 3 + ["D"] * 2)  # C, D small here
+    b = _categorical_site("b", ["A"] * 5 + ["C"] * 7 + ["D"] * 4)  # D small here too
+    pre = pool_sites([a, b], CAT_SPEC, PREP, secure=secure)
+    assert pre.levels == {"g": ("A", "C")}  # D: no site saw it min_cell_count times
     assert pre.columns == ("g=C",)
-    # the hub only saw C's unsuppressed 7 of 27 rows
-    assert pre.means[0] == pytest.approx(7 / 27)
+    # securely summed, C's 3 + 7 rows count; in clear the hub saw only the unsuppressed 7
+    assert pre.means[0] == pytest.approx(count_c / 27)
     raw = PreprocessingSpec(standardise=False, missing="impute_mean")
-    plain = fit_preprocessor(stats, CAT_SPEC, raw)
+    plain = pool_sites([a, b], CAT_SPEC, raw, secure=secure)
     frame = pd.DataFrame({"g": ["A", "C", "D", None, "NEW"]})
     np.testing.assert_array_equal(plain.transform(frame)[:, 0], [0, 1, 0, 0, 0])
 
 
-def test_hub_refuses_an_unsuppressed_small_count():
-    bad = SiteFeatureStats(
-        arrays={"cat.g.n": np.array([8.0]), "cat.g.counts": np.array([6.0, 2.0])},
-        levels={"g": ("A", "B")},
-    )
-    with pytest.raises(PrivacyError, match="below min_cell_count for 'g'"):
-        fit_preprocessor([bad], CAT_SPEC, PREP)
+def test_a_small_missing_count_never_leaves_a_site_in_clear():
+    spec = CohortSpec(files=("x.csv",), site_column="s", features={"x": "numeric"})
+    prep = PreprocessingSpec(missing="impute_mean")
+    x = np.arange(12.0)
+    x[[2, 5]] = np.nan  # two missing: fewer than min_cell_count
+    site = _site(x)
+    with pytest.raises(PrivacyError, match="fewer than 5 missing values") as caught:
+        feature_sums(site, spec, prep, {}, secure=False)
+    assert "2" not in str(caught.value).replace("5", "")  # the count itself is not said
+    masked = feature_sums(site, spec, prep, {}, secure=True)
+    assert masked["num.x.n"][0] == 10.0  # summed with the other sites' counts only
+    x[[2, 5, 7, 8, 9]] = np.nan  # five missing: a count that may leave
+    assert feature_sums(_site(x), spec, prep, {}, secure=False)["num.x.n"][0] == 7.0
 
 
-def test_payload_round_trip_is_json_able(cohort, make_spec):
-    stats = feature_statistics(cohort.sites["south"], make_spec(), PREP)
-    arrays, meta = stats.to_payload()
-    assert set(arrays) == {
+def test_every_stage_sends_the_same_names_and_shapes_from_every_site(cohort, make_spec):
+    spec = make_spec()
+    sites = list(cohort.sites.values())
+    vocabulary = consortium_vocabulary((feature_levels(s, spec, PREP) for s in sites), spec)
+    assert json.loads(json.dumps(vocabulary)) == {k: list(v) for k, v in vocabulary.items()}
+    sums = [feature_sums(s, spec, PREP, vocabulary, secure=True) for s in sites]
+    assert set(sums[0]) == {
         "num.age.n",
         "num.age.sum",
-        "num.age.m2",
         "num.sex.n",
         "num.sex.sum",
-        "num.sex.m2",
         "cat.stage.n",
         "cat.stage.counts",
     }
-    back = SiteFeatureStats.from_payload(arrays, json.loads(json.dumps(meta)))
-    assert back.levels == stats.levels
-    for key, value in stats.arrays.items():
-        np.testing.assert_array_equal(back.arrays[key], value)
-    assert stats.arrays["num.age.n"] == [float(cohort.sites["south"].n_train)]
+    assert all(
+        {k: v.shape for k, v in s.items()} == {k: v.shape for k, v in sums[0].items()} for s in sums
+    )
+    total = {k: sum(s[k] for s in sums) for k in sums[0]}
+    spread = [feature_spread(s, spec, pooled_means(total, spec)) for s in sites]
+    assert set(spread[0]) == {"num.age.m2", "num.sex.m2"}
+    assert sums[0]["num.age.n"] == [float(sites[0].n_train)]
 
 
 def test_preprocessor_dict_round_trip(cohort, make_spec):
@@ -191,15 +204,14 @@ def test_transform_rejects_missing_values_when_missing_is_error(cohort, make_spe
 
 def test_constant_column_gets_scale_one():
     spec = CohortSpec(files=("x.csv",), site_column="s", features={"x": "numeric"})
-    stats = [feature_statistics(_site(np.full(10, 61.3)), spec, PREP)]
-    pre = fit_preprocessor(stats, spec, PREP)
+    pre = pool_sites([_site(np.full(10, 61.3))], spec, PREP)
     assert pre.scales[0] == 1.0
     np.testing.assert_allclose(pre.transform(pd.DataFrame({"x": [61.3]})), 0.0, atol=1e-9)
 
 
 def test_statistics_use_train_rows_only(cohort, make_spec):
     site = cohort.sites["north"]
-    stats = feature_statistics(site, make_spec(), PREP)
+    sums = feature_sums(site, make_spec(), PREP, {"stage": ("I", "II", "III")}, secure=True)
     train_age = site.features["age"][~site.is_test]
-    assert stats.arrays["num.age.sum"][0] == pytest.approx(train_age.sum())
-    assert stats.arrays["num.age.n"][0] == site.n_train
+    assert sums["num.age.sum"][0] == pytest.approx(train_age.sum())
+    assert sums["num.age.n"][0] == site.n_train

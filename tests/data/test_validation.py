@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accord.core import ConfigError, DataError, PreprocessingSpec
-from accord.data import feature_statistics, load_cohort, validate_site_table
+from accord.data import feature_levels, load_cohort, validate_site_table
 
 SECRET_ID = "ZQ-PLANTED-ID-8841"
 SECRET_NUMBER = 4817.25
@@ -167,7 +167,7 @@ def test_missing_features_are_caught_at_the_site_when_not_checked_at_load(
     with pytest.raises(
         DataError, match=r"cohort\.csv \(site 'north'\): column 'age' has 24 missing"
     ):
-        feature_statistics(cohort.sites["north"], make_spec(), STRICT)
+        feature_levels(cohort.sites["north"], make_spec(), STRICT)
 
 
 def test_categorical_level_seen_at_one_site(frame, make_spec, write_table, tmp_path):

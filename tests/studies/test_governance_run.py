@@ -362,8 +362,10 @@ def test_the_signed_plan_carries_its_sites_and_secure_settings(workspace) -> Non
         ctx = sim.sites[site].context
         assert run.governance[site].expect_secure(task, ctx) == plan.secure_plan()
     preprocessing = next(e["plan"] for e in entries if e["method"] == "preprocessing")
-    task = Task.build(task_id="t", plan_id=preprocessing, round=0, site="hospital_0", kind="stats")
-    assert run.governance["hospital_0"].expect_secure(task, sim.sites["hospital_0"].context) is None
+    task = Task.build(task_id="t", plan_id=preprocessing, round=1, site="hospital_0", kind="stats")
+    # preprocessing statistics are summed too: securely, with the same sites and settings
+    expected = run.governance["hospital_0"].expect_secure(task, sim.sites["hospital_0"].context)
+    assert expected == plan.secure_plan()
     unknown = Task.build(task_id="t", plan_id="plan-none", round=0, site="hospital_0", kind="train")
     with pytest.raises(PolicyError, match=r"^plan plan-none is not on the ledger$"):
         run.governance["hospital_0"].expect_secure(unknown, sim.sites["hospital_0"].context)

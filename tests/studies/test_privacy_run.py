@@ -90,7 +90,8 @@ def test_a_site_budget_stops_the_plan_that_would_exceed_it(data: Path, tmp_path:
 def test_dpfedavg_with_secure_aggregation_trains_and_reports_epsilon(data: Path) -> None:
     study = _study(data, dp="dpfedavg", noise_multiplier=1.0, clip_norm=0.5)
     run = Simulation.prepare(study, data, 0).run
-    assert run.plan.secure is None  # preprocessing: its replies are not summed
+    assert run.plan.method == "preprocessing"
+    assert run.plan.secure is not None  # its statistics are summed securely too
     result = run.federated()
     assert run.plan.secure is not None  # 3 sites: on by default
     assert result.mean_site_cindex is not None

@@ -1,11 +1,21 @@
-"""Clinical cohorts: loading and validation, splits, federated preprocessing."""
+"""Clinical cohorts: loading and validation, splits, federated preprocessing.
+
+Preprocessing statistics come in three summable stages (levels, sums, spread): see
+``_statistics``; :func:`pool_sites` runs them in one process as a reference.
+"""
 
 from accord.data._cohort import Cohort, SiteCohort, load_cohort
-from accord.data._preprocessing import (
-    Preprocessor,
-    SiteFeatureStats,
-    feature_statistics,
+from accord.data._preprocessing import Preprocessor
+from accord.data._statistics import (
+    Vocabulary,
+    add_arrays,
+    consortium_vocabulary,
+    feature_levels,
+    feature_spread,
+    feature_sums,
     fit_preprocessor,
+    pool_sites,
+    pooled_means,
 )
 from accord.data._validation import validate_cohort, validate_site_table
 
@@ -13,10 +23,16 @@ __all__ = [
     "Cohort",
     "Preprocessor",
     "SiteCohort",
-    "SiteFeatureStats",
-    "feature_statistics",
+    "Vocabulary",
+    "add_arrays",
+    "consortium_vocabulary",
+    "feature_levels",
+    "feature_spread",
+    "feature_sums",
     "fit_preprocessor",
     "load_cohort",
+    "pool_sites",
+    "pooled_means",
     "validate_cohort",
     "validate_site_table",
 ]

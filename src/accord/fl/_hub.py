@@ -105,18 +105,12 @@ class Hub:
         return self.exchange(rnd, self.tasks(plan, kind, rnd, **content), plan.min_sites)
 
     def summed(
-        self,
-        plan: Plan,
-        kind: TaskKind,
-        rnd: int,
-        *,
-        arrays: Arrays | None = None,
-        config: Mapping[str, ConfigValue] | None = None,
+        self, plan: Plan, kind: TaskKind, rnd: int, **content: Unpack[TaskContent]
     ) -> tuple[dict[str, Reply], WeightedSum]:
         """Every site of ``plan`` runs a ``kind`` task; returns the replies (site-level
         metrics) and the sum of their contributions — securely aggregated when the plan
         says so and at least two sites take part."""
-        tasks = self.tasks(plan, kind, rnd, arrays=arrays, config=config)
+        tasks = self.tasks(plan, kind, rnd, **content)
         if plan.secure is not None and len(tasks) >= 2:
             total, replies = secure_round(self._exchange_for(plan), plan, rnd, tasks)
             return replies, total

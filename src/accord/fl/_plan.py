@@ -138,8 +138,8 @@ class Plan:
     ) -> Plan:
         """A plan whose secure aggregation follows ``privacy`` for ``len(sites)`` sites.
 
-        ``summed=False``: the plan's replies are used one by one (preprocessing statistics,
-        released tiles), never summed, so secure aggregation does not apply.
+        ``summed=False``: the plan's replies are used one by one (released tiles), never
+        summed, so secure aggregation does not apply.
         """
         secure = None
         if summed and privacy.secure_for(len(sites)):

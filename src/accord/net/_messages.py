@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 TaskKind = Literal[
+    "schema",
     "stats",
     "setup",
     "train",

@@ -14,12 +14,24 @@ from dataclasses import dataclass
 import numpy as np
 
 from accord.core import Arrays, StudySpec
-from accord.data import Preprocessor, SiteFeatureStats, fit_preprocessor
-from accord.fl import Hub, Plan, WeightedSum, sum_contributions
+from accord.data import Preprocessor, consortium_vocabulary, fit_preprocessor, pooled_means
+from accord.fl import Hub, Plan, WeightedSum
 from accord.net import Reply
 from accord.studies._view import ConsortiumView
 
-__all__ = ["Consortium"]
+__all__ = ["PREPROCESSING_ROUNDS", "Consortium"]
+
+# Each exchange of the preprocessing plan has its own round number, so no two secure
+# sums of one plan share (plan, round).
+PREPROCESSING_ROUNDS = {
+    "schema": 0,
+    "sums": 1,
+    "spread": 2,
+    "setup": 3,
+    "tile_sums": 4,
+    "tile_spread": 5,
+    "tile_norm": 6,
+}
 
 
 @dataclass
@@ -33,17 +45,34 @@ class Consortium:
     def fit_preprocessing(
         self, plan: Plan, study: StudySpec
     ) -> tuple[Preprocessor, ConsortiumView]:
-        """Consortium preprocessing from per-site sufficient statistics, then broadcast it.
+        """Consortium preprocessing from the sites' summed statistics, then broadcast it.
 
-        Returns the preprocessor and the view of what the sites reported (their sizes
-        with their statistics, the tile-feature dimension after setting up).
+        Three exchanges (see :mod:`accord.data`): the sites' levels and sizes in clear,
+        their counts and sums over the consortium vocabulary, their squared deviations
+        about the consortium means — the last two summed securely when the plan says so.
+        Returns the preprocessor and the view of what the sites reported (their sizes,
+        the tile-feature dimension after setting up).
         """
-        replies = self.hub.broadcast(plan, "stats", 0)
-        stats = [
-            SiteFeatureStats.from_payload(r.arrays, {"levels": r.labels}) for r in replies.values()
-        ]
-        prep = fit_preprocessor(stats, study.cohort, study.preprocessing)
-        view = ConsortiumView.of_members(self.members).with_reports(replies)
+        spec = study.cohort
+        schema = self.hub.broadcast(plan, "schema", PREPROCESSING_ROUNDS["schema"])
+        vocabulary = consortium_vocabulary((r.labels for r in schema.values()), spec)
+        _, sums = self.hub.summed(
+            plan,
+            "stats",
+            PREPROCESSING_ROUNDS["sums"],
+            config={"stage": "sums"},
+            document=json.dumps({k: list(v) for k, v in vocabulary.items()}),
+        )
+        means = pooled_means(sums.arrays, spec)
+        _, spread = self.hub.summed(
+            plan,
+            "stats",
+            PREPROCESSING_ROUNDS["spread"],
+            config={"stage": "spread"},
+            document=json.dumps(means),
+        )
+        prep = fit_preprocessor(sums.arrays, spread.arrays, vocabulary, spec, study.preprocessing)
+        view = ConsortiumView.of_members(self.members).with_reports(schema)
         return prep, view.with_feature_dim(self.install(plan, prep))
 
     def install(self, plan: Plan, prep: Preprocessor) -> int | None:
@@ -52,7 +81,9 @@ class Consortium:
         Sites holding slides extract their tile features here; the hub learns only the
         feature dimension, which it returns (None without slides or if sites disagree).
         """
-        replies = self.hub.broadcast(plan, "setup", 0, document=json.dumps(prep.to_dict()))
+        replies = self.hub.broadcast(
+            plan, "setup", PREPROCESSING_ROUNDS["setup"], document=json.dumps(prep.to_dict())
+        )
         dims = {r.counts["feature_dim"] for r in replies.values() if "feature_dim" in r.counts}
         feature_dim = dims.pop() if len(dims) == 1 else None
         if feature_dim is not None:
@@ -62,19 +93,31 @@ class Consortium:
     def standardise_tiles(
         self, plan: Plan, stats: tuple[np.ndarray, np.ndarray] | None = None
     ) -> None:
-        """Consortium mean and sd of tile features from the sites' sums; sent back to them.
+        """Consortium mean and sd of tile features from the sites' sums (count and sum, then
+        squared deviations about the mean: two summed exchanges); sent back to them.
 
         ``stats`` (mean, sd) reuses the consortium's for a baseline sub-consortium.
         """
         if stats is None:
-            replies = self.hub.broadcast(plan, "tile_stats", 0)
-            summed = sum_contributions((r.arrays, r.weight, r.counts) for r in replies.values())
-            n = float(summed.arrays["n"][0])
-            mean = summed.arrays["sum"] / n
-            var = np.maximum(summed.arrays["sumsq"] / n - mean**2, 0.0) * n / max(n - 1.0, 1.0)
+            _, first = self.hub.summed(plan, "tile_stats", PREPROCESSING_ROUNDS["tile_sums"])
+            n = float(first.arrays["n"][0])
+            mean = first.arrays["sum"] / n
+            _, second = self.hub.summed(
+                plan,
+                "tile_stats",
+                PREPROCESSING_ROUNDS["tile_spread"],
+                arrays={"mean": mean},
+                config={"stage": "spread"},
+            )
+            var = np.maximum(second.arrays["m2"], 0.0) / max(n - 1.0, 1.0)
             stats = (mean, np.sqrt(var))
         self.tile_stats = stats
-        self.hub.broadcast(plan, "tile_norm", 0, arrays={"mean": stats[0], "std": stats[1]})
+        self.hub.broadcast(
+            plan,
+            "tile_norm",
+            PREPROCESSING_ROUNDS["tile_norm"],
+            arrays={"mean": stats[0], "std": stats[1]},
+        )
 
     def evaluate(self, plan: Plan, params: Arrays) -> tuple[dict[str, Reply], WeightedSum]:
         """Every site scores ``params`` on its test rows.

@@ -83,9 +83,7 @@ class StudyRun:
         """
         planner = Planner(seed, audit, checkpoints, site_study=study)
         members = ConsortiumView.of_members(consortium.members)
-        plan, _ = planner.begin(
-            "preprocessing", study, members.site_infos, consortium.members, summed=False
-        )
+        plan, _ = planner.begin("preprocessing", study, members.site_infos, consortium.members)
         preprocessor, view = consortium.fit_preprocessing(plan, study)
         run = cls(study, seed, consortium, view, preprocessor, planner, plan, progress)
         for log in consortium.hub.log:  # the first failure says why a site took no part

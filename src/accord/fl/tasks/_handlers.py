@@ -14,8 +14,8 @@ import numpy as np
 import torch
 
 from accord.core import MIL_KINDS, Arrays, ConfigError, PolicyError, PrivacySpec
-from accord.data import Preprocessor, feature_statistics
-from accord.fl._evaluation import evaluate_risk
+from accord.data import Preprocessor, feature_levels, feature_spread, feature_sums
+from accord.fl._evaluation import evaluate_risk, suppress_small
 from accord.fl._risk_groups import group_counts, risk_histogram, risk_moments, time_grid
 from accord.fl._site import Handler, SiteContext
 from accord.fl._task_config import TaskConfig
@@ -48,16 +48,32 @@ def _reply(task: Task, arrays: Arrays | None = None, **fields: object) -> Reply:
     )
 
 
+def handle_schema(task: Task, ctx: SiteContext) -> Reply:
+    """Preprocessing, stage 1 (in clear): the site's sizes (small ones suppressed) and the
+    categorical levels it saw at least ``min_cell_count`` times."""
+    prep = ctx.study.preprocessing
+    levels = feature_levels(ctx.cohort, ctx.study.cohort, prep)
+    sizes = {
+        "n_train": suppress_small(ctx.cohort.n_train, prep.min_cell_count),
+        "n_test": suppress_small(ctx.cohort.n_test, prep.min_cell_count),
+    }
+    return _reply(task, labels=levels, counts=sizes)
+
+
 def handle_stats(task: Task, ctx: SiteContext) -> Reply:
-    """Per-feature sufficient statistics of the site's training rows (small cells suppressed),
-    and the site's training and test sizes."""
-    stats = feature_statistics(ctx.cohort, ctx.study.cohort, ctx.study.preprocessing)
-    arrays, meta = stats.to_payload()
-    labels = {f: tuple(v) for f, v in meta["levels"].items()}
-    sizes = {"n_train": ctx.cohort.n_train, "n_test": ctx.cohort.n_test}
-    return _reply(
-        task, arrays=arrays, labels=labels, weight=float(ctx.cohort.n_train), counts=sizes
-    )
+    """Preprocessing, stages 2 and 3: counts and sums over the consortium vocabulary
+    (``stage = "sums"``, document: the vocabulary), or squared deviations about the
+    consortium means (``stage = "spread"``, document: the means) — summable replies,
+    securely summed when the plan says so; in clear, small counts stay at the site."""
+    spec, prep = ctx.study.cohort, ctx.study.preprocessing
+    document = json.loads(task.document or "{}")
+    if task.config.get("stage") == "spread":
+        arrays = feature_spread(ctx.cohort, spec, {k: float(v) for k, v in document.items()})
+    else:
+        secure = TaskConfig.of(task).secagg is not None
+        vocabulary = {k: tuple(map(str, v)) for k, v in document.items()}
+        arrays = feature_sums(ctx.cohort, spec, prep, vocabulary, secure=secure)
+    return _reply(task, arrays=arrays, weight=float(ctx.cohort.n_train))
 
 
 def handle_setup(task: Task, ctx: SiteContext) -> Reply:
@@ -278,9 +294,12 @@ def handle_export_tiles(task: Task, ctx: SiteContext) -> Reply:
 
 
 def handle_tile_stats(task: Task, ctx: SiteContext) -> Reply:
-    """Sums of the site's training tile features, for consortium standardisation."""
-    arrays = tile_statistics(ctx)
-    return _reply(task, arrays=arrays, weight=float(arrays["n"][0]))
+    """Sums of the site's training tile features for consortium standardisation: the count
+    and sum, or (``stage = "spread"``, arrays: the consortium ``mean``) the squared
+    deviations about the consortium mean."""
+    mean = task.arrays.get("mean") if task.config.get("stage") == "spread" else None
+    arrays = tile_statistics(ctx, mean)
+    return _reply(task, arrays=arrays, weight=float(arrays["n"][0]) if "n" in arrays else 0.0)
 
 
 def handle_tile_norm(task: Task, ctx: SiteContext) -> Reply:
@@ -294,6 +313,7 @@ SITE_HANDLERS: dict[str, Handler] = {
     "interpret": handle_interpret,
     "export_tiles": handle_export_tiles,
     "tile_norm": handle_tile_norm,
+    "schema": handle_schema,
     "stats": handle_stats,
     "setup": handle_setup,
     "train": handle_train,

@@ -80,14 +80,15 @@ def prepare_bags(ctx: SiteContext) -> int:
     return extractor.dim
 
 
-def tile_statistics(ctx: SiteContext) -> dict[str, np.ndarray]:
-    """Sums over the site's training tiles (count, sum, sum of squares per feature)."""
-    tiles = np.concatenate(bags(ctx, "train"))
-    return {
-        "n": np.array([float(len(tiles))]),
-        "sum": tiles.sum(axis=0),
-        "sumsq": (tiles**2).sum(axis=0),
-    }
+def tile_statistics(ctx: SiteContext, mean: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Sums over the site's training tiles: their count and per-feature sum, or with the
+    consortium ``mean`` the per-feature sum of squared deviations about it (two passes:
+    no sums of squares to cancel)."""
+    tiles = np.concatenate(bags(ctx, "train")).astype(np.float64)
+    if mean is not None:
+        d = tiles - np.asarray(mean, dtype=np.float64).reshape(1, -1)
+        return {"m2": (d * d).sum(axis=0)}
+    return {"n": np.array([float(len(tiles))]), "sum": tiles.sum(axis=0)}
 
 
 def standardise_bags(ctx: SiteContext, mean: np.ndarray, std: np.ndarray) -> None:
