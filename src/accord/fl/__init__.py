@@ -15,6 +15,7 @@ from accord.fl._in_memory import InMemoryTransport
 from accord.fl._plan import (
     ExpectSecure,
     Plan,
+    PlanBook,
     SecurePlan,
     SecureSettings,
     expect_from_plans,
@@ -47,6 +48,7 @@ __all__ = [
     "LedgerRecorder",
     "Middleware",
     "Plan",
+    "PlanBook",
     "PolicyCheck",
     "Recorder",
     "RoundLog",

@@ -28,6 +28,7 @@ from accord.fl.strategies._base import SiteInfo, Strategy
 __all__ = [
     "ExpectSecure",
     "Plan",
+    "PlanBook",
     "SecurePlan",
     "SecureSettings",
     "expect_from_plans",
@@ -177,18 +178,36 @@ class Plan:
         return SecurePlan(tuple(self.site_ids), self.secure)
 
 
+@dataclass
+class PlanBook:
+    """The plans a site without a ledger knows, by id: what each expects of its secure
+    rounds (:meth:`expect` is an :data:`ExpectSecure`).
+
+    Only where the site and the hub are one trusted process (a ledger-less simulation,
+    tests) may the hub :meth:`add` to it: a deployed site reads its plans from its
+    verified ledger replica (:meth:`~accord.fl.SiteGovernance.expect_secure`).
+    """
+
+    _known: dict[str, SecurePlan | None] = field(default_factory=dict)
+
+    def add(self, plan: Plan) -> None:
+        self._known[plan.plan_id] = plan.secure_plan()
+
+    def expect(self, task: Task, ctx: SiteContext) -> SecurePlan | None:
+        """Raises PolicyError for a task of a plan the book does not hold."""
+        if task.plan_id not in self._known:
+            raise PolicyError(f"plan {task.plan_id} is not a plan this site knows")
+        return self._known[task.plan_id]
+
+
 def expect_from_plans(plans: Iterable[Plan]) -> ExpectSecure:
     """An :data:`ExpectSecure` that knows ``plans`` (by id) and refuses any other plan's
     task (:class:`PolicyError`): for tests and sites that run from their own study file;
     a governed site takes its plans from its verified ledger replica instead."""
-    known = {plan.plan_id: plan.secure_plan() for plan in plans}
-
-    def expect(task: Task, ctx: SiteContext) -> SecurePlan | None:
-        if task.plan_id not in known:
-            raise PolicyError(f"plan {task.plan_id} is not a plan this site knows")
-        return known[task.plan_id]
-
-    return expect
+    book = PlanBook()
+    for plan in plans:
+        book.add(plan)
+    return book.expect
 
 
 def _check_summable(strategy: Strategy) -> None:

@@ -146,6 +146,7 @@ class SiteService:
             self.governance.public_key,
             recorder=recorder,
             policy=self.governance.policy_check(),
+            expect=self.governance.expect_secure,
             first=(self._ledger_sync, self._remember_state),
         )
         ctx = SiteContext(config.org, cohort.sites[config.org], study, config.seed)

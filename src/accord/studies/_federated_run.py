@@ -27,7 +27,7 @@ from accord.core import (
     sha256_hex,
 )
 from accord.data import Preprocessor
-from accord.fl import Plan, RoundLog, cindex_interval
+from accord.fl import Plan, PlanBook, RoundLog, cindex_interval
 from accord.fl.strategies import GlobalState, Strategy, build_strategy
 from accord.ledger import Entry, decimal
 from accord.models import build_model, get_arrays
@@ -75,13 +75,15 @@ class StudyRun:
         progress: Progress | None = None,
         audit: RunLedger | None = None,
         checkpoints: PlanCheckpoints | None = None,
+        book: PlanBook | None = None,
     ) -> StudyRun:
         """Fit the consortium's preprocessing from the sites' statistics (the first plan).
 
         With ``audit``, every operation is signed into the run's ledger; ``checkpoints``
-        let a restarted hub resume its plans.
+        let a restarted hub resume its plans; ``book`` (a ledger-less simulation) is where
+        the sites learn each plan.
         """
-        planner = Planner(seed, audit, checkpoints, site_study=study)
+        planner = Planner(seed, audit, checkpoints, site_study=study, book=book)
         members = ConsortiumView.of_members(consortium.members)
         plan, _ = planner.begin("preprocessing", study, members.site_infos, consortium.members)
         preprocessor, view = consortium.fit_preprocessing(plan, study)

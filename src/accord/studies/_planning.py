@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from accord.core import PrivacySpec, StudySpec, TrainingSpec
-from accord.fl import Plan, plan_task_config
+from accord.fl import Plan, PlanBook, plan_task_config
 from accord.fl.governance import plan_entry_fields
 from accord.fl.strategies import SiteInfo, Strategy
 from accord.ledger import decimal
@@ -31,13 +31,15 @@ class Planner:
     """Makes a run's plans; with ``audit``, registers the function and signs each plan.
 
     ``site_study`` is the study every site holds (the run's); a plan's study may replace
-    its [model] and [training] (a baseline), nothing else.
+    its [model] and [training] (a baseline), nothing else. ``book``: the ledger-less
+    simulation's sites learn each plan from it (with a ledger they read the signed one).
     """
 
     seed: int
     audit: RunLedger | None = None
     checkpoints: PlanCheckpoints | None = None
     site_study: StudySpec | None = None
+    book: PlanBook | None = None
 
     def begin(
         self,
@@ -67,6 +69,8 @@ class Planner:
             plan_id=resumed[0] if resumed else None,
         )
         if self.audit is None:
+            if self.book is not None:
+                self.book.add(plan)
             return plan, None
         function = self.audit.register_function(study, self.site_study)
         registered = self.audit.hub_view().functions[function]

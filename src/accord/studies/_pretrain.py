@@ -18,7 +18,14 @@ import numpy as np
 
 from accord.core import PrivacySpec, SlideReadError
 from accord.crypto import new_identity
-from accord.fl import Hub, InMemoryTransport, Middleware, Plan, secure_aggregation_middleware
+from accord.fl import (
+    Hub,
+    InMemoryTransport,
+    Middleware,
+    Plan,
+    PlanBook,
+    secure_aggregation_middleware,
+)
 from accord.fl.strategies import FedAvg, SiteInfo, TrainingHyperparameters
 from accord.models import get_arrays, set_arrays
 from accord.models.ssl import build_simclr, export_encoder, train_simclr_local
@@ -110,9 +117,13 @@ def federated_simclr(
     """Pretrain across sites with FedAvg (securely aggregated for > 2 sites); export."""
     keys = {site: new_identity(f"site{i}") for i, site in enumerate(site_tiles)}
     public = {site: k.public.public_key for site, k in keys.items()}
+    book = PlanBook()  # one process: the sites learn the plan from it
     sites = {
         name: _PretrainSite(
-            name, tiles, settings, secure_aggregation_middleware(keys[name], public.__getitem__)
+            name,
+            tiles,
+            settings,
+            secure_aggregation_middleware(keys[name], public.__getitem__, expect=book.expect),
         )
         for name, tiles in site_tiles.items()
     }
@@ -123,6 +134,7 @@ def federated_simclr(
     infos = [SiteInfo(s, len(t)) for s, t in site_tiles.items()]
     # the default privacy: secure aggregation whenever more than two sites take part
     plan = Plan.create("pretrain", infos, PrivacySpec(), strategy=FedAvg(hyper=hyper))
+    book.add(plan)
     model = build_simclr(dim=settings.dim, seed=settings.seed)
     state = hub.fit(plan, get_arrays(model), settings.rounds)
     set_arrays(model, state.params)

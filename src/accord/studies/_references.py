@@ -15,7 +15,7 @@ from pathlib import Path
 
 from accord.core import AccordError, StudySpec, new_id
 from accord.data import Cohort, SiteCohort
-from accord.fl import Plan
+from accord.fl import Plan, expect_from_plans
 from accord.fl.strategies import GlobalState, SiteInfo, build_strategy
 from accord.studies._federated_run import StudyRun, with_plan
 from accord.studies._oracle import oracle_result
@@ -61,11 +61,8 @@ class SimulationReferences:
     ) -> GlobalState:
         """Train on ``cohorts`` as a consortium of their own (FedAvg, or Newton–Raphson),
         in clear, with the run's preprocessing and the current plan's task settings."""
-        sub, sites = simulate_sites(cohorts, self.run.study, self.run.seed)
-        if self.feature_cache is not None:
-            share_cache(sites, self.feature_cache)
         infos = tuple(SiteInfo(name, c.n_train) for name, c in cohorts.items())
-        sub.install(Plan.plain(infos), self.run.preprocessor)
+        setup = Plan.plain(infos)
         if study.training.strategy != "newton_raphson":
             training = study.training.model_copy(update={"strategy": "fedavg"})
             study = study.model_copy(update={"training": training})
@@ -76,4 +73,11 @@ class SimulationReferences:
             secure=None,
             strategy=build_strategy(study.training, study.model),
         )
+        expect = expect_from_plans([setup, plan])  # the sub-consortium's only plans
+        sub, sites = simulate_sites(
+            cohorts, self.run.study, self.run.seed, expect={s: expect for s in cohorts}
+        )
+        if self.feature_cache is not None:
+            share_cache(sites, self.feature_cache)
+        sub.install(setup, self.run.preprocessor)
         return self.run.train(plan, study, label, consortium=sub)

@@ -16,6 +16,7 @@ from accord.core import Signer, StudySpec
 from accord.crypto import new_identity
 from accord.data import SiteCohort
 from accord.fl import (
+    ExpectSecure,
     Hub,
     InMemoryTransport,
     LedgerRecorder,
@@ -57,6 +58,7 @@ def simulate_sites(
     datasets: Mapping[str, str] | None = None,
     public_key_of: Callable[[str], bytes] | None = None,
     folders: Mapping[str, Path] | None = None,
+    expect: Mapping[str, ExpectSecure] | None = None,
 ) -> tuple[Consortium, dict[str, Site]]:
     """Sites over an in-memory transport, and the hub's side of that consortium.
 
@@ -64,14 +66,22 @@ def simulate_sites(
     aggregation) and by each site (``signers``), and each site checks its policy
     (``policies``) before touching its data; ``folders`` are the sites' own folders
     (interpretability images). Every site can take part in secure aggregation: with no
-    ``signers`` each gets a fresh key to sign its advertisements.
+    ``signers`` each gets a fresh key to sign its advertisements; ``expect`` gives each
+    site what a task's plan expects of its secure rounds (its governance's signed plans,
+    or a :class:`~accord.fl.PlanBook`); without it a site follows the task.
     """
     if signers is None or public_key_of is None:
         signers, public_key_of = _ephemeral_keys(list(cohorts))
     sites = {}
     for name, c in cohorts.items():
         policy = policies.get(name) if policies else None
-        chain = site_middleware(signers[name], public_key_of, recorder=recorder, policy=policy)
+        chain = site_middleware(
+            signers[name],
+            public_key_of,
+            recorder=recorder,
+            policy=policy,
+            expect=expect.get(name) if expect else None,
+        )
         ctx = SiteContext(site=name, cohort=c, study=study, seed=seed)
         ctx.dataset_id = datasets.get(name, "") if datasets else ""
         if folders and name in folders:

@@ -17,7 +17,7 @@ from typing import TypedDict, Unpack
 
 from accord.core import StudySpec
 from accord.data import Cohort, load_cohort
-from accord.fl import LedgerRecorder, Site
+from accord.fl import ExpectSecure, LedgerRecorder, PlanBook, Site
 from accord.studies._audit import RunLedger
 from accord.studies._checkpoints import PlanCheckpoints
 from accord.studies._consortium import Consortium
@@ -77,6 +77,14 @@ class Simulation:
             audit = RunLedger.create(ledger_dir, study, cohort)
         recorder = audit.recorder if audit else None
         sites: dict[str, Site] = {}
+        # sites take each plan's secure rounds from the signed plan on their replica; in a
+        # ledger-less simulation, from the plans the run makes (one trusted process)
+        book = PlanBook() if audit is None and network is None else None
+        expect: dict[str, ExpectSecure] | None = None
+        if book is not None:
+            expect = {site: book.expect for site in cohort.sites}
+        elif audit is not None:
+            expect = {site: gov.expect_secure for site, gov in audit.governance.items()}
         if network is not None:
             consortium = network(recorder)
         else:
@@ -91,6 +99,7 @@ class Simulation:
                 datasets=audit.datasets if audit else None,
                 public_key_of=audit.public_key if audit else None,
                 folders=audit.site_folders() if audit else None,
+                expect=expect,
             )
         if feature_cache is not None:
             share_cache(sites, feature_cache)
@@ -101,6 +110,7 @@ class Simulation:
             progress=options.get("progress"),
             audit=audit,
             checkpoints=options.get("checkpoints"),
+            book=book,
         )
         references = SimulationReferences(run, cohort, data_dir, feature_cache)
         return cls(run, cohort, references, sites)
