@@ -6,6 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
+from accord.core import PrivacySpec
 from accord.core._config import parse_study
 from accord.studies import BUILTIN_STUDIES, builtin_study
 
@@ -34,3 +35,22 @@ def test_builtin_studies_load_and_are_linked_from_studies_folder() -> None:
         assert (ROOT / "studies" / f"{name}.toml").exists()
         doc = DOC_OF.get(name, name)
         assert (ROOT / "docs" / "studies" / f"{doc}.md").exists()
+
+
+def test_every_test_the_privacy_threat_model_cites_exists() -> None:
+    cited = set(re.findall(r"`(test_\w+)`", (ROOT / "docs" / "privacy.md").read_text()))
+    assert len(cited) >= 25
+    defined = {
+        name
+        for path in (ROOT / "tests").rglob("test_*.py")
+        for name in re.findall(r"^\s*def (test_\w+)", path.read_text(), re.M)
+    }
+    assert sorted(cited - defined) == []
+    # and the settings block is a valid [privacy] table
+    text = (ROOT / "docs" / "privacy.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", text, re.S)
+    assert block is not None
+    privacy = PrivacySpec.model_validate(tomllib.loads(block.group(1))["privacy"])
+    defaults = PrivacySpec()
+    assert privacy.secagg_clip == defaults.secagg_clip  # the doc shows the defaults
+    assert privacy.secagg_fraction_bits == defaults.secagg_fraction_bits
