@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from accord.core import AggregationError, StudySpec, load_study
@@ -101,3 +102,15 @@ def test_a_ledgerless_simulations_sites_check_the_runs_plans(data: Path) -> None
     )
     result = sim.run.federated()  # the honest run goes through every check
     assert result.mean_site_cindex is not None and not result.excluded
+
+
+def test_the_securely_summed_preprocessing_equals_the_plain_one(data: Path) -> None:
+    study = _study(data)
+    plain_privacy = study.privacy.model_copy(update={"secure_aggregation": "off"})
+    plain_study = study.model_copy(update={"privacy": plain_privacy})
+    secure = Simulation.prepare(study, data, 0).run
+    plain = Simulation.prepare(plain_study, data, 0).run
+    assert secure.plan.secure is not None and plain.plan.secure is None
+    assert secure.preprocessor.columns == plain.preprocessor.columns
+    np.testing.assert_allclose(secure.preprocessor.means, plain.preprocessor.means, rtol=1e-12)
+    np.testing.assert_allclose(secure.preprocessor.scales, plain.preprocessor.scales, rtol=1e-12)
