@@ -22,7 +22,7 @@ from accord.core import load_study
 from accord.crypto import client_context, enroll, init_ca, sign_request
 from accord.ledger import open_source, verify_log
 from accord.services import start_loopback
-from accord.studies import run_study
+from accord.studies import results_document, run_study
 from tests.conftest import synthetic_cohort, write_study
 
 
@@ -57,12 +57,19 @@ def running(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untype
         harness.close()
 
 
-def test_processes_give_the_simulation_numbers(running, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="module")
+def networked(running):  # type: ignore[no-untyped-def]
+    """The study run once through the loopback hub and site processes: (sim, results)."""
+    folder, study, harness = running
+    return _networked(study, folder, harness)
+
+
+def test_processes_give_the_simulation_numbers(running, networked, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     folder, study, harness = running
     _, simulated = run_study(study, folder, 0, ledger_dir=tmp_path / "sim")
-    sim, networked = _networked(study, folder, harness)
+    sim, results = networked
     assert sim.run.plan.secure is not None  # three sites: secure aggregation on
-    a, b = _figures(simulated), _figures(networked)
+    a, b = _figures(simulated), _figures(results)
     assert a["sites"] == pytest.approx(b["sites"], abs=1e-9)
     assert a["consortium"] == pytest.approx(b["consortium"], abs=1e-9)
     for name, process in harness.processes.items():
@@ -73,6 +80,33 @@ def test_processes_give_the_simulation_numbers(running, tmp_path: Path) -> None:
     assert {"hospital_0", "hospital_1", "hospital_2"} <= orgs
     latest = harness.ledger.latest_checkpoint()
     assert {c.org for c in store.cosignatures(latest.size)} >= set(harness.sites)
+
+
+def test_network_figures_cite_the_site_signed_entries(running, networked) -> None:  # type: ignore[no-untyped-def]
+    """Sites that sign remotely (through the hub's ledger API) are cited as in-process
+    ones: every site's figures in results.json carry the seq of its own signed
+    ``task.completed`` entry of the plan, and the metric entry derives from those."""
+    _, _, harness = running
+    sim, results = networked
+    document = results_document(sim.run, results)
+    store = harness.ledger.store
+    for method, doc in document["methods"].items():
+        plan = None
+        cited = []
+        for site, figures in doc["per_site"].items():
+            seq = figures["ledger_seq"]
+            (entry,) = store.read(seq, seq + 1)
+            payload = json.loads(entry.entry)["payload"]
+            assert (entry.kind, entry.org, payload["site"]) == ("task.completed", site, site)
+            assert payload["task_kind"] == "evaluate"
+            assert "harrell_c" in payload["metrics"]
+            plan = payload["plan"]
+            cited.append(seq)
+        metric_seq = doc["ledger"]["metric_seq"]
+        (metric,) = store.read(metric_seq, metric_seq + 1)
+        payload = json.loads(metric.entry)["payload"]
+        assert (metric.kind, payload["method"], payload["plan"]) == ("metric", method, plan)
+        assert payload["derived_from"] == sorted(cited) != []
 
 
 def _client(cert_dir: Path, org: str, ca: Path) -> httpx.Client:
@@ -272,6 +306,13 @@ def test_a_killed_hub_resumes_its_plan_from_the_last_round(tmp_path: Path) -> No
     plan = submitted[0]["plan"]
     rounds = sorted(p["round"] for k, p in payloads if k == "aggregation" and p["plan"] == plan)
     assert rounds == list(range(6))  # every round aggregated once: none lost, none twice
+    models = [p["plan"] for k, p in payloads if k == "model.registered"]
+    assert models == [plan]
+    metrics = [(p["plan"], p.get("round"), p["method"]) for k, p in payloads if k == "metric"]
+    assert len(metrics) == len(set(metrics)) and (plan, None, "fedavg") in metrics
+    kinds = {e.seq: (e.kind, e.org) for e in entries}
+    cited = {s: kinds[m["ledger_seq"]] for s, m in resumed["per_site"].items()}
+    assert cited == {s: ("task.completed", s) for s in resumed["per_site"]}
 
 
 def _hand_out(harness, study) -> None:  # type: ignore[no-untyped-def]

@@ -48,6 +48,11 @@ __all__ = ["HUB_ORG", "RESEARCHER_ORG", "RunLedger", "dataset_payload"]
 
 HUB_ORG = "hub"
 RESEARCHER_ORG = "researcher"
+RECORD_KEY = ("plan", "round", "method", "site")  # what makes a hub's entry one of a kind
+
+
+def _content(payload: Mapping[str, Any], provenance: Sequence[str]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if k not in provenance}
 
 
 def _archive_previous(out: Path) -> None:
@@ -246,6 +251,7 @@ class RunLedger:
         return self.recorder.record(self.researcher, "plan.submitted", body)
 
     def register_model(self, plan_id: str, model_hash: str) -> int:
+        """The hub registers ``plan_id``'s model (once: a restarted hub finds its entry)."""
         view = self.hub_view()
         datasets = [view.datasets[d] for d in sorted(self.datasets.values()) if d in view.datasets]
         payload = {
@@ -254,7 +260,53 @@ class RunLedger:
             "datasets": [d.id for d in datasets],
             "permissions": sorted(model_permissions(datasets)),
         }
-        return self.recorder.record(self.hub, "model.registered", payload)
+        return self.record_once(self.hub, "model.registered", payload)[0]
+
+    def record_once(
+        self,
+        author: Identity,
+        kind: str,
+        payload: Mapping[str, Any],
+        provenance: Sequence[str] = (),
+    ) -> tuple[int, Mapping[str, Any] | None]:
+        """Append ``author``'s ``kind`` entry unless the log already holds it; its seq, and
+        the payload already on the log (None when appended now).
+
+        An entry's key is its plan and, where present, its round, method and site
+        (:data:`RECORD_KEY`): a hub killed after signing an entry and restarted signs it no
+        second time. ``provenance`` names fields that may differ on a rerun (e.g. the
+        site entries a figure cites: a re-evaluation signs new ones); every other field
+        must equal the entry's on the log, or a :class:`~accord.core.LedgerError` names
+        the key.
+        """
+        key = {f: payload[f] for f in RECORD_KEY if f in payload}
+        for stored in self.ledger.store.find(kind=kind, org=author.org, plan=key.get("plan")):
+            found = Entry.parse(stored.entry).payload
+            if {f: found[f] for f in RECORD_KEY if f in found} != key:
+                continue
+            if _content(found, provenance) != _content(payload, provenance):
+                named = ", ".join(f"{f} {v}" for f, v in key.items())
+                raise LedgerError(
+                    f"ledger entry {stored.seq} is a {kind} entry for {named} with different "
+                    f"content; refusing to sign a second one"
+                )
+            return stored.seq, found
+        return self.recorder.record(author, kind, dict(payload)), None
+
+    def completions(self, plan_id: str, tasks: Mapping[str, str]) -> dict[str, int]:
+        """The seq of the site-signed ``task.completed`` entry of each task (task id ->
+        site) that has one: remembered by this process's recorder when the sites sign in
+        it, found on the hub's log when they sign remotely (through its ledger API)."""
+        done = {t: self.recorder.completed[t] for t in tasks if t in self.recorder.completed}
+        if len(done) == len(tasks):
+            return done
+        for stored in self.ledger.store.find(kind="task.completed", plan=plan_id):
+            payload = Entry.parse(stored.entry).payload
+            task = payload.get("task")
+            signed_by_its_site = stored.org == tasks.get(str(task)) == payload.get("site")
+            if isinstance(task, str) and task not in done and signed_by_its_site:
+                done[task] = stored.seq
+        return done
 
     def site_folders(self) -> dict[str, Path]:
         """Each site's own folder (its ledger replica lives there too)."""

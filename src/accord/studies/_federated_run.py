@@ -214,14 +214,34 @@ class StudyRun:
         }
         evaluation = {s: r["evaluation"] for s, r in left_out.items() if "evaluation" in r}
         seq = self.sign_metrics(method, metrics, sorted(seqs.values()), evaluation)
-        return result if seq is None else replace(result, ledger={"metric_seq": seq})
+        if seq is None:
+            return result
+        cited = self._cited_sites(seq)  # a metric signed before a restart cites its own
+        for site, figures in per_site.items():
+            if site in cited:
+                figures["ledger_seq"] = cited[site]
+        return replace(result, ledger={"metric_seq": seq})
 
     def _completion_entries(self, replies: Mapping[str, Reply]) -> dict[str, int]:
-        """The ledger seq of each site's signed ``task.completed`` entry for its reply."""
+        """The ledger seq of each site's signed ``task.completed`` entry for its reply
+        (signed in this process or, by remote sites, through the hub's ledger API)."""
         if self.audit is None:
             return {}
-        done = self.audit.recorder.completed
+        tasks = {r.task_id: site for site, r in replies.items()}
+        done = self.audit.completions(self.plan.plan_id, tasks)
         return {site: done[r.task_id] for site, r in replies.items() if r.task_id in done}
+
+    def _cited_sites(self, metric_seq: int) -> dict[str, int]:
+        """site -> the seq of the site-signed entry that the metric entry at ``metric_seq``
+        cites (in ``derived_from``)."""
+        assert self.audit is not None
+        store = self.audit.ledger.store
+        metric = next(iter(store.read(metric_seq, metric_seq + 1)))
+        cited: dict[str, int] = {}
+        for seq in Entry.parse(metric.entry).payload.get("derived_from", []):
+            for stored in store.read(seq, seq + 1):
+                cited[stored.org] = stored.seq
+        return cited
 
     def sign_metrics(
         self,
@@ -232,7 +252,12 @@ class StudyRun:
     ) -> int | None:
         """The hub signs consortium figures of the current plan, citing the sites' signed
         entries they derive from and naming the sites left out (with why); every site
-        co-signs the checkpoint after them."""
+        co-signs the checkpoint after them.
+
+        Once per (plan, method): a hub restarted after signing them re-evaluates, finds the
+        entry on its log and returns its seq (the figures must be the same, or a
+        :class:`~accord.core.LedgerError` names the plan and method).
+        """
         if self.audit is None:
             return None
         payload: dict[str, Any] = {
@@ -243,8 +268,11 @@ class StudyRun:
         }
         if excluded:
             payload["excluded"] = dict(sorted(excluded.items()))
-        seq = self.audit.recorder.record(self.audit.hub, "metric", payload)
-        self.audit.checkpoint_and_cosign()
+        seq, found = self.audit.record_once(
+            self.audit.hub, "metric", payload, provenance=("derived_from",)
+        )
+        if found is None:
+            self.audit.checkpoint_and_cosign()
         return seq
 
     def federated(self, study: StudySpec | None = None) -> MethodResult:
@@ -314,11 +342,8 @@ class StudyRun:
                 f"Kaplan-Meier table with no cell below min_cell_count ({min_cell})"
             )
             return None
-        done = self.audit.recorder.completed if self.audit is not None else {}
         seq = self.sign_metrics(
-            method,
-            groups.ledger_metrics(),
-            sorted(done[r.task_id] for r in replies.values() if r.task_id in done),
+            method, groups.ledger_metrics(), sorted(self._completion_entries(replies).values())
         )
         if seq is None:
             return groups
@@ -346,7 +371,7 @@ class StudyRun:
             )
         except AggregationError:  # every site refused: nothing leaves, reasons below
             replies = {}
-        done = self.audit.recorder.completed if self.audit is not None else {}
+        done = self._completion_entries(replies)
         self.exported = {}
         for site, reply in sorted(replies.items()):
             folder = out / site
@@ -355,7 +380,7 @@ class StudyRun:
             for name, array in sorted(reply.arrays.items()):
                 path = folder / f"{name}.png"
                 write_bytes_atomic(path, array.astype(np.uint8).tobytes())
-                images.append(ExportedImage(site, name, path, done.get(reply.task_id)))
+                images.append(ExportedImage(site, name, path, done.get(site)))
             self.exported[site] = images
         for site, reason in self.consortium.hub.log[-1].missing.items():
             self.excluded.setdefault(f"{site} (tile export)", reason)
