@@ -87,8 +87,17 @@ class Verifier:
             self.log_id = entry.log_id
         elif entry.log_id != self.log_id:
             raise LedgerError("entry belongs to another log (log_id differs)")
-        if (stored.org, stored.kind) != (entry.org, entry.kind):
-            raise LedgerError("stored index columns disagree with the signed entry")
+        plan = entry.payload.get("plan")
+        derived = {
+            "org": entry.org,
+            "kind": entry.kind,
+            "plan": None if plan is None else str(plan),
+        }
+        for column, value in derived.items():
+            if getattr(stored, column) != value:
+                raise LedgerError(
+                    f"entry {stored.seq}: stored column '{column}' disagrees with the signed entry"
+                )
 
     def check_checkpoint(self, cp: StoredCheckpoint) -> None:
         """The log so far (exactly ``cp.size`` entries) has the signed root."""
