@@ -116,9 +116,9 @@ def _tricks(k: Keys) -> list[Trick]:
         ("revoke with a revoked key", k.b1, KEY_REVOKE, {"org": a, "key_id": k.a2.key_id},
          rf"key {b}/{k.b1.key_id} was revoked at entry {k.revoked_b1}"),
         ("revoke another member's certificate", k.b2, CERT_REVOKE, _cert(a),
-         "a certificate may be revoked by the hub or its own organisation only"),
+         "a certificate may be revoked by the hub, an operator or its own organisation only"),
         ("revoke a bare serial as a member", k.a2, CERT_REVOKE, _cert(""),
-         "a certificate may be revoked by the hub or its own organisation only"),
+         "a certificate may be revoked by the hub, an operator or its own organisation only"),
     ]  # fmt: skip
 
 
@@ -282,3 +282,22 @@ def test_an_edited_plan_column_fails_verify_of_the_sqlite_file(tmp_path: Path) -
     finally:
         source.close()
     assert report.first_bad == 5 and "stored column 'plan'" in report.reason
+
+
+def test_an_operator_named_in_genesis_may_revoke_any_certificate(tmp_path: Path) -> None:
+    from accord.ledger import SQLiteLedgerStore
+
+    hub, ops, site = new_identity("hub"), new_identity("ops"), new_identity("hospital_a")
+    orgs = [i.public.to_dict() for i in (hub, ops, site)]
+    genesis = genesis_payload("test", "hub", orgs, operators=["ops"])
+    with SQLiteLedgerStore(tmp_path / "ledger.db") as store:
+        ledger = HubLedger.create(store, hub, "log-ops", genesis)
+        ledger.record(ops, CERT_REVOKE, _cert("hospital_a"))
+        with pytest.raises(LedgerError, match="by the hub, an operator or its own organisation"):
+            ledger.record(site, CERT_REVOKE, _cert("ops"))
+        ledger.checkpoint()
+        assert _verify(store).ok
+    with pytest.raises(LedgerError, match="'operators' must be a list"):
+        HubLedger.create(
+            SQLiteLedgerStore(tmp_path / "bad.db"), hub, "x", {**genesis, "operators": "ops"}
+        )

@@ -5,7 +5,8 @@ introduced it and up to (excluding) the entry that revoked it; old signatures st
 verifiable after a rotation or revocation. A rotation introduces a fresh key only (one the
 log has never seen, for any organisation), so a revoked key never becomes valid again. A
 ``key.revoke`` is signed by the key's organisation or the hub; a ``certificate.revoke`` by
-the hub or the organisation the certificate names. Refusals name the entry and the reason.
+the hub, an operator named in genesis (who runs the CA) or the organisation the
+certificate names. Refusals name the entry and the reason.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class KeyState:
 class KeyRegistry:
     keys: dict[tuple[str, str], KeyState] = field(default_factory=dict)
     hub: str | None = None
+    operators: frozenset[str] = frozenset()  # run the CA: may revoke any certificate
     seen: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # key -> (org, added)
 
     def key_for(self, entry: Entry) -> KeyState:
@@ -91,6 +93,10 @@ class KeyRegistry:
             self.keys[(org, key_id)] = KeyState(org, public, added_seq=0)
             self.seen[public] = (org, 0)
         self.hub = str(entry.payload.get("hub", entry.org))
+        operators = entry.payload.get("operators", [])
+        if not isinstance(operators, list) or not all(isinstance(o, str) for o in operators):
+            raise LedgerError("genesis: field 'operators' must be a list of organisations")
+        self.operators = frozenset(operators)
         return self.key_for(entry).public_key
 
     def apply(self, entry: Entry) -> None:
@@ -106,9 +112,12 @@ class KeyRegistry:
             self._revoke_key(entry)
         elif entry.kind == CERT_REVOKE:
             named = entry.payload.get("org")
-            if entry.org != self.hub and (not named or entry.org != named):
+            entitled = entry.org == self.hub or entry.org in self.operators
+            if not entitled and (not named or entry.org != named):
                 raise _refused(
-                    entry, "a certificate may be revoked by the hub or its own organisation only"
+                    entry,
+                    "a certificate may be revoked by the hub, an operator or its own "
+                    "organisation only",
                 )
 
     def _rotate(self, entry: Entry) -> None:
