@@ -301,3 +301,18 @@ def test_an_operator_named_in_genesis_may_revoke_any_certificate(tmp_path: Path)
         HubLedger.create(
             SQLiteLedgerStore(tmp_path / "bad.db"), hub, "x", {**genesis, "operators": "ops"}
         )
+
+
+def test_ledger_verify_names_an_edited_node_of_a_sqlite_file(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from accord.cli import app
+
+    backend = SQLiteBackend(tmp_path / "ledger.db")
+    with backend.open() as store:
+        _keys_log(store)
+    _unguard(backend)
+    backend.raw(f"UPDATE nodes SET hash = {_blob(backend, bytes(32))} WHERE level = 2 AND idx = 1")
+    result = CliRunner().invoke(app, ["ledger", "verify", str(backend.path)])
+    assert result.exit_code == 9, result.output
+    assert "FAILED at entry 7: entry 7: stored Merkle node (2, 1) disagrees" in result.output
