@@ -46,7 +46,12 @@ def verify(
     def action() -> None:
         source = open_source(path)
         try:
-            report = verify_log(source.entries(), source.checkpoints, source.cosignatures)
+            report = verify_log(
+                source.entries(),
+                source.checkpoints,
+                source.cosignatures,
+                read_node=source.read_node,
+            )
         finally:
             source.close()
         if not report.ok:

@@ -25,6 +25,7 @@ from accord.ledger._store import (
     StoredCosignature,
     StoredEntry,
 )
+from accord.ledger._verify import NodeReader
 from accord.ledger._wire import checkpoint_to_json, cosignature_to_json, entry_to_json
 
 __all__ = ["BUNDLE_FORMAT", "LedgerSource", "export_bundle", "open_source"]
@@ -86,6 +87,11 @@ class LedgerSource:
                 record = _json_line(self.path, number, line)
                 if record.get("type") == "entry":
                     yield _parse_entry(self.path, number, record)
+
+    @property
+    def read_node(self) -> NodeReader | None:
+        """The store's leaf and Merkle node reader for verify; None for a bundle."""
+        return None if self._store is None else self._store.stored_node
 
     def close(self) -> None:
         if self._store is not None:

@@ -33,10 +33,24 @@ class SignedReceipt:
 
 
 def genesis_payload(
-    consortium: str, hub: str, organisations: Sequence[Mapping[str, str]]
+    consortium: str,
+    hub: str,
+    organisations: Sequence[Mapping[str, str]],
+    operators: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """The founding record: the consortium, its hub and every organisation's public key."""
-    return {"consortium": consortium, "hub": hub, "organisations": [dict(o) for o in organisations]}
+    """The founding record: the consortium, its hub and every organisation's public key.
+
+    ``operators``: organisations that run the consortium CA and may revoke any member's
+    certificate (besides the hub); left out of the payload when empty.
+    """
+    payload: dict[str, Any] = {
+        "consortium": consortium,
+        "hub": hub,
+        "organisations": [dict(o) for o in organisations],
+    }
+    if operators:
+        payload["operators"] = list(operators)
+    return payload
 
 
 class HubLedger:

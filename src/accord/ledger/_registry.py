@@ -2,7 +2,11 @@
 
 Replaying the log builds the registry. A key is valid for entries after the one that
 introduced it and up to (excluding) the entry that revoked it; old signatures stay
-verifiable after a rotation or revocation.
+verifiable after a rotation or revocation. A rotation introduces a fresh key only (one the
+log has never seen, for any organisation), so a revoked key never becomes valid again. A
+``key.revoke`` is signed by the key's organisation or the hub; a ``certificate.revoke`` by
+the hub, an operator named in genesis (who runs the CA) or the organisation the
+certificate names. Refusals name the entry and the reason.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ GENESIS = "genesis"
 KEY_ROTATE = "key.rotate"
 KEY_REVOKE = "key.revoke"
 # A TLS certificate revocation (payload: accord.crypto._revocation.revocation_payload); the
-# registry ignores it, sites and the hub replay it into their refused serials.
+# registry checks who signed it, sites and the hub replay it into their refused serials.
 CERT_REVOKE = "certificate.revoke"
 
 
@@ -52,6 +56,8 @@ class KeyState:
 class KeyRegistry:
     keys: dict[tuple[str, str], KeyState] = field(default_factory=dict)
     hub: str | None = None
+    operators: frozenset[str] = frozenset()  # run the CA: may revoke any certificate
+    seen: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # key -> (org, added)
 
     def key_for(self, entry: Entry) -> KeyState:
         """The key that must have signed ``entry``; LedgerError if unknown or revoked."""
@@ -82,26 +88,66 @@ class KeyRegistry:
             raise LedgerError("genesis lists no organisations")
         for item in orgs:
             org, key_id, public = _parse_key(item)
+            if public in self.seen:
+                raise LedgerError(f"genesis lists key {key_id} twice")
             self.keys[(org, key_id)] = KeyState(org, public, added_seq=0)
+            self.seen[public] = (org, 0)
         self.hub = str(entry.payload.get("hub", entry.org))
+        operators = entry.payload.get("operators", [])
+        if not isinstance(operators, list) or not all(isinstance(o, str) for o in operators):
+            raise LedgerError("genesis: field 'operators' must be a list of organisations")
+        self.operators = frozenset(operators)
         return self.key_for(entry).public_key
 
     def apply(self, entry: Entry) -> None:
-        """Update the registry after a verified key.rotate / key.revoke entry."""
+        """Update the registry after a verified key.rotate / key.revoke entry.
+
+        Refuses (LedgerError naming the entry and the reason) a rotation to a key the log
+        has seen before or signed for another organisation, and a key or certificate
+        revocation signed by an organisation not entitled to it.
+        """
         if entry.kind == KEY_ROTATE:
-            org, key_id, public = _parse_key(entry.payload)
-            if org != entry.org:
-                raise LedgerError("a key rotation must be signed by the same organisation")
-            self.keys[(org, key_id)] = KeyState(org, public, added_seq=entry.seq)
+            self._rotate(entry)
         elif entry.kind == KEY_REVOKE:
-            target = (str(entry.payload.get("org")), str(entry.payload.get("key_id")))
-            if entry.org not in (target[0], self.hub):
-                raise LedgerError("a key may be revoked by its organisation or the hub only")
-            state = self.keys.get(target)
-            if state is None:
-                raise LedgerError(f"revocation of unknown key {target[0]}/{target[1]}")
-            if state.revoked_seq is None:
-                state.revoked_seq = entry.seq
+            self._revoke_key(entry)
+        elif entry.kind == CERT_REVOKE:
+            named = entry.payload.get("org")
+            entitled = entry.org == self.hub or entry.org in self.operators
+            if not entitled and (not named or entry.org != named):
+                raise _refused(
+                    entry,
+                    "a certificate may be revoked by the hub, an operator or its own "
+                    "organisation only",
+                )
+
+    def _rotate(self, entry: Entry) -> None:
+        org, key_id, public = _parse_key(entry.payload)
+        if org != entry.org:
+            raise _refused(entry, "a key rotation must be signed by the same organisation")
+        if public in self.seen:
+            owner, added = self.seen[public]
+            state = self.keys.get((owner, key_id))
+            if state is not None and state.revoked_seq is not None:
+                why = f"was revoked at entry {state.revoked_seq} and never becomes valid again"
+            else:
+                why = f"was already introduced for {owner} at entry {added}"
+            raise _refused(entry, f"key {key_id} {why}; a rotation must introduce a fresh key")
+        self.keys[(org, key_id)] = KeyState(org, public, added_seq=entry.seq)
+        self.seen[public] = (org, entry.seq)
+
+    def _revoke_key(self, entry: Entry) -> None:
+        target = (str(entry.payload.get("org")), str(entry.payload.get("key_id")))
+        if entry.org not in (target[0], self.hub):
+            raise _refused(entry, "a key may be revoked by its organisation or the hub only")
+        state = self.keys.get(target)
+        if state is None:
+            raise _refused(entry, f"revocation of unknown key {target[0]}/{target[1]}")
+        if state.revoked_seq is None:
+            state.revoked_seq = entry.seq
+
+
+def _refused(entry: Entry, reason: str) -> LedgerError:
+    return LedgerError(f"entry {entry.seq} ({entry.kind}) by {entry.org} refused: {reason}")
 
 
 def _parse_key(item: Mapping[str, Any] | Any) -> tuple[str, str, bytes]:

@@ -98,6 +98,10 @@ class TreeStore(ABC):
     def _last_seq(self) -> int | None:
         """The highest seq committed (another writer may have appended); None if empty."""
 
+    def stored_node(self, level: int, index: int) -> bytes | None:
+        """The stored leaf (level 0) or inner node, as is (for verify to recompute)."""
+        return self._read_node(level, index)
+
     @abstractmethod
     def _read_node(self, level: int, index: int) -> bytes | None:
         """Stored hash of the perfect subtree (level, index), None if absent.

@@ -3,13 +3,16 @@
 Checks, entry by entry: sequence numbers without gap, canonical encoding, the hash chain,
 that the signing key is known and not revoked, the Ed25519 signature; then that every
 checkpoint's root equals the Merkle root recomputed at its size, that the hub signed it,
-and every co-signature. The first failure is reported with the entry and the reason.
+and every co-signature. The unsigned columns a store derives (``org``, ``kind``, ``plan``)
+must equal the signed entry; given the store's node reader, so must its ``leaf`` column and
+every stored Merkle node (what proofs are cut from). The first failure is reported with
+the entry and the reason.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from accord.core import EquivocationError, LedgerError
@@ -20,7 +23,10 @@ from accord.ledger._registry import GENESIS, KeyRegistry
 from accord.ledger._signing import verify_signature
 from accord.ledger._store import StoredCheckpoint, StoredCosignature, StoredEntry
 
-__all__ = ["Verifier", "VerifyReport", "verify_log"]
+__all__ = ["NodeReader", "Verifier", "VerifyReport", "verify_log"]
+
+NodeReader = Callable[[int, int], bytes | None]
+"""``(level, index) -> hash``: a store's leaf (level 0) or inner node, None if absent."""
 
 
 @dataclass
@@ -47,7 +53,8 @@ class VerifyReport:
 class Verifier:
     """Incremental verifier: feed entries in order; check checkpoints as sizes are reached."""
 
-    def __init__(self) -> None:
+    def __init__(self, read_node: NodeReader | None = None) -> None:
+        self.read_node = read_node
         self.registry = KeyRegistry()
         self.range = CompactRange()
         self.prev = ZERO_HASH
@@ -76,6 +83,8 @@ class Verifier:
             raise LedgerError(f"bad signature (author {entry.org}, key {entry.key_id})")
         self.registry.apply(entry)
         leaf = stored.leaf
+        if self.read_node is not None:
+            _check_nodes(self.read_node, stored.seq, self.range.copy().append(leaf))
         self.range.append(leaf)
         self.prev = leaf.hex()
         self.kinds[entry.kind] += 1
@@ -87,8 +96,17 @@ class Verifier:
             self.log_id = entry.log_id
         elif entry.log_id != self.log_id:
             raise LedgerError("entry belongs to another log (log_id differs)")
-        if (stored.org, stored.kind) != (entry.org, entry.kind):
-            raise LedgerError("stored index columns disagree with the signed entry")
+        plan = entry.payload.get("plan")
+        derived = {
+            "org": entry.org,
+            "kind": entry.kind,
+            "plan": None if plan is None else str(plan),
+        }
+        for column, value in derived.items():
+            if getattr(stored, column) != value:
+                raise LedgerError(
+                    f"entry {stored.seq}: stored column '{column}' disagrees with the signed entry"
+                )
 
     def check_checkpoint(self, cp: StoredCheckpoint) -> None:
         """The log so far (exactly ``cp.size`` entries) has the signed root."""
@@ -123,6 +141,17 @@ class Verifier:
             raise LedgerError(f"bad co-signature by {cs.org} at size {cp.size}")
 
 
+def _check_nodes(read_node: NodeReader, seq: int, completed: list[tuple[int, int, bytes]]) -> None:
+    """The store's leaf column and the subtrees entry ``seq`` completes are as recomputed."""
+    for level, index, node in completed:
+        found = read_node(level, index)
+        if found == node:
+            continue
+        what = "stored column 'leaf'" if level == 0 else f"stored Merkle node ({level}, {index})"
+        state = "is missing" if found is None else "disagrees with the signed entry"
+        raise LedgerError(f"entry {seq}: {what} {state}")
+
+
 Checks = tuple[list[StoredCheckpoint], list[StoredCosignature]]
 
 
@@ -149,9 +178,15 @@ def verify_log(
     entries: Iterable[StoredEntry],
     checkpoints: Sequence[StoredCheckpoint] = (),
     cosignatures: Sequence[StoredCosignature] = (),
+    *,
+    read_node: NodeReader | None = None,
 ) -> VerifyReport:
-    """Verify everything; never raises for a bad log, reports the first failure instead."""
-    verifier = Verifier()
+    """Verify everything; never raises for a bad log, reports the first failure instead.
+
+    ``read_node`` (a store's :meth:`~accord.ledger._tree.TreeStore.stored_node`) also checks
+    the store's leaf column and Merkle nodes; a bundle has none.
+    """
+    verifier = Verifier(read_node)
     report = VerifyReport(ok=True, size=0, root=b"")
     try:
         pending = _plan_checks(checkpoints, cosignatures)

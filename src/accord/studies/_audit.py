@@ -118,7 +118,9 @@ class RunLedger:
         orgs = [hub, researcher, *sites.values()]
         for identity in orgs:  # public halves only, for auditors (`check-proof --hub-key`)
             write_json_atomic(out / "keys" / f"{identity.org}.pub.json", identity.public.to_dict())
-        genesis = genesis_payload(study.study.name, HUB_ORG, [o.public.to_dict() for o in orgs])
+        keys = [o.public.to_dict() for o in orgs]
+        # the researcher runs the consortium CA (loopback): it publishes revocations
+        genesis = genesis_payload(study.study.name, HUB_ORG, keys, operators=[RESEARCHER_ORG])
         ledger = HubLedger.create(
             SQLiteLedgerStore(out / "ledger.sqlite"), hub, new_id("log"), genesis
         )

@@ -157,7 +157,12 @@ def _ledger_section(report: Report, ledger: Path) -> None:
     report.section("Audit", "Every operation of this run is signed into the consortium ledger.")
     source = open_source(ledger)
     try:
-        verdict = verify_log(source.entries(), source.checkpoints, source.cosignatures)
+        verdict = verify_log(
+            source.entries(),
+            source.checkpoints,
+            source.cosignatures,
+            read_node=source.read_node,
+        )
     finally:
         source.close()
     report.status(verdict.ok, verdict.summary())
