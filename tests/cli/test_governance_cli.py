@@ -76,7 +76,10 @@ def test_the_data_owner_workflow(tmp_path: Path) -> None:
         assert audit.exit_code == 0
         assert "function.rejected" in audit.output and "task.refused" in audit.output
         assert "task.completed" not in audit.output
-    assert "OK:" in runner.invoke(app, ["ledger", "verify", f"{ws}/ledger.sqlite"]).output
+    verify = ["ledger", "verify", f"{ws}/ledger.sqlite", "--anchor", f"{ws}/anchor.json"]
+    verified = runner.invoke(app, verify)
+    assert verified.exit_code == 0, verified.output
+    assert "OK:" in verified.output
 
 
 def test_submit_to_a_folder_that_is_not_a_workspace(tmp_path: Path) -> None:

@@ -40,7 +40,9 @@ from accord.ledger import (
     LedgerStore,
     SiteReplica,
     SQLiteLedgerStore,
+    anchor_of,
     genesis_payload,
+    write_anchor,
 )
 from accord.studies._jsonio import write_json_atomic
 
@@ -175,6 +177,8 @@ class RunLedger:
             if name in replicas
         }
         run.checkpoint_and_cosign()
+        genesis = next(iter(ledger.store.read(0, 1)))
+        write_anchor(out / "anchor.json", anchor_of(genesis))
         return run
 
     def handed_to(self, open_ledger: Callable[[], HubLog], cosign: Callable[[], None]) -> RunLedger:
@@ -320,6 +324,14 @@ class RunLedger:
         if self.remote_cosign is not None:
             self.remote_cosign()
         return cp.size
+
+    def seal(self) -> int:
+        """End the run's log in a co-signed checkpoint of its final size; returns the size."""
+        latest = self.ledger.latest_checkpoint()
+        size = self.ledger.store.size()
+        if latest is None or latest.size != size:
+            return self.checkpoint_and_cosign()
+        return size
 
     def close(self) -> None:
         self.ledger.close()
