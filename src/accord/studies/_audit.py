@@ -330,7 +330,12 @@ class RunLedger:
         latest = self.ledger.latest_checkpoint()
         size = self.ledger.store.size()
         if latest is None or latest.size != size:
-            return self.checkpoint_and_cosign()
+            size = self.checkpoint_and_cosign()
+        # Each replica keeps every site's co-signature of the final checkpoint, so that any
+        # one member's copy shows the whole consortium signed the log's end.
+        for cs in self.ledger.store.cosignatures(size):
+            for replica in self.replicas.values():
+                replica.store.put_cosignature(cs)
         return size
 
     def close(self) -> None:
