@@ -112,3 +112,19 @@ def test_a_png_is_one_clear_error(tmp_path: Path) -> None:
     code, output = _verify(str(png), "--no-anchor")
     assert code == LedgerError.exit_code
     assert "x.png: line 1: not UTF-8 text" in output and "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_a_networked_run_ends_in_a_cosigned_checkpoint(out: Path, tmp_path: Path) -> None:
+    """With ``--processes`` the sites co-sign the final checkpoint from their own processes."""
+    data = out.parent / next(p.name for p in out.parent.iterdir() if p.name.startswith("data"))
+    study = write_study(data, "fedavg", rounds=2, baselines="[]")
+    net = tmp_path / "net"
+    args = ["run", str(study), "--data", str(data), "--out", str(net), "--processes"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    code, output = _verify(
+        str(net / "ledger.sqlite"), "--anchor", str(net / "anchor.json"), "--require-cosigned"
+    )
+    assert code == 0, output
+    assert "covered by the last checkpoint" in output
