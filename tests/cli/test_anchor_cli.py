@@ -128,3 +128,22 @@ def test_a_networked_run_ends_in_a_cosigned_checkpoint(out: Path, tmp_path: Path
     )
     assert code == 0, output
     assert "covered by the last checkpoint" in output
+
+
+def test_a_header_only_bundle_is_an_empty_ledger(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_text('{"type": "header", "format": "accord-ledger-bundle", "version": 1}\n')
+    code, output = _verify(str(path), "--no-anchor")
+    assert code == LedgerError.exit_code and "h.jsonl: empty ledger" in output
+    assert "OK" not in output
+    result = runner.invoke(app, ["ledger", "anchor", str(path)])
+    assert result.exit_code == LedgerError.exit_code and "empty ledger" in result.output
+
+
+def test_a_malformed_anchor_names_its_field(out: Path, tmp_path: Path) -> None:
+    doc = json.loads((out / "anchor.json").read_text())
+    del doc["hub"]["public_key"]
+    bad = tmp_path / "anchor.json"
+    bad.write_text(json.dumps(doc))
+    code, output = _verify(str(out / "ledger.sqlite"), "--anchor", str(bad))
+    assert code == LedgerError.exit_code and "field 'hub.public_key'" in output
