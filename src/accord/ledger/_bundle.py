@@ -3,6 +3,8 @@
 Layout: a header line, then the checkpoints and co-signatures (small), then one line per
 entry in order. Entries and signatures are base64 of the exact stored bytes. Export
 writes to a temporary file and renames it, so a bundle is never half-written.
+Reading accepts checkpoint and co-signature lines anywhere after the header, and refuses
+an unknown record type, a line that is not UTF-8 JSON, and a bundle without entries.
 """
 
 from __future__ import annotations
