@@ -214,6 +214,7 @@ FACES: dict[str, list[str]] = {
     ],
     "accord.fl.tasks": ["CACHE_KEY", "SITE_HANDLERS"],
     "accord.ledger": [
+        "Anchor",
         "Entry",
         "GENESIS",
         "HubLedger",
@@ -235,6 +236,8 @@ FACES: dict[str, list[str]] = {
         "StoredCosignature",
         "StoredEntry",
         "Verifier",
+        "VerifyReport",
+        "anchor_of",
         "checkpoint_from_json",
         "checkpoint_to_json",
         "cosignature_from_json",
@@ -246,6 +249,7 @@ FACES: dict[str, list[str]] = {
         "genesis_payload",
         "is_postgres",
         "leaf_hash",
+        "load_anchor",
         "open_source",
         "pg_connect",
         "pg_describe",
@@ -257,6 +261,7 @@ FACES: dict[str, list[str]] = {
         "verify_inclusion",
         "verify_log",
         "verify_signature",
+        "write_anchor",
     ],
     "accord.models": [
         "LinearCox",

@@ -76,7 +76,13 @@ def test_the_data_owner_workflow(tmp_path: Path) -> None:
         assert audit.exit_code == 0
         assert "function.rejected" in audit.output and "task.refused" in audit.output
         assert "task.completed" not in audit.output
-    assert "OK:" in runner.invoke(app, ["ledger", "verify", f"{ws}/ledger.sqlite"]).output
+    anchor = ["--anchor", f"{ws}/anchor.json", "--require-cosigned"]
+    for ledger in (f"{ws}/ledger.sqlite", f"{ws}/sites/hospital_2/ledger.sqlite"):
+        verified = runner.invoke(app, ["ledger", "verify", ledger, *anchor])
+        assert verified.exit_code == 0, verified.output
+        assert "OK:" in verified.output and "covered by the last checkpoint" in verified.output
+    site_copy = Path(ws, "sites", "hospital_2", "anchor.json")
+    assert site_copy.read_text() == Path(ws, "anchor.json").read_text()
 
 
 def test_submit_to_a_folder_that_is_not_a_workspace(tmp_path: Path) -> None:

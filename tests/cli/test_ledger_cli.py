@@ -36,9 +36,11 @@ def test_a_run_writes_a_verifiable_ledger_and_cites_it(out: Path) -> None:
     assert {"plan_seq", "metric_seq"} <= set(nr["ledger"])
     assert all("ledger_seq" in m for m in nr["per_site"].values())
     for path in [out / "ledger.sqlite", *sorted((out / "sites").glob("*/ledger.sqlite"))]:
-        result = runner.invoke(app, ["ledger", "verify", str(path)])
+        anchor = ["--anchor", str(out / "anchor.json"), "--require-cosigned"]
+        result = runner.invoke(app, ["ledger", "verify", str(path), *anchor])
         assert result.exit_code == 0, result.output
-        assert "OK:" in result.output
+        assert "OK:" in result.output and "ANCHORED" in result.output
+        assert "covered by the last checkpoint" in result.output
 
 
 def test_export_show_prove_check(out: Path, tmp_path: Path) -> None:
@@ -49,7 +51,8 @@ def test_export_show_prove_check(out: Path, tmp_path: Path) -> None:
         ).exit_code
         == 0
     )
-    assert "OK:" in runner.invoke(app, ["ledger", "verify", str(bundle)]).output
+    anchor = ["--anchor", str(out / "anchor.json")]
+    assert "OK:" in runner.invoke(app, ["ledger", "verify", str(bundle), *anchor]).output
     shown = runner.invoke(app, ["ledger", "show", str(bundle), "--kind", "metric"])
     assert shown.exit_code == 0 and "metric" in shown.output and "task.accepted" not in shown.output
     proof = tmp_path / "proof.json"
@@ -81,7 +84,7 @@ def test_verify_names_the_first_bad_entry(out: Path, tmp_path: Path) -> None:
     db.execute("UPDATE entries SET signature = zeroblob(64) WHERE seq = 12")
     db.commit()
     db.close()
-    result = runner.invoke(app, ["ledger", "verify", str(copy)])
+    result = runner.invoke(app, ["ledger", "verify", str(copy), "--no-anchor"])
     assert result.exit_code == LedgerError.exit_code
     assert "FAILED at entry 12: bad signature" in result.output
 

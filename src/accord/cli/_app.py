@@ -117,6 +117,8 @@ def _run_and_report(
             exported = run.export_tiles(results[0], out / "exported", patients=1)
             released = sum(len(images) for images in exported.values())
             console.print(f"{released} images released by {len(exported)} sites' policies")
+    if run.audit is not None:
+        run.audit.seal()  # the log ends in a checkpoint of its final size, co-signed
     document = results_document(run, results, oracle=sim.oracle, notes=sim.cohort.notes)
     if harness is not None:
         harness.close()  # site processes first, then the server, then the ledger
@@ -145,7 +147,8 @@ def _run_and_report(
         console.print(
             f"ledger: {out / 'ledger.sqlite'}  {ledger['size']} entries, root "
             f"{ledger['root'][:16]}…, co-signed by {len(ledger['replicas'])} sites "
-            f"(check: accord ledger verify {out / 'ledger.sqlite'})"
+            f"(check: accord ledger verify {out / 'ledger.sqlite'} --anchor "
+            f"{out / 'anchor.json'} --require-cosigned)"
         )
 
 

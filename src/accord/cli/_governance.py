@@ -139,7 +139,7 @@ def _decide(
     if reason is not None:
         payload["reason"] = reason
     seq = run.ledger.record(run.sites[site], kind, payload).seq
-    run.checkpoint_and_cosign()
+    run.seal()
     run.close()
     console.print(f"{site}: {kind} {matches[0][:12]} for {payload['dataset']} (entry {seq})")
 
@@ -293,7 +293,7 @@ def submit(
                 f"plan {plan} did not run: {exc}; see `accord status {plan} --hub {hub}`"
             ) from None
         finally:
-            run.checkpoint_and_cosign()
+            run.seal()
             run.close()
         plan = sim.run.plan.plan_id
         out = folder / "runs" / plan

@@ -15,10 +15,14 @@ from accord.cli._errors import guarded
 from accord.core import LedgerError
 from accord.crypto import load_public
 from accord.ledger import (
+    Anchor,
     Entry,
     SQLiteLedgerStore,
+    VerifyReport,
+    anchor_of,
     export_bundle,
     leaf_hash,
+    load_anchor,
     open_source,
     verify_inclusion,
     verify_log,
@@ -36,14 +40,36 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+AnchorOpt = Annotated[
+    Path | None,
+    typer.Option("--anchor", help="anchor.json obtained out of band (genesis and hub key)"),
+]
+
+
 @ledger_app.command()
 def verify(
     path: Annotated[Path, typer.Argument(help="ledger.sqlite or an exported bundle")],
+    anchor: AnchorOpt = None,
+    no_anchor: Annotated[
+        bool, typer.Option("--no-anchor", help="accept a ledger checked against itself only")
+    ] = False,
+    require_cosigned: Annotated[
+        bool,
+        typer.Option(
+            "--require-cosigned",
+            help="fail unless the last checkpoint covers the log and every site co-signed it",
+        ),
+    ] = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Check every signature, the chain, keys, Merkle roots, checkpoints and co-signatures."""
+    """Check every signature, the chain, keys, Merkle roots, checkpoints and co-signatures.
+
+    Without ``--anchor`` a re-forged log (new genesis, new keys) would verify too, so the
+    command prints UNANCHORED and fails unless ``--no-anchor`` is given.
+    """
 
     def action() -> None:
+        pinned = load_anchor(anchor) if anchor is not None else None
         source = open_source(path)
         try:
             report = verify_log(
@@ -56,8 +82,74 @@ def verify(
             source.close()
         if not report.ok:
             raise LedgerError(f"{path}: {report.summary()}")
+        if report.size == 0 or report.genesis is None:
+            raise LedgerError(f"{path}: empty ledger (no genesis entry)")
+        if pinned is not None:
+            _check_anchor(path, anchor, pinned, anchor_of(report.genesis))
+        _check_complete(path, report, require_cosigned)
         console.print(f"{path}: {report.summary()}")
+        console.print(f"{path}: {report.tail()}")
         console.print(", ".join(f"{k} {v}" for k, v in sorted(report.kinds.items())))
+        if pinned is not None:
+            console.print(f"{path}: ANCHORED: genesis and hub key match {anchor}")
+        elif not no_anchor:
+            raise LedgerError(
+                f"{path}: UNANCHORED: the log was checked against itself only; pass "
+                "--anchor anchor.json (obtained out of band) or --no-anchor"
+            )
+        else:
+            console.print(f"{path}: UNANCHORED (--no-anchor): checked against itself only")
+
+    guarded(debug, action)
+
+
+def _check_anchor(path: Path, anchor_file: Path | None, pinned: Anchor, found: Anchor) -> None:
+    field = pinned.mismatch(found)
+    if field is not None:
+        raise LedgerError(
+            f"{path}: anchor mismatch: field '{field}' of the ledger's genesis differs from "
+            f"{anchor_file}; this is not the consortium's log"
+        )
+
+
+def _check_complete(path: Path, report: VerifyReport, require_cosigned: bool) -> None:
+    if report.uncovered:
+        console.print(f"[bold yellow]warning[/]: {path}: {report.tail()}")
+    missing = report.missing_cosigners()
+    if missing and report.uncovered == 0:
+        console.print(
+            f"[bold yellow]warning[/]: {path}: the last checkpoint (size {report.covered}) "
+            f"is not co-signed by {', '.join(missing)}"
+        )
+    if not require_cosigned:
+        return
+    if report.uncovered:
+        raise LedgerError(f"{path}: not co-signed to its end: {report.tail()}")
+    if not report.data_holders:
+        raise LedgerError(f"{path}: no site registered a dataset; nobody co-signs this log")
+    if missing:
+        raise LedgerError(
+            f"{path}: the last checkpoint (size {report.covered}) lacks co-signatures "
+            f"by {', '.join(missing)}"
+        )
+
+
+@ledger_app.command()
+def anchor(
+    path: Annotated[Path, typer.Argument(help="ledger.sqlite or an exported bundle")],
+    debug: DebugOpt = False,
+) -> None:
+    """Print the ledger's anchor (genesis hash, hub key, members) as JSON."""
+
+    def action() -> None:
+        source = open_source(path)
+        try:
+            genesis = next(iter(source.entries()), None)
+        finally:
+            source.close()
+        if genesis is None:
+            raise LedgerError(f"{path}: empty ledger (no genesis entry)")
+        console.print(json.dumps(anchor_of(genesis).to_json(), indent=2), highlight=False)
 
     guarded(debug, action)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from accord.ledger._anchor import Anchor, anchor_of, load_anchor, write_anchor
 from accord.ledger._bundle import export_bundle, open_source
 from accord.ledger._entry import Entry, SignedEntry, Signer, decimal, sign_entry, utc_now
 from accord.ledger._log import HubLedger, SignedReceipt, genesis_payload
@@ -20,7 +21,7 @@ from accord.ledger._store import (
     StoredCosignature,
     StoredEntry,
 )
-from accord.ledger._verify import Verifier, verify_log
+from accord.ledger._verify import Verifier, VerifyReport, verify_log
 from accord.ledger._wire import (
     checkpoint_from_json,
     checkpoint_to_json,
@@ -37,6 +38,7 @@ __all__ = [
     "KEY_REVOKE",
     "KEY_ROTATE",
     "SCHEMA_NAME",
+    "Anchor",
     "Entry",
     "HubLedger",
     "HubLog",
@@ -54,6 +56,8 @@ __all__ = [
     "StoredCosignature",
     "StoredEntry",
     "Verifier",
+    "VerifyReport",
+    "anchor_of",
     "checkpoint_from_json",
     "checkpoint_to_json",
     "cosignature_from_json",
@@ -65,6 +69,7 @@ __all__ = [
     "genesis_payload",
     "is_postgres",
     "leaf_hash",
+    "load_anchor",
     "open_source",
     "pg_connect",
     "pg_describe",
@@ -76,4 +81,5 @@ __all__ = [
     "verify_inclusion",
     "verify_log",
     "verify_signature",
+    "write_anchor",
 ]

@@ -3,6 +3,8 @@
 Layout: a header line, then the checkpoints and co-signatures (small), then one line per
 entry in order. Entries and signatures are base64 of the exact stored bytes. Export
 writes to a temporary file and renames it, so a bundle is never half-written.
+Reading accepts checkpoint and co-signature lines anywhere after the header, and refuses
+an unknown record type, a line that is not UTF-8 JSON, and a bundle without entries.
 """
 
 from __future__ import annotations
@@ -82,11 +84,9 @@ class LedgerSource:
         if self._store is not None:
             yield from self._store.read()
             return
-        with self.path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                record = _json_line(self.path, number, line)
-                if record.get("type") == "entry":
-                    yield _parse_entry(self.path, number, record)
+        for number, record in _records(self.path):
+            if record.get("type") == "entry":
+                yield _parse_entry(self.path, number, record)
 
     @property
     def read_node(self) -> NodeReader | None:
@@ -111,24 +111,42 @@ def open_source(path: Path) -> LedgerSource:
 
 
 def _open_bundle(path: Path) -> LedgerSource:
+    """Read the header, then every line: checkpoints and co-signatures wherever they
+    stand; an unknown record type or a bundle without entries is refused."""
     checkpoints: list[StoredCheckpoint] = []
     cosignatures: list[StoredCosignature] = []
-    with path.open(encoding="utf-8") as fh:
-        header = _json_line(path, 1, fh.readline())
-        if header.get("format") != BUNDLE_FORMAT:
-            raise LedgerError(f"{path}: line 1: not an accord ledger bundle")
-        for number, line in enumerate(fh, start=2):
-            record = _json_line(path, number, line)
-            if record.get("type") == "entry":
-                break
-            if record.get("type") == "checkpoint":
-                checkpoints.append(_parse_checkpoint(path, number, record))
-            elif record.get("type") == "cosignature":
-                cosignatures.append(_parse_cosignature(path, number, record))
+    entries = 0
+    for number, record in _records(path):
+        kind = record.get("type")
+        if kind == "entry":
+            entries += 1
+        elif kind == "checkpoint":
+            checkpoints.append(_parse_checkpoint(path, number, record))
+        elif kind == "cosignature":
+            cosignatures.append(_parse_cosignature(path, number, record))
+        else:
+            raise LedgerError(f"{path}: line {number}: field 'type' is not a known record type")
+    if entries == 0:
+        raise LedgerError(f"{path}: empty ledger: the bundle holds no entries")
     return LedgerSource(path, checkpoints, cosignatures)
 
 
-def _json_line(path: Path, number: int, line: str) -> dict[str, Any]:
+def _records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The bundle's records after its header, with their line numbers (from 2)."""
+    with path.open("rb") as fh:
+        header = _json_line(path, 1, fh.readline())
+        if header.get("type") != "header" or header.get("format") != BUNDLE_FORMAT:
+            raise LedgerError(f"{path}: line 1: not an accord ledger bundle")
+        for number, raw in enumerate(fh, start=2):
+            if raw.strip():
+                yield number, _json_line(path, number, raw)
+
+
+def _json_line(path: Path, number: int, raw: bytes) -> dict[str, Any]:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise LedgerError(f"{path}: line {number}: not UTF-8 text (not a bundle line)") from None
     try:
         record = json.loads(line)
     except ValueError:

@@ -23,6 +23,9 @@ from accord.ledger._registry import GENESIS, KeyRegistry
 from accord.ledger._signing import verify_signature
 from accord.ledger._store import StoredCheckpoint, StoredCosignature, StoredEntry
 
+# Organisations that register a dataset hold data: they are the sites that must co-sign.
+DATASET_REGISTERED = "dataset.registered"
+
 __all__ = ["NodeReader", "Verifier", "VerifyReport", "verify_log"]
 
 NodeReader = Callable[[int, int], bytes | None]
@@ -39,6 +42,33 @@ class VerifyReport:
     first_bad: int | None = None
     reason: str = ""
     kinds: Counter[str] = field(default_factory=Counter)
+    covered: int = 0
+    final_cosigners: frozenset[str] = frozenset()
+    data_holders: frozenset[str] = frozenset()
+    genesis: StoredEntry | None = None
+
+    @property
+    def uncovered(self) -> int:
+        """Entries after the last verified checkpoint (0: the log ends in a checkpoint)."""
+        return self.size - self.covered
+
+    def tail(self) -> str:
+        """Where the log's end stands against its last checkpoint, in words."""
+        if self.size == 0:
+            return "empty ledger"
+        if self.uncovered == 0:
+            return f"final size {self.size}, covered by the last checkpoint"
+        return (
+            f"final size {self.size}; {self.uncovered} entries (seq {self.covered}.."
+            f"{self.size - 1}) are not covered by any checkpoint"
+        )
+
+    def missing_cosigners(self) -> list[str]:
+        """Sites (organisations that registered a dataset) that did not co-sign the last
+        checkpoint, or every such site when the log has no checkpoint over its end."""
+        if self.uncovered:
+            return sorted(self.data_holders)
+        return sorted(self.data_holders - self.final_cosigners)
 
     def summary(self) -> str:
         if self.ok:
@@ -188,6 +218,7 @@ def verify_log(
     """
     verifier = Verifier(read_node)
     report = VerifyReport(ok=True, size=0, root=b"")
+    holders: set[str] = set()
     try:
         pending = _plan_checks(checkpoints, cosignatures)
         for stored in entries:
@@ -196,6 +227,10 @@ def verify_log(
             except LedgerError:
                 report.first_bad = verifier.size
                 raise
+            if report.genesis is None:
+                report.genesis = stored
+            if stored.kind == DATASET_REGISTERED:
+                holders.add(stored.org)
             _run_checks(verifier, pending.pop(verifier.size, ([], [])), report)
         if 0 in pending:
             _run_checks(verifier, pending.pop(0), report)
@@ -204,6 +239,7 @@ def verify_log(
     except (LedgerError, EquivocationError) as exc:
         report.ok, report.reason = False, str(exc)
     report.size, report.root, report.kinds = verifier.size, verifier.range.root(), verifier.kinds
+    report.data_holders = frozenset(holders)
     return report
 
 
@@ -215,3 +251,6 @@ def _run_checks(verifier: Verifier, checks: Checks, report: VerifyReport) -> Non
     for cs in cosignatures:
         verifier.check_cosignature_any(cs, checkpoints)
         report.cosignatures += 1
+    if checkpoints:
+        report.covered = verifier.size
+        report.final_cosigners = frozenset(cs.org for cs in cosignatures)

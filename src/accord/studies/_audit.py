@@ -40,7 +40,9 @@ from accord.ledger import (
     LedgerStore,
     SiteReplica,
     SQLiteLedgerStore,
+    anchor_of,
     genesis_payload,
+    write_anchor,
 )
 from accord.studies._jsonio import write_json_atomic
 
@@ -177,6 +179,8 @@ class RunLedger:
             if name in replicas
         }
         run.checkpoint_and_cosign()
+        genesis = next(iter(ledger.store.read(0, 1)))
+        write_anchor(out / "anchor.json", anchor_of(genesis))
         return run
 
     def handed_to(self, open_ledger: Callable[[], HubLog], cosign: Callable[[], None]) -> RunLedger:
@@ -322,6 +326,19 @@ class RunLedger:
         if self.remote_cosign is not None:
             self.remote_cosign()
         return cp.size
+
+    def seal(self) -> int:
+        """End the run's log in a co-signed checkpoint of its final size; returns the size."""
+        latest = self.ledger.latest_checkpoint()
+        size = self.ledger.store.size()
+        if latest is None or latest.size != size:
+            size = self.checkpoint_and_cosign()
+        # Each replica keeps every site's co-signature of the final checkpoint, so that any
+        # one member's copy shows the whole consortium signed the log's end.
+        for cs in self.ledger.store.cosignatures(size):
+            for replica in self.replicas.values():
+                replica.store.put_cosignature(cs)
+        return size
 
     def close(self) -> None:
         self.ledger.close()

@@ -165,8 +165,12 @@ def _ledger_section(report: Report, ledger: Path) -> None:
         )
     finally:
         source.close()
-    report.status(verdict.ok, verdict.summary())
-    report.paragraph(f"Check it yourself: accord ledger verify {ledger}")
+    report.status(verdict.ok, f"{verdict.summary()}; {verdict.tail()}")
+    anchor = ledger.parent / "anchor.json"
+    report.paragraph(
+        f"Check it yourself: accord ledger verify {ledger} --anchor {anchor} --require-cosigned "
+        "(compare anchor.json with each member's copy first)"
+    )
 
 
 def write_report(

@@ -23,7 +23,13 @@ from accord.core import ConfigError, StudySpec, new_id
 from accord.crypto import Identity, load_identity, new_identity, save_identity
 from accord.data import load_cohort
 from accord.fl.governance import SitePolicy, load_site_policy
-from accord.ledger import HubLedger, SQLiteLedgerStore, genesis_payload
+from accord.ledger import (
+    HubLedger,
+    SQLiteLedgerStore,
+    anchor_of,
+    genesis_payload,
+    write_anchor,
+)
 from accord.studies._audit import HUB_ORG, RESEARCHER_ORG, RunLedger, dataset_payload
 from accord.studies._jsonio import write_json_atomic
 
@@ -100,7 +106,12 @@ def init_workspace(folder: Path, study: StudySpec, data: Path | None, seed: int 
         payload = dataset_payload(study, cohort, name, datasets[name], [RESEARCHER_ORG])
         ledger.record(identity, "dataset.registered", payload)
     ledger.checkpoint()
+    anchor = anchor_of(next(iter(store.read(0, 1))))
     store.close()
+    # Each member keeps its own copy; an auditor compares them out of band.
+    write_anchor(folder / "anchor.json", anchor)
+    for name in sites:
+        write_anchor(folder / "sites" / name / "anchor.json", anchor)
     manifest = {"name": study.study.name, "log_id": log_id, "sites": datasets}
     write_json_atomic(folder / "consortium.json", manifest)
     return folder
