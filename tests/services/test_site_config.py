@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from accord.core import load_study
+import pytest
+
+from accord.core import ConfigError, load_study
 from accord.data import load_cohort
 from accord.fl.governance import SitePolicy, load_site_policy
-from accord.services import write_site_config
+from accord.services import HubConfig, read_hub_config, read_service_config, write_site_config
 from accord.studies import RunLedger
 from tests.conftest import synthetic_cohort, write_study
 
@@ -30,3 +33,73 @@ def test_a_generated_site_config_never_releases_more_than_the_documented_default
     assert policy == SitePolicy()
     assert not policy.allow_tile_export
     assert "allow-tile-export = false" in path.read_text()
+
+
+SITE_TOML = """[site]
+org = "hospital_0"
+dataset = "hospital_0.cohort"
+hub = "{hub}"
+study = "hcc-resection-survival"
+{tls}"""
+TLS = '[tls]\ncert = "c.pem"\nkey = "k.pem"\nca = "ca.pem"\n'
+INSECURE = "[tls]\ninsecure = true\n"
+
+
+@pytest.mark.parametrize(
+    ("hub", "tls", "message"),
+    [
+        ("http://hub.example.org:8443", TLS, "needs an https:// hub URL"),
+        ("ftp://hub.example.org:21", TLS, "expected https://HOST:PORT"),
+        ("https://:8443", TLS, "expected https://HOST:PORT"),
+        ("https://hub.example.org:99999", TLS, "not a URL with a valid port"),
+        ("http://hub.example.org:8443", INSECURE, "loopback host only"),
+        ("https://127.0.0.1:8443", INSECURE, "loopback host only"),
+    ],
+)
+def test_a_site_config_refuses_a_hub_url_its_tls_cannot_protect(
+    tmp_path: Path, hub: str, tls: str, message: str
+) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(SITE_TOML.format(hub=hub, tls=tls))
+    with pytest.raises(
+        ConfigError, match=rf"^{re.escape(str(path))}: field 'site.hub': .*{message}"
+    ):
+        read_service_config(path)
+
+
+@pytest.mark.parametrize(
+    ("hub", "tls"),
+    [("https://hub.example.org:8443", TLS), ("http://127.0.0.1:8443", INSECURE)],
+)
+def test_a_site_config_accepts_https_and_loopback_http(tmp_path: Path, hub: str, tls: str) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(SITE_TOML.format(hub=hub, tls=tls))
+    assert read_service_config(path).hub == hub
+
+
+HUB_TOML = '[hub]\nlisten = "{listen}"\nrun = "run"\nstudy = "hcc-resection-survival"\n{tls}'
+
+
+@pytest.mark.parametrize(
+    ("listen", "tls", "message"),
+    [
+        ("127.0.0.1:99999", TLS, "port in 1..65535"),
+        ("127.0.0.1:0", TLS, "port in 1..65535"),
+        ("8443", TLS, "expected HOST:PORT"),
+        ("0.0.0.0:8443", INSECURE, "loopback host only"),
+    ],
+)
+def test_a_hub_config_refuses_a_bad_listen_address(
+    tmp_path: Path, listen: str, tls: str, message: str
+) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(HUB_TOML.format(listen=listen, tls=tls))
+    with pytest.raises(ConfigError, match=rf"field 'hub.listen': .*{message}"):
+        read_hub_config(path)
+    assert read_hub_config_ok(tmp_path, tls).port == 8443
+
+
+def read_hub_config_ok(folder: Path, tls: str) -> HubConfig:
+    path = folder / "ok.toml"
+    path.write_text(HUB_TOML.format(listen="127.0.0.1:8443", tls=tls))
+    return read_hub_config(path)

@@ -42,6 +42,7 @@ from accord.ledger import HubLedger, SQLiteLedgerStore
 from accord.services._hub_service import HubService
 from accord.services._service_config import (
     TLSPaths,
+    listen_address,
     read_toml,
     relative,
     seed_of,
@@ -84,9 +85,8 @@ def read_hub_config(path: Path) -> HubConfig:
     data = read_toml(path, "hub config")
     folder = path.parent.resolve()
     hub = table(data, "hub", path)
-    host, _, port = str(hub.get("listen", "")).rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"{path}: field 'hub.listen': expected HOST:PORT, e.g. 0.0.0.0:8443")
+    tls = tls_paths(data, folder, path)
+    host, port = listen_address(hub.get("listen", ""), tls, path, "hub.listen")
     for key in ("run", "study"):
         if not isinstance(hub.get(key), str):
             raise ConfigError(f"{path}: field 'hub.{key}': expected a string")
@@ -94,15 +94,15 @@ def read_hub_config(path: Path) -> HubConfig:
     if not isinstance(timeout, int | float) or timeout <= 0:
         raise ConfigError(f"{path}: field 'hub.timeout': expected seconds > 0")
     return HubConfig(
-        host=host.strip("[]"),
-        port=int(port),
+        host=host,
+        port=port,
         folder=folder,
         run=relative(folder, hub["run"]),
         study=study_ref(hub["study"], folder),
         data=relative(folder, hub["data"]) if hub.get("data") else None,
         seed=seed_of(hub, "hub", path),
         timeout_s=float(timeout),
-        tls=tls_paths(data, folder, path),
+        tls=tls,
     )
 
 

@@ -6,13 +6,26 @@ the ``[tls]`` table and the study reference. Every error names the file and the 
 
 from __future__ import annotations
 
+import ipaddress
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from accord.core import ConfigError
 
-__all__ = ["TLSPaths", "read_toml", "relative", "seed_of", "study_ref", "table", "tls_paths"]
+__all__ = [
+    "TLSPaths",
+    "hub_url",
+    "is_loopback",
+    "listen_address",
+    "read_toml",
+    "relative",
+    "seed_of",
+    "study_ref",
+    "table",
+    "tls_paths",
+]
 
 TLSPaths = tuple[Path, Path, Path]  # certificate, private key, consortium CA
 
@@ -65,3 +78,51 @@ def study_ref(value: object, folder: Path) -> str:
     """A built-in study name as is; a ``.toml``/``.json`` file relative to ``folder``."""
     study = str(value)
     return str(relative(folder, study)) if study.endswith((".toml", ".json")) else study
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP address (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def hub_url(value: str, tls: TLSPaths | None, path: Path, field: str) -> str:
+    """The hub's URL, checked against the ``[tls]`` table: ``https://`` with TLS files;
+    ``http://`` only with ``insecure = true`` and only to a loopback host."""
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 — raises ValueError for a port outside 0..65535
+    except ValueError:
+        raise ConfigError(f"{path}: field '{field}': not a URL with a valid port") from None
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ConfigError(f"{path}: field '{field}': expected https://HOST:PORT")
+    if tls is not None and parts.scheme != "https":
+        raise ConfigError(
+            f"{path}: field '{field}': the [tls] section needs an https:// hub URL "
+            "(plain http would send every request in clear)"
+        )
+    if tls is None and (parts.scheme != "http" or not is_loopback(parts.hostname)):
+        raise ConfigError(
+            f"{path}: field '{field}': tls.insecure = true is for http:// on a loopback host only"
+        )
+    return value
+
+
+def listen_address(value: object, tls: TLSPaths | None, path: Path, field: str) -> tuple[str, int]:
+    """``HOST:PORT`` with a port in 1..65535; a plain-HTTP hub listens on loopback only."""
+    host, _, port = str(value).rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            f"{path}: field '{field}': expected HOST:PORT with a port in 1..65535, "
+            "e.g. 0.0.0.0:8443"
+        )
+    host = host.strip("[]")
+    if tls is None and not is_loopback(host):
+        raise ConfigError(
+            f"{path}: field '{field}': tls.insecure = true listens on a loopback host only"
+        )
+    return host, int(port)

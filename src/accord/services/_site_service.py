@@ -50,6 +50,7 @@ from accord.ledger import SiteReplica, SQLiteLedgerStore
 from accord.net import LEDGER_SYNC, SITE_HEADER, RemoteHub, RemoteLedger, Reply, SiteClient, Task
 from accord.services._service_config import (
     TLSPaths,
+    hub_url,
     read_toml,
     relative,
     seed_of,
@@ -94,16 +95,17 @@ def read_service_config(path: Path) -> SiteServiceConfig:
     for key in ("org", "dataset", "hub", "study"):
         if not isinstance(site.get(key), str) or not site[key]:
             raise ConfigError(f"{path}: field 'site.{key}': expected a non-empty string")
+    tls = tls_paths(data, folder, path)
     return SiteServiceConfig(
         org=site["org"],
         dataset=site["dataset"],
         data=relative(folder, site["data"]) if site.get("data") else None,
-        hub=site["hub"],
+        hub=hub_url(site["hub"], tls, path, "site.hub"),
         study=study_ref(site["study"], folder),
         seed=seed_of(site, "site", path),
         folder=folder,
         policy=load_site_policy(path),
-        tls=tls_paths(data, folder, path),
+        tls=tls,
     )
 
 
