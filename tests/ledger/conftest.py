@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,6 +10,7 @@ import pytest
 
 from accord.crypto import Identity, new_identity
 from accord.ledger import HubLedger, SQLiteLedgerStore, genesis_payload
+from tests.ledger.stores import Backend, PostgresBackend, SQLiteBackend
 
 
 @dataclass
@@ -38,3 +40,17 @@ def build_log(folder: Path, n: int = 20) -> Log:
 @pytest.fixture
 def log(tmp_path: Path) -> Log:
     return build_log(tmp_path)
+
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.pg)]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    """Each ledger store under test: SQLite, and PostgreSQL where a server runs."""
+    if request.param == "sqlite":
+        yield SQLiteBackend(tmp_path / "ledger.db")
+        return
+    dsn, schema = request.getfixturevalue("pg_dsn"), request.getfixturevalue("pg_schema")
+    with PostgresBackend(dsn, schema) as pg:
+        yield pg

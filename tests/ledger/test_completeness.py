@@ -33,20 +33,9 @@ from accord.ledger import (
 )
 from accord.ledger._checkpoint import cosign
 from accord.ledger._verify import VerifyReport
-from tests.ledger.stores import Backend, PostgresBackend, SQLiteBackend, Store
+from tests.ledger.stores import Backend, SQLiteBackend, Store
 
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.pg)]
 SITES = ("hospital_a", "hospital_b")
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    if request.param == "sqlite":
-        yield SQLiteBackend(tmp_path / "ledger.db")
-        return
-    dsn, schema = request.getfixturevalue("pg_dsn"), request.getfixturevalue("pg_schema")
-    with PostgresBackend(dsn, schema) as pg:
-        yield pg
 
 
 @dataclass

@@ -32,24 +32,13 @@ from accord.ledger import (
 from accord.ledger._log import _stored
 from accord.ledger._registry import CERT_REVOKE
 from accord.ledger._verify import VerifyReport
-from tests.ledger.stores import Backend, PostgresBackend, SQLiteBackend, Store
+from tests.ledger.stores import Backend, SQLiteBackend, Store
 
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.pg)]
 EXAMPLES = settings(
     max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    if request.param == "sqlite":
-        yield SQLiteBackend(tmp_path / "ledger.db")
-        return
-    dsn, schema = request.getfixturevalue("pg_dsn"), request.getfixturevalue("pg_schema")
-    with PostgresBackend(dsn, schema) as pg:
-        yield pg
 
 
 @pytest.fixture

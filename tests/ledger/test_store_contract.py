@@ -39,18 +39,6 @@ from tests.ledger.stores import (
     make_entry,
 )
 
-BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.pg)]
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    if request.param == "sqlite":
-        yield SQLiteBackend(tmp_path / "ledger.db")
-        return
-    dsn, schema = request.getfixturevalue("pg_dsn"), request.getfixturevalue("pg_schema")
-    with PostgresBackend(dsn, schema) as pg:
-        yield pg
-
 
 @pytest.fixture
 def store(backend: Backend) -> Iterator[Store]:
