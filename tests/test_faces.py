@@ -216,6 +216,7 @@ FACES: dict[str, list[str]] = {
     "accord.ledger": [
         "Anchor",
         "Entry",
+        "EquivocationEvidence",
         "GENESIS",
         "HubLedger",
         "HubLog",
@@ -246,10 +247,12 @@ FACES: dict[str, list[str]] = {
         "entry_from_json",
         "entry_to_json",
         "export_bundle",
+        "find_evidence",
         "genesis_payload",
         "is_postgres",
         "leaf_hash",
         "load_anchor",
+        "load_evidence",
         "open_source",
         "pg_connect",
         "pg_describe",
@@ -262,6 +265,7 @@ FACES: dict[str, list[str]] = {
         "verify_log",
         "verify_signature",
         "write_anchor",
+        "write_evidence",
     ],
     "accord.models": [
         "LinearCox",
