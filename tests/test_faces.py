@@ -215,6 +215,7 @@ FACES: dict[str, list[str]] = {
     "accord.fl.tasks": ["CACHE_KEY", "SITE_HANDLERS"],
     "accord.ledger": [
         "Anchor",
+        "EVIDENCE_DIR",
         "Entry",
         "EquivocationEvidence",
         "GENESIS",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -53,12 +54,19 @@ def hub_key(log: Log) -> bytes:
     return log.hub.public.public_key
 
 
-def test_two_roots_for_one_size_leave_evidence_and_no_cosignature(log: Log, tmp_path: Path) -> None:
+def test_two_roots_for_one_size_leave_evidence_and_no_cosignature(
+    log: Log, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     forked = fork(log, tmp_path)
     site = replica(log, tmp_path)
     site.sync(log.ledger)
-    with pytest.raises(EquivocationError, match="two different roots for size 21"):
+    with (
+        caplog.at_level(logging.INFO, logger="accord.ledger"),
+        pytest.raises(EquivocationError, match="two different roots for size 21"),
+    ):
         site.sync(forked)
+    [line] = [r.getMessage() for r in caplog.records if r.name == "accord.ledger"]
+    assert "refuses the hub" in line and "equivocation-21-fork.json" in line
     assert forked.store.cosignatures(21) == []
     [path] = site.evidence()
     assert path.name == "equivocation-21-fork.json"

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from accord.cli._errors import guarded
-from accord.core import LedgerError
+from accord.core import ConfigError, EquivocationError, LedgerError
 from accord.crypto import load_public
 from accord.ledger import (
     Anchor,
@@ -23,6 +23,7 @@ from accord.ledger import (
     export_bundle,
     leaf_hash,
     load_anchor,
+    load_evidence,
     open_source,
     verify_inclusion,
     verify_log,
@@ -48,7 +49,7 @@ AnchorOpt = Annotated[
 
 @ledger_app.command()
 def verify(
-    path: Annotated[Path, typer.Argument(help="ledger.sqlite or an exported bundle")],
+    path: Annotated[Path | None, typer.Argument(help="ledger.sqlite or an exported bundle")] = None,
     anchor: AnchorOpt = None,
     no_anchor: Annotated[
         bool, typer.Option("--no-anchor", help="accept a ledger checked against itself only")
@@ -60,15 +61,29 @@ def verify(
             help="fail unless the last checkpoint covers the log and every site co-signed it",
         ),
     ] = False,
+    evidence: Annotated[
+        Path | None,
+        typer.Option(
+            "--evidence",
+            help="instead of a ledger: check a site's equivocation evidence (needs --anchor)",
+        ),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Check every signature, the chain, keys, Merkle roots, checkpoints and co-signatures.
 
     Without ``--anchor`` a re-forged log (new genesis, new keys) would verify too, so the
-    command prints UNANCHORED and fails unless ``--no-anchor`` is given.
+    command prints UNANCHORED and fails unless ``--no-anchor`` is given. With
+    ``--evidence FILE --anchor anchor.json`` it checks an evidence file a site wrote:
+    exit 10 (EquivocationError) when it proves the hub signed conflicting checkpoints,
+    9 when it does not.
     """
 
     def action() -> None:
+        if evidence is not None:
+            _verify_evidence(evidence, anchor, path)
+        if path is None:
+            raise ConfigError("give a LEDGER to verify, or --evidence FILE")
         pinned = load_anchor(anchor) if anchor is not None else None
         source = open_source(path)
         try:
@@ -101,6 +116,29 @@ def verify(
             console.print(f"{path}: UNANCHORED (--no-anchor): checked against itself only")
 
     guarded(debug, action)
+
+
+def _verify_evidence(file: Path, anchor: Path | None, path: Path | None) -> None:
+    """Check ``file`` against the anchor's hub key; always raises: EquivocationError if the
+    evidence holds, LedgerError (or ConfigError) if it does not or cannot be checked."""
+    if path is not None:
+        raise ConfigError("--evidence FILE checks the evidence alone; give no LEDGER with it")
+    if anchor is None:
+        raise ConfigError(
+            "--evidence FILE needs --anchor anchor.json (obtained out of band): the hub key "
+            "must not come from the evidence itself"
+        )
+    pinned, found = load_anchor(anchor), load_evidence(file)
+    try:
+        found.check_anchored(pinned)
+    except LedgerError as exc:
+        raise LedgerError(f"{file}: {exc}") from None
+    sizes = " and ".join(str(s) for s in found.sizes)
+    console.print(
+        f"{file}: EQUIVOCATION proven ({found.kind}, sizes {sizes}, found by "
+        f"{found.site}): the hub key of {anchor} signed checkpoints of two histories"
+    )
+    raise EquivocationError(f"{file}: the hub equivocated ({found.kind} at size {found.sizes[-1]})")
 
 
 def _check_anchor(path: Path, anchor_file: Path | None, pinned: Anchor, found: Anchor) -> None:

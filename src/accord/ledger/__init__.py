@@ -6,6 +6,7 @@ from accord.ledger._anchor import Anchor, anchor_of, load_anchor, write_anchor
 from accord.ledger._bundle import export_bundle, open_source
 from accord.ledger._entry import Entry, SignedEntry, Signer, decimal, sign_entry, utc_now
 from accord.ledger._evidence import (
+    EVIDENCE_DIR,
     EquivocationEvidence,
     find_evidence,
     load_evidence,
@@ -40,6 +41,7 @@ from accord.ledger._wire import (
 )
 
 __all__ = [
+    "EVIDENCE_DIR",
     "GENESIS",
     "KEY_REVOKE",
     "KEY_ROTATE",

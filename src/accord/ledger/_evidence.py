@@ -29,12 +29,14 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from accord.core import LedgerError
+from accord.ledger._anchor import Anchor
 from accord.ledger._checkpoint import parse_checkpoint
 from accord.ledger._merkle import verify_consistency
 from accord.ledger._signing import verify_signature
 from accord.ledger._store import StoredCheckpoint
 
 __all__ = [
+    "EVIDENCE_DIR",
     "EVIDENCE_FORMAT",
     "EquivocationEvidence",
     "EvidenceKind",
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 EVIDENCE_FORMAT = "accord-equivocation-evidence"
+EVIDENCE_DIR = "evidence"  # a site folder's evidence files live in SITE/evidence/
 EvidenceKind = Literal["fork", "inconsistent", "root-mismatch"]
 KINDS: tuple[EvidenceKind, ...] = ("fork", "inconsistent", "root-mismatch")
 CHECKPOINTS_OF: dict[EvidenceKind, int] = {"fork": 2, "inconsistent": 2, "root-mismatch": 1}
@@ -90,6 +93,23 @@ class EquivocationEvidence:
         if len({b.log_id for b in bodies}) != 1:
             raise LedgerError("evidence invalid: the checkpoints belong to different logs")
         self._check_conflict()
+
+    def check_anchored(self, anchor: Anchor) -> None:
+        """:meth:`check` with the anchor's hub key, every checkpoint claiming that key
+        (org and key id) and belonging to the anchor's log."""
+        for cp in self.checkpoints:
+            if (cp.org, cp.key_id) != (anchor.hub, anchor.hub_key_id):
+                raise LedgerError(
+                    f"evidence invalid: the checkpoint for size {cp.size} claims key "
+                    f"{cp.org}/{cp.key_id}, not the anchor's hub key"
+                )
+        try:
+            key = base64.b64decode(anchor.hub_public_key, validate=True)
+        except binascii.Error:
+            raise LedgerError("anchor: field 'hub.public_key' is not base64") from None
+        self.check(key)
+        if parse_checkpoint(self.checkpoints[0]).log_id != anchor.log_id:
+            raise LedgerError("evidence invalid: the checkpoints are of another log")
 
     def _check_conflict(self) -> None:
         new = self.checkpoints[-1]

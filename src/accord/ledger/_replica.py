@@ -65,7 +65,8 @@ class SiteReplica:
         """The evidence files this site holds against its hub (empty: none, or no folder)."""
         return find_evidence(self.evidence_dir) if self.evidence_dir is not None else []
 
-    def _refuse_if_halted(self) -> None:
+    def refuse_if_halted(self) -> None:
+        """EquivocationError once the site holds evidence against the hub."""
         held = self.evidence()
         if held:
             raise EquivocationError(
@@ -85,7 +86,7 @@ class SiteReplica:
 
     def pull(self, hub: LogSource) -> int:
         """Fetch and verify the entries the replica lacks; returns how many were added."""
-        self._refuse_if_halted()
+        self.refuse_if_halted()
         added = 0
         while self.size < hub.store.size():
             batch = list(hub.store.read(self.size, self.size + PULL_BATCH))
@@ -99,7 +100,7 @@ class SiteReplica:
 
     def sync(self, hub: LogSource) -> StoredCosignature | None:
         """Pull, then verify and co-sign the hub's latest checkpoint (None if there is none)."""
-        self._refuse_if_halted()
+        self.refuse_if_halted()
         cp = hub.latest_checkpoint()  # first: a live hub may sign a newer one meanwhile
         try:
             self.pull(hub)
@@ -157,9 +158,10 @@ class SiteReplica:
         evidence.check(self._hub_key(cp))  # LedgerError: not the hub's word, no evidence
         if self.evidence_dir is None:
             where = "evidence: " + json.dumps(evidence.to_json()["checkpoints"])
+            log.error("site %s refuses the hub: %s (evidence in the error)", self.site.org, what)
         else:
             where = f"evidence written to {write_evidence(self.evidence_dir, evidence)}"
-        log.error("site %s refuses the hub: %s (%s)", self.site.org, what, where)
+            log.error("site %s refuses the hub: %s (%s)", self.site.org, what, where)
         raise EquivocationError(f"{what}: {cp.root.hex()[:16]}; {where}")
 
     def _hub_key(self, cp: StoredCheckpoint) -> bytes:

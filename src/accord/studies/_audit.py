@@ -34,6 +34,8 @@ from accord.fl.governance import (
     model_permissions,
 )
 from accord.ledger import (
+    EVIDENCE_DIR,
+    Anchor,
     Entry,
     HubLedger,
     HubLog,
@@ -42,6 +44,7 @@ from accord.ledger import (
     SQLiteLedgerStore,
     anchor_of,
     genesis_payload,
+    load_anchor,
     write_anchor,
 )
 from accord.studies._jsonio import write_json_atomic
@@ -91,6 +94,21 @@ def dataset_payload(
         "n_patients": suppress_small(n, study.preprocessing.min_cell_count),
         "permissions": sorted(permissions),
     }
+
+
+def _site_replica(folder: Path, identity: Identity, genesis: Anchor) -> SiteReplica:
+    """A simulated site's replica in ``folder``: it pins the site's own ``anchor.json``
+    (a workspace's, written by ``consortium init``), else the anchor of the log it was
+    created with, and keeps equivocation evidence in ``folder/evidence``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pinned = folder / "anchor.json"
+    anchor = load_anchor(pinned) if pinned.is_file() else genesis
+    store = SQLiteLedgerStore(folder / "ledger.sqlite")
+    try:
+        return SiteReplica(store, identity, anchor=anchor, evidence_dir=folder / EVIDENCE_DIR)
+    except BaseException:
+        store.close()
+        raise
 
 
 @dataclass
@@ -153,10 +171,9 @@ class RunLedger:
         """``local_replicas=False``: the sites keep their replicas in their own processes
         (a hub service); this run then holds and co-signs none."""
         replicas = {}
+        genesis = anchor_of(next(iter(ledger.store.read(0, 1))))
         for name, identity in sites.items() if local_replicas else ():
-            folder = out / "sites" / name
-            folder.mkdir(parents=True, exist_ok=True)
-            replicas[name] = SiteReplica(SQLiteLedgerStore(folder / "ledger.sqlite"), identity)
+            replicas[name] = _site_replica(out / "sites" / name, identity, genesis)
         min_cell = study.preprocessing.min_cell_count if study else 5
         recorder = LedgerRecorder(ledger, hub, min_cell)
         run = cls(
@@ -179,8 +196,7 @@ class RunLedger:
             if name in replicas
         }
         run.checkpoint_and_cosign()
-        genesis = next(iter(ledger.store.read(0, 1)))
-        write_anchor(out / "anchor.json", anchor_of(genesis))
+        write_anchor(out / "anchor.json", genesis)
         return run
 
     def handed_to(self, open_ledger: Callable[[], HubLog], cosign: Callable[[], None]) -> RunLedger:
