@@ -242,6 +242,7 @@ FACES: dict[str, list[str]] = {
         "anchor_of",
         "checkpoint_from_json",
         "checkpoint_to_json",
+        "compare_logs",
         "cosignature_from_json",
         "cosignature_to_json",
         "decimal",

@@ -18,8 +18,16 @@ from typer.testing import CliRunner
 from accord.cli import app
 from accord.core import ConfigError, EquivocationError, LedgerError, PolicyError
 from accord.crypto import load_identity
-from accord.ledger import HubLedger, SQLiteLedgerStore, find_evidence
+from accord.ledger import (
+    HubLedger,
+    SiteReplica,
+    SQLiteLedgerStore,
+    anchor_of,
+    find_evidence,
+    write_anchor,
+)
 from tests.conftest import synthetic_cohort, write_study
+from tests.ledger.conftest import build_log
 
 runner = CliRunner(env={"COLUMNS": "250"})
 
@@ -141,3 +149,57 @@ def test_verify_evidence_refuses_a_tampered_file_or_a_foreign_anchor(
     assert other.exit_code == 9 and "not the anchor's hub key" in other.output
     bare = runner.invoke(app, ["ledger", "verify", "--evidence", str(evidence)])
     assert bare.exit_code == ConfigError.exit_code and "needs --anchor" in bare.output
+
+
+def test_verify_compare_catches_the_fork_between_hub_and_replica(
+    forked: tuple[Path, str, int], tmp_path: Path
+) -> None:
+    ws, _, size = forked
+    replica = ws / "sites" / "hospital_1" / "ledger.sqlite"  # a site that never saw the fork
+    anchor = str(ws / "sites" / "hospital_1" / "anchor.json")
+    out = tmp_path / "found"
+    args = ["ledger", "verify", str(ws / "ledger.sqlite"), "--anchor", anchor]
+    result = runner.invoke(app, [*args, "--compare", str(replica), "--evidence-out", str(out)])
+    assert result.exit_code == EquivocationError.exit_code, result.output
+    assert f"EQUIVOCATION: fork, sizes {size} and {size}" in result.output
+    [written] = find_evidence(out)
+    proven = runner.invoke(
+        app, ["ledger", "verify", "--evidence", str(written), "--anchor", anchor]
+    )
+    assert proven.exit_code == EquivocationError.exit_code, proven.output
+
+
+def _honest(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A hub log, a replica that co-signed it, and the log's anchor file."""
+    log = build_log(tmp_path)
+    site = SiteReplica(SQLiteLedgerStore(tmp_path / "replica.sqlite"), log.site)
+    site.sync(log.ledger)
+    log.ledger.record(log.other, "task.completed", {"plan": "p"})
+    log.ledger.checkpoint()
+    write_anchor(tmp_path / "anchor.json", anchor_of(next(iter(log.ledger.store.read(0, 1)))))
+    site.store.close()
+    log.ledger.close()
+    return log.path, tmp_path / "replica.sqlite", tmp_path / "anchor.json"
+
+
+def test_verify_compare_of_an_honest_hub_and_its_replica_is_consistent(tmp_path: Path) -> None:
+    hub, replica, anchor = _honest(tmp_path)
+    args = ["ledger", "verify", str(hub), "--anchor", str(anchor), "--compare", str(replica)]
+    result = runner.invoke(app, [*args, "--evidence-out", str(tmp_path / "ev")])
+    assert result.exit_code == 0, result.output
+    assert "CONSISTENT" in result.output and not (tmp_path / "ev").exists()
+
+
+def test_verify_compare_finds_a_log_cut_below_a_cosigned_checkpoint(tmp_path: Path) -> None:
+    hub, replica, anchor = _honest(tmp_path)
+    with SQLiteLedgerStore(hub, create=False) as store:
+        entries, checkpoints = list(store.read(0, 12)), store.checkpoints()
+    with SQLiteLedgerStore(tmp_path / "cut.sqlite") as cut:  # the tail and its checkpoints gone
+        cut.append(entries)
+        for cp in checkpoints:
+            if cp.size <= 12:
+                cut.put_checkpoint(cp)
+    args = ["ledger", "verify", str(tmp_path / "cut.sqlite"), "--anchor", str(anchor)]
+    result = runner.invoke(app, [*args, "--compare", str(replica)])
+    assert result.exit_code == LedgerError.exit_code, result.output
+    assert "ends at size 12" in result.output and "the log was cut" in result.output

@@ -23,7 +23,10 @@ from accord.ledger import (
     HubLedger,
     SiteReplica,
     SQLiteLedgerStore,
+    StoredCheckpoint,
+    StoredEntry,
     anchor_of,
+    compare_logs,
     find_evidence,
     load_evidence,
 )
@@ -225,3 +228,36 @@ def test_a_replica_pins_the_consortium_anchor(log: Log, tmp_path: Path) -> None:
         SiteReplica(
             SQLiteLedgerStore(tmp_path / "q.sqlite"), log.site, anchor=hub_key_changed
         ).pull(log.ledger)
+
+
+def _log_of(ledger: HubLedger) -> tuple[list[StoredEntry], list[StoredCheckpoint]]:
+    return list(ledger.store.read()), ledger.store.checkpoints()
+
+
+def test_comparing_two_copies_finds_a_fork_neither_shows_alone(log: Log, tmp_path: Path) -> None:
+    forked = fork(log, tmp_path)
+    found = compare_logs(_log_of(log.ledger), _log_of(forked), hub_key(log), "auditor")
+    assert [(e.kind, e.sizes) for e in found] == [("fork", (21, 21))]
+    found[0].check(hub_key(log))
+    (tmp_path / "b").mkdir()
+    second = build_log(tmp_path / "b")
+    longer = fork(second, tmp_path / "b", extra=2)
+    key = hub_key(second)
+    [inconsistent] = compare_logs(_log_of(second.ledger), _log_of(longer), key, "auditor")
+    assert inconsistent.kind == "inconsistent" and inconsistent.sizes == (21, 23)
+    inconsistent.check(key)
+
+
+def test_comparing_an_honest_hub_with_a_replica_finds_nothing(log: Log, tmp_path: Path) -> None:
+    site = replica(log, tmp_path)
+    site.sync(log.ledger)
+    for i in range(5):
+        log.ledger.record(log.other, "task.completed", {"plan": "p", "task": str(i)})
+        log.ledger.checkpoint()
+        if i % 2:
+            site.sync(log.ledger)
+    ours = (list(site.store.read()), site.store.checkpoints())
+    assert compare_logs(_log_of(log.ledger), ours, hub_key(log), "auditor") == []
+    assert compare_logs(ours, _log_of(log.ledger), hub_key(log), "auditor") == []
+    # checkpoints another key signed do not count as the hub's word
+    assert compare_logs(_log_of(log.ledger), ours, log.other.public.public_key, "x") == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from accord.ledger._anchor import Anchor, anchor_of, load_anchor, write_anchor
 from accord.ledger._bundle import export_bundle, open_source
+from accord.ledger._compare import compare_logs
 from accord.ledger._entry import Entry, SignedEntry, Signer, decimal, sign_entry, utc_now
 from accord.ledger._evidence import (
     EVIDENCE_DIR,
@@ -69,6 +70,7 @@ __all__ = [
     "anchor_of",
     "checkpoint_from_json",
     "checkpoint_to_json",
+    "compare_logs",
     "cosignature_from_json",
     "cosignature_to_json",
     "decimal",
