@@ -4,16 +4,19 @@ holds equivocation evidence against."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import pytest
 
 from accord.core import ConfigError, EquivocationError, LedgerError
+from accord.crypto import new_identity, save_identity
 from accord.fl import SiteContext
 from accord.ledger import EVIDENCE_DIR, anchor_of, write_anchor
 from accord.net import Reply, Task
-from accord.services import read_service_config
+from accord.services import SiteService, read_service_config
 from accord.services._site_service import equivocation_guard
+from tests.conftest import synthetic_cohort, write_study
 from tests.ledger.conftest import Log, build_log
 
 
@@ -104,3 +107,23 @@ def test_evidence_found_during_a_task_halts_the_site(log: Log, tmp_path: Path) -
         _task(), SiteContext.__new__(SiteContext), finds_evidence
     )
     assert halts == [1]
+
+
+def test_a_site_process_holding_evidence_does_not_start(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    synthetic_cohort().to_csv(data / "cohort.csv", index=False)
+    study = write_study(data, "newton_raphson", rounds=1)
+    folder = tmp_path / "site"
+    folder.mkdir()
+    save_identity(new_identity("hospital_0"), folder)
+    text = SITE_TOML.format(ledger="").replace("hospital_a", "hospital_0")
+    text = text.replace("hcc-resection-survival", str(study))
+    (folder / "site.toml").write_text(text.replace("[site]\n", f'[site]\ndata = "{data}"\n'))
+    service = SiteService(read_service_config(folder / "site.toml"), poll_wait_s=0.1)
+    (folder / EVIDENCE_DIR).mkdir()
+    (folder / EVIDENCE_DIR / "equivocation-4-fork.json").write_text("{}")
+    stopped = threading.Event()
+    stopped.set()  # without the refusal, run() would return at once instead of raising
+    with pytest.raises(EquivocationError, match="holds equivocation evidence"):
+        service.run(stopped)

@@ -1,10 +1,11 @@
 """The governed ledger of a run: identities, the hub's log, each site's replica and policy.
 
 ``OUT/ledger.sqlite`` is the hub's log; ``OUT/sites/NAME/ledger.sqlite`` each site's
-replica, which pulls, verifies and co-signs the hub's checkpoints. Before touching its
-data for any task, a site checks its own policy against the governance state it has read
-from its verified replica (registered dataset, permissions, approved function, minimum
-cohort size, ...); a refusal is a signed ledger entry.
+replica, which pulls, verifies and co-signs the hub's checkpoints (pinning the site's
+``anchor.json`` where it has one, and keeping equivocation evidence in its ``evidence/``).
+Before touching its data for any task, a site checks its own policy against the governance
+state it has read from its verified replica (registered dataset, permissions, approved
+function, minimum cohort size, ...); a refusal is a signed ledger entry.
 
 A simulation (``accord run``) plays every organisation: it generates fresh keys (public
 halves in ``OUT/keys``), registers each site's dataset and has each simulated data owner
