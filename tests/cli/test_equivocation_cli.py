@@ -149,6 +149,10 @@ def test_verify_evidence_refuses_a_tampered_file_or_a_foreign_anchor(
     assert other.exit_code == 9 and "not the anchor's hub key" in other.output
     bare = runner.invoke(app, ["ledger", "verify", "--evidence", str(evidence)])
     assert bare.exit_code == ConfigError.exit_code and "needs --anchor" in bare.output
+    both = runner.invoke(app, ["ledger", "verify", anchor, "--evidence", str(evidence)])
+    assert both.exit_code == ConfigError.exit_code and "give no LEDGER" in both.output
+    nothing = runner.invoke(app, ["ledger", "verify"])
+    assert nothing.exit_code == ConfigError.exit_code and "give a LEDGER" in nothing.output
 
 
 def test_verify_compare_catches_the_fork_between_hub_and_replica(
