@@ -135,7 +135,7 @@ class SiteReplica:
 
     def _check_history(self, hub: LogSource, cp: StoredCheckpoint) -> None:
         """``cp`` against the checkpoints we hold: one root per size, and consistent with
-        the last one at or below its size."""
+        the last one below its size."""
         known = self.store.checkpoints()
         for old in known:
             if old.size == cp.size and old.root != cp.root:
