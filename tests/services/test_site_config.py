@@ -10,6 +10,7 @@ import pytest
 from accord.core import ConfigError, load_study
 from accord.data import load_cohort
 from accord.fl.governance import SitePolicy, load_site_policy
+from accord.ledger import load_anchor
 from accord.services import HubConfig, read_hub_config, read_service_config, write_site_config
 from accord.studies import RunLedger
 from tests.conftest import synthetic_cohort, write_study
@@ -33,6 +34,9 @@ def test_a_generated_site_config_never_releases_more_than_the_documented_default
     assert policy == SitePolicy()
     assert not policy.allow_tile_export
     assert "allow-tile-export = false" in path.read_text()
+    pinned = read_service_config(path).anchor  # the site pins its own copy of the anchor
+    assert pinned == (path.parent / "anchor.json").resolve()
+    assert load_anchor(pinned) == load_anchor(tmp_path / "out" / "anchor.json")
 
 
 SITE_TOML = """[site]

@@ -16,9 +16,9 @@ from accord.cli._errors import guarded
 from accord.cli._pki import enroll_site
 from accord.cli._serve import site_serve
 from accord.cli._summary import print_summary
-from accord.core import AggregationError, ConfigError, PolicyError
+from accord.core import AggregationError, ConfigError, EquivocationError, LedgerError, PolicyError
 from accord.fl.governance import GovernanceView, archive_diff, archive_summary
-from accord.ledger import Entry, open_source
+from accord.ledger import EVIDENCE_DIR, Entry, find_evidence, load_evidence, open_source
 from accord.services import decide_remote, remote_governance
 from accord.studies import (
     RunLedger,
@@ -183,30 +183,65 @@ def _task_states(entries: list[Entry], plan: str) -> dict[str, Counter[str]]:
 
 
 def status(plan: str, hub: HubOpt, debug: DebugOpt = False) -> None:
-    """Each site's task states for PLAN (refusals and their reasons included)."""
+    """Each site's task states for PLAN (refusals and their reasons included).
+
+    A site that holds equivocation evidence against the hub is listed as EQUIVOCATION
+    with its evidence files, and the command exits 10 (EquivocationError)."""
 
     def action() -> None:
-        source = open_source(resolve_hub(hub) / "ledger.sqlite")
-        entries = [Entry.parse(s.entry) for s in source.entries()]
-        source.close()
-        submitted = [e for e in entries if e.kind == "plan.submitted" and e.payload["plan"] == plan]
-        if not submitted:
-            raise ConfigError(f"PLAN {plan}: not on the ledger")
-        reasons = {
-            str(e.payload.get("site")): str(e.payload.get("reason"))
-            for e in entries
-            if e.kind == "task.refused" and e.payload.get("plan") == plan
-        }
-        table = Table(title=f"{plan} ({submitted[0].payload.get('method')})")
-        for column in ("site", *STATES):
-            table.add_column(column)
-        for site, c in sorted(_task_states(entries, plan).items()):
-            table.add_row(site, *[str(c[k]) for k in STATES])
-        console.print(table)
-        for site, reason in sorted(reasons.items()):
-            console.print(f"{site} refused: {reason}", highlight=False, markup=False)
+        folder = resolve_hub(hub)
+        held = _equivocation_lines(folder)
+        for line in held:
+            console.print(line, highlight=False, markup=False)
+        try:
+            _print_status(folder, plan)
+        except ConfigError:
+            if not held:
+                raise
+        if held:
+            raise EquivocationError(
+                f"{len(held)} evidence file(s): the hub showed sites conflicting histories; "
+                "check each with `accord ledger verify --evidence FILE --anchor anchor.json`"
+            )
 
     guarded(debug, action)
+
+
+def _equivocation_lines(folder: Path) -> list[str]:
+    """One ``EQUIVOCATION`` line per evidence file a workspace site holds."""
+    lines = []
+    sites = sorted(p for p in (folder / "sites").glob("*") if p.is_dir())
+    for site in sites:
+        for path in find_evidence(site / EVIDENCE_DIR):
+            try:
+                found = load_evidence(path)
+                what = f"{found.kind}, sizes {' and '.join(str(s) for s in found.sizes)}"
+            except LedgerError:
+                what = "unreadable evidence file"
+            lines.append(f"EQUIVOCATION: site {site.name} holds evidence ({what}): {path}")
+    return lines
+
+
+def _print_status(folder: Path, plan: str) -> None:
+    source = open_source(folder / "ledger.sqlite")
+    entries = [Entry.parse(s.entry) for s in source.entries()]
+    source.close()
+    submitted = [e for e in entries if e.kind == "plan.submitted" and e.payload["plan"] == plan]
+    if not submitted:
+        raise ConfigError(f"PLAN {plan}: not on the ledger")
+    reasons = {
+        str(e.payload.get("site")): str(e.payload.get("reason"))
+        for e in entries
+        if e.kind == "task.refused" and e.payload.get("plan") == plan
+    }
+    table = Table(title=f"{plan} ({submitted[0].payload.get('method')})")
+    for column in ("site", *STATES):
+        table.add_column(column)
+    for site, c in sorted(_task_states(entries, plan).items()):
+        table.add_row(site, *[str(c[k]) for k in STATES])
+    console.print(table)
+    for site, reason in sorted(reasons.items()):
+        console.print(f"{site} refused: {reason}", highlight=False, markup=False)
 
 
 def audit(

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from accord.cli._errors import guarded
-from accord.core import LedgerError
+from accord.core import ConfigError, EquivocationError, LedgerError
 from accord.crypto import load_public
 from accord.ledger import (
     Anchor,
@@ -20,13 +20,16 @@ from accord.ledger import (
     SQLiteLedgerStore,
     VerifyReport,
     anchor_of,
+    compare_logs,
     export_bundle,
     leaf_hash,
     load_anchor,
+    load_evidence,
     open_source,
     verify_inclusion,
     verify_log,
     verify_signature,
+    write_evidence,
 )
 
 __all__ = ["ledger_app"]
@@ -48,7 +51,7 @@ AnchorOpt = Annotated[
 
 @ledger_app.command()
 def verify(
-    path: Annotated[Path, typer.Argument(help="ledger.sqlite or an exported bundle")],
+    path: Annotated[Path | None, typer.Argument(help="ledger.sqlite or an exported bundle")] = None,
     anchor: AnchorOpt = None,
     no_anchor: Annotated[
         bool, typer.Option("--no-anchor", help="accept a ledger checked against itself only")
@@ -60,32 +63,43 @@ def verify(
             help="fail unless the last checkpoint covers the log and every site co-signed it",
         ),
     ] = False,
+    evidence: Annotated[
+        Path | None,
+        typer.Option(
+            "--evidence",
+            help="instead of a ledger: check a site's equivocation evidence (needs --anchor)",
+        ),
+    ] = None,
+    compare: Annotated[
+        Path | None,
+        typer.Option(
+            "--compare",
+            help="another copy of the log (a site's replica): report checkpoints of two histories",
+        ),
+    ] = None,
+    evidence_out: Annotated[
+        Path, typer.Option("--evidence-out", help="with --compare: folder for evidence files")
+    ] = Path("evidence"),
     debug: DebugOpt = False,
 ) -> None:
     """Check every signature, the chain, keys, Merkle roots, checkpoints and co-signatures.
 
     Without ``--anchor`` a re-forged log (new genesis, new keys) would verify too, so the
-    command prints UNANCHORED and fails unless ``--no-anchor`` is given.
+    command prints UNANCHORED and fails unless ``--no-anchor`` is given. With
+    ``--evidence FILE --anchor anchor.json`` it checks an evidence file a site wrote:
+    exit 10 (EquivocationError) when it proves the hub signed conflicting checkpoints,
+    9 when it does not. ``LEDGER --compare REPLICA`` verifies both copies, then reports
+    every size the hub signed with two roots, or checkpoints not consistent across the two,
+    as EQUIVOCATION with evidence files in ``--evidence-out`` (exit 10).
     """
 
     def action() -> None:
+        if evidence is not None:
+            _verify_evidence(evidence, anchor, path)
+        if path is None:
+            raise ConfigError("give a LEDGER to verify, or --evidence FILE")
         pinned = load_anchor(anchor) if anchor is not None else None
-        source = open_source(path)
-        try:
-            report = verify_log(
-                source.entries(),
-                source.checkpoints,
-                source.cosignatures,
-                read_node=source.read_node,
-            )
-        finally:
-            source.close()
-        if not report.ok:
-            raise LedgerError(f"{path}: {report.summary()}")
-        if report.size == 0 or report.genesis is None:
-            raise LedgerError(f"{path}: empty ledger (no genesis entry)")
-        if pinned is not None:
-            _check_anchor(path, anchor, pinned, anchor_of(report.genesis))
+        report, found = _verified(path, anchor, pinned)
         _check_complete(path, report, require_cosigned)
         console.print(f"{path}: {report.summary()}")
         console.print(f"{path}: {report.tail()}")
@@ -99,8 +113,95 @@ def verify(
             )
         else:
             console.print(f"{path}: UNANCHORED (--no-anchor): checked against itself only")
+        if compare is not None:
+            _compare(path, compare, anchor, pinned or found, report, evidence_out)
 
     guarded(debug, action)
+
+
+def _verified(
+    path: Path, anchor_file: Path | None, pinned: Anchor | None
+) -> tuple[VerifyReport, Anchor]:
+    """Verify one log (and against ``pinned``); LedgerError at the first problem."""
+    source = open_source(path)
+    try:
+        report = verify_log(
+            source.entries(), source.checkpoints, source.cosignatures, read_node=source.read_node
+        )
+    finally:
+        source.close()
+    if not report.ok:
+        raise LedgerError(f"{path}: {report.summary()}")
+    if report.size == 0 or report.genesis is None:
+        raise LedgerError(f"{path}: empty ledger (no genesis entry)")
+    found = anchor_of(report.genesis)
+    if pinned is not None:
+        _check_anchor(path, anchor_file, pinned, found)
+    return report, found
+
+
+def _compare(
+    path: Path,
+    other: Path,
+    anchor_file: Path | None,
+    pinned: Anchor,
+    report: VerifyReport,
+    out: Path,
+) -> None:
+    """``path`` against ``other`` (both verified, same anchor); raises on a conflict."""
+    other_report, _ = _verified(other, anchor_file or path, pinned)
+    console.print(f"{other}: {other_report.summary()}")
+    sources = [open_source(p) for p in (path, other)]
+    try:
+        hub, site = sources
+        found = compare_logs(
+            (hub.entries(), hub.checkpoints),
+            (site.entries(), site.checkpoints),
+            base64.b64decode(pinned.hub_public_key),
+            "auditor",
+        )
+        signed = max((cp.size for cp in sources[1].checkpoints), default=0)
+    finally:
+        for s in sources:
+            s.close()
+    for item in found:
+        sizes = " and ".join(str(n) for n in item.sizes)
+        written = write_evidence(out, item)
+        console.print(f"EQUIVOCATION: {item.kind}, sizes {sizes}: evidence {written}")
+    if found:
+        raise EquivocationError(
+            f"{path} and {other}: the hub signed checkpoints of two histories "
+            f"({len(found)} conflict(s)); evidence in {out}"
+        )
+    if signed > report.size:
+        raise LedgerError(
+            f"{path}: ends at size {report.size}, but {other} holds a hub checkpoint of size "
+            f"{signed}: the log was cut"
+        )
+    console.print(f"{path} and {other}: CONSISTENT: no size signed with two roots")
+
+
+def _verify_evidence(file: Path, anchor: Path | None, path: Path | None) -> None:
+    """Check ``file`` against the anchor's hub key; always raises: EquivocationError if the
+    evidence holds, LedgerError (or ConfigError) if it does not or cannot be checked."""
+    if path is not None:
+        raise ConfigError("--evidence FILE checks the evidence alone; give no LEDGER with it")
+    if anchor is None:
+        raise ConfigError(
+            "--evidence FILE needs --anchor anchor.json (obtained out of band): the hub key "
+            "must not come from the evidence itself"
+        )
+    pinned, found = load_anchor(anchor), load_evidence(file)
+    try:
+        found.check_anchored(pinned)
+    except LedgerError as exc:
+        raise LedgerError(f"{file}: {exc}") from None
+    sizes = " and ".join(str(s) for s in found.sizes)
+    console.print(
+        f"{file}: EQUIVOCATION proven ({found.kind}, sizes {sizes}, found by "
+        f"{found.site}): the hub key of {anchor} signed checkpoints of two histories"
+    )
+    raise EquivocationError(f"{file}: the hub equivocated ({found.kind} at size {found.sizes[-1]})")
 
 
 def _check_anchor(path: Path, anchor_file: Path | None, pinned: Anchor, found: Anchor) -> None:

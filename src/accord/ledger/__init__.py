@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from accord.ledger._anchor import Anchor, anchor_of, load_anchor, write_anchor
 from accord.ledger._bundle import export_bundle, open_source
+from accord.ledger._compare import compare_logs
 from accord.ledger._entry import Entry, SignedEntry, Signer, decimal, sign_entry, utc_now
+from accord.ledger._evidence import (
+    EVIDENCE_DIR,
+    EquivocationEvidence,
+    find_evidence,
+    load_evidence,
+    write_evidence,
+)
 from accord.ledger._log import HubLedger, SignedReceipt, genesis_payload
 from accord.ledger._merkle import leaf_hash, verify_inclusion
 from accord.ledger._open import is_postgres
@@ -34,12 +42,14 @@ from accord.ledger._wire import (
 )
 
 __all__ = [
+    "EVIDENCE_DIR",
     "GENESIS",
     "KEY_REVOKE",
     "KEY_ROTATE",
     "SCHEMA_NAME",
     "Anchor",
     "Entry",
+    "EquivocationEvidence",
     "HubLedger",
     "HubLog",
     "KeyRegistry",
@@ -60,16 +70,19 @@ __all__ = [
     "anchor_of",
     "checkpoint_from_json",
     "checkpoint_to_json",
+    "compare_logs",
     "cosignature_from_json",
     "cosignature_to_json",
     "decimal",
     "entry_from_json",
     "entry_to_json",
     "export_bundle",
+    "find_evidence",
     "genesis_payload",
     "is_postgres",
     "leaf_hash",
     "load_anchor",
+    "load_evidence",
     "open_source",
     "pg_connect",
     "pg_describe",
@@ -82,4 +95,5 @@ __all__ = [
     "verify_log",
     "verify_signature",
     "write_anchor",
+    "write_evidence",
 ]

@@ -34,6 +34,7 @@ from accord.crypto import enroll, init_ca, save_identity, sign_request
 from accord.data import load_cohort
 from accord.fl import LedgerRecorder
 from accord.fl.governance import SitePolicy
+from accord.ledger import load_anchor, write_anchor
 from accord.services._hub_service import HubService
 from accord.studies import RESEARCHER_ORG, Consortium, RunLedger
 
@@ -169,6 +170,10 @@ def write_site_config(
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / f"{site}.key").exists():
         save_identity(audit.sites[site], folder)
+    ledger = ""
+    if (out / "anchor.json").is_file():  # the site pins its own copy of the run's anchor
+        write_anchor(folder / "anchor.json", load_anchor(out / "anchor.json"))
+        ledger = '\n[ledger]\nanchor = "anchor.json"\n'
     tls = "insecure = true\n"
     if not insecure:
         tls = f'cert = "tls/{site}.crt"\nkey = "tls/{site}.tls.key"\nca = "tls/ca.crt"\n'
@@ -179,7 +184,7 @@ def write_site_config(
         f'hub = "{url}"\nstudy = "{(out / "study.json").resolve()}"\n'
         f"seed = {seed}\n\n[tls]\n{tls}\n"
         "[policy]  # the documented defaults (docs/governance.md); edit to decide otherwise\n"
-        f"{policy_toml(SitePolicy().model_dump(mode='json'))}"
+        f"{policy_toml(SitePolicy().model_dump(mode='json'))}{ledger}"
     )
     path = folder / "site.toml"
     path.write_text(text, encoding="utf-8")

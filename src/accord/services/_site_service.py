@@ -19,12 +19,20 @@ The site reads its own ``site.toml``::
     [policy]                            # see accord.fl.governance._policy
     require-approval = true
 
+    [ledger]
+    anchor = "anchor.json"              # the consortium's anchor, agreed out of band
+
 Relative paths are relative to the config's folder, which also holds the site's signing
 key (``ORG.key``), its verified ledger replica (``ledger.sqlite``), its spool of computed
-replies, its tile-feature cache and its ``interpretability`` images. The site only opens
-outbound connections: it long-polls the hub for tasks, checks each against its policy
+replies, its tile-feature cache, its ``interpretability`` images and, should the hub ever
+be caught equivocating, the evidence (``evidence/``, see ``docs/ledger.md``). The site only
+opens outbound connections: it long-polls the hub for tasks, checks each against its policy
 and its replica of the ledger, signs its own ledger entries, masks its updates for
 secure aggregation and uploads the reply. Its data never leaves the process.
+
+With ``[ledger] anchor`` the replica refuses a hub log of another genesis or hub key. A
+site whose replica holds equivocation evidence answers no task and stops polling; it
+does not start again until a person has looked at the evidence and removed it.
 """
 
 from __future__ import annotations
@@ -33,20 +41,28 @@ import contextlib
 import logging
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from accord.core import ConfigError, StudySpec
-from accord.crypto import client_context, load_identity
+from accord.core import ConfigError, EquivocationError, StudySpec
+from accord.crypto import Identity, client_context, load_identity
 from accord.data import load_cohort
-from accord.fl import Handler, LedgerRecorder, Site, SiteContext, SiteGovernance, site_middleware
+from accord.fl import (
+    Handler,
+    LedgerRecorder,
+    Middleware,
+    Site,
+    SiteContext,
+    SiteGovernance,
+    site_middleware,
+)
 from accord.fl.governance import SitePolicy, load_site_policy
 from accord.fl.tasks import CACHE_KEY, SITE_HANDLERS
-from accord.ledger import SiteReplica, SQLiteLedgerStore
+from accord.ledger import EVIDENCE_DIR, SiteReplica, SQLiteLedgerStore, load_anchor
 from accord.net import LEDGER_SYNC, SITE_HEADER, RemoteHub, RemoteLedger, Reply, SiteClient, Task
 from accord.services._service_config import (
     TLSPaths,
@@ -64,6 +80,7 @@ __all__ = [
     "SiteService",
     "SiteServiceConfig",
     "decide_remote",
+    "equivocation_guard",
     "load_study_ref",
     "read_service_config",
     "remote_governance",
@@ -85,6 +102,19 @@ class SiteServiceConfig:
     folder: Path
     policy: SitePolicy
     tls: TLSPaths | None  # None: plain HTTP on loopback
+    anchor: Path | None = None  # [ledger] anchor: pinned genesis and hub key
+
+    def open_replica(self, path: Path, identity: Identity) -> SiteReplica:
+        """A replica in ``path`` that pins this site's anchor and keeps its evidence."""
+        anchor = load_anchor(self.anchor) if self.anchor is not None else None
+        store = SQLiteLedgerStore(path)
+        try:
+            return SiteReplica(
+                store, identity, anchor=anchor, evidence_dir=self.folder / EVIDENCE_DIR
+            )
+        except BaseException:
+            store.close()
+            raise
 
 
 def read_service_config(path: Path) -> SiteServiceConfig:
@@ -96,6 +126,9 @@ def read_service_config(path: Path) -> SiteServiceConfig:
         if not isinstance(site.get(key), str) or not site[key]:
             raise ConfigError(f"{path}: field 'site.{key}': expected a non-empty string")
     tls = tls_paths(data, folder, path)
+    anchor = table(data, "ledger", path, {}).get("anchor")
+    if anchor is not None and (not isinstance(anchor, str) or not anchor):
+        raise ConfigError(f"{path}: field 'ledger.anchor': expected a file path")
     return SiteServiceConfig(
         org=site["org"],
         dataset=site["dataset"],
@@ -106,6 +139,7 @@ def read_service_config(path: Path) -> SiteServiceConfig:
         folder=folder,
         policy=load_site_policy(path),
         tls=tls,
+        anchor=relative(folder, anchor) if anchor else None,
     )
 
 
@@ -136,8 +170,9 @@ class SiteService:
             headers={SITE_HEADER: config.org},
             timeout=httpx.Timeout(60.0),
         )
-        replica = SiteReplica(SQLiteLedgerStore(config.folder / "ledger.sqlite"), identity)
+        replica = config.open_replica(config.folder / "ledger.sqlite", identity)
         hub = RemoteHub(self.http)
+        self._stop: threading.Event | None = None  # run()'s
         self.governance = SiteGovernance(
             config.org, identity, replica, hub, config.dataset, config.policy
         )
@@ -149,7 +184,11 @@ class SiteService:
             recorder=recorder,
             policy=self.governance.policy_check(),
             expect=self.governance.expect_secure,
-            first=(self._ledger_sync, self._remember_state),
+            first=(
+                equivocation_guard(replica, self._halt),
+                self._ledger_sync,
+                self._remember_state,
+            ),
         )
         ctx = SiteContext(config.org, cohort.sites[config.org], study, config.seed)
         ctx.dataset_id = config.dataset
@@ -196,16 +235,41 @@ class SiteService:
                 log.info("site %s restored its %s state", self.config.org, kind)
 
     def run(self, stop: threading.Event) -> None:
-        log.info("site %s polling %s", self.config.org, self.config.hub)
+        """Poll until ``stop`` is set, or until the replica holds equivocation evidence."""
+        self._stop = stop
         try:
+            self.governance.replica.refuse_if_halted()
+            log.info("site %s polling %s", self.config.org, self.config.hub)
             self.client.run(stop)
         finally:
             self.close()
+
+    def _halt(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
 
     def close(self) -> None:
         self.client.close()
         self.http.close()
         self.governance.replica.store.close()
+
+
+def equivocation_guard(replica: SiteReplica, halt: Callable[[], None]) -> Middleware:
+    """The outermost middleware: no task runs once ``replica`` holds equivocation evidence;
+    then ``halt()`` is called (the site stops polling a hub proven dishonest)."""
+
+    def guard(task: Task, ctx: SiteContext, handler: Handler) -> Reply:
+        try:
+            replica.refuse_if_halted()
+            return handler(task, ctx)
+        except EquivocationError:
+            halt()
+            raise
+        finally:
+            if replica.evidence():  # found during this task, whoever caught the error
+                halt()
+
+    return guard
 
 
 def serve_site(config_path: Path, stop: threading.Event | None = None, **kw: Any) -> None:
@@ -234,7 +298,7 @@ def remote_governance(
             timeout=httpx.Timeout(60.0),
         ) as http,
     ):
-        replica = SiteReplica(SQLiteLedgerStore(Path(scratch) / "ledger.sqlite"), identity)
+        replica = config.open_replica(Path(scratch) / "ledger.sqlite", identity)
         try:
             yield (
                 SiteGovernance(

@@ -1,10 +1,11 @@
 """The governed ledger of a run: identities, the hub's log, each site's replica and policy.
 
 ``OUT/ledger.sqlite`` is the hub's log; ``OUT/sites/NAME/ledger.sqlite`` each site's
-replica, which pulls, verifies and co-signs the hub's checkpoints. Before touching its
-data for any task, a site checks its own policy against the governance state it has read
-from its verified replica (registered dataset, permissions, approved function, minimum
-cohort size, ...); a refusal is a signed ledger entry.
+replica, which pulls, verifies and co-signs the hub's checkpoints (pinning the site's
+``anchor.json`` where it has one, and keeping equivocation evidence in its ``evidence/``).
+Before touching its data for any task, a site checks its own policy against the governance
+state it has read from its verified replica (registered dataset, permissions, approved
+function, minimum cohort size, ...); a refusal is a signed ledger entry.
 
 A simulation (``accord run``) plays every organisation: it generates fresh keys (public
 halves in ``OUT/keys``), registers each site's dataset and has each simulated data owner
@@ -34,6 +35,8 @@ from accord.fl.governance import (
     model_permissions,
 )
 from accord.ledger import (
+    EVIDENCE_DIR,
+    Anchor,
     Entry,
     HubLedger,
     HubLog,
@@ -42,6 +45,7 @@ from accord.ledger import (
     SQLiteLedgerStore,
     anchor_of,
     genesis_payload,
+    load_anchor,
     write_anchor,
 )
 from accord.studies._jsonio import write_json_atomic
@@ -91,6 +95,21 @@ def dataset_payload(
         "n_patients": suppress_small(n, study.preprocessing.min_cell_count),
         "permissions": sorted(permissions),
     }
+
+
+def _site_replica(folder: Path, identity: Identity, genesis: Anchor) -> SiteReplica:
+    """A simulated site's replica in ``folder``: it pins the site's own ``anchor.json``
+    (a workspace's, written by ``consortium init``), else the anchor of the log it was
+    created with, and keeps equivocation evidence in ``folder/evidence``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pinned = folder / "anchor.json"
+    anchor = load_anchor(pinned) if pinned.is_file() else genesis
+    store = SQLiteLedgerStore(folder / "ledger.sqlite")
+    try:
+        return SiteReplica(store, identity, anchor=anchor, evidence_dir=folder / EVIDENCE_DIR)
+    except BaseException:
+        store.close()
+        raise
 
 
 @dataclass
@@ -153,10 +172,9 @@ class RunLedger:
         """``local_replicas=False``: the sites keep their replicas in their own processes
         (a hub service); this run then holds and co-signs none."""
         replicas = {}
+        genesis = anchor_of(next(iter(ledger.store.read(0, 1))))
         for name, identity in sites.items() if local_replicas else ():
-            folder = out / "sites" / name
-            folder.mkdir(parents=True, exist_ok=True)
-            replicas[name] = SiteReplica(SQLiteLedgerStore(folder / "ledger.sqlite"), identity)
+            replicas[name] = _site_replica(out / "sites" / name, identity, genesis)
         min_cell = study.preprocessing.min_cell_count if study else 5
         recorder = LedgerRecorder(ledger, hub, min_cell)
         run = cls(
@@ -179,8 +197,7 @@ class RunLedger:
             if name in replicas
         }
         run.checkpoint_and_cosign()
-        genesis = next(iter(ledger.store.read(0, 1)))
-        write_anchor(out / "anchor.json", anchor_of(genesis))
+        write_anchor(out / "anchor.json", genesis)
         return run
 
     def handed_to(self, open_ledger: Callable[[], HubLog], cosign: Callable[[], None]) -> RunLedger:

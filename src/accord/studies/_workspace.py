@@ -6,6 +6,8 @@
     DIR/sites/NAME/site.toml       the site's own config: its dataset, data folder, [policy]
     DIR/sites/NAME/NAME.key        the site's signing key (mode 0600)
     DIR/sites/NAME/ledger.sqlite   the site's verified replica
+    DIR/sites/NAME/anchor.json     the anchor the site's replica pins
+    DIR/sites/NAME/evidence/       equivocation evidence, if the hub ever showed two histories
 
 On one machine this plays every organisation of a consortium, each with its own key and
 policy; the network deployment gives each site its own machine and config with the same
