@@ -325,10 +325,11 @@ def _hand_out(harness, study) -> None:  # type: ignore[no-untyped-def]
     harness.wait_ready()
 
 
-def test_a_data_owner_approves_a_new_function_from_its_own_site(running) -> None:  # type: ignore[no-untyped-def]
+def test_a_data_owner_approves_a_new_function_from_its_own_site(running, networked) -> None:  # type: ignore[no-untyped-def]
     """A changed study is a new function: once the sites hold the new study file, the site
     whose owner has not approved it refuses every task; the owner approves over HTTPS
-    (`accord site approve --hub URL --config`) and the site takes part in the next run."""
+    (`accord site approve --hub URL --config`) and the site takes part in the next run.
+    (``networked`` ran the original study first: the diff is against its approval.)"""
     folder, study, harness = running
     training = study.training.model_copy(update={"lr": 0.04})
     changed = study.model_copy(update={"training": training})
