@@ -171,10 +171,15 @@ class RunLedger:
     ) -> RunLedger:
         """``local_replicas=False``: the sites keep their replicas in their own processes
         (a hub service); this run then holds and co-signs none."""
-        replicas = {}
+        replicas: dict[str, SiteReplica] = {}
         genesis = anchor_of(next(iter(ledger.store.read(0, 1))))
-        for name, identity in sites.items() if local_replicas else ():
-            replicas[name] = _site_replica(out / "sites" / name, identity, genesis)
+        try:
+            for name, identity in sites.items() if local_replicas else ():
+                replicas[name] = _site_replica(out / "sites" / name, identity, genesis)
+        except BaseException:
+            for opened in replicas.values():  # a replica that fails leaves none open
+                opened.store.close()
+            raise
         min_cell = study.preprocessing.min_cell_count if study else 5
         recorder = LedgerRecorder(ledger, hub, min_cell)
         run = cls(
@@ -196,7 +201,12 @@ class RunLedger:
             for name, identity in sites.items()
             if name in replicas
         }
-        run.checkpoint_and_cosign()
+        try:
+            run.checkpoint_and_cosign()
+        except BaseException:
+            for opened in replicas.values():  # the caller closes the ledger it gave
+                opened.store.close()
+            raise
         write_anchor(out / "anchor.json", genesis)
         return run
 
