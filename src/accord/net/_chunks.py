@@ -476,6 +476,8 @@ class BlobStore:
                 handle = path.open("ab")
                 self._count(path, staged.size)
         except BaseException:
+            if path not in self._counted:  # nothing staged: keep no state for it
+                self._forget(path)
             staged.lock.release()
             raise
         return UploadWriter(staged, handle, staged.size - offset, self._reserver(path))
