@@ -338,8 +338,10 @@ FACES: dict[str, list[str]] = {
     ],
     "accord.net": [
         "ConfigValue",
+        "DEFAULT_LIMITS",
         "Dropout",
         "LEDGER_SYNC",
+        "Limits",
         "LockedHubLedger",
         "QueueStore",
         "QueueTransport",

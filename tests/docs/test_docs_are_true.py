@@ -8,6 +8,8 @@ from pathlib import Path
 
 from accord.core import PrivacySpec
 from accord.core._config import parse_study
+from accord.net import DEFAULT_LIMITS
+from accord.services._hub_process import read_limits
 from accord.studies import BUILTIN_STUDIES, builtin_study
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,3 +56,15 @@ def test_every_test_the_privacy_threat_model_cites_exists() -> None:
     defaults = PrivacySpec()
     assert privacy.secagg_clip == defaults.secagg_clip  # the doc shows the defaults
     assert privacy.secagg_fraction_bits == defaults.secagg_fraction_bits
+
+
+def test_the_deployment_guide_lists_the_hubs_default_limits(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    section = text.split("## Limits", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```toml\n(.*?)```", section, re.S)
+    assert block is not None
+    limits = tomllib.loads(block.group(1))
+    assert set(limits["limits"]) == set(DEFAULT_LIMITS.__dataclass_fields__)
+    assert read_limits(limits, tmp_path / "hub.toml") == DEFAULT_LIMITS
+    for key in limits["limits"]:
+        assert f"`{key}`" in section  # each one says what a site sees

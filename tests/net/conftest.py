@@ -46,9 +46,11 @@ class Serve:
         self._stops: list[Callable[[], None]] = []
 
     def __call__(self, **kwargs: Any) -> str:
-        """Serve and return the base URL; ``queue``, ``authenticate``, ``routers`` and
-        ``max_request_bytes`` go to ``create_app``, the rest to ``start_in_thread``."""
-        app_kwargs = {k: kwargs.pop(k) for k in ("routers", "max_request_bytes") if k in kwargs}
+        """Serve and return the base URL; ``queue``, ``authenticate``, ``routers``,
+        ``limits``, ``limiter`` and ``max_request_bytes`` go to ``create_app``, the rest to
+        ``start_in_thread``."""
+        app_keys = ("routers", "max_request_bytes", "limits", "limiter")
+        app_kwargs = {k: kwargs.pop(k) for k in app_keys if k in kwargs}
         authenticate = kwargs.pop("authenticate", authenticate_site_header)
         app = create_app(kwargs.pop("queue", self.queue), authenticate, **app_kwargs)
         kwargs.setdefault("insecure", kwargs.get("ssl_context") is None)

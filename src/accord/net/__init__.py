@@ -7,7 +7,8 @@ loop reaches the sites through :class:`QueueTransport`. Large messages move as c
 digest-checked blobs (:mod:`accord.net._chunks`). The ledger travels the same way
 (:mod:`accord.net._ledger_api` at the hub, :mod:`accord.net._remote_ledger` at a site):
 each site signs its own entries, the hub sequences them, and each site's replica verifies
-and co-signs the hub's checkpoints.
+and co-signs the hub's checkpoints. What one caller may ask of the hub (request size and
+rate, staged upload bytes) is bounded by :class:`Limits`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from accord.net._http_server import (
     start_in_thread,
 )
 from accord.net._ledger_api import LockedHubLedger, ledger_router
+from accord.net._limits import DEFAULT_LIMITS, Limits
 from accord.net._messages import LEDGER_SYNC, ConfigValue, Dropout, Reply, Task, TaskKind
 from accord.net._queue_store import QueueStore, SQLiteQueueStore
 from accord.net._queue_transport import QueueTransport
@@ -31,10 +33,12 @@ from accord.net._task_queue import TaskQueue
 from accord.net._transport import SiteEndpoint, Transport
 
 __all__ = [
+    "DEFAULT_LIMITS",
     "LEDGER_SYNC",
     "SITE_HEADER",
     "ConfigValue",
     "Dropout",
+    "Limits",
     "LockedHubLedger",
     "QueueStore",
     "QueueTransport",

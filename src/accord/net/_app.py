@@ -7,7 +7,8 @@ caller's site (organisation) name or raises :class:`AuthError` (401) or
 400 for a malformed message (naming the field, never a value), 403 for a reply on another
 site's task, 404 for an unknown task or blob, 409 for a second different reply or an
 upload piece that does not follow the bytes staged, 410 for a reply to an expired task,
-413 for a body over ``max_request_bytes``.
+413 for a body over ``max_request_bytes`` or an upload over a staging quota, 429 (with
+``Retry-After``) for a caller over its request rate (see :mod:`accord.net._limits`).
 
 ==========================================  ==============================================
 ``GET  /v1/health``                         ``{"status": "ok"}``
@@ -50,11 +51,13 @@ from accord.net._chunks import (
     ENVELOPE_MEDIA_TYPE,
     PIECE_BYTES,
     BlobRef,
+    StagingQuotaError,
     UploadBusyError,
     UploadOffsetError,
     UploadWriter,
     check_digest,
 )
+from accord.net._limits import DEFAULT_LIMITS, Limits, RateLimitedError, RateLimiter, caller_key
 from accord.net._queue_store import TaskRow
 from accord.net._task_queue import (
     ReplyConflictError,
@@ -69,7 +72,7 @@ __all__ = ["DEFAULT_MAX_REQUEST_BYTES", "IDEMPOTENCY_HEADER", "BodyTooLargeError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
+DEFAULT_MAX_REQUEST_BYTES = DEFAULT_LIMITS.max_request_bytes
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _SEND_PIECE_BYTES = PIECE_BYTES // 4  # a blob download: small, since every site holds one
 
@@ -91,15 +94,28 @@ _STATUS: tuple[tuple[type[BaseException], int], ...] = (
     (UploadBusyError, 409),
     (TaskExpiredError, 410),
     (BodyTooLargeError, 413),
+    (StagingQuotaError, 413),
+    (RateLimitedError, 429),
     (TransportError, 400),
 )
 
 
 def _caller(request: Request) -> str:
     """The authenticated site (organisation) making ``request`` (run in a worker thread:
-    ``authenticate`` may read a revocation list)."""
+    ``authenticate`` may read a revocation list).
+
+    The caller's rate is checked first (429 before any authentication work); a refused
+    authentication penalises the caller, so a refused peer that keeps knocking meets 429.
+    """
+    limiter: RateLimiter = request.app.state.limiter
     authenticate: Authenticate = request.app.state.authenticate
-    return authenticate(request)
+    key = caller_key(request)
+    limiter.take(key)
+    try:
+        return authenticate(request)
+    except (AuthError, PermissionError):
+        limiter.penalise(key)
+        raise
 
 
 _Caller = Annotated[str, Depends(_caller)]
@@ -141,10 +157,21 @@ def create_app(
     authenticate: Authenticate,
     *,
     routers: Sequence[APIRouter] = (),
-    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+    limits: Limits = DEFAULT_LIMITS,
+    max_request_bytes: int | None = None,
     max_wait_s: float = 60.0,
+    limiter: RateLimiter | None = None,
 ) -> FastAPI:
-    """The hub's API over ``queue``; ``routers`` add endpoints (e.g. the ledger's)."""
+    """The hub's API over ``queue``; ``routers`` add endpoints (e.g. the ledger's).
+
+    ``limits`` bounds each caller (``max_request_bytes``, when given, overrides its
+    field of that name); ``limiter`` replaces the rate limiter it implies (tests pass one
+    with a fake clock). Staging quotas belong to ``queue.blobs``.
+    """
+    if max_request_bytes is None:
+        max_request_bytes = limits.max_request_bytes
+    if limiter is None:
+        limiter = RateLimiter(limits.requests_per_minute, limits.request_burst)
     wakers: dict[asyncio.AbstractEventLoop, _Waker] = {}  # one per server running the app
 
     @asynccontextmanager
@@ -162,6 +189,7 @@ def create_app(
     _add_error_handlers(app)
 
     app.state.authenticate = authenticate
+    app.state.limiter = limiter
 
     @app.get("/v1/health")
     async def health() -> dict[str, str]:
@@ -211,8 +239,8 @@ def create_app(
         request: Request, site: _Caller, digest: str, offset: Annotated[int, Query(ge=0)]
     ) -> JSONResponse:
         check_digest(digest)
-        _check_declared_size(request, max_request_bytes)
-        writer = await run_in_threadpool(queue.blobs.begin_upload, site, digest, offset)
+        declared = _check_declared_size(request, max_request_bytes)
+        writer = await run_in_threadpool(queue.blobs.begin_upload, site, digest, offset, declared)
         try:
             await _stream_to(writer, request, max_request_bytes)
         finally:
@@ -322,10 +350,14 @@ def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def _check_declared_size(request: Request, limit: int) -> None:
+def _check_declared_size(request: Request, limit: int) -> int | None:
+    """The body's declared size (None when not declared); 413 when over ``limit``."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if not declared.isdigit():
+        return None
+    if int(declared) > limit:
         raise BodyTooLargeError(f"request body over the limit of {limit} bytes")
+    return int(declared)
 
 
 async def _read_body(request: Request, limit: int) -> bytearray:
@@ -356,8 +388,12 @@ def _add_error_handlers(app: FastAPI) -> None:
         if status == 500:
             log.error("%s on %s", type(exc).__name__, request.url.path)
             return _error(500, "internal error")
-        log.warning("%s %s: %s", status, request.url.path, exc)
-        return _error(status, str(exc) or type(exc).__name__)
+        # a caller over its rate is not logged each time: the log must not be flooded either
+        (log.debug if status == 429 else log.warning)("%s %s: %s", status, request.url.path, exc)
+        answer = _error(status, str(exc) or type(exc).__name__)
+        if isinstance(exc, RateLimitedError):
+            answer.headers["Retry-After"] = str(exc.retry_after_s)
+        return answer
 
     async def on_invalid(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)

@@ -25,6 +25,14 @@ Memory holds a few pieces of a blob in transit (about 1 MiB each), never a blob,
 end; only the envelope itself holds its payload. A committed blob is written to a
 temporary name, fsynced and renamed, so a crash leaves either nothing or a whole file; a
 staging file is checked whole at commit, so a crash mid-upload costs at most a retry.
+
+Staging is bounded (see :class:`~accord.net._limits.Limits`): bytes staged per site and
+in all, and staged uploads per site (:data:`MAX_STAGED_UPLOADS`); an upload piece that
+would pass a bound is refused (:class:`StagingQuotaError`, 413) before a byte of it is
+written. Staging files untouched for ``staging_expiry_s`` are deleted when the store
+opens and, lazily, when an upload begins (at most once a minute; no background thread).
+The count is taken from the staging folder when the store opens, so it survives a
+restart.
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ import queue
 import re
 import secrets
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Self, TypeVar
@@ -43,6 +52,7 @@ from typing import IO, Self, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from accord.core import TransportError
+from accord.net._limits import DEFAULT_LIMITS, Limits
 from accord.net._messages import WIRE_PREFIX_BYTES, Reply, Task, read_wire_prefix, wire_prefix
 
 __all__ = [
@@ -50,6 +60,7 @@ __all__ = [
     "DEFAULT_CHUNK_BYTES",
     "DEFAULT_INLINE_LIMIT",
     "ENVELOPE_MEDIA_TYPE",
+    "MAX_STAGED_UPLOADS",
     "PIECE_BYTES",
     "BlobRef",
     "BlobStore",
@@ -57,6 +68,7 @@ __all__ = [
     "FileRange",
     "FrameLayout",
     "HashingSink",
+    "StagingQuotaError",
     "UploadBusyError",
     "UploadOffsetError",
     "UploadWriter",
@@ -72,7 +84,9 @@ BLOB_REF_MEDIA_TYPE = "application/vnd.accord.blob-ref+json"
 DEFAULT_INLINE_LIMIT = 8 * 1024 * 1024
 DEFAULT_CHUNK_BYTES = 16 * 1024 * 1024  # one upload request
 PIECE_BYTES = 1024 * 1024  # one read or write of a blob in transit
+MAX_STAGED_UPLOADS = 64  # uploads one site may have staged at once (a site sends one reply)
 _DIGEST = re.compile(r"[0-9a-f]{64}")
+_SWEEP_EVERY_S = 60.0  # how often beginning an upload looks for expired staging files
 
 Envelope = TypeVar("Envelope", Task, Reply)
 
@@ -83,6 +97,10 @@ class UploadOffsetError(TransportError):
 
 class UploadBusyError(TransportError):
     """Another request is writing the same upload right now (409: retry)."""
+
+
+class StagingQuotaError(TransportError):
+    """An upload that would pass a staging quota (413); the message names the quota."""
 
 
 class BlobRef(BaseModel):
@@ -290,10 +308,13 @@ class UploadWriter:
     (it releases the upload); it returns the number of bytes staged.
     """
 
-    def __init__(self, staged: _Staged, handle: IO[bytes], skip: int) -> None:
+    def __init__(
+        self, staged: _Staged, handle: IO[bytes], skip: int, reserve: Callable[[int], None]
+    ) -> None:
         self._staged = staged
         self._handle = handle
         self._skip = skip
+        self._reserve = reserve  # counts bytes against the quotas, or refuses them
         self._open = True
 
     def write(self, data: bytes | bytearray) -> None:
@@ -305,6 +326,7 @@ class UploadWriter:
         if not view:
             return
         assert self._staged.hasher is not None  # synced by begin_upload
+        self._reserve(len(view))
         try:
             self._handle.write(view)
         except BaseException:
@@ -327,17 +349,33 @@ class BlobStore:
     """Committed blobs as files named by digest, and per-uploader staging files.
 
     ``owner`` (the authenticated site) keeps each uploader's staging file apart, so one
-    site can neither overwrite nor complete another's upload.
+    site can neither overwrite nor complete another's upload. ``limits`` gives the
+    staging quotas and expiry; ``clock`` the time (seconds since the epoch, as file
+    modification times are) against which staging files expire.
     """
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        limits: Limits = DEFAULT_LIMITS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.folder = folder
+        self.limits = limits
+        self.clock = clock
         self._staging = folder / "staging"
         self._staging.mkdir(parents=True, exist_ok=True)
         for stale in folder.rglob(".*.tmp"):  # left by a crash mid-write
             stale.unlink(missing_ok=True)
         self._uploads: dict[Path, _Staged] = {}
-        self._uploads_lock = threading.Lock()
+        self._uploads_lock = threading.Lock()  # also guards the counts below
+        self._counted: dict[Path, int] = {}  # staging file -> bytes counted for it
+        self._owner_bytes: dict[str, int] = {}  # owner folder -> bytes staged
+        self._owner_files: dict[str, int] = {}  # owner folder -> staging files
+        self.staged_bytes = 0  # by every owner
+        self._swept = self.clock()
+        self.sweep()
 
     def path(self, digest: str) -> Path:
         return self.folder / check_digest(digest)
@@ -404,12 +442,18 @@ class BlobStore:
         except FileNotFoundError:
             return 0
 
-    def begin_upload(self, owner: str, digest: str, offset: int) -> UploadWriter:
-        """A writer for bytes ``offset:`` of ``owner``'s upload of blob ``digest``.
+    def begin_upload(
+        self, owner: str, digest: str, offset: int, length: int | None = None
+    ) -> UploadWriter:
+        """A writer for bytes ``offset:`` of ``owner``'s upload of blob ``digest``
+        (``length``: how many the request declares, checked against the quotas at once).
 
-        Raises :class:`UploadOffsetError` when ``offset`` is past the bytes staged and
-        :class:`UploadBusyError` while another request writes the same upload.
+        Raises :class:`UploadOffsetError` when ``offset`` is past the bytes staged,
+        :class:`UploadBusyError` while another request writes the same upload and
+        :class:`StagingQuotaError` when the bytes would pass a staging quota.
         """
+        if self.clock() - self._swept >= _SWEEP_EVERY_S:
+            self.sweep()
         path = self._upload_path(owner, digest)
         staged = self._acquire(path)
         try:
@@ -418,12 +462,88 @@ class BlobStore:
                 raise UploadOffsetError(
                     f"blob upload: field 'offset' is past the {staged.size} bytes staged"
                 )
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle = path.open("ab")
+            with self._uploads_lock:
+                if path not in self._counted and (
+                    self._owner_files.get(path.parent.name, 0) >= MAX_STAGED_UPLOADS
+                ):
+                    raise StagingQuotaError(
+                        f"blob upload over the staging quota of {MAX_STAGED_UPLOADS} "
+                        "uploads staged per site; commit or let them expire"
+                    )
+                if length is not None:
+                    self._check_room(path, max(0, offset + length - staged.size))
+                path.parent.mkdir(parents=True, exist_ok=True)
+                handle = path.open("ab")
+                self._count(path, staged.size)
         except BaseException:
+            if path not in self._counted:  # nothing staged: keep no state for it
+                self._forget(path)
             staged.lock.release()
             raise
-        return UploadWriter(staged, handle, staged.size - offset)
+        return UploadWriter(staged, handle, staged.size - offset, self._reserver(path))
+
+    def sweep(self) -> int:
+        """Delete the staging files untouched for ``staging_expiry_s`` (but those being
+        written) and count the others' bytes; returns how many were deleted."""
+        cutoff = self.clock() - self.limits.staging_expiry_s
+        deleted = 0
+        for path in sorted(self._staging.glob("*/*.part")):
+            with self._uploads_lock:
+                staged = self._uploads.get(path)
+                if staged is not None and staged.lock.locked():
+                    continue  # a request is writing it: touched now
+                try:
+                    stat = path.stat()
+                except FileNotFoundError:
+                    self._count(path, None)
+                    continue
+                if stat.st_mtime >= cutoff:
+                    self._count(path, stat.st_size)
+                    continue
+                path.unlink(missing_ok=True)
+                self._uploads.pop(path, None)
+                self._count(path, None)
+                deleted += 1
+        self._swept = self.clock()
+        return deleted
+
+    def _reserver(self, path: Path) -> Callable[[int], None]:
+        def reserve(count: int) -> None:
+            with self._uploads_lock:
+                self._check_room(path, count)
+                self._count(path, self._counted.get(path, 0) + count)
+
+        return reserve
+
+    def _check_room(self, path: Path, count: int) -> None:
+        """Refuse ``count`` more bytes for ``path`` if they pass a quota (lock held)."""
+        owner = path.parent.name
+        if self._owner_bytes.get(owner, 0) + count > self.limits.staging_site_bytes:
+            quota, limit = "staging_site_bytes", self.limits.staging_site_bytes
+        elif self.staged_bytes + count > self.limits.staging_total_bytes:
+            quota, limit = "staging_total_bytes", self.limits.staging_total_bytes
+        else:
+            return
+        raise StagingQuotaError(
+            f"blob upload over the staging quota '{quota}' ({limit} bytes); "
+            "commit staged uploads or let them expire"
+        )
+
+    def _count(self, path: Path, size: int | None) -> None:
+        """Count ``size`` bytes staged in ``path`` (None: the file is gone; lock held)."""
+        owner = path.parent.name
+        before = self._counted.pop(path, None)
+        if before is not None:
+            self.staged_bytes -= before
+            self._owner_bytes[owner] -= before
+            self._owner_files[owner] -= 1
+            if not self._owner_files[owner]:
+                del self._owner_files[owner], self._owner_bytes[owner]
+        if size is not None:
+            self._counted[path] = size
+            self.staged_bytes += size
+            self._owner_bytes[owner] = self._owner_bytes.get(owner, 0) + size
+            self._owner_files[owner] = self._owner_files.get(owner, 0) + 1
 
     def commit(self, owner: str, digest: str, size: int) -> None:
         """Check ``owner``'s staged upload against ``size`` and ``digest``, publish it.
@@ -464,6 +584,7 @@ class BlobStore:
         """Drop an upload's state once its file is gone (the caller holds its lock)."""
         with self._uploads_lock:
             self._uploads.pop(path, None)
+            self._count(path, None)
 
     def _acquire(self, path: Path) -> _Staged:
         """The upload's state, locked by the caller (never waits: busy is an error)."""
@@ -473,13 +594,16 @@ class BlobStore:
                 raise UploadBusyError("blob upload: another request is writing it; retry")
         return staged
 
-    @staticmethod
-    def _sync(staged: _Staged, path: Path) -> None:
-        """Make ``staged`` describe the file (after a hub restart, or a failed write)."""
+    def _sync(self, staged: _Staged, path: Path) -> None:
+        """Make ``staged`` and the count describe the file (after a hub restart, a sweep,
+        or a failed write)."""
         try:
-            actual = path.stat().st_size
+            actual: int | None = path.stat().st_size
         except FileNotFoundError:
-            actual = 0
+            actual = None
+        with self._uploads_lock:
+            self._count(path, actual)
+        actual = actual or 0
         if staged.hasher is not None and staged.size == actual:
             return
         staged.hasher = hashlib.sha256()

@@ -14,8 +14,10 @@ site's :class:`~accord.ledger._replica.SiteReplica` reads it (``pull``, ``sync``
 The replica verifies everything it pulls, so the hub is never trusted.
 
 Connection errors, timeouts and 5xx answers are retried with capped exponential backoff
-and jitter, ``attempts`` times. A post whose answer was lost is safe to retry: the hub
-answers an entry it already holds with its receipt again.
+and jitter, ``attempts`` times; a 429 (the hub's rate limit) or 503 naming a
+``Retry-After`` is waited out as told and does not count as a failed attempt (up to 20
+such waits per request). A post whose answer was lost is safe to retry: the hub answers an
+entry it already holds with its receipt again.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from accord.ledger import (
     utc_now,
     verify_signature,
 )
+from accord.net._limits import retry_after_s
 
 __all__ = ["LedgerHead", "RemoteHub", "RemoteLedger", "RemoteStore", "check_receipt"]
 
@@ -58,6 +61,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/v1/ledger"
 _RETRY_STATUS = frozenset({408, 425, 429})
+_MAX_WAITS = 20  # Retry-After waits per request, on top of ``attempts`` failures
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,9 @@ class _Channel:
 
     def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         delay = self.backoff_initial_s
-        for attempt in range(1, self.attempts + 1):
+        attempt = waits = 0
+        while True:
+            after: float | None = None
             try:
                 response = self.client.request(method, self.url + path, **kwargs)
             except httpx.TransportError as exc:
@@ -101,7 +107,14 @@ class _Channel:
                 if response.status_code < 500 and response.status_code not in _RETRY_STATUS:
                     return response
                 reason = f"status {response.status_code}"
-            if attempt == self.attempts:
+                after = retry_after_s(response.status_code, response.headers.get("retry-after", ""))
+            if after is not None and waits < _MAX_WAITS:  # the hub is busy, not failing
+                waits += 1
+                log.info("ledger %s %s busy (%s); retry in %.0f s", method, path, reason, after)
+                time.sleep(after)
+                continue
+            attempt += 1
+            if attempt >= self.attempts:
                 raise TransportError(
                     f"the hub's ledger did not answer {method} {PREFIX}{path} "
                     f"after {attempt} attempts ({reason})"
@@ -110,7 +123,6 @@ class _Channel:
             log.warning("ledger %s %s failed (%s); retry in %.2f s", method, path, reason, pause)
             time.sleep(pause)
             delay = min(5.0, delay * 2)
-        raise AssertionError("unreachable")
 
     def get(self, path: str, what: str, **params: int | None) -> Any:
         """The JSON answer to ``GET path``; TransportError for any refusal."""

@@ -4,7 +4,9 @@ A site only opens outbound HTTPS connections to the hub. :meth:`SiteClient.run` 
 ``GET /v1/tasks/next``, hands each task to the site (``Site.handle``), and uploads the
 reply with its task id as ``Idempotency-Key``. Every request is retried with capped
 exponential backoff and jitter on connection errors, timeouts and 5xx answers, so a hub
-restart or a network partition is waited out until ``stop`` is set.
+restart or a network partition is waited out until ``stop`` is set. A 429 (the hub's rate
+limit) is retried after the ``Retry-After`` it names (at most
+:data:`~accord.net._limits.MAX_RETRY_AFTER_S`), not counted as a failure.
 
 Large payloads move as digest-checked blobs (see :mod:`accord.net._chunks`). A task's
 payload is streamed into the spool's payload cache (``payloads/<digest>``, written and
@@ -55,6 +57,7 @@ from accord.net._chunks import (
     write_frame,
 )
 from accord.net._http_server import SITE_HEADER
+from accord.net._limits import retry_after_s
 from accord.net._messages import WIRE_PREFIX_BYTES, Reply, Task
 from accord.net._transport import SiteEndpoint
 
@@ -220,19 +223,21 @@ class SiteClient:
                 while sink.size < size:
                     if stop.is_set():
                         raise _StoppedError
-                    reason = self._stream_into(digest, sink)
-                    if reason is None:
+                    failed = self._stream_into(digest, sink)
+                    if failed is None:
                         delay = self.backoff_initial_s
                         continue
-                    delay = self._pause(stop, "GET", f"/v1/blobs/{digest}", reason, delay)
+                    reason, after = failed
+                    delay = self._pause(stop, "GET", f"/v1/blobs/{digest}", reason, delay, after)
             finally:
                 actual = sink.close()
         if sink.size != size or actual != digest:
             raise TransportError(f"blob {digest[:12]}: the download does not match its digest")
 
-    def _stream_into(self, digest: str, sink: HashingSink) -> str | None:
+    def _stream_into(self, digest: str, sink: HashingSink) -> tuple[str, float | None] | None:
         """Hand bytes ``sink.size:`` of a blob to ``sink``; None when some came, else why
-        not (to retry). Raises :class:`TransportError` when the hub refuses."""
+        not and the hub's ``Retry-After`` (to retry). Raises :class:`TransportError` when
+        the hub refuses."""
         offset = sink.size
         try:
             url = f"/v1/blobs/{digest}"
@@ -240,7 +245,7 @@ class SiteClient:
                 if response.status_code != 200:
                     response.read()
                     if _retryable(response.status_code):
-                        return f"status {response.status_code}"
+                        return f"status {response.status_code}", _retry_after(response)
                     raise _refused(response, f"reading blob {digest[:12]}")
                 buffer = bytearray()  # TLS hands out ~16 KiB records: pass ~1 MiB at once
                 try:
@@ -254,8 +259,8 @@ class SiteClient:
                         sink.put(buffer)
         except httpx.TransportError as exc:
             if sink.size == offset:
-                return type(exc).__name__
-        return None if sink.size > offset else "empty answer"
+                return type(exc).__name__, None
+        return None if sink.size > offset else ("empty answer", None)
 
     def _make_room(self, incoming: int) -> None:
         """Drop the least recently used cached payloads until ``incoming`` bytes fit."""
@@ -382,11 +387,13 @@ class SiteClient:
     def _send(
         self, method: str, url: str, stop: threading.Event, **kwargs: object
     ) -> httpx.Response:
-        """The hub's answer, retrying connection errors, timeouts and 5xx until ``stop``."""
+        """The hub's answer, retrying connection errors, timeouts and 5xx until ``stop``
+        (and a 429 after the ``Retry-After`` it names)."""
         delay = self.backoff_initial_s
         while True:
             if stop.is_set():
                 raise _StoppedError
+            after: float | None = None
             try:
                 response = self._http.request(method, url, **kwargs)  # type: ignore[arg-type]
             except httpx.TransportError as exc:
@@ -398,12 +405,24 @@ class SiteClient:
                 if not _retryable(response.status_code):
                     return response
                 reason = f"status {response.status_code}"
-            delay = self._pause(stop, method, url, reason, delay)
+                after = _retry_after(response)
+            delay = self._pause(stop, method, url, reason, delay, after)
 
     def _pause(
-        self, stop: threading.Event, method: str, url: str, reason: str, delay: float
+        self,
+        stop: threading.Event,
+        method: str,
+        url: str,
+        reason: str,
+        delay: float,
+        retry_after_s: float | None = None,
     ) -> float:
-        """Wait before a retry (about ``delay`` s, with jitter); returns the next delay."""
+        """Wait before a retry: the hub's ``retry_after_s`` when it named one (the backoff
+        is kept as it was), else about ``delay`` s with jitter; returns the next delay."""
+        if retry_after_s is not None:
+            log.info("hub busy on %s %s (%s); retry in %.1f s", method, url, reason, retry_after_s)
+            stop.wait(retry_after_s)
+            return delay
         pause = delay / 2 + random.uniform(0.0, delay / 2)
         log.warning("hub unreachable on %s %s (%s); retry in %.1f s", method, url, reason, pause)
         stop.wait(pause)
@@ -489,6 +508,10 @@ def _task_key(task_id: str) -> str:
 def _spooled_digest(path: Path) -> str:
     """The payload digest in a spool file's name (``<task key>.<digest>.reply``)."""
     return path.name.split(".")[1]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    return retry_after_s(response.status_code, str(response.headers.get("retry-after", "")))
 
 
 def _retryable(status: int) -> bool:

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from accord.core import TransportError
 from accord.net._chunks import DEFAULT_INLINE_LIMIT, BlobRef, BlobStore
+from accord.net._limits import DEFAULT_LIMITS, Limits
 from accord.net._messages import WIRE_PREFIX_BYTES, Reply, Task, read_wire_prefix
 from accord.net._queue_store import QueueStore, ReplyRow, SQLiteQueueStore, TaskRow, reply_identity
 
@@ -71,6 +72,7 @@ class TaskQueue:
     ``lease_timeout_s``: how long a leased, unanswered task waits before it is offered
     again. ``poll_interval_s``: how often blocking waits re-read the database, to see
     changes made by another process (changes in this process wake them at once).
+    ``limits`` gives the blob folder's staging quotas and expiry.
     """
 
     def __init__(
@@ -81,10 +83,11 @@ class TaskQueue:
         lease_timeout_s: float = 30.0,
         poll_interval_s: float = 0.5,
         store: QueueStore | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.path = path
         self.store: QueueStore = store if store is not None else SQLiteQueueStore(path)
-        self.blobs = BlobStore(path.with_name(path.name + ".blobs"))
+        self.blobs = BlobStore(path.with_name(path.name + ".blobs"), limits=limits)
         self.inline_limit = inline_limit
         self.lease_timeout_s = lease_timeout_s
         self.poll_interval_s = poll_interval_s
@@ -221,15 +224,22 @@ class TaskQueue:
 
     def put_reply_blob(self, site: str, ref: BlobRef) -> bool:
         """Accept a reply whose payload ``site`` uploaded as blob ``ref.blob`` (see
-        :meth:`put_reply`); ``ref.header`` holds the rest of the reply."""
-        if self.store.blob_size(ref.blob, site) != ref.size:
-            raise UnknownBlobError(f"site '{site}' has no committed blob of that digest and size")
+        :meth:`put_reply`); ``ref.header`` holds the rest of the reply.
+
+        The blob is never opened here: the header is validated on its own, the task
+        checked (it exists, is addressed to ``site`` and takes this reply), and the row
+        keeps the blob's digest; the payload is read when the hub opens the reply. So a
+        reply to an unknown task or another site's costs no blob read at all.
+        """
         header = ref.header.encode("utf-8")
-        reply = Reply.from_parts(header, self.blobs.read(ref.blob))
+        reply = Reply.from_parts(header, b"")
         if reply.task_id != ref.task_id:
             raise TransportError("blob reference: field 'task_id' does not match the reply")
+        self._check_task(site, reply)
+        if self.store.blob_size(ref.blob, site) != ref.size:
+            raise UnknownBlobError(f"site '{site}' has no committed blob of that digest and size")
         row = ReplyRow(reply.task_id, site, header, ref.blob, reply_identity(header, ref.blob))
-        return self._accept(site, reply, row)
+        return self._accept(site, reply, row, keep=False)
 
     def add_blob(self, digest: str, owner: str, size: int) -> None:
         """Record that ``owner`` uploaded (or may read) blob ``digest``."""
@@ -255,7 +265,8 @@ class TaskQueue:
         self._notify()
         self.store.close()
 
-    def _accept(self, site: str, reply: Reply, row: ReplyRow) -> bool:
+    def _check_task(self, site: str, reply: Reply) -> None:
+        """Refuse a reply from another site than it names, or to a task not ``site``'s."""
         if reply.site != site:
             raise WrongSiteError(f"a reply from site '{site}' names site '{reply.site}'")
         owner = self.store.task_site(reply.task_id)
@@ -263,13 +274,18 @@ class TaskQueue:
             raise UnknownTaskError(f"no task '{reply.task_id}' was posted")
         if owner != site:
             raise WrongSiteError(f"task '{reply.task_id}' is not addressed to site '{site}'")
+
+    def _accept(self, site: str, reply: Reply, row: ReplyRow, *, keep: bool = True) -> bool:
+        """Store ``row`` (``keep``: hand ``reply`` itself to a waiting :meth:`wait_replies`;
+        a reply without its payload is not kept, and is opened from its row instead)."""
+        self._check_task(site, reply)
         outcome = self.store.insert_reply(row, time.time())
         if outcome == "different":
             raise ReplyConflictError(f"task '{reply.task_id}' already has a different reply")
         if outcome == "expired":
             raise TaskExpiredError(f"task '{reply.task_id}' has expired; the hub moved on")
         with self._changed:
-            if outcome == "stored" and reply.task_id in self._awaited:
+            if keep and outcome == "stored" and reply.task_id in self._awaited:
                 self._parsed[reply.task_id] = reply
         self._notify()
         return outcome == "stored"

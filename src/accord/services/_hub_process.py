@@ -13,6 +13,10 @@
     key = "hub.tls.key"
     ca = "../pki/ca/ca.crt"
 
+    [limits]                # optional; each key optional (see accord.net._limits)
+    requests_per_minute = 1200
+    staging_site_bytes = 2147483648
+
 The hub's state lives in the config's folder: the task queue (``queue.sqlite``), blobs,
 and ``checkpoints/`` — after every round the global state of the running plan. Killed
 mid-plan and started again, the hub reopens its ledger and queue and carries on from the
@@ -30,7 +34,7 @@ ever see what the site processes reply.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,7 @@ from accord.crypto import load_identity
 from accord.data import load_cohort
 from accord.fl.governance import SitePolicy
 from accord.ledger import HubLedger, SQLiteLedgerStore
+from accord.net import DEFAULT_LIMITS, Limits
 from accord.services._hub_service import HubService
 from accord.services._service_config import (
     TLSPaths,
@@ -62,9 +67,11 @@ from accord.studies import (
     write_report,
 )
 
-__all__ = ["HubConfig", "read_hub_config", "serve_hub"]
+__all__ = ["HubConfig", "read_hub_config", "read_limits", "serve_hub"]
 
 log = logging.getLogger("accord.hub")
+
+_MIN_REQUEST_BYTES = 16 * 1024 * 1024  # a site uploads pieces of this size (its chunk_bytes)
 
 
 @dataclass(frozen=True)
@@ -78,6 +85,7 @@ class HubConfig:
     seed: int
     timeout_s: float
     tls: TLSPaths | None
+    limits: Limits = DEFAULT_LIMITS
 
 
 def read_hub_config(path: Path) -> HubConfig:
@@ -103,7 +111,41 @@ def read_hub_config(path: Path) -> HubConfig:
         seed=seed_of(hub, "hub", path),
         timeout_s=float(timeout),
         tls=tls,
+        limits=read_limits(data, path),
     )
+
+
+def read_limits(data: dict[str, Any], path: Path) -> Limits:
+    """The ``[limits]`` table (absent: the defaults); unknown keys and values that are not
+    positive whole numbers (``staging_expiry_s``: seconds > 0) are errors naming the field."""
+    given = table(data, "limits", path, {})
+    known = {f.name for f in fields(Limits)}
+    for key in given:
+        if key not in known:
+            raise ConfigError(
+                f"{path}: field 'limits.{key}': unknown (expected one of "
+                f"{', '.join(sorted(known))})"
+            )
+    values: dict[str, Any] = {}
+    for key, value in given.items():
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        whole = isinstance(value, int) or key == "staging_expiry_s"
+        if not number or not whole or value <= 0:
+            what = "seconds > 0" if key == "staging_expiry_s" else "a whole number > 0"
+            raise ConfigError(f"{path}: field 'limits.{key}': expected {what}")
+        values[key] = float(value) if key == "staging_expiry_s" else value
+    limits = Limits(**values)
+    if limits.max_request_bytes < _MIN_REQUEST_BYTES:
+        raise ConfigError(
+            f"{path}: field 'limits.max_request_bytes': expected at least {_MIN_REQUEST_BYTES}"
+            " (a site uploads pieces of that size)"
+        )
+    if limits.staging_site_bytes > limits.staging_total_bytes:
+        raise ConfigError(
+            f"{path}: field 'limits.staging_site_bytes': expected at most "
+            "limits.staging_total_bytes"
+        )
+    return limits
 
 
 def reopen_run_ledger(config: HubConfig, sites: list[str], study_name: str) -> RunLedger:
@@ -143,6 +185,7 @@ def serve_hub(config: HubConfig) -> dict[str, Any]:
         host=config.host,
         port=config.port,
         timeout_s=config.timeout_s,
+        limits=config.limits,
     )
     try:
         url = service.start()

@@ -5,7 +5,10 @@ serves it with the task queue over HTTPS (:mod:`accord.net`): sites long-poll fo
 tasks, upload replies and ledger entries, pull the log and co-sign checkpoints. Each
 request is authenticated by its client certificate: issued by the consortium's CA, not
 revoked on the ledger (``certificate.revoke``), and for a member organisation; a refusal
-is itself a signed ``connection.refused`` entry. :meth:`HubService.consortium` gives the
+is itself a signed ``connection.refused`` entry, once per certificate and reason per
+``limits.refusal_window_s`` with a count of the ones between (:mod:`._refusals`). The
+hub's :class:`~accord.net._limits.Limits` (request size and rate, staging quotas) go to the
+app and the task queue. :meth:`HubService.consortium` gives the
 :class:`~accord.studies._federated_run.StudyRun` a Hub whose transport is the queue, so a study
 runs over the network exactly as in simulation.
 """
@@ -13,6 +16,7 @@ runs over the network exactly as in simulation.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -29,7 +33,9 @@ from accord.crypto import (
 from accord.fl import Hub, LedgerRecorder
 from accord.ledger import Entry, HubLedger, SQLiteLedgerStore
 from accord.net import (
+    DEFAULT_LIMITS,
     LEDGER_SYNC,
+    Limits,
     LockedHubLedger,
     QueueTransport,
     Task,
@@ -40,6 +46,7 @@ from accord.net import (
     ledger_router,
     start_in_thread,
 )
+from accord.services._refusals import RefusalLog
 from accord.services._service_config import TLSPaths
 from accord.studies import HUB_ORG, RESEARCHER_ORG, Consortium, RunLedger
 
@@ -58,6 +65,7 @@ class HubService:
         host: str = "127.0.0.1",
         port: int = 0,
         timeout_s: float = 600.0,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.audit = audit
         self.state = state
@@ -65,9 +73,11 @@ class HubService:
         self.host = host
         self.port = port
         self.timeout_s = timeout_s
+        self.limits = limits
         self.sites = sorted(audit.datasets)  # every member site (keys or not)
         self.url = ""
-        self.refused: list[str] = []  # why connections were refused (also on the ledger)
+        self.refused: list[str] = []  # refusals recorded on the ledger (not those counted)
+        self.refusals = RefusalLog(self._record_refusal, limits.refusal_window_s)
         self.hubs: list[Hub] = []  # the round loops handed out (their timeout follows ours)
         self._stop: Callable[[], None] | None = None
         self._app: Any = None
@@ -75,7 +85,7 @@ class HubService:
         self._closed = False
         self.ledger: LockedHubLedger
         self.audit = audit.handed_to(self._open_ledger, self.cosign)
-        self.queue = TaskQueue(state / "queue.sqlite")
+        self.queue = TaskQueue(state / "queue.sqlite", limits=limits)
         self.transport = QueueTransport(self.queue)
 
     def _open_ledger(self) -> LockedHubLedger:
@@ -91,7 +101,9 @@ class HubService:
         if self.tls is not None:
             self._context = server_context(*self.tls)
             auth = self._authenticate(self.tls[2])
-        self._app = create_app(self.queue, auth, routers=[ledger_router(self.ledger)])
+        self._app = create_app(
+            self.queue, auth, routers=[ledger_router(self.ledger)], limits=self.limits
+        )
         self.url, self._stop = start_in_thread(
             self._app,
             self.host,
@@ -112,7 +124,7 @@ class HubService:
                 if peer.org not in members:
                     raise AuthError(f"organisation {peer.org} is not a member of this consortium")
             except AuthError as exc:
-                self._record_refusal(str(exc))
+                self.refusals.refuse(hashlib.sha256(der).hexdigest(), str(exc))
                 raise
             return peer.org
 
@@ -127,11 +139,12 @@ class HubService:
             (s.kind, Entry.parse(s.entry).payload) for s in entries if s.org in operators
         )
 
-    def _record_refusal(self, reason: str) -> None:
-        """A refused connection is a signed ledger entry (organisation names, serials only)."""
-        self.refused.append(reason)
+    def _record_refusal(self, payload: dict[str, object]) -> None:
+        """A refused connection is a signed ledger entry (organisation names, serials only);
+        :attr:`refusals` decides which ones are recorded."""
+        self.refused.append(str(payload["reason"]))
         with contextlib.suppress(Exception):  # never let recording hide the refusal itself
-            self.ledger.record(self.audit.hub, "connection.refused", {"reason": reason})
+            self.ledger.record(self.audit.hub, "connection.refused", payload)
 
     def partition(self, seconds: float) -> None:
         """Make the hub unreachable for ``seconds`` (its server goes away, then comes back on
@@ -198,5 +211,7 @@ class HubService:
             self._stop = None
         if not self._closed:
             self._closed = True
+            if hasattr(self, "ledger"):  # the counts of refusals not yet recorded
+                self.refusals.flush()
             self.queue.close()
             self.ledger.close()
