@@ -19,7 +19,9 @@ exit code the CLI returns for it::
     │   ├── ReplyConflictError           net: a second, different reply to one task
     │   ├── TaskExpiredError             net: a reply after the hub stopped waiting
     │   ├── UploadOffsetError            net: a chunk that does not continue its upload
-    │   └── UploadBusyError              net: an upload already being written
+    │   ├── UploadBusyError              net: an upload already being written
+    │   ├── StagingQuotaError            net: an upload over a site's or the hub's quota
+    │   └── RateLimitedError             net: a caller over its request rate (429)
     ├── LedgerError (9)                  the audit ledger is unreadable or inconsistent
     │   └── EquivocationError (10)       a log showed two different histories
     ├── KeyFileError (11, ValueError)    a key file is missing, malformed or too open
