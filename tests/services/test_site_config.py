@@ -107,3 +107,64 @@ def read_hub_config_ok(folder: Path, tls: str) -> HubConfig:
     path = folder / "ok.toml"
     path.write_text(HUB_TOML.format(listen="127.0.0.1:8443", tls=tls))
     return read_hub_config(path)
+
+
+HUB_OK = HUB_TOML.format(listen="127.0.0.1:8443", tls=TLS)
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "hint"),
+    [
+        (HUB_OK.replace("[tls]", "timout = 5\n[tls]"), "hub.timout", "did you mean 'timeout'?"),
+        (HUB_OK + '[store]\nurl = "postgresql://db/a"\n', "store", "one of hub, limits, tls"),
+        (HUB_OK + "[limit]\nrequests_per_minute = 10\n", "limit", "did you mean 'limits'?"),
+        (
+            HUB_OK + "[limits]\nrequest_per_minute = 10\n",
+            "limits.request_per_minute",
+            "did you mean 'requests_per_minute'?",
+        ),
+    ],
+)
+def test_a_hub_config_refuses_an_unknown_key_with_a_suggestion(
+    tmp_path: Path, text: str, field: str, hint: str
+) -> None:
+    path = tmp_path / "hub.toml"
+    path.write_text(text)
+    with pytest.raises(
+        ConfigError,
+        match=rf"^{re.escape(str(path))}: field '{field}': unknown key .*{re.escape(hint)}",
+    ):
+        read_hub_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "hint"),
+    [
+        (SITE_TOML.replace("hub =", "hubb ="), "site.hubb", "did you mean 'hub'?"),
+        (SITE_TOML + "insecur = true\n", "tls.insecur", "did you mean 'insecure'?"),
+        (SITE_TOML + '\n[ledger]\nanchr = "a.json"\n', "ledger.anchr", "did you mean 'anchor'?"),
+        (SITE_TOML + "\n[polcy]\n", "polcy", "did you mean 'policy'?"),
+        (
+            SITE_TOML + "\n[policy]\nmin-cohort-sise = 30\n",
+            "policy.min-cohort-sise",
+            "did you mean 'min-cohort-size'?",
+        ),
+    ],
+)
+def test_a_site_config_refuses_an_unknown_key_with_a_suggestion(
+    tmp_path: Path, text: str, field: str, hint: str
+) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(text.format(hub="https://hub.example.org:8443", tls=TLS))
+    with pytest.raises(
+        ConfigError,
+        match=rf"^{re.escape(str(path))}: field '{field}': unknown key .*{re.escape(hint)}",
+    ):
+        read_service_config(path)
+
+
+def test_tls_insecure_must_be_a_boolean(tmp_path: Path) -> None:
+    path = tmp_path / "site.toml"
+    path.write_text(SITE_TOML.format(hub="http://127.0.0.1:8443", tls='[tls]\ninsecure = "yes"\n'))
+    with pytest.raises(ConfigError, match=r"field 'tls.insecure': expected true or false"):
+        read_service_config(path)

@@ -34,6 +34,7 @@ from accord.core._errors import (
 from accord.core._hashing import canonical_json, floats_as_strings, sha256_hex
 from accord.core._ids import new_id
 from accord.core._signer import Signer
+from accord.core._suggest import check_keys, did_you_mean, validation_message
 
 __all__ = [
     "MIL_KINDS",
@@ -61,11 +62,14 @@ __all__ = [
     "TrainingSpec",
     "TransportError",
     "canonical_json",
+    "check_keys",
     "decode_arrays",
+    "did_you_mean",
     "encode_arrays",
     "floats_as_strings",
     "format_rows",
     "load_study",
     "new_id",
     "sha256_hex",
+    "validation_message",
 ]

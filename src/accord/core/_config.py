@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from accord.core._errors import ConfigError
 from accord.core._hashing import canonical_json, floats_as_strings, sha256_hex
+from accord.core._suggest import validation_message
 
 __all__ = [
     "MIL_KINDS",
@@ -200,9 +201,8 @@ def parse_study(data: dict[str, Any], source: str) -> StudySpec:
     try:
         return StudySpec.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ConfigError(f"{source}: field '{field}': {first['msg']}") from None
+        field, message = validation_message(exc, StudySpec)
+        raise ConfigError(f"{source}: field '{field or '(top level)'}': {message}") from None
 
 
 def load_study(path: Path) -> StudySpec:

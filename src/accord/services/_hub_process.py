@@ -38,7 +38,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from accord.core import ConfigError
+from accord.core import ConfigError, check_keys
 from accord.crypto import load_identity
 from accord.data import load_cohort
 from accord.fl.governance import SitePolicy
@@ -92,7 +92,9 @@ def read_hub_config(path: Path) -> HubConfig:
     """Validate ``hub.toml``; errors name the file and the field."""
     data = read_toml(path, "hub config")
     folder = path.parent.resolve()
+    check_keys(data, ("hub", "tls", "limits"), path, "")
     hub = table(data, "hub", path)
+    check_keys(hub, ("listen", "run", "study", "data", "seed", "timeout"), path, "hub")
     tls = tls_paths(data, folder, path)
     host, port = listen_address(hub.get("listen", ""), tls, path, "hub.listen")
     for key in ("run", "study"):
@@ -119,13 +121,7 @@ def read_limits(data: dict[str, Any], path: Path) -> Limits:
     """The ``[limits]`` table (absent: the defaults); unknown keys and values that are not
     positive whole numbers (``staging_expiry_s``: seconds > 0) are errors naming the field."""
     given = table(data, "limits", path, {})
-    known = {f.name for f in fields(Limits)}
-    for key in given:
-        if key not in known:
-            raise ConfigError(
-                f"{path}: field 'limits.{key}': unknown (expected one of "
-                f"{', '.join(sorted(known))})"
-            )
+    check_keys(given, (f.name for f in fields(Limits)), path, "limits")
     values: dict[str, Any] = {}
     for key, value in given.items():
         number = isinstance(value, int | float) and not isinstance(value, bool)

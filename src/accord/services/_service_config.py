@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from accord.core import ConfigError
+from accord.core import ConfigError, check_keys
 
 __all__ = [
     "TLSPaths",
@@ -62,6 +62,9 @@ def seed_of(section: dict[str, Any], name: str, path: Path) -> int:
 def tls_paths(data: dict[str, Any], folder: Path, path: Path) -> TLSPaths | None:
     """The ``[tls]`` files, or None for ``insecure = true`` (plain HTTP on loopback only)."""
     tls = table(data, "tls", path, {})
+    check_keys(tls, ("cert", "key", "ca", "insecure"), path, "tls")
+    if not isinstance(tls.get("insecure", False), bool):
+        raise ConfigError(f"{path}: field 'tls.insecure': expected true or false")
     if tls.get("insecure", False):
         return None
     for key in ("cert", "key", "ca"):

@@ -48,7 +48,7 @@ from typing import Any
 
 import httpx
 
-from accord.core import ConfigError, EquivocationError, StudySpec
+from accord.core import ConfigError, EquivocationError, StudySpec, check_keys
 from accord.crypto import Identity, client_context, load_identity
 from accord.data import load_cohort
 from accord.fl import (
@@ -121,12 +121,16 @@ def read_service_config(path: Path) -> SiteServiceConfig:
     """Validate a site's ``site.toml``; errors name the file and the field."""
     data = read_toml(path, "site config")
     folder = path.parent.resolve()
+    check_keys(data, ("site", "tls", "ledger", "policy"), path, "")
     site = table(data, "site", path)
+    check_keys(site, ("org", "dataset", "data", "hub", "study", "seed"), path, "site")
     for key in ("org", "dataset", "hub", "study"):
         if not isinstance(site.get(key), str) or not site[key]:
             raise ConfigError(f"{path}: field 'site.{key}': expected a non-empty string")
     tls = tls_paths(data, folder, path)
-    anchor = table(data, "ledger", path, {}).get("anchor")
+    ledger = table(data, "ledger", path, {})
+    check_keys(ledger, ("anchor",), path, "ledger")
+    anchor = ledger.get("anchor")
     if anchor is not None and (not isinstance(anchor, str) or not anchor):
         raise ConfigError(f"{path}: field 'ledger.anchor': expected a file path")
     return SiteServiceConfig(

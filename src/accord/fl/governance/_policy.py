@@ -29,7 +29,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from accord.core import ConfigError, PolicyError
+from accord.core import ConfigError, PolicyError, validation_message
 from accord.fl.governance._assets import Dataset, Function, GovernanceView, SubmittedPlan
 from accord.fl.governance._function import (
     SiteInstall,
@@ -81,12 +81,14 @@ def parse_site_policy(table: Mapping[str, Any], source: str) -> SitePolicy:
     try:
         return SitePolicy.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = [str(p) for p in first["loc"]]
+        _, message = validation_message(exc, SitePolicy)
+        loc = [str(p) for p in exc.errors()[0]["loc"]]
         if loc:
             loc[0] = written.get(loc[0], loc[0])
+            if "-" in loc[0] and message.startswith("unknown key"):
+                message = message.replace("_", "-")  # suggest in the spelling written
         name = ".".join(["policy", *loc])
-        raise ConfigError(f"{source}: field '{name}': {first['msg']}") from None
+        raise ConfigError(f"{source}: field '{name}': {message}") from None
 
 
 def load_site_policy(path: Path) -> SitePolicy:
