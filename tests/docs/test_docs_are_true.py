@@ -9,6 +9,7 @@ from pathlib import Path
 from accord.core import PrivacySpec
 from accord.core._config import parse_study
 from accord.net import DEFAULT_LIMITS
+from accord.services import read_hub_config, read_service_config
 from accord.services._hub_process import read_limits
 from accord.studies import BUILTIN_STUDIES, builtin_study
 
@@ -68,3 +69,22 @@ def test_the_deployment_guide_lists_the_hubs_default_limits(tmp_path: Path) -> N
     assert read_limits(limits, tmp_path / "hub.toml") == DEFAULT_LIMITS
     for key in limits["limits"]:
         assert f"`{key}`" in section  # each one says what a site sees
+
+
+def test_the_deployment_guides_site_and_hub_configs_are_read_as_written(tmp_path: Path) -> None:
+    """Every ``[site]``/``[hub]`` TOML example in the deployment guide and the governance
+    page is a config the services accept (an unknown key would be refused)."""
+    checked = 0
+    for page in ("deployment.md", "governance.md"):
+        text = (ROOT / "docs" / page).read_text()
+        for block in re.findall(r"```toml\n(.*?)```", text, re.S):
+            path = tmp_path / f"{page}.{checked}.toml"
+            path.write_text(block)
+            if block.startswith("[site]"):
+                config = read_service_config(path)
+                assert config.org and config.dataset
+                checked += 1
+            elif block.startswith("[hub]"):
+                assert read_hub_config(path).port > 0
+                checked += 1
+    assert checked >= 3
