@@ -33,9 +33,12 @@ from accord.core._errors import (
 )
 from accord.core._hashing import canonical_json, floats_as_strings, sha256_hex
 from accord.core._ids import new_id
+from accord.core._json import MAX_JSON_DEPTH, MAX_JSON_INT, load_json
 from accord.core._signer import Signer
 
 __all__ = [
+    "MAX_JSON_DEPTH",
+    "MAX_JSON_INT",
     "MIL_KINDS",
     "AccordError",
     "AggregationError",
@@ -65,6 +68,7 @@ __all__ = [
     "encode_arrays",
     "floats_as_strings",
     "format_rows",
+    "load_json",
     "load_study",
     "new_id",
     "sha256_hex",
