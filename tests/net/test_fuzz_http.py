@@ -346,6 +346,18 @@ def test_hostile_values_are_a_400_naming_the_field_not_the_value(
     assert str(HUGE) not in answer.text
 
 
+@pytest.mark.parametrize(("old", "new"), [(5, 3), (0, 2**63 - 1), (3, 2)])
+def test_a_consistency_proof_outside_the_log_is_a_400_without_the_hubs_paths(
+    hub: Hub, old: int, new: int
+) -> None:
+    answer = hub.client.get(
+        "/v1/ledger/consistency", params={"old": old, "new": new}, headers={"Accord-Site": "a"}
+    )
+    assert answer.status_code == 400
+    assert "need old <= new <=" in answer.json()["error"]
+    assert "sqlite" not in answer.text and "/" not in answer.json()["error"]
+
+
 def test_the_last_possible_page_start_is_an_empty_page(hub: Hub) -> None:
     answer = hub.client.get(
         "/v1/ledger/entries", params={"start": 2**63 - 1}, headers={"Accord-Site": "a"}
