@@ -27,8 +27,8 @@ import binascii
 import json
 from collections.abc import Callable, Mapping, Sequence
 
-from accord.core import AggregationError, TransportError, load_json, new_id
-from accord.crypto.secagg import Advertisement, SecAggServer
+from accord.core import AggregationError, TransportError, new_id
+from accord.crypto.secagg import Advertisement, SecAggServer, unpack_bytes_map
 from accord.fl._aggregation import WeightedSum
 from accord.fl._contribution import Layout, unflatten
 from accord.fl._plan import Plan, round_secagg
@@ -70,12 +70,9 @@ def _sealed(site: str, document: str, phase: str) -> dict[str, bytes]:
     """A site's ``{name: base64}`` reply document, decoded (bounded parsing: a site may
     be hostile); AggregationError naming the site for anything else."""
     try:
-        parsed = load_json(document)
-    except ValueError as exc:
-        raise AggregationError(f"site '{site}' sent a malformed {phase} reply ({exc})") from None
-    if not isinstance(parsed, dict):
-        raise AggregationError(f"site '{site}' sent a malformed {phase} reply (not an object)")
-    return {str(name): _decoded(site, value, phase) for name, value in parsed.items()}
+        return unpack_bytes_map(document.encode("utf-8"))
+    except TransportError as exc:
+        raise AggregationError(f"site '{site}' sent a malformed {phase} reply: {exc}") from None
 
 
 def _advert(site: str, document: str) -> Advertisement:
