@@ -59,6 +59,7 @@ FACES: dict[str, list[str]] = {
         "format_rows",
         "load_json",
         "load_study",
+        "load_toml",
         "new_id",
         "sha256_hex",
     ],

@@ -1,9 +1,10 @@
 """Every CLI command that reads a user's file answers garbage with one line, never a
 traceback.
 
-Each command gets each kind of garbage (a PNG, an empty file, non-UTF-8 bytes, JSON nested
-100,000 deep, an integer of 30 digits, a fake SQLite header, a folder) where it expects a
-ledger, a bundle, a proof, an anchor, a key, a certificate, a request or a study. The
+Each command gets each kind of garbage (a PNG, an empty file, non-UTF-8 bytes, JSON or TOML
+nested 100,000 deep, an integer of 30 digits, a fake SQLite header, a folder) where it
+expects a ledger, a bundle, a proof, an anchor, a key, a certificate, a request, a study
+or a service config. The
 answer must be the CLI's convention (``error: <Class>: ...`` on one stderr line, the
 class's exit code): no traceback, no uncaught exception, nothing on stdout.
 """
@@ -60,6 +61,8 @@ GARBAGE: dict[str, bytes | None] = {
         {"format": "accord-key/1", "org": 5, "key_id": [], "public": {}}
     ).encode(),
     "folder": None,
+    "deep toml": b"a = " + b"[" * 100_000 + b"]" * 100_000,
+    "deep inline tables": b"a = " + b"{b = " * 5_000 + b"1" + b"}" * 5_000,
 }
 
 # what each command is given: FILE stands for the garbage, OUT for a fresh folder
@@ -75,6 +78,9 @@ COMMANDS: dict[str, list[str]] = {
     "ca show": ["ca", "show", "FILE"],
     "ca sign": ["ca", "sign", "FILE", "--ca", "OUT", "--out", "OUT"],
     "run": ["run", "FILE", "--out", "OUT"],
+    "hub serve": ["hub", "serve", "--config", "FILE"],
+    "site serve": ["site", "serve", "--config", "FILE"],
+    "consortium init": ["consortium", "init", "OUT/ws", "--study", "FILE"],
     "wsi info": ["wsi", "info", "FILE"],
 }
 
@@ -89,7 +95,15 @@ def _garbage(tmp_path: Path, kind: str, suffix: str) -> Path:
     return path
 
 
-_SUFFIX = {"run": ".toml", "wsi info": ".tif", "keys show": ".pub.json", "ca show": ".crt"}
+_SUFFIX = {
+    "run": ".toml",
+    "hub serve": ".toml",
+    "site serve": ".toml",
+    "consortium init": ".toml",
+    "wsi info": ".tif",
+    "keys show": ".pub.json",
+    "ca show": ".crt",
+}
 
 
 @pytest.mark.parametrize("kind", sorted(GARBAGE))

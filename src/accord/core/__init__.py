@@ -35,6 +35,7 @@ from accord.core._hashing import canonical_json, floats_as_strings, sha256_hex
 from accord.core._ids import new_id
 from accord.core._json import MAX_JSON_DEPTH, MAX_JSON_INT, load_json
 from accord.core._signer import Signer
+from accord.core._toml import load_toml
 
 __all__ = [
     "MAX_JSON_DEPTH",
@@ -70,6 +71,7 @@ __all__ = [
     "format_rows",
     "load_json",
     "load_study",
+    "load_toml",
     "new_id",
     "sha256_hex",
 ]

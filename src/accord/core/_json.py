@@ -23,7 +23,7 @@ from typing import Any
 
 import pydantic_core
 
-__all__ = ["MAX_JSON_DEPTH", "MAX_JSON_INT", "load_json"]
+__all__ = ["MAX_JSON_DEPTH", "MAX_JSON_INT", "check_bounds", "load_json"]
 
 MAX_JSON_DEPTH = 64  # ids, configs, counts and metrics: a handful of levels in practice
 MAX_JSON_INT = 2**63 - 1  # SQLite's INTEGER, a uint64 frame length, a Python index
@@ -60,8 +60,14 @@ def load_json(
         too_deep = "recursion limit" in str(exc)
         problem = f"nested deeper than {max_depth} levels" if too_deep else "not valid JSON"
         raise ValueError(problem) from None
-    _check(value, (), max_depth, max_int, floats)
+    check_bounds(value, max_depth=max_depth, max_int=max_int, floats=floats)
     return value
+
+
+def check_bounds(value: Any, *, max_depth: int, max_int: int, floats: bool) -> None:
+    """Refuse (ValueError naming the field path) what :func:`load_json` refuses in an
+    already parsed value: e.g. a TOML document (see :mod:`accord.core._toml`)."""
+    _check(value, (), max_depth, max_int, floats)
 
 
 def _check(value: Any, path: tuple[str, ...], depth: int, max_int: int, floats: bool) -> None:

@@ -19,7 +19,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from accord.core import ConfigError, StudySpec, new_id
+from accord.core import ConfigError, StudySpec, load_toml, new_id
 from accord.crypto import Identity, load_identity, new_identity, save_identity
 from accord.data import load_cohort
 from accord.fl.governance import SitePolicy, load_site_policy
@@ -74,7 +74,7 @@ def resolve_hub(value: str) -> Path:
 
 def read_site_config(path: Path) -> SiteConfig:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = load_toml(path.read_text(encoding="utf-8"))
         site = data["site"]
         org, dataset, folder = str(site["org"]), str(site["dataset"]), str(site.get("data", ""))
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
