@@ -73,7 +73,7 @@ DEFAULT_MAX_REQUEST_BYTES = 64 * 1024 * 1024
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _SEND_PIECE_BYTES = PIECE_BYTES // 4  # a blob download: small, since every site holds one
 _MAX_WAIT_S = 86_400.0  # a long poll asks for at most a day (the server caps it lower)
-_Offset = Query(ge=0, le=MAX_JSON_INT)  # byte offsets: a SQLite INTEGER, a file position
+_ByteOffset = Annotated[int, Query(ge=0, le=MAX_JSON_INT)]  # a SQLite INTEGER, a file position
 
 Authenticate = Callable[[Request], str]
 
@@ -212,7 +212,7 @@ def create_app(
 
     @app.put("/v1/blobs/{digest}/upload")
     async def put_upload(
-        request: Request, site: _Caller, digest: str, offset: Annotated[int, _Offset]
+        request: Request, site: _Caller, digest: str, offset: _ByteOffset
     ) -> JSONResponse:
         check_digest(digest)
         _check_declared_size(request, max_request_bytes)
@@ -245,7 +245,7 @@ def create_app(
     async def get_blob(
         site: _Caller,
         digest: str,
-        offset: Annotated[int, _Offset] = 0,
+        offset: _ByteOffset = 0,
         length: Annotated[int | None, Query(ge=1, le=MAX_JSON_INT)] = None,
     ) -> Response:
         check_digest(digest)
