@@ -42,7 +42,8 @@ def load_json(
     Parameters
     ----------
     data : the document.
-    max_depth : the most nested objects and arrays (a bare scalar has depth 0).
+    max_depth : the most nested objects and arrays (a bare scalar has depth 0); the
+        parser itself stops near 200, so a larger value allows no more.
     max_int : the largest magnitude an integer may have.
     floats : whether numbers with a fraction or an exponent are allowed (ledger entries
         forbid them).
@@ -67,16 +68,18 @@ def load_json(
 def check_bounds(value: Any, *, max_depth: int, max_int: int, floats: bool) -> None:
     """Refuse (ValueError naming the field path) what :func:`load_json` refuses in an
     already parsed value: e.g. a TOML document (see :mod:`accord.core._toml`)."""
-    _check(value, (), max_depth, max_int, floats)
+    _check(value, (), max_depth, max_int, floats, max_depth)
 
 
-def _check(value: Any, path: tuple[str, ...], depth: int, max_int: int, floats: bool) -> None:
+def _check(
+    value: Any, path: tuple[str, ...], depth: int, max_int: int, floats: bool, limit: int
+) -> None:
     if isinstance(value, dict | list):
         if depth == 0:
-            raise ValueError(f"nested too deep at field '{_name(path)}'")
+            raise ValueError(f"nested deeper than {limit} levels at field '{_name(path)}'")
         items = value.items() if isinstance(value, dict) else enumerate(value)
         for key, item in items:
-            _check(item, (*path, str(key)), depth - 1, max_int, floats)
+            _check(item, (*path, str(key)), depth - 1, max_int, floats, limit)
     elif isinstance(value, bool) or value is None or isinstance(value, str):
         return
     elif isinstance(value, int):

@@ -25,7 +25,7 @@ def load_toml(text: str, *, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
     try:
         document = tomllib.loads(text)
     except RecursionError:
-        raise tomllib.TOMLDecodeError("nested too deep") from None
+        raise tomllib.TOMLDecodeError(f"nested deeper than {max_depth} levels") from None
     try:
         check_bounds(document, max_depth=max_depth, max_int=MAX_JSON_INT, floats=True)
     except ValueError as exc:
