@@ -122,3 +122,15 @@ def test_garbage_is_one_line_and_an_exit_code(tmp_path: Path, command: str, kind
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     assert result.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("kind", sorted(GARBAGE))
+def test_a_workspace_with_a_garbage_manifest_is_one_line(tmp_path: Path, kind: str) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    _garbage(workspace, kind, "").rename(workspace / "consortium.json")
+    result = runner.invoke(app, ["site", "functions", "--hub", str(workspace), "--site", "s"])
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert result.exit_code not in (0, 1), result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "consortium.json" in lines[0], result.stderr
