@@ -4,13 +4,16 @@ An auditor runs ``accord ledger verify BUNDLE`` on a file anyone could have writ
 reader and the verifier must answer every file with a :class:`LedgerError` or a report
 that names the first failure; the CLI with one line on stderr and a non-zero exit. The
 files are a real small bundle with one line mutated (random bytes, non-UTF-8, a field
-replaced by a huge, deep, negative or foreign value, lines dropped or repeated) and
-random bytes. Hypothesis runs derandomized with a fixed number of examples, so the file
-takes seconds and fails the same way on every machine.
+replaced by a huge, deep, negative or foreign value, a field of a signed entry replaced
+and the entry re-encoded canonically, lines dropped or repeated) and random bytes;
+``ledger show`` and ``ledger anchor`` get the mutated bundles too. Hypothesis runs
+derandomized with a fixed number of examples, so the file takes seconds and fails the
+same way on every machine.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 from pathlib import Path
@@ -85,12 +88,28 @@ def _replace_field(line: bytes, name: str, value: Any) -> bytes:
     return text.replace('"DEEP"', _DEEP).encode()
 
 
+def _replace_entry_field(line: bytes, name: str, value: Any) -> bytes:
+    """An entry line whose signed entry bytes hold ``value`` at ``name``, still canonical
+    JSON (sorted keys, no spaces), so the parser gets past the encoding check."""
+    record = json.loads(line)
+    entry = json.loads(base64.b64decode(record["entry"]))
+    entry[name] = value
+    raw = json.dumps(entry, sort_keys=True, separators=(",", ":"))
+    record["entry"] = base64.b64encode(raw.replace('"DEEP"', _DEEP).encode()).decode()
+    return json.dumps(record).encode()
+
+
 @st.composite
 def _mutated(draw: st.DrawFn, lines: list[bytes]) -> bytes:
     lines = list(lines)
     index = draw(st.integers(0, len(lines) - 1))
-    how = draw(st.sampled_from(["field", "bytes", "flip", "drop", "repeat", "cut"]))
-    if how == "field":
+    how = draw(st.sampled_from(["field", "entry", "bytes", "flip", "drop", "repeat", "cut"]))
+    if how == "entry":
+        entries = [i for i, line in enumerate(lines) if b'"type": "entry"' in line]
+        index = draw(st.sampled_from(entries))
+        name = draw(st.sampled_from(["v", "seq", "org", "kind", "payload", "prev", "time", "x"]))
+        lines[index] = _replace_entry_field(lines[index], name, draw(_VALUES))
+    elif how == "field":
         names = [*sorted(json.loads(lines[index])), "extra"]
         lines[index] = _replace_field(lines[index], draw(st.sampled_from(names)), draw(_VALUES))
     elif how == "bytes":
@@ -169,3 +188,19 @@ def test_the_cli_answers_garbage_with_one_line_and_no_traceback(name: str, tmp_p
     assert "Traceback" not in result.output
     assert result.stderr.strip().startswith("error: LedgerError:")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@settings(FUZZ, max_examples=60)
+@given(data=st.data())
+def test_show_and_anchor_answer_a_mutated_bundle_with_output_or_one_line(
+    bundle_lines: list[bytes], tmp_path: Path, data: st.DataObject
+) -> None:
+    path = tmp_path / "c.jsonl"
+    path.write_bytes(data.draw(_mutated(bundle_lines)))
+    for command in (["ledger", "show", str(path)], ["ledger", "anchor", str(path)]):
+        result = CliRunner().invoke(app, command)
+        assert result.exception is None or isinstance(result.exception, SystemExit), command
+        assert "Traceback" not in result.output
+        if result.exit_code != 0:
+            assert result.exit_code == LedgerError.exit_code, result.output
+            assert len(result.stderr.strip().splitlines()) == 1, result.stderr
