@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from accord.cli._errors import guarded
-from accord.core import ConfigError, EquivocationError, LedgerError
+from accord.cli._proof import PROOF_FORMAT, Proof, load_proof
+from accord.core import ConfigError, EquivocationError, LedgerError, load_json
 from accord.crypto import load_public
 from accord.ledger import (
     Anchor,
@@ -338,7 +339,7 @@ def _proof_document(store: SQLiteLedgerStore, seq: int) -> dict[str, Any]:
     cp = max(covering, key=lambda c: c.size)
     stored = next(iter(store.read(seq, seq + 1)))
     return {
-        "format": "accord-inclusion-proof",
+        "format": PROOF_FORMAT,
         "seq": seq,
         "size": cp.size,
         "root": cp.root.hex(),
@@ -360,40 +361,29 @@ def check_proof(
     """Check an inclusion proof without the ledger (and the checkpoint with --hub-key)."""
 
     def action() -> None:
-        doc = _load_proof(proof_file)
-        entry, signature = base64.b64decode(doc["entry"]), base64.b64decode(doc["signature"])
-        proof = [bytes.fromhex(h) for h in doc["proof"]]
-        root = bytes.fromhex(doc["root"])
-        leaf = leaf_hash(entry + signature)
-        if not verify_inclusion(leaf, int(doc["seq"]), int(doc["size"]), proof, root):
-            raise LedgerError(f"{proof_file}: the entry is NOT included under root {doc['root']}")
-        message = f"entry {doc['seq']} is included in the log of size {doc['size']}"
+        proof = load_proof(proof_file)
+        leaf = leaf_hash(proof.entry + proof.signature)
+        if not verify_inclusion(leaf, proof.seq, proof.size, proof.path, proof.root):
+            raise LedgerError(
+                f"{proof_file}: the entry is NOT included under root {proof.root.hex()}"
+            )
+        message = f"entry {proof.seq} is included in the log of size {proof.size}"
         if hub_key is not None:
-            message += _check_checkpoint(doc, hub_key, root)
-        parsed = Entry.parse(entry)
+            message += _check_checkpoint(proof, hub_key)
+        parsed = Entry.parse(proof.entry)
         console.print(f"OK: {message} ({parsed.kind} by {parsed.org} at {parsed.time})")
 
     guarded(debug, action)
 
 
-def _load_proof(path: Path) -> dict[str, Any]:
-    try:
-        doc = json.loads(path.read_text())
-        if doc.get("format") != "accord-inclusion-proof":
-            raise ValueError
-        for key in ("seq", "size", "root", "entry", "signature", "proof", "checkpoint"):
-            doc[key]
-    except (OSError, ValueError, KeyError, AttributeError):
-        raise LedgerError(f"{path}: not an accord inclusion proof") from None
-    return dict(doc)
-
-
-def _check_checkpoint(doc: dict[str, Any], hub_key: Path, root: bytes) -> str:
+def _check_checkpoint(proof: Proof, hub_key: Path) -> str:
     public = load_public(hub_key)
-    body = base64.b64decode(doc["checkpoint"]["body"])
-    sig = base64.b64decode(doc["checkpoint"]["signature"])
-    if not verify_signature(public.public_key, sig, body):
+    if not verify_signature(public.public_key, proof.checkpoint_signature, proof.checkpoint_body):
         raise LedgerError("the checkpoint is not signed by that hub key")
-    if json.loads(body).get("root") != root.hex():
+    try:
+        body = load_json(proof.checkpoint_body)
+    except ValueError as exc:
+        raise LedgerError(f"the hub signed a checkpoint that is not JSON ({exc})") from None
+    if not isinstance(body, dict) or body.get("root") != proof.root.hex():
         raise LedgerError("the checkpoint signs another root")
     return f"; root signed by {public.org} ({public.key_id})"

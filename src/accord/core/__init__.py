@@ -33,10 +33,14 @@ from accord.core._errors import (
 )
 from accord.core._hashing import canonical_json, floats_as_strings, sha256_hex
 from accord.core._ids import new_id
+from accord.core._json import MAX_JSON_DEPTH, MAX_JSON_INT, load_json
 from accord.core._signer import Signer
 from accord.core._suggest import check_keys, did_you_mean, validation_message
+from accord.core._toml import load_toml
 
 __all__ = [
+    "MAX_JSON_DEPTH",
+    "MAX_JSON_INT",
     "MIL_KINDS",
     "AccordError",
     "AggregationError",
@@ -68,7 +72,9 @@ __all__ = [
     "encode_arrays",
     "floats_as_strings",
     "format_rows",
+    "load_json",
     "load_study",
+    "load_toml",
     "new_id",
     "sha256_hex",
     "validation_message",

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from accord.core._errors import ConfigError
 from accord.core._hashing import canonical_json, floats_as_strings, sha256_hex
 from accord.core._suggest import validation_message
+from accord.core._toml import load_toml
 
 __all__ = [
     "MIL_KINDS",
@@ -212,7 +213,7 @@ def load_study(path: Path) -> StudySpec:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read study file ({exc.strerror})") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = load_toml(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     return parse_study(data, str(path))

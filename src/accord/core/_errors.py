@@ -26,6 +26,7 @@ exit code the CLI returns for it::
     │   └── EquivocationError (10)       a log showed two different histories
     ├── KeyFileError (11, ValueError)    a key file is missing, malformed or too open
     ├── SlideReadError (12, ValueError)  a slide is missing, corrupt, unsupported or lacks mpp
+    │   └── CorruptSlideError            wsi: a truncated or structurally broken TIFF
     ├── AuthError (13)                   a peer's certificate is foreign, expired or revoked
     └── QueueStoreError                  net: the task queue's database failed
 

@@ -29,7 +29,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from accord.core import KeyFileError
+from accord.core import KeyFileError, load_json
 from accord.crypto._identity import Identity, PublicIdentity
 
 __all__ = [
@@ -191,11 +191,13 @@ def _parse_json(data: bytes, expected: str) -> dict[str, object]:
     if data.lstrip().startswith(b"-----BEGIN"):
         raise KeyFileError(f"is a bare PEM file; expected {expected}")
     try:
-        document = json.loads(data.decode("utf-8"))
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise KeyFileError(f"is not UTF-8 text; expected {expected}") from None
-    except json.JSONDecodeError as exc:
-        raise KeyFileError(f"invalid JSON at line {exc.lineno}; expected {expected}") from None
+    try:
+        document = load_json(text)
+    except ValueError as exc:
+        raise KeyFileError(f"invalid JSON ({exc}); expected {expected}") from None
     if not isinstance(document, dict):
         raise KeyFileError(f"holds a JSON {type(document).__name__}; expected {expected}")
     return document

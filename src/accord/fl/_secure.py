@@ -23,11 +23,12 @@ defaults), so any strategy that aggregates a weighted sum runs unchanged.
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from collections.abc import Callable, Mapping, Sequence
 
-from accord.core import AggregationError, new_id
-from accord.crypto.secagg import Advertisement, SecAggServer
+from accord.core import AggregationError, TransportError, new_id
+from accord.crypto.secagg import Advertisement, SecAggServer, unpack_bytes_map
 from accord.fl._aggregation import WeightedSum
 from accord.fl._contribution import Layout, unflatten
 from accord.fl._plan import Plan, round_secagg
@@ -55,6 +56,32 @@ def _task(plan: Plan, rnd: int, site: str, kind: TaskKind, document: str) -> Tas
     )
 
 
+def _decoded(site: str, text: object, phase: str) -> bytes:
+    """Base64 from a site's ``phase`` reply; AggregationError naming the site otherwise."""
+    if isinstance(text, str):
+        try:
+            return base64.b64decode(text, validate=True)
+        except (binascii.Error, ValueError):
+            pass
+    raise AggregationError(f"site '{site}' sent a malformed {phase} reply (expected base64)")
+
+
+def _sealed(site: str, document: str, phase: str) -> dict[str, bytes]:
+    """A site's ``{name: base64}`` reply document, decoded (bounded parsing: a site may
+    be hostile); AggregationError naming the site for anything else."""
+    try:
+        return unpack_bytes_map(document.encode("utf-8"))
+    except TransportError as exc:
+        raise AggregationError(f"site '{site}' sent a malformed {phase} reply: {exc}") from None
+
+
+def _advert(site: str, document: str) -> Advertisement:
+    try:
+        return Advertisement.from_bytes(_decoded(site, document, "advertisement"))
+    except TransportError as exc:
+        raise AggregationError(f"site '{site}' sent a malformed advertisement: {exc}") from None
+
+
 def _layout(replies: Mapping[str, Reply]) -> Layout:
     layouts = {tuple(r.labels.get("layout", ())) for r in replies.values()}
     if len(layouts) != 1:
@@ -77,16 +104,11 @@ def secure_round(
     replies = exchange(rnd, first)
     layout = _layout(replies)
     server = SecAggServer(secagg.secagg_config(plan.plan_id, rnd, layout.length))
-    adverts = {
-        s: Advertisement.from_bytes(base64.b64decode(r.document)) for s, r in replies.items()
-    }
+    adverts = {s: _advert(s, r.document) for s, r in replies.items()}
     forwarded = server.collect_adverts(adverts)
     doc = json.dumps({s: _b64(a.to_bytes()) for s, a in forwarded.items()})
     shared = exchange(rnd, [_task(plan, rnd, s, "secagg.share", doc) for s in forwarded])
-    outgoing = {
-        s: {to: base64.b64decode(v) for to, v in json.loads(r.document).items()}
-        for s, r in shared.items()
-    }
+    outgoing = {s: _sealed(s, r.document, "secagg.share") for s, r in shared.items()}
     routed = server.route_shares(outgoing)
     mask_tasks = [
         _task(plan, rnd, s, "secagg.mask", json.dumps({f: _b64(b) for f, b in shares.items()}))
@@ -100,17 +122,14 @@ def secure_round(
         rnd, [_task(plan, rnd, s, "secagg.consistency", doc) for s in listed.survivors]
     )
     request = server.collect_signatures(
-        {s: base64.b64decode(r.document) for s, r in signed.items()}
+        {s: _decoded(s, r.document, "secagg.consistency") for s, r in signed.items()}
     )
     doc = request.to_bytes().decode("utf-8")
     unmasked = exchange(
         rnd, [_task(plan, rnd, s, "secagg.unmask", doc) for s in request.signatures]
     )
     total = server.finalize(
-        {
-            s: {f: base64.b64decode(v) for f, v in json.loads(r.document).items()}
-            for s, r in unmasked.items()
-        }
+        {s: _sealed(s, r.document, "secagg.unmask") for s, r in unmasked.items()}
     )
     arrays, weight, counts = unflatten(total, layout)
     return WeightedSum(arrays, weight, len(listed.survivors), counts), replies

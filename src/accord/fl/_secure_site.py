@@ -40,13 +40,14 @@ from typing import Any
 
 import numpy as np
 
-from accord.core import AggregationError, PolicyError, PrivacyError, Signer
+from accord.core import AggregationError, PolicyError, PrivacyError, Signer, TransportError
 from accord.crypto.secagg import (
     Advertisement,
     SecAggClient,
     SurvivorList,
     UnmaskRequest,
     threshold_floor,
+    unpack_bytes_map,
 )
 from accord.fl._contribution import flatten
 from accord.fl._plan import ExpectSecure, SecurePlan, round_secagg
@@ -222,8 +223,8 @@ def _continue(
         )
     try:
         reply = _step(task, session, public_key_of)
-    except PrivacyError as exc:  # the hub or a peer misbehaved: refuse, and end the round
-        del sessions[key]
+    except (PrivacyError, TransportError) as exc:  # the hub or a peer misbehaved (or sent
+        del sessions[key]  # a malformed document): refuse, and end the round
         raise PolicyError(str(exc)) from None
     session.phase += 1
     if session.phase == len(_PHASES):
@@ -234,12 +235,12 @@ def _continue(
 def _step(task: Task, session: _Session, public_key_of: Callable[[str], bytes]) -> Reply:
     client = session.client
     if task.kind == "secagg.share":
-        doc = json.loads(task.document)
-        adverts = {s: Advertisement.from_bytes(base64.b64decode(v)) for s, v in doc.items()}
+        doc = unpack_bytes_map(task.document.encode("utf-8"))
+        adverts = {s: Advertisement.from_bytes(v) for s, v in doc.items()}
         out = client.share_keys(adverts, public_key_of)
         return _reply(task, document=json.dumps({to: _b64(b) for to, b in out.items()}))
     if task.kind == "secagg.mask":
-        shares = {s: base64.b64decode(v) for s, v in json.loads(task.document).items()}
+        shares = unpack_bytes_map(task.document.encode("utf-8"))
         return _reply(task, arrays={"masked": client.masked_input(session.vector, shares)})
     if task.kind == "secagg.consistency":
         signature = client.consistency(SurvivorList.from_bytes(task.document.encode("utf-8")))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from accord.core import LedgerError
+from accord.core import LedgerError, load_json
 from accord.ledger._entry import Entry
 from accord.ledger._registry import GENESIS
 from accord.ledger._store import StoredEntry
@@ -96,9 +96,11 @@ def write_anchor(path: Path, anchor: Anchor) -> None:
 def load_anchor(path: Path) -> Anchor:
     """Read an anchor file; LedgerError naming the file and the bad field."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise LedgerError(f"{path}: not a readable JSON anchor file") from None
+        doc = load_json(path.read_bytes())
+    except OSError as exc:
+        raise LedgerError(f"{path}: cannot be read ({exc.strerror})") from None
+    except ValueError as exc:
+        raise LedgerError(f"{path}: not a JSON anchor file ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != ANCHOR_FORMAT:
         raise LedgerError(f"{path}: field 'format' is not {ANCHOR_FORMAT!r}")
     hub = doc.get("hub")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from accord.core import LedgerError
+from accord.core import MAX_JSON_INT, LedgerError, load_json
 from accord.ledger._store import (
     LedgerStore,
     SQLiteLedgerStore,
@@ -102,8 +102,13 @@ def open_source(path: Path) -> LedgerSource:
     """Open a SQLite ledger store or a bundle file, by content."""
     if not path.exists():
         raise LedgerError(f"{path}: no such ledger store or bundle")
-    with path.open("rb") as fh:
-        magic = fh.read(16)
+    if not path.is_file():
+        raise LedgerError(f"{path}: not a file (expected a ledger store or bundle)")
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(16)
+    except OSError as exc:
+        raise LedgerError(f"{path}: cannot be read ({exc.strerror})") from None
     if magic.startswith(b"SQLite format 3"):
         store = SQLiteLedgerStore(path, create=False)
         return LedgerSource(path, store.checkpoints(), store.cosignatures(), store)
@@ -148,9 +153,9 @@ def _json_line(path: Path, number: int, raw: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise LedgerError(f"{path}: line {number}: not UTF-8 text (not a bundle line)") from None
     try:
-        record = json.loads(line)
-    except ValueError:
-        raise LedgerError(f"{path}: line {number}: not valid JSON") from None
+        record = load_json(line)
+    except ValueError as exc:
+        raise LedgerError(f"{path}: line {number}: {exc}") from None
     if not isinstance(record, dict):
         raise LedgerError(f"{path}: line {number}: expected a JSON object")
     return record
@@ -164,7 +169,7 @@ def _field(path: Path, number: int, record: dict[str, Any], name: str, kind: str
         if kind == "hex":
             return bytes.fromhex(value)
         if kind == "int":
-            if not isinstance(value, int):
+            if isinstance(value, bool) or not isinstance(value, int) or value > MAX_JSON_INT:
                 raise TypeError
             return value
         return None if value is None and kind == "str?" else str(value)

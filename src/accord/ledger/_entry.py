@@ -13,14 +13,13 @@ null, arrays, objects with ASCII keys); floats are refused outright.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from accord.core import LedgerError, Signer, canonical_json
+from accord.core import LedgerError, Signer, canonical_json, load_json
 from accord.ledger._merkle import leaf_hash
 
 __all__ = [
@@ -86,9 +85,9 @@ class Entry:
     def parse(cls, raw: bytes) -> Entry:
         """Decode stored bytes; refuse anything that is not the canonical encoding."""
         try:
-            data = json.loads(raw.decode("utf-8"), parse_float=_no_float)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise LedgerError(f"non-canonical encoding ({type(exc).__name__})") from None
+            data = load_json(raw, floats=False)
+        except ValueError as exc:
+            raise LedgerError(f"non-canonical encoding ({exc})") from None
         entry = cls._from_dict(data)
         if canonical_json(entry.to_dict(), check_floats=False) != raw:
             raise LedgerError("non-canonical encoding (bytes differ from canonical form)")
@@ -114,10 +113,6 @@ class Entry:
         if problems:
             raise LedgerError(f"malformed entry fields: {', '.join(problems)}")
         return cls(**{k: data[k] for k in _FIELDS})
-
-
-def _no_float(text: str) -> Any:
-    raise ValueError("floats are not allowed in ledger entries")
 
 
 @dataclass(frozen=True)

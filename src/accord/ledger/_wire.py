@@ -18,7 +18,7 @@ import base64
 import binascii
 from typing import Any
 
-from accord.core import LedgerError
+from accord.core import MAX_JSON_INT, LedgerError
 from accord.ledger._log import SignedReceipt
 from accord.ledger._store import StoredCheckpoint, StoredCosignature, StoredEntry
 
@@ -133,7 +133,7 @@ class _Fields:
 
     def count(self, name: str) -> int:
         value = self._get(name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_JSON_INT:
             raise self._bad(name)
         return value
 

@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from accord.core import AccordError, AuthError, TransportError
+from accord.core import MAX_JSON_INT, AccordError, AuthError, TransportError
 from accord.net._chunks import (
     BLOB_REF_MEDIA_TYPE,
     ENVELOPE_MEDIA_TYPE,
@@ -75,6 +75,8 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_REQUEST_BYTES = DEFAULT_LIMITS.max_request_bytes
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 _SEND_PIECE_BYTES = PIECE_BYTES // 4  # a blob download: small, since every site holds one
+_MAX_WAIT_S = 86_400.0  # a long poll asks for at most a day (the server caps it lower)
+_ByteOffset = Annotated[int, Query(ge=0, le=MAX_JSON_INT)]  # a SQLite INTEGER, a file position
 
 Authenticate = Callable[[Request], str]
 
@@ -124,7 +126,7 @@ _Caller = Annotated[str, Depends(_caller)]
 class _Commit(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=MAX_JSON_INT)
 
 
 class _Waker:
@@ -197,7 +199,9 @@ def create_app(
 
     @app.get("/v1/tasks/next")
     async def next_task(
-        request: Request, site: _Caller, wait: Annotated[float, Query(ge=0.0)] = 25.0
+        request: Request,
+        site: _Caller,
+        wait: Annotated[float, Query(ge=0.0, le=_MAX_WAIT_S)] = 25.0,
     ) -> Response:
         deadline = time.monotonic() + min(wait, max_wait_s)
         waker = wakers.get(asyncio.get_running_loop())  # None when run without lifespan
@@ -236,7 +240,7 @@ def create_app(
 
     @app.put("/v1/blobs/{digest}/upload")
     async def put_upload(
-        request: Request, site: _Caller, digest: str, offset: Annotated[int, Query(ge=0)]
+        request: Request, site: _Caller, digest: str, offset: _ByteOffset
     ) -> JSONResponse:
         check_digest(digest)
         declared = _check_declared_size(request, max_request_bytes)
@@ -269,8 +273,8 @@ def create_app(
     async def get_blob(
         site: _Caller,
         digest: str,
-        offset: Annotated[int, Query(ge=0)] = 0,
-        length: Annotated[int | None, Query(ge=1)] = None,
+        offset: _ByteOffset = 0,
+        length: Annotated[int | None, Query(ge=1, le=MAX_JSON_INT)] = None,
     ) -> Response:
         check_digest(digest)
         size = await run_in_threadpool(queue.blob_size, digest, site)

@@ -51,7 +51,7 @@ from typing import IO, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from accord.core import TransportError
+from accord.core import MAX_JSON_INT, TransportError
 from accord.net._limits import DEFAULT_LIMITS, Limits
 from accord.net._messages import WIRE_PREFIX_BYTES, Reply, Task, read_wire_prefix, wire_prefix
 
@@ -114,7 +114,7 @@ class BlobRef(BaseModel):
 
     task_id: str = Field(min_length=1)
     blob: str = Field(pattern=r"^[0-9a-f]{64}$")
-    size: int = Field(ge=0)
+    size: int = Field(ge=0, le=MAX_JSON_INT)
     header: str = Field(min_length=2)
 
     def to_wire(self) -> bytes:

@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -52,7 +51,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.responses import JSONResponse
 
-from accord.core import LedgerError, TransportError
+from accord.core import MAX_JSON_INT, LedgerError, TransportError, load_json
 from accord.ledger import (
     Entry,
     HubLedger,
@@ -280,10 +279,10 @@ def ledger_router(ledger: LockedHubLedger, *, max_entry_bytes: int = MAX_ENTRY_B
     @router.get("/entries")
     async def get_entries(
         org: _Caller,
-        start: Annotated[int, Query(ge=0)] = 0,
-        stop: Annotated[int | None, Query(ge=0)] = None,
+        start: Annotated[int, Query(ge=0, le=MAX_JSON_INT)] = 0,
+        stop: Annotated[int | None, Query(ge=0, le=MAX_JSON_INT)] = None,
     ) -> JSONResponse:
-        end = start + PAGE_LIMIT if stop is None else min(stop, start + PAGE_LIMIT)
+        end = min(start + PAGE_LIMIT, MAX_JSON_INT if stop is None else stop)
         page = await run(partial(_read_page, start=start, stop=end))
         return JSONResponse({"entries": [entry_to_json(e) for e in page]})
 
@@ -301,9 +300,11 @@ def ledger_router(ledger: LockedHubLedger, *, max_entry_bytes: int = MAX_ENTRY_B
 
     @router.get("/consistency")
     async def get_consistency(
-        org: _Caller, old: Annotated[int, Query(ge=0)], new: Annotated[int, Query(ge=0)]
+        org: _Caller,
+        old: Annotated[int, Query(ge=0, le=MAX_JSON_INT)],
+        new: Annotated[int, Query(ge=0, le=MAX_JSON_INT)],
     ) -> JSONResponse:
-        proof = await run(lambda hub: hub.store.consistency_proof(old, new))
+        proof = await run(partial(_consistency, old=old, new=new))
         return JSONResponse({"old": old, "new": new, "proof": [p.hex() for p in proof]})
 
     @router.post("/cosignatures")
@@ -319,7 +320,7 @@ def ledger_router(ledger: LockedHubLedger, *, max_entry_bytes: int = MAX_ENTRY_B
 
     @router.get("/cosignatures")
     async def get_cosignatures(
-        org: _Caller, size: Annotated[int | None, Query(ge=0)] = None
+        org: _Caller, size: Annotated[int | None, Query(ge=0, le=MAX_JSON_INT)] = None
     ) -> JSONResponse:
         found = await run(lambda hub: hub.store.cosignatures(size))
         return JSONResponse({"cosignatures": [cosignature_to_json(cs) for cs in found]})
@@ -372,11 +373,22 @@ def _append(ledger: HubLedger, signed: SignedEntry) -> SignedReceipt | _Taken:
         raise LedgerError(f"entry refused: {exc}") from None
 
 
+def _consistency(ledger: HubLedger, old: int, new: int) -> list[bytes]:
+    """The proof from size ``old`` to ``new``, refused in the caller's terms (the store's
+    own message names the hub's database file, which is no business of a site's)."""
+    size = ledger.store.size()
+    if not old <= new <= size:
+        raise LedgerError(
+            f"no consistency proof from size {old} to {new}: need old <= new <= {size}"
+        )
+    return ledger.store.consistency_proof(old, new)
+
+
 def _cosignature(body: bytes) -> StoredCosignature:
     try:
-        return cosignature_from_json(json.loads(body))
-    except ValueError:
-        raise TransportError("malformed co-signature: not a JSON object") from None
+        return cosignature_from_json(load_json(body))
+    except ValueError as exc:
+        raise TransportError(f"malformed co-signature: {exc}") from None
     except LedgerError as exc:
         raise TransportError(str(exc)) from None
 

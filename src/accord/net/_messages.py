@@ -20,11 +20,11 @@ payload as a content-addressed blob); :meth:`_Envelope.wire_header` and
 from __future__ import annotations
 
 import struct
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from accord.core import Arrays, TransportError, decode_arrays, encode_arrays
+from accord.core import MAX_JSON_INT, Arrays, TransportError, decode_arrays, encode_arrays
 
 __all__ = [
     "LEDGER_SYNC",
@@ -60,7 +60,8 @@ TaskKind = Literal[
     "secagg.consistency",
     "secagg.unmask",
 ]
-ConfigValue = int | float | str | bool
+_WireInt = Annotated[int, Field(ge=-MAX_JSON_INT, le=MAX_JSON_INT)]  # fits a SQLite INTEGER
+ConfigValue = _WireInt | float | str | bool
 LEDGER_SYNC: TaskKind = "ledger_sync"  # the hub asks a site to pull, verify and co-sign
 
 WIRE_MAGIC = b"ACW1"
@@ -162,7 +163,7 @@ class Task(_Envelope):
 
     task_id: str
     plan_id: str
-    round: int = Field(ge=0)
+    round: int = Field(ge=0, le=MAX_JSON_INT)
     site: str
     kind: TaskKind
     config: dict[str, ConfigValue] = Field(default_factory=dict)
@@ -178,8 +179,8 @@ class Reply(_Envelope):
     site: str
     kind: TaskKind
     status: Literal["ok", "refused", "failed"] = "ok"
-    weight: float = 0.0
-    counts: dict[str, int] = Field(default_factory=dict)
+    weight: float = Field(default=0.0, allow_inf_nan=False)
+    counts: dict[str, _WireInt] = Field(default_factory=dict)
     metrics: dict[str, float | None] = Field(default_factory=dict)
     labels: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     document: str = ""

@@ -36,11 +36,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import httpx
 
-from accord.core import TransportError
+from accord.core import TransportError, load_json
 from accord.net._app import IDEMPOTENCY_HEADER
 from accord.net._chunks import (
     BLOB_REF_MEDIA_TYPE,
@@ -334,7 +334,7 @@ class SiteClient:
             body = ref.to_wire()
         response = self._send("POST", "/v1/replies", stop, content=body, headers=headers)
         if response.status_code == 200:
-            log.info("reply to %s delivered (%s)", task_id, response.json().get("status"))
+            log.info("reply to %s delivered (%s)", task_id, _answer(response).get("status"))
         else:
             log.warning("reply to %s dropped: %s", task_id, _refused(response, "the reply"))
 
@@ -371,7 +371,11 @@ class SiteClient:
                 if response.status_code != 200:
                     log.warning("blob %s refused: %s", digest[:12], _refused(response, "a piece"))
                     return False
-                staged = int(response.json()["staged"])
+                held = _staged(response, size)
+                if held is None:
+                    log.warning("blob %s: the hub's answer has no valid 'staged'", digest[:12])
+                    return False
+                staged = held
             response = self._send("POST", f"{url}/commit", stop, json={"size": size})
             if response.status_code == 200:
                 log.info("blob %s uploaded (%d bytes)", digest[:12], size)
@@ -524,8 +528,23 @@ def _media_type(response: httpx.Response) -> str:
 
 
 def _refused(response: httpx.Response, what: str) -> TransportError:
-    try:
-        text = str(response.json().get("error", ""))
-    except ValueError:
-        text = ""
+    text = str(_answer(response).get("error", ""))
     return TransportError(f"the hub refused {what} with status {response.status_code}: {text}")
+
+
+def _answer(response: httpx.Response) -> dict[str, Any]:
+    """The hub's JSON object answer, or ``{}`` for anything else (the hub is not trusted:
+    bounded parsing, and a list or a number where an object belongs is no answer)."""
+    try:
+        data = load_json(response.content)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _staged(response: httpx.Response, size: int) -> int | None:
+    """How many bytes of a ``size``-byte upload the hub says it holds; None if it lies."""
+    staged = _answer(response).get("staged")
+    if isinstance(staged, bool) or not isinstance(staged, int) or not 0 <= staged <= size:
+        return None
+    return staged

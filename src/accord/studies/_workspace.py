@@ -16,12 +16,12 @@ files. Site configs never leave the site: the hub reads only the ledger.
 
 from __future__ import annotations
 
-import json
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from accord.core import ConfigError, StudySpec, new_id
+from accord.core import ConfigError, StudySpec, load_json, load_toml, new_id
 from accord.crypto import Identity, load_identity, new_identity, save_identity
 from accord.data import load_cohort
 from accord.fl.governance import SitePolicy, load_site_policy
@@ -76,7 +76,7 @@ def resolve_hub(value: str) -> Path:
 
 def read_site_config(path: Path) -> SiteConfig:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = load_toml(path.read_text(encoding="utf-8"))
         site = data["site"]
         org, dataset, folder = str(site["org"]), str(site["dataset"]), str(site.get("data", ""))
     except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
@@ -123,9 +123,23 @@ def site_identity(folder: Path, site: str) -> Identity:
     return load_identity(folder / "sites" / site / f"{site}.key")
 
 
+def _read_manifest(path: Path) -> dict[str, Any]:
+    """consortium.json, checked for the one field :func:`open_workspace` needs."""
+    try:
+        manifest = load_json(path.read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the workspace manifest ({exc.strerror})") from None
+    except ValueError as exc:
+        raise ConfigError(f"{path}: not a workspace manifest ({exc})") from None
+    sites = manifest.get("sites") if isinstance(manifest, dict) else None
+    if not isinstance(sites, dict) or not all(isinstance(s, str) for s in sites):
+        raise ConfigError(f"{path}: field 'sites' is missing or not an object of site names")
+    return dict(manifest)
+
+
 def open_workspace(folder: Path) -> tuple[RunLedger, dict[str, SiteConfig]]:
     """Load every organisation's key, each site's config, the hub's log and the replicas."""
-    manifest = json.loads((folder / "consortium.json").read_text())
+    manifest = _read_manifest(folder / "consortium.json")
     hub = load_identity(folder / "keys" / f"{HUB_ORG}.key")
     researcher = load_identity(folder / "keys" / f"{RESEARCHER_ORG}.key")
     configs = {s: read_site_config(folder / "sites" / s / "site.toml") for s in manifest["sites"]}

@@ -29,7 +29,7 @@ def open_slide(path: Path, mpp: float | None = None, *, backend: str | None = No
     """
     # Imported on first use so that importing accord.wsi (and the CLI) loads no backend.
     from accord.wsi._openslide_reader import OpenSlideReader
-    from accord.wsi._tiff_reader import TiffReader
+    from accord.wsi._tiff_reader import CorruptSlideError, TiffReader
 
     backends: dict[str, type[TiffReader] | type[OpenSlideReader]] = {
         "tiff": TiffReader,
@@ -51,6 +51,8 @@ def open_slide(path: Path, mpp: float | None = None, *, backend: str | None = No
         )
     try:
         return TiffReader(path, mpp)
+    except CorruptSlideError:
+        raise  # a broken TIFF, not one tifffile cannot use: OpenSlide would read it lazily
     except SlideReadError as first:
         try:
             return OpenSlideReader(path, mpp)

@@ -2,12 +2,24 @@
 
 Reads decode only the tiles (or strips) that cover the requested region, one at a time,
 so memory follows the region size, not the slide size.
+
+Opening checks the file's structure without decoding a pixel: a tag tifffile could not
+read (it logs an ERROR) or a tile or strip of any level whose bytes end past the end of
+the file is a :class:`CorruptSlideError`. That is what a truncated copy looks like
+(tifffile reads what IFDs it can and carries on), and it must not pass ``wsi info`` only
+to fail hours later in the middle of feature extraction. :func:`accord.wsi.open_slide`
+does not retry such a file with OpenSlide, which reads lazily and would accept it.
+tifffile's own log lines while opening are kept from the terminal (a CLI prints one line
+per error); they go to this module's logger at DEBUG.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,29 +29,37 @@ from accord.core import SlideReadError
 from accord.wsi._reader import LevelInfo, SlideInfo, SlideReader, level_coordinate
 from accord.wsi._tiff_metadata import tiff_magnification, tiff_mpp, tiff_vendor
 
-__all__ = ["TiffReader"]
+__all__ = ["CorruptSlideError", "TiffReader"]
+
+log = logging.getLogger(__name__)
 
 #: A single decoded strip or tile larger than this is refused (an untiled giant page).
 MAX_SEGMENT_BYTES = 512 * 2**20
+
+
+class CorruptSlideError(SlideReadError):
+    """A TIFF whose structure is broken (truncated, a tag past the end): no fallback."""
 
 
 class TiffReader(SlideReader):
     """A TIFF slide; ``mpp`` is used only where the file's metadata has none."""
 
     def __init__(self, path: Path, mpp: float | None = None) -> None:
-        try:
-            self._tif = tifffile.TiffFile(path)
-        except Exception as exc:
-            raise SlideReadError(
-                f"{path.name}: not a readable TIFF ({type(exc).__name__})"
-            ) from exc
-        self._lock = threading.RLock()
-        try:
-            self._pages = _level_pages(path, self._tif)
-            self.info = _slide_info(path, self._tif, self._pages, mpp)
-        except BaseException:
-            self._tif.close()
-            raise
+        with _tifffile_records() as records:
+            try:
+                self._tif = tifffile.TiffFile(path)
+            except Exception as exc:
+                raise SlideReadError(
+                    f"{path.name}: not a readable TIFF ({type(exc).__name__})"
+                ) from exc
+            self._lock = threading.RLock()
+            try:
+                self._pages = _level_pages(path, self._tif)
+                _check_structure(path, self._tif, self._pages, records)
+                self.info = _slide_info(path, self._tif, self._pages, mpp)
+            except BaseException:
+                self._tif.close()
+                raise
 
     def close(self) -> None:
         self._tif.close()
@@ -171,3 +191,48 @@ def _slide_info(
         magnification=tiff_magnification(tif),
         levels=levels,
     )
+
+
+@contextmanager
+def _tifffile_records() -> Iterator[list[logging.LogRecord]]:
+    """tifffile's log records from this thread while the block runs (kept off the
+    terminal, passed on at DEBUG); records from other threads go on as usual."""
+    records: list[logging.LogRecord] = []
+    thread = threading.get_ident()
+
+    class _Keep(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            if record.thread != thread:
+                return True
+            records.append(record)
+            log.debug("tifffile: %s", record.getMessage())
+            return False
+
+    keep = _Keep()
+    logger = logging.getLogger("tifffile")
+    logger.addFilter(keep)
+    try:
+        yield records
+    finally:
+        logger.removeFilter(keep)
+
+
+def _check_structure(
+    path: Path,
+    tif: tifffile.TiffFile,
+    pages: list[tifffile.TiffPage],
+    records: list[logging.LogRecord],
+) -> None:
+    """Refuse a TIFF tifffile had to patch over, or whose image data ends past its end."""
+    if any(r.levelno >= logging.ERROR for r in records):
+        raise CorruptSlideError(f"{path.name}: corrupt or truncated TIFF (a tag could not be read)")
+    size = tif.filehandle.size
+    for level, page in enumerate(pages):
+        offsets = np.asarray(page.dataoffsets, dtype=np.int64)
+        counts = np.asarray(page.databytecounts, dtype=np.int64)
+        outside = int(np.count_nonzero((counts > 0) & (offsets + counts > size)))
+        if outside:
+            raise CorruptSlideError(
+                f"{path.name}: truncated TIFF: {outside} of {len(offsets)} tiles or strips "
+                f"of level {level} end past the end of the file ({size} bytes)"
+            )

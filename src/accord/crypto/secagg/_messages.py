@@ -17,12 +17,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from accord.core import TransportError, canonical_json
+from accord.core import TransportError, canonical_json, load_json
 
 __all__ = [
     "Advertisement",
@@ -53,9 +52,9 @@ def _b64(data: bytes) -> str:
 
 def _parse(data: bytes, what: str) -> dict[str, Any]:
     try:
-        obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise TransportError(f"{what}: not valid JSON") from None
+        obj = load_json(data)
+    except ValueError as exc:
+        raise TransportError(f"{what}: {exc}") from None
     if not isinstance(obj, dict):
         raise TransportError(f"{what}: expected a JSON object")
     return obj

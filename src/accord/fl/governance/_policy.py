@@ -29,7 +29,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from accord.core import ConfigError, PolicyError, validation_message
+from accord.core import ConfigError, PolicyError, load_toml, validation_message
 from accord.fl.governance._assets import Dataset, Function, GovernanceView, SubmittedPlan
 from accord.fl.governance._function import (
     SiteInstall,
@@ -95,7 +95,7 @@ def load_site_policy(path: Path) -> SitePolicy:
     """Read the ``[policy]`` table of a site TOML config (absent: the protective defaults)."""
     try:
         text = path.read_bytes().decode("utf-8")
-        data = tomllib.loads(text)
+        data = load_toml(text)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read site config ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
