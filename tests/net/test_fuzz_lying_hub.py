@@ -25,7 +25,8 @@ from accord.core import AccordError, TransportError
 from accord.crypto import Identity, new_identity
 from accord.ledger import StoredCosignature
 from accord.net import RemoteHub, RemoteLedger
-from accord.net._site_client import _refused, _staged
+from accord.net._hub_answers import MAX_ERROR_CHARS, refusal
+from accord.net._site_client import _staged
 
 FUZZ = settings(
     max_examples=300,
@@ -159,6 +160,21 @@ def test_a_site_believes_only_a_staged_count_within_its_upload(
 
 @pytest.mark.parametrize("body", [DEEP, b"[1]", b"\xff", b"", b'{"error": ["x"]}'])
 def test_a_site_reads_any_refusal_body_without_crashing(body: bytes) -> None:
-    error = _refused(httpx.Response(400, content=body), "the reply")
+    error = refusal(httpx.Response(400, content=body), "the reply")
     assert isinstance(error, TransportError)
     assert "with status 400" in str(error)
+
+
+FORGED = "no\n2026-12-07 INFO accord.site: task t-1 answered: ok\r\x1b[2K\x1b[31mhidden\x85\u2028"
+
+
+@pytest.mark.parametrize("text", [FORGED, "x" * 1_000_000, FORGED * 50])
+def test_a_hubs_error_text_cannot_forge_or_flood_the_sites_log(text: str) -> None:
+    """The hub's text reaches the site's logs and errors as one printable, bounded line."""
+    body = json.dumps({"error": text}).encode()
+    message = str(refusal(httpx.Response(403, content=body), "the reply"))
+    assert message.startswith("the hub refused the reply with status 403: ")
+    shown = message.split(": ", 1)[1]
+    assert len(shown) <= MAX_ERROR_CHARS + 1  # the text, and an ellipsis when it was cut
+    assert all(ch.isprintable() for ch in message), "a control character got through"
+    assert "\n" not in message and "\x1b" not in message

@@ -52,6 +52,7 @@ from accord.ledger import (
     utc_now,
     verify_signature,
 )
+from accord.net._hub_answers import refusal, retryable
 from accord.net._limits import retry_after_s
 
 __all__ = ["LedgerHead", "RemoteHub", "RemoteLedger", "RemoteStore", "check_receipt"]
@@ -59,7 +60,6 @@ __all__ = ["LedgerHead", "RemoteHub", "RemoteLedger", "RemoteStore", "check_rece
 log = logging.getLogger(__name__)
 
 PREFIX = "/v1/ledger"
-_RETRY_STATUS = frozenset({408, 425, 429})
 _MAX_WAITS = 20  # Retry-After waits per request, on top of ``attempts`` failures
 
 
@@ -103,7 +103,7 @@ class _Channel:
             except httpx.TransportError as exc:
                 reason = type(exc).__name__
             else:
-                if response.status_code < 500 and response.status_code not in _RETRY_STATUS:
+                if not retryable(response.status_code):
                     return response
                 reason = f"status {response.status_code}"
                 after = retry_after_s(response.status_code, response.headers.get("retry-after", ""))
@@ -128,16 +128,8 @@ class _Channel:
         query = {k: v for k, v in params.items() if v is not None}
         response = self.send("GET", path, params=query)
         if response.status_code != 200:
-            raise _refused(response, what)
+            raise refusal(response, what)
         return _json(response)
-
-
-def _refused(response: httpx.Response, what: str) -> TransportError:
-    try:
-        text = str(load_json(response.content).get("error", ""))
-    except (ValueError, AttributeError):
-        text = ""
-    return TransportError(f"the hub refused {what} with status {response.status_code}: {text}")
 
 
 class RemoteLedger:
@@ -191,7 +183,7 @@ class RemoteLedger:
                 time.sleep(random.uniform(0.0, min(0.2, 0.005 * 2**attempt)))  # de-synchronise
                 continue
             if response.status_code != 200:
-                raise LedgerError(str(_refused(response, f"entry '{kind}'")))
+                raise LedgerError(str(refusal(response, f"entry '{kind}'")))
             receipt = receipt_from_json(_json(response))
             if self.verify_receipts:
                 check_receipt(receipt, signed, self._registry())
@@ -313,14 +305,14 @@ class RemoteHub:
         if response.status_code == 404:
             return None
         if response.status_code != 200:
-            raise _refused(response, "the checkpoint read")
+            raise refusal(response, "the checkpoint read")
         return checkpoint_from_json(_json(response))
 
     def add_cosignature(self, cs: StoredCosignature) -> None:
         """Send this site's co-signature; LedgerError if the hub refuses it."""
         response = self._channel.send("POST", "/cosignatures", json=cosignature_to_json(cs))
         if response.status_code != 200:
-            raise LedgerError(str(_refused(response, f"the co-signature for size {cs.size}")))
+            raise LedgerError(str(refusal(response, f"the co-signature for size {cs.size}")))
 
 
 def _posted(signed: SignedEntry) -> dict[str, str]:

@@ -57,6 +57,7 @@ from accord.net._chunks import (
     write_frame,
 )
 from accord.net._http_server import SITE_HEADER
+from accord.net._hub_answers import refusal, retryable
 from accord.net._limits import retry_after_s
 from accord.net._messages import WIRE_PREFIX_BYTES, Reply, Task
 from accord.net._transport import SiteEndpoint
@@ -66,7 +67,6 @@ __all__ = ["DEFAULT_PAYLOAD_CACHE_BYTES", "SiteClient"]
 log = logging.getLogger(__name__)
 
 DEFAULT_PAYLOAD_CACHE_BYTES = 512 * 1024 * 1024  # a round's model, and a few before it
-_RETRY_STATUS = frozenset({408, 425, 429})
 
 
 class _StoppedError(Exception):
@@ -180,7 +180,7 @@ class SiteClient:
         if response.status_code == 204:
             return None
         if response.status_code != 200:
-            raise _refused(response, "polling for tasks")
+            raise refusal(response, "polling for tasks")
         if _media_type(response) == BLOB_REF_MEDIA_TYPE:
             return BlobRef.from_wire(response.content)
         return Task.from_wire(response.content)
@@ -244,9 +244,9 @@ class SiteClient:
             with self._http.stream("GET", url, params={"offset": offset}) as response:
                 if response.status_code != 200:
                     response.read()
-                    if _retryable(response.status_code):
+                    if retryable(response.status_code):
                         return f"status {response.status_code}", _retry_after(response)
-                    raise _refused(response, f"reading blob {digest[:12]}")
+                    raise refusal(response, f"reading blob {digest[:12]}")
                 buffer = bytearray()  # TLS hands out ~16 KiB records: pass ~1 MiB at once
                 try:
                     for piece in response.iter_raw():
@@ -336,7 +336,7 @@ class SiteClient:
         if response.status_code == 200:
             log.info("reply to %s delivered (%s)", task_id, _answer(response).get("status"))
         else:
-            log.warning("reply to %s dropped: %s", task_id, _refused(response, "the reply"))
+            log.warning("reply to %s dropped: %s", task_id, refusal(response, "the reply"))
 
     def upload_blob(self, path: Path, stop: threading.Event) -> tuple[str, int] | None:
         """Upload a file as a blob and commit it: ``(digest, size)``, or None (logged) when
@@ -369,7 +369,7 @@ class SiteClient:
                     stop.wait(self.backoff_initial_s)
                     response = self._send("GET", f"{url}/upload", stop)
                 if response.status_code != 200:
-                    log.warning("blob %s refused: %s", digest[:12], _refused(response, "a piece"))
+                    log.warning("blob %s refused: %s", digest[:12], refusal(response, "a piece"))
                     return False
                 held = _staged(response, size)
                 if held is None:
@@ -406,7 +406,7 @@ class SiteClient:
                 # The body is read; drop the response <-> stream reference cycle httpx makes,
                 # which only the cyclic GC frees: with chunk-sized bodies that garbage piles up.
                 response.stream = httpx.ByteStream(b"")
-                if not _retryable(response.status_code):
+                if not retryable(response.status_code):
                     return response
                 reason = f"status {response.status_code}"
                 after = _retry_after(response)
@@ -518,18 +518,9 @@ def _retry_after(response: httpx.Response) -> float | None:
     return retry_after_s(response.status_code, str(response.headers.get("retry-after", "")))
 
 
-def _retryable(status: int) -> bool:
-    return status >= 500 or status in _RETRY_STATUS
-
-
 def _media_type(response: httpx.Response) -> str:
     value = str(response.headers.get("content-type", ""))
     return value.split(";")[0].strip().lower()
-
-
-def _refused(response: httpx.Response, what: str) -> TransportError:
-    text = str(_answer(response).get("error", ""))
-    return TransportError(f"the hub refused {what} with status {response.status_code}: {text}")
 
 
 def _answer(response: httpx.Response) -> dict[str, Any]:
