@@ -28,6 +28,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from accord.core import LedgerError
 from accord.crypto import Identity, new_identity
 from accord.ledger import Entry, HubLedger, SQLiteLedgerStore, genesis_payload, sign_entry
 from accord.net import (
@@ -393,3 +394,21 @@ def test_the_fixture_hub_answers_honest_requests(hub: Hub, tmp_path: Path) -> No
     blob = hub.client.get(f"/v1/blobs/{hub.blob}", headers=site)
     assert blob.status_code == 200 and blob.content == b"payload bytes"
     assert hub.client.get("/v1/tasks/next", headers={"Accord-Site": "b"}).status_code == 204
+
+
+def test_a_store_error_reaches_the_caller_without_the_hubs_file_path(
+    hub: Hub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever ledger-store error a request meets, the site is told it without where the
+    hub keeps its ledger (the hub's own log keeps the whole text)."""
+    where = hub.ledger.schedule(lambda h: h.store.where).result()
+    assert where.endswith("l.sqlite")
+
+    def broken(store: SQLiteLedgerStore) -> list[object]:
+        raise LedgerError(f"{where}: database disk image is malformed")
+
+    monkeypatch.setattr(SQLiteLedgerStore, "checkpoints", broken)
+    answer = hub.client.get("/v1/ledger/checkpoints", headers={"Accord-Site": "a"})
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "the hub's ledger: database disk image is malformed"
+    assert where not in answer.text

@@ -57,6 +57,11 @@ class TreeStore(ABC):
         self._where = where
         self._compact = merkle.CompactRange()
 
+    @property
+    def where(self) -> str:
+        """How this store's errors name it (a file path, or a database and schema)."""
+        return self._where
+
     def __enter__(self) -> Self:
         return self
 

@@ -251,9 +251,10 @@ def ledger_router(ledger: LockedHubLedger, *, max_entry_bytes: int = MAX_ENTRY_B
     router = APIRouter(prefix="/v1/ledger")
 
     async def run(work: Callable[[HubLedger], T]) -> T:
-        """``work`` on the ledger's thread; a LedgerError it raises is the caller's 400."""
+        """``work`` on the ledger's thread; a LedgerError it raises is the caller's 400,
+        told without the store's path or database name (the hub's log keeps them)."""
         try:
-            return await asyncio.wrap_future(ledger.schedule(work))
+            return await asyncio.wrap_future(ledger.schedule(partial(_unnamed, work)))
         except LedgerError as exc:
             raise TransportError(str(exc)) from None
 
@@ -371,6 +372,20 @@ def _append(ledger: HubLedger, signed: SignedEntry) -> SignedReceipt | _Taken:
         return ledger.submit(signed)
     except LedgerError as exc:
         raise LedgerError(f"entry refused: {exc}") from None
+
+
+def _unnamed(work: Callable[[HubLedger], T], hub: HubLedger) -> T:
+    """``work(hub)``, its LedgerError retold with the store's name replaced: where the
+    hub keeps its ledger is not the caller's business."""
+    try:
+        return work(hub)
+    except LedgerError as exc:
+        where = str(getattr(hub.store, "where", "") or "")
+        text = str(exc)
+        if where and where in text:
+            log.warning("ledger request refused: %s", text)
+            text = text.replace(where, "the hub's ledger")
+        raise LedgerError(text) from None
 
 
 def _consistency(ledger: HubLedger, old: int, new: int) -> list[bytes]:
