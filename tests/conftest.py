@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.pg import pg_dsn, pg_schema  # noqa: F401  (fixtures for tests marked pg)
 
@@ -98,3 +99,15 @@ def write_study(
     path = folder / "study.toml"
     path.write_text(STUDY_TOML.format(strategy=strategy, rounds=rounds, l2=l2, baselines=baselines))
     return path
+
+
+def fuzz_settings(max_examples: int) -> settings:
+    """Hypothesis settings for the fuzz tests: derandomized and without an example
+    database (every run draws the same examples: never flaky), no deadline."""
+    return settings(
+        max_examples=max_examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )

@@ -60,11 +60,13 @@ FACES: dict[str, list[str]] = {
         "floats_as_strings",
         "format_rows",
         "load_json",
+        "load_json_file",
         "load_study",
         "load_toml",
         "new_id",
         "sha256_hex",
         "validation_message",
+        "write_bytes_atomic",
     ],
     "accord.crypto": [
         "CERT_REVOKE",

@@ -155,6 +155,23 @@ def test_verify_evidence_refuses_a_tampered_file_or_a_foreign_anchor(
     assert nothing.exit_code == ConfigError.exit_code and "give a LEDGER" in nothing.output
 
 
+@pytest.mark.parametrize(
+    "garbage", [b"[" * 100_000 + b"]" * 100_000, b"\x89PNG\r\n", b"[1, 2]", b""]
+)
+def test_verify_evidence_answers_a_garbage_file_in_one_line(
+    forked: tuple[Path, str, int], tmp_path: Path, garbage: bytes
+) -> None:
+    ws, _, _ = forked
+    junk = tmp_path / "junk.json"
+    junk.write_bytes(garbage)
+    args = ["ledger", "verify", "--evidence", str(junk), "--anchor", str(ws / "anchor.json")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == LedgerError.exit_code, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
 def test_verify_compare_catches_the_fork_between_hub_and_replica(
     forked: tuple[Path, str, int], tmp_path: Path
 ) -> None:

@@ -20,22 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from accord.cli import app
 from accord.core import MAX_JSON_INT, LedgerError
 from accord.ledger import export_bundle, open_source, verify_log
+from tests.conftest import fuzz_settings
 from tests.ledger.conftest import build_log
 
-FUZZ = settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+FUZZ = fuzz_settings(300)
 
 _DEEP = "[" * 100_000 + "]" * 100_000
 

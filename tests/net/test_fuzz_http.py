@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from accord.core import LedgerError
@@ -43,14 +43,9 @@ from accord.net import (
 from accord.net._app import IDEMPOTENCY_HEADER
 from accord.net._chunks import BLOB_REF_MEDIA_TYPE, ENVELOPE_MEDIA_TYPE, BlobRef
 from accord.net._messages import wire_prefix
+from tests.conftest import fuzz_settings
 
-FUZZ = settings(
-    max_examples=400,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+FUZZ = fuzz_settings(400)
 
 LOG_ID = "log-fuzz"
 DEEP = b"[" * 100_000 + b"]" * 100_000

@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from accord.core import AccordError, TransportError
@@ -27,14 +27,9 @@ from accord.ledger import StoredCosignature
 from accord.net import RemoteHub, RemoteLedger
 from accord.net._hub_answers import MAX_ERROR_CHARS, refusal
 from accord.net._site_client import _staged
+from tests.conftest import fuzz_settings
 
-FUZZ = settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+FUZZ = fuzz_settings(300)
 DEEP = b"[" * 100_000 + b"]" * 100_000
 B64 = base64.b64encode(b"x" * 64).decode()
 

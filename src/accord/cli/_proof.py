@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from accord.core import MAX_JSON_INT, LedgerError, load_json
+from accord.core import MAX_JSON_INT, LedgerError, load_json_file
 
 __all__ = ["PROOF_FORMAT", "Proof", "load_proof"]
 
@@ -60,12 +60,7 @@ class Proof:
 
 def load_proof(path: Path) -> Proof:
     """Read and check a proof file; LedgerError naming the file and the bad field."""
-    try:
-        raw = load_json(path.read_bytes())
-    except OSError as exc:
-        raise LedgerError(f"{path}: cannot be read ({exc.strerror})") from None
-    except ValueError as exc:
-        raise LedgerError(f"{path}: not an accord inclusion proof ({exc})") from None
+    raw = load_json_file(path, LedgerError, "an accord inclusion proof")
     if not isinstance(raw, dict) or raw.get("format") != PROOF_FORMAT:
         raise LedgerError(f"{path}: not an accord inclusion proof (field 'format')")
     try:

@@ -31,9 +31,10 @@ from accord.core._errors import (
     TransportError,
     format_rows,
 )
+from accord.core._files import write_bytes_atomic
 from accord.core._hashing import canonical_json, floats_as_strings, sha256_hex
 from accord.core._ids import new_id
-from accord.core._json import MAX_JSON_DEPTH, MAX_JSON_INT, load_json
+from accord.core._json import MAX_JSON_DEPTH, MAX_JSON_INT, load_json, load_json_file
 from accord.core._signer import Signer
 from accord.core._suggest import check_keys, did_you_mean, validation_message
 from accord.core._toml import load_toml
@@ -73,9 +74,11 @@ __all__ = [
     "floats_as_strings",
     "format_rows",
     "load_json",
+    "load_json_file",
     "load_study",
     "load_toml",
     "new_id",
     "sha256_hex",
     "validation_message",
+    "write_bytes_atomic",
 ]

@@ -19,11 +19,12 @@ wraps it in its own error (:class:`~accord.core.TransportError` on the hub,
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import pydantic_core
 
-__all__ = ["MAX_JSON_DEPTH", "MAX_JSON_INT", "check_bounds", "load_json"]
+__all__ = ["MAX_JSON_DEPTH", "MAX_JSON_INT", "check_bounds", "load_json", "load_json_file"]
 
 MAX_JSON_DEPTH = 64  # ids, configs, counts and metrics: a handful of levels in practice
 MAX_JSON_INT = 2**63 - 1  # SQLite's INTEGER, a uint64 frame length, a Python index
@@ -63,6 +64,19 @@ def load_json(
         raise ValueError(problem) from None
     check_bounds(value, max_depth=max_depth, max_int=max_int, floats=floats)
     return value
+
+
+def load_json_file(path: Path, error: type[Exception], what: str) -> Any:
+    """The bounded JSON value (:func:`load_json`) of the file at ``path``; ``error`` naming
+    the file when it cannot be read or is not ``what`` (e.g. "an anchor file")."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise error(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        return load_json(data)
+    except ValueError as exc:
+        raise error(f"{path}: not {what} ({exc})") from None
 
 
 def check_bounds(value: Any, *, max_depth: int, max_int: int, floats: bool) -> None:

@@ -14,13 +14,11 @@ checkpoints above it is detectable only against a replica or a later checkpoint.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from accord.core import LedgerError, load_json
+from accord.core import LedgerError, load_json_file, write_bytes_atomic
 from accord.ledger._entry import Entry
 from accord.ledger._registry import GENESIS
 from accord.ledger._store import StoredEntry
@@ -82,25 +80,12 @@ def anchor_of(genesis: StoredEntry) -> Anchor:
 
 def write_anchor(path: Path, anchor: Anchor) -> None:
     """Write ``anchor`` as JSON at ``path`` (a temporary file, then a rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(anchor.to_json(), indent=2) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, (json.dumps(anchor.to_json(), indent=2) + "\n").encode("utf-8"))
 
 
 def load_anchor(path: Path) -> Anchor:
     """Read an anchor file; LedgerError naming the file and the bad field."""
-    try:
-        doc = load_json(path.read_bytes())
-    except OSError as exc:
-        raise LedgerError(f"{path}: cannot be read ({exc.strerror})") from None
-    except ValueError as exc:
-        raise LedgerError(f"{path}: not a JSON anchor file ({exc})") from None
+    doc = load_json_file(path, LedgerError, "a JSON anchor file")
     if not isinstance(doc, dict) or doc.get("format") != ANCHOR_FORMAT:
         raise LedgerError(f"{path}: field 'format' is not {ANCHOR_FORMAT!r}")
     hub = doc.get("hub")

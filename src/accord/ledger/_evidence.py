@@ -22,13 +22,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
 
-from accord.core import LedgerError
+from accord.core import LedgerError, load_json_file, write_bytes_atomic
 from accord.ledger._anchor import Anchor
 from accord.ledger._checkpoint import parse_checkpoint
 from accord.ledger._merkle import verify_consistency
@@ -196,25 +194,13 @@ def write_evidence(folder: Path, evidence: EquivocationEvidence) -> Path:
     path = folder / evidence.file_name()
     if path.exists():
         return path
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(evidence.to_json(), indent=2) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, (json.dumps(evidence.to_json(), indent=2) + "\n").encode("utf-8"))
     return path
 
 
 def load_evidence(path: Path) -> EquivocationEvidence:
     """Read an evidence file; LedgerError naming the file and the bad field."""
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise LedgerError(f"{path}: not a readable JSON evidence file") from None
+    doc = load_json_file(path, LedgerError, "a readable JSON evidence file")
     return EquivocationEvidence.from_json(doc, str(path))
 
 

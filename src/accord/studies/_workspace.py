@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from accord.core import ConfigError, StudySpec, load_json, load_toml, new_id
+from accord.core import ConfigError, StudySpec, load_json_file, load_toml, new_id
 from accord.crypto import Identity, load_identity, new_identity, save_identity
 from accord.data import load_cohort
 from accord.fl.governance import SitePolicy, load_site_policy
@@ -125,12 +125,7 @@ def site_identity(folder: Path, site: str) -> Identity:
 
 def _read_manifest(path: Path) -> dict[str, Any]:
     """consortium.json, checked for the one field :func:`open_workspace` needs."""
-    try:
-        manifest = load_json(path.read_bytes())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the workspace manifest ({exc.strerror})") from None
-    except ValueError as exc:
-        raise ConfigError(f"{path}: not a workspace manifest ({exc})") from None
+    manifest = load_json_file(path, ConfigError, "a workspace manifest")
     sites = manifest.get("sites") if isinstance(manifest, dict) else None
     if not isinstance(sites, dict) or not all(isinstance(s, str) for s in sites):
         raise ConfigError(f"{path}: field 'sites' is missing or not an object of site names")
