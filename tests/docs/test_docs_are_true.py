@@ -9,7 +9,7 @@ from pathlib import Path
 from accord.core import PrivacySpec
 from accord.core._config import parse_study
 from accord.net import DEFAULT_LIMITS
-from accord.services import read_hub_config, read_service_config
+from accord.services import read_hub_config, read_member_config, read_service_config
 from accord.services._hub_process import read_limits
 from accord.studies import BUILTIN_STUDIES, builtin_study
 
@@ -72,8 +72,8 @@ def test_the_deployment_guide_lists_the_hubs_default_limits(tmp_path: Path) -> N
 
 
 def test_the_deployment_guides_site_and_hub_configs_are_read_as_written(tmp_path: Path) -> None:
-    """Every ``[site]``/``[hub]`` TOML example in the deployment guide and the governance
-    page is a config the services accept (an unknown key would be refused)."""
+    """Every ``[site]``/``[hub]``/``[researcher]`` TOML example in the deployment guide and
+    the governance page is a config the services accept (an unknown key would be refused)."""
     checked = 0
     for page in ("deployment.md", "governance.md"):
         text = (ROOT / "docs" / page).read_text()
@@ -82,9 +82,12 @@ def test_the_deployment_guides_site_and_hub_configs_are_read_as_written(tmp_path
             path.write_text(block)
             if block.startswith("[site]"):
                 config = read_service_config(path)
-                assert config.org and config.dataset
+                assert config.org and (config.study is None) == (config.dataset is None)
                 checked += 1
             elif block.startswith("[hub]"):
                 assert read_hub_config(path).port > 0
+                checked += 1
+            elif block.startswith("[researcher]"):
+                assert read_member_config(path, ("researcher",)).org
                 checked += 1
     assert checked >= 3

@@ -15,6 +15,7 @@ from accord.cli._governance import audit, consortium_app, site_app, status, subm
 from accord.cli._keys import keys_app
 from accord.cli._ledger import ledger_app
 from accord.cli._pki import ca_app
+from accord.cli._remote import results
 from accord.cli._serve import hub_app
 from accord.cli._summary import print_summary
 from accord.cli._synth import synth_app
@@ -44,6 +45,7 @@ app.add_typer(synth_app, name="synth")
 app.command()(submit)
 app.command()(status)
 app.command()(audit)
+app.command()(results)
 console = Console()
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]

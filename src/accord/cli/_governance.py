@@ -14,6 +14,7 @@ from rich.table import Table
 
 from accord.cli._errors import guarded
 from accord.cli._pki import enroll_site
+from accord.cli._remote import dataset_app, is_url, remote_status, remote_submit
 from accord.cli._serve import site_serve
 from accord.cli._summary import print_summary
 from accord.core import AggregationError, ConfigError, EquivocationError, LedgerError, PolicyError
@@ -38,6 +39,7 @@ consortium_app = typer.Typer(help="Create a consortium workspace (the in-process
 site_app = typer.Typer(help="A site's data-owner commands: review and approve functions.")
 site_app.command("enroll")(enroll_site)
 site_app.command("serve")(site_serve)
+site_app.add_typer(dataset_app, name="dataset")
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
 STATES = ("dispatched", "accepted", "completed", "refused", "failed")
 HubOpt = Annotated[
@@ -47,6 +49,9 @@ ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="with --hub URL: this site's site.toml")
 ]
 SiteOpt = Annotated[str, typer.Option("--site", help="this site's name in the workspace")]
+RemoteConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="with --hub URL: your researcher.toml")
+]
 
 
 @consortium_app.command("init")
@@ -182,13 +187,28 @@ def _task_states(entries: list[Entry], plan: str) -> dict[str, Counter[str]]:
     return states
 
 
-def status(plan: str, hub: HubOpt, debug: DebugOpt = False) -> None:
-    """Each site's task states for PLAN (refusals and their reasons included).
+def status(
+    hub: HubOpt,
+    plan: Annotated[str | None, typer.Argument(help="a plan (or submitted run) id")] = None,
+    config: RemoteConfigOpt = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="with --hub URL: print the hub's status as JSON")
+    ] = False,
+    debug: DebugOpt = False,
+) -> None:
+    """A running hub (--hub URL --config researcher.toml): its members, sites (who is late)
+    and plans (waiting for approval, running: step and round, finished). A workspace
+    folder: each site's task states for PLAN (refusals and their reasons included).
 
     A site that holds equivocation evidence against the hub is listed as EQUIVOCATION
     with its evidence files, and the command exits 10 (EquivocationError)."""
 
     def action() -> None:
+        if is_url(hub):
+            remote_status(plan, hub, config, as_json)
+            return
+        if plan is None:
+            raise ConfigError("PLAN: give the plan id (a workspace folder holds many)")
         folder = resolve_hub(hub)
         held = _equivocation_lines(folder)
         for line in held:
@@ -305,15 +325,26 @@ def submit(
     study: Annotated[str, typer.Argument(help="study TOML file or built-in name")],
     hub: HubOpt,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    config: RemoteConfigOpt = None,
+    dataset: Annotated[
+        list[str] | None,
+        typer.Option("--dataset", help="with --hub URL: a dataset id to run on; repeat"),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Register the function, submit the plan to the hub and run it at the sites.
+    """Submit a study. To a running hub (--hub URL --config researcher.toml): sign it from
+    your machine; the hub runs it once every data owner approved (follow it with
+    ``accord status``, fetch it with ``accord results``). To a workspace folder: register
+    the function, submit the plan and run it at the sites now.
 
     Each site checks its own policy first (approval, permissions, cohort size, ...); a
     refusal is signed on the ledger and shown by ``accord status PLAN``.
     """
 
     def action() -> None:
+        if is_url(hub):
+            remote_submit(study, hub, config, seed, dataset or [])
+            return
         folder = resolve_hub(hub)
         spec = resolve_study(study)
         run, configs = open_workspace(folder)

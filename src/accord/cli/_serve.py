@@ -19,6 +19,22 @@ hub_app = typer.Typer(help="The consortium hub as a network service.", no_args_i
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
 
 
+def _service_process() -> threading.Event:
+    """Log INFO lines to stderr (replacing any handler a library installed at import) and
+    return the event SIGTERM or Ctrl-C sets: the service stops at its next check."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", force=True)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
 def site_serve(
     config: Annotated[Path, typer.Option("--config", help="The site's site.toml.")],
     poll_wait: Annotated[
@@ -28,18 +44,9 @@ def site_serve(
 ) -> None:
     """Serve this site: poll the hub for tasks, check each against the site's policy and
     ledger replica, run it on local data and upload the reply. Stops on SIGTERM/Ctrl-C."""
-    import logging
-
     from accord.services import serve_site
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = _service_process()
     guarded(debug, lambda: serve_site(config, stop, poll_wait_s=poll_wait))
 
 
@@ -48,17 +55,18 @@ def hub_serve(
     config: Annotated[Path, typer.Option("--config", help="The hub's hub.toml.")],
     debug: DebugOpt = False,
 ) -> None:
-    """Serve the consortium over mutual TLS and run the configured study; a hub started
-    again after a crash resumes its plan from the last completed round."""
-    import logging
-
+    """Serve the consortium over mutual TLS until SIGTERM/Ctrl-C, running every study
+    researchers submit (a simulated hub.toml with a study: run it and exit). A hub started
+    again after a crash resumes each unfinished run from its last completed round."""
     from accord.services import read_hub_config, serve_hub
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    stop = _service_process()
 
     def action() -> None:
-        document = serve_hub(read_hub_config(config))
-        typer.echo(f"results: {read_hub_config(config).run / 'results.json'}")
-        typer.echo(f"methods: {', '.join(document['methods'])}")
+        settings = read_hub_config(config)
+        document = serve_hub(settings, stop)
+        if document is not None:
+            typer.echo(f"results: {settings.run / 'results.json'}")
+            typer.echo(f"methods: {', '.join(document['methods'])}")
 
     guarded(debug, action)

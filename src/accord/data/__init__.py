@@ -4,7 +4,8 @@ Preprocessing statistics come in three summable stages (levels, sums, spread): s
 ``_statistics``; :func:`pool_sites` runs them in one process as a reference.
 """
 
-from accord.data._cohort import Cohort, SiteCohort, load_cohort
+from accord.data._cohort import Cohort, SiteCohort, load_cohort, load_site_cohort
+from accord.data._dataset_summary import DatasetSummary, released_count, summarise_dataset
 from accord.data._preprocessing import Preprocessor
 from accord.data._statistics import (
     Vocabulary,
@@ -21,6 +22,7 @@ from accord.data._validation import validate_cohort, validate_site_table
 
 __all__ = [
     "Cohort",
+    "DatasetSummary",
     "Preprocessor",
     "SiteCohort",
     "Vocabulary",
@@ -31,8 +33,11 @@ __all__ = [
     "feature_sums",
     "fit_preprocessor",
     "load_cohort",
+    "load_site_cohort",
     "pool_sites",
     "pooled_means",
+    "released_count",
+    "summarise_dataset",
     "validate_cohort",
     "validate_site_table",
 ]

@@ -23,7 +23,7 @@ from accord.data._splits import stratified_test_mask, test_mask_from_column
 from accord.data._tables import read_table
 from accord.data._validation import validate_cohort, validate_site_table
 
-__all__ = ["Cohort", "SiteCohort", "load_cohort"]
+__all__ = ["Cohort", "SiteCohort", "load_cohort", "load_site_cohort"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,6 +141,32 @@ def load_cohort(
     cohort = Cohort(sites=MappingProxyType(sites), notes=notes)
     validate_cohort(cohort, read_as)
     return cohort
+
+
+def load_site_cohort(
+    spec: CohortSpec,
+    path: Path,
+    site: str,
+    seed: int,
+    preprocessing: PreprocessingSpec | None = None,
+) -> Cohort:
+    """One site's own rows as a one-site :class:`Cohort` (a deployed site loads only these).
+
+    ``path`` is the site's data folder: for ``site-folders`` studies the folder holding
+    ``spec.table`` itself (or a folder of site sub-folders), else what :func:`load_cohort`
+    reads. The rows and their split are those the same site gets in a simulation of the
+    whole consortium (the split is seeded by ``seed`` and the site's name).
+    """
+    if spec.source == "site-folders" and (path / spec.table).is_file():
+        text = tuple(c for c in (spec.id_column, spec.split_column, spec.slide_column) if c)
+        frame = read_table(path / spec.table, spec.table, text)
+        validate_site_table(frame, spec, spec.table, site=site, preprocessing=preprocessing)
+        one = _site_cohort(site, spec.table, frame, spec, seed, path)
+        return Cohort(sites=MappingProxyType({site: one}))
+    cohort = load_cohort(spec, path, seed, preprocessing)
+    if site not in cohort.sites:
+        raise DataError(f"{path}: no rows of site '{site}' in this data folder")
+    return Cohort(sites=MappingProxyType({site: cohort.sites[site]}), notes=cohort.notes)
 
 
 _Tables = dict[str, tuple[str, pd.DataFrame]]

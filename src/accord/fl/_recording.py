@@ -85,6 +85,14 @@ class LedgerRecorder:
             payload["excluded"] = dict(sorted(excluded.items()))
         return self.record(self.hub, "aggregation", payload)
 
+    def refused(self, site: Signer, task: Task, dataset_id: str, reason: str) -> int:
+        """Sign ``site``'s refusal of ``task`` decided before any of its data is opened
+        (a plan not on its ledger, a function its owner has not approved)."""
+        fields = _dispatch_fields(task)
+        if dataset_id:
+            fields["dataset"] = dataset_id
+        return self.record(site, "task.refused", {**fields, "reason": reason})
+
     def middleware(self, site: Signer, policy: PolicyCheck | None = None) -> Middleware:
         """The site-side middleware that signs this site's entries around each task.
 

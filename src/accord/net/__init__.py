@@ -13,7 +13,7 @@ rate, staged upload bytes) is bounded by :class:`Limits`.
 
 from __future__ import annotations
 
-from accord.net._app import create_app
+from accord.net._app import Caller, create_app
 from accord.net._http_server import (
     SITE_HEADER,
     authenticate_certificate,
@@ -36,6 +36,7 @@ __all__ = [
     "DEFAULT_LIMITS",
     "LEDGER_SYNC",
     "SITE_HEADER",
+    "Caller",
     "ConfigValue",
     "Dropout",
     "Limits",

@@ -68,7 +68,13 @@ from accord.net._task_queue import (
     WrongSiteError,
 )
 
-__all__ = ["DEFAULT_MAX_REQUEST_BYTES", "IDEMPOTENCY_HEADER", "BodyTooLargeError", "create_app"]
+__all__ = [
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "IDEMPOTENCY_HEADER",
+    "BodyTooLargeError",
+    "Caller",
+    "create_app",
+]
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +127,7 @@ def _caller(request: Request) -> str:
 
 
 _Caller = Annotated[str, Depends(_caller)]
+Caller = _Caller  # for other routers: the authenticated organisation, rate-limited first
 
 
 class _Commit(BaseModel):

@@ -1,50 +1,50 @@
-"""``accord hub serve --config hub.toml``: the hub as its own process, resumable.
+"""``accord hub serve --config hub.toml``: the hub as its own process.
+
+A deployed consortium's hub (``hub.toml`` without ``study``) is long-running: it serves
+the ledger in its folder and runs every study researchers submit, one after another or
+side by side (:mod:`._hub_runner`)::
 
     [hub]
-    listen = "127.0.0.1:8443"
-    run = ".."              # the run folder: ledger.sqlite, keys/, sites/, results
-    study = "../study.json" # the study this hub runs (TOML, built-in name or JSON)
-    data = "/data/ref"      # cohort metadata and the reference baselines (see below)
-    seed = 0
+    listen = "0.0.0.0:8443"
+    key = "hub.key"         # the hub's own ledger signing key (default hub.key here)
     timeout = 600           # seconds a round waits before silent sites count as dropouts
+    parallel = 1            # runs carried out at once
 
     [tls]
     cert = "hub.crt"
     key = "hub.tls.key"
-    ca = "../pki/ca/ca.crt"
+    ca = "ca.crt"
 
     [limits]                # optional; each key optional (see accord.net._limits)
     requests_per_minute = 1200
-    staging_site_bytes = 2147483648
 
-The hub's state lives in the config's folder: the task queue (``queue.sqlite``), blobs,
-and ``checkpoints/`` — after every round the global state of the running plan. Killed
-mid-plan and started again, the hub reopens its ledger and queue and carries on from the
-last completed round of the same plan: no entry is lost (the ledger is durable) and none
-is written twice (the interrupted round is sent again under new task ids).
+The hub's state lives in the config's folder: ``ledger.sqlite`` (written by ``accord
+consortium init``), the task queue (``queue.sqlite``), blobs, ``checkpoints/RUN/`` and
+``runs/RUN/`` (results.json, report.html). There is no data setting: the hub holds no row.
 
-The signing keys sit in ``RUN/keys``: ``hub.key`` and ``researcher.key``, and — in a
-simulated consortium only — the data owners' keys under ``RUN/sites/NAME/NAME.key``
-(used to approve the study's function as each simulated owner would). Like ``accord run``,
-this hub loads the cohort folder ``data`` to know the sites' sizes and to compute the
-reference baselines that need rows in one place; the federated methods themselves only
-ever see what the site processes reply.
+A simulated consortium's hub (``accord run --processes``, and its ``hub.toml`` with
+``run``, ``study`` and ``seed``) runs that one study on the sites of its ledger, resumes
+it after a crash from the last completed round, and exits; its keys sit in ``RUN/keys``
+and — a simulation only — its data owners' keys under ``RUN/sites/NAME/NAME.key``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from accord.core import ConfigError, check_keys
+from accord.core import ConfigError, LedgerError, check_keys
 from accord.crypto import load_identity
-from accord.data import load_cohort
-from accord.fl.governance import SitePolicy
-from accord.ledger import HubLedger, SQLiteLedgerStore
+from accord.fl.governance import GovernanceView, SitePolicy
+from accord.ledger import Entry, HubLedger, SQLiteLedgerStore
 from accord.net import DEFAULT_LIMITS, Limits
-from accord.services._hub_service import HubService
+from accord.services._hub_runner import ConsortiumHub
+from accord.services._hub_service import Deployment, HubService
 from accord.services._service_config import (
     TLSPaths,
     listen_address,
@@ -56,18 +56,19 @@ from accord.services._service_config import (
     tls_paths,
 )
 from accord.services._site_service import load_study_ref
+from accord.services._status_api import status_router
 from accord.studies import (
     HUB_ORG,
     RESEARCHER_ORG,
     PlanCheckpoints,
     RunLedger,
     results_document,
-    run_study,
+    run_federated,
     write_json_atomic,
     write_report,
 )
 
-__all__ = ["HubConfig", "read_hub_config", "read_limits", "serve_hub"]
+__all__ = ["HubConfig", "read_hub_config", "read_limits", "serve_consortium", "serve_hub"]
 
 log = logging.getLogger("accord.hub")
 
@@ -76,16 +77,22 @@ _MIN_REQUEST_BYTES = 16 * 1024 * 1024  # a site uploads pieces of this size (its
 
 @dataclass(frozen=True)
 class HubConfig:
+    """``study`` None: a deployed, long-running hub; else a simulation's one-study hub."""
+
     host: str
     port: int
     folder: Path
     run: Path
-    study: str
-    data: Path | None
+    study: str | None
     seed: int
     timeout_s: float
     tls: TLSPaths | None
     limits: Limits = DEFAULT_LIMITS
+    key: Path | None = None
+    parallel: int = 1
+
+
+_HUB_KEYS = ("listen", "run", "study", "seed", "timeout", "key", "parallel")
 
 
 def read_hub_config(path: Path) -> HubConfig:
@@ -94,26 +101,40 @@ def read_hub_config(path: Path) -> HubConfig:
     folder = path.parent.resolve()
     check_keys(data, ("hub", "tls", "limits"), path, "")
     hub = table(data, "hub", path)
-    check_keys(hub, ("listen", "run", "study", "data", "seed", "timeout"), path, "hub")
+    if "data" in hub:
+        raise ConfigError(
+            f"{path}: field 'hub.data': a hub holds no patient data; sites register their "
+            "datasets themselves (accord site dataset add)"
+        )
+    check_keys(hub, _HUB_KEYS, path, "hub")
     tls = tls_paths(data, folder, path)
     host, port = listen_address(hub.get("listen", ""), tls, path, "hub.listen")
-    for key in ("run", "study"):
-        if not isinstance(hub.get(key), str):
+    for key in ("run", "study", "key"):
+        if key in hub and (not isinstance(hub[key], str) or not hub[key]):
             raise ConfigError(f"{path}: field 'hub.{key}': expected a string")
+    if ("study" in hub) != ("run" in hub):
+        raise ConfigError(
+            f"{path}: field 'hub.{'run' if 'study' in hub else 'study'}': a one-study "
+            "(simulated) hub names both 'run' and 'study'; a deployed hub neither"
+        )
     timeout = hub.get("timeout", 600)
-    if not isinstance(timeout, int | float) or timeout <= 0:
+    if not isinstance(timeout, int | float) or isinstance(timeout, bool) or timeout <= 0:
         raise ConfigError(f"{path}: field 'hub.timeout': expected seconds > 0")
+    parallel = hub.get("parallel", 1)
+    if not isinstance(parallel, int) or isinstance(parallel, bool) or not 1 <= parallel <= 64:
+        raise ConfigError(f"{path}: field 'hub.parallel': expected a whole number in 1..64")
     return HubConfig(
         host=host,
         port=port,
         folder=folder,
-        run=relative(folder, hub["run"]),
-        study=study_ref(hub["study"], folder),
-        data=relative(folder, hub["data"]) if hub.get("data") else None,
+        run=relative(folder, hub["run"]) if "run" in hub else folder,
+        study=study_ref(hub["study"], folder) if "study" in hub else None,
         seed=seed_of(hub, "hub", path),
         timeout_s=float(timeout),
         tls=tls,
         limits=read_limits(data, path),
+        key=relative(folder, hub.get("key", "hub.key")),
+        parallel=parallel,
     )
 
 
@@ -144,23 +165,30 @@ def read_limits(data: dict[str, Any], path: Path) -> Limits:
     return limits
 
 
-def reopen_run_ledger(config: HubConfig, sites: list[str], study_name: str) -> RunLedger:
-    """The run's ledger and keys, as a hub holds them (site replicas stay with the sites)."""
+def reopen_run_ledger(config: HubConfig, study_name: str) -> RunLedger:
+    """A simulated run's ledger and keys, as its hub holds them (site replicas stay with the
+    sites); its sites are those whose datasets are registered on it."""
     keys = config.run / "keys"
     hub = load_identity(keys / f"{HUB_ORG}.key")
     researcher = load_identity(keys / f"{RESEARCHER_ORG}.key")
+    ledger = HubLedger(SQLiteLedgerStore(config.run / "ledger.sqlite", create=False), hub)
+    view = GovernanceView()
+    for stored in ledger.store.read():
+        with contextlib.suppress(LedgerError):
+            view.apply(Entry.parse(stored.entry))
+    datasets = {d.site: d.id for d in view.datasets.values() if d.enabled}
+    sites = sorted(datasets)
     # A simulated consortium's data owners approve through the hub; real ones approve from
     # their site (accord site approve --hub URL --config site.toml): no key here.
     keys_here = {s: config.run / "sites" / s / f"{s}.key" for s in sites}
     owners = {s: load_identity(path) for s, path in keys_here.items() if path.is_file()}
-    ledger = HubLedger(SQLiteLedgerStore(config.run / "ledger.sqlite", create=False), hub)
     return RunLedger.assemble(
         config.run,
         hub,
         researcher,
         owners,
         ledger,
-        {s: f"{s}.{study_name}" for s in sites},
+        datasets,
         {s: SitePolicy() for s in sites},
         auto_approve=True,
         study=None,
@@ -168,13 +196,8 @@ def reopen_run_ledger(config: HubConfig, sites: list[str], study_name: str) -> R
     )
 
 
-def serve_hub(config: HubConfig) -> dict[str, Any]:
-    """Serve the consortium and run the study (resuming it if this hub was interrupted);
-    write ``results.json`` and ``report.html`` into the run folder; return the document."""
-    study = load_study_ref(config.study)
-    cohort = load_cohort(study.cohort, config.data, config.seed, study.preprocessing)
-    audit = reopen_run_ledger(config, sorted(cohort.sites), study.study.name)
-    service = HubService(
+def _service(config: HubConfig, audit: RunLedger | None, **kw: Any) -> HubService:
+    return HubService(
         audit,
         config.folder,
         tls=config.tls,
@@ -182,24 +205,60 @@ def serve_hub(config: HubConfig) -> dict[str, Any]:
         port=config.port,
         timeout_s=config.timeout_s,
         limits=config.limits,
+        **kw,
     )
+
+
+def serve_hub(config: HubConfig, stop: threading.Event | None = None) -> dict[str, Any] | None:
+    """A deployed hub: serve until ``stop`` (None returned). A simulated one-study hub: run
+    the study (resuming it if interrupted), write ``results.json`` and ``report.html`` into
+    the run folder and return the document."""
+    stop = stop or threading.Event()
+    if config.study is None:
+        serve_consortium(config, stop)
+        return None
+    study = load_study_ref(config.study)
+    audit = reopen_run_ledger(config, study.study.name)
+    service = _service(config, audit)
     try:
         url = service.start()
         log.info("hub serving %s", url)
         service.wait_ready(timeout_s=config.timeout_s)
-        sim, results = run_study(
+        run, results = run_federated(
             study,
-            config.data,
             config.seed,
-            ledger_dir=config.run,
+            service.consortium(service.audit.recorder),
             audit=service.audit,
-            network=service.consortium,
             checkpoints=PlanCheckpoints(config.folder / "checkpoints"),
         )
-        run = sim.run
-        document = results_document(run, results, oracle=sim.oracle, notes=sim.cohort.notes)
+        service.audit.seal()
+        document = results_document(run, results)
         write_json_atomic(config.run / "results.json", document)
-        write_report(run, results, document, config.run, oracle=sim.oracle)
+        write_report(run, results, document, config.run)
         return document
     finally:
         service.close()
+
+
+def serve_consortium(
+    config: HubConfig, stop: threading.Event, started: Callable[[str], None] | None = None
+) -> None:
+    """The deployed hub (:class:`~accord.services._hub_runner.ConsortiumHub`) until ``stop``."""
+    if config.key is None or not config.key.is_file():
+        raise ConfigError(f"{config.key}: the hub's signing key is missing (accord hub enroll)")
+    if not (config.run / "ledger.sqlite").is_file():
+        raise ConfigError(
+            f"{config.run}: no ledger.sqlite here; the hub operator writes it with "
+            "`accord consortium init` from the members' cards"
+        )
+    hub = load_identity(config.key)
+    holder: list[ConsortiumHub] = []
+
+    def make(deployment: Deployment) -> HubService:
+        return _service(
+            config, None, deployment=deployment, routers=[status_router(lambda: holder[0].status())]
+        )
+
+    consortium = ConsortiumHub(config.run, hub, stop, make_service=make, parallel=config.parallel)
+    holder.append(consortium)
+    consortium.serve(started)

@@ -17,21 +17,28 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from accord.core import AuthError, TransportError, new_id
+from fastapi import APIRouter
+
+from accord.core import AuthError, LedgerError, TransportError, new_id
 from accord.crypto import (
     CERT_REVOKE,
+    Identity,
     check_peer,
     load_ca_certificate,
     revoked_serials,
     server_context,
 )
 from accord.fl import Hub, LedgerRecorder
-from accord.ledger import Entry, HubLedger, SQLiteLedgerStore
+from accord.fl.governance import GovernanceView
+from accord.ledger import Entry, HubLedger, LedgerStore, SQLiteLedgerStore
 from accord.net import (
     DEFAULT_LIMITS,
     LEDGER_SYNC,
@@ -50,15 +57,49 @@ from accord.services._refusals import RefusalLog
 from accord.services._service_config import TLSPaths
 from accord.studies import HUB_ORG, RESEARCHER_ORG, Consortium, RunLedger
 
-__all__ = ["HubService"]
+__all__ = ["Deployment", "HubService", "HubView"]
+
+
+class HubView:
+    """The governance state of the hub's own log, replayed incrementally (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._view = GovernanceView()
+        self._cursor = 0
+        self._lock = threading.Lock()
+
+    def update(self, store: LedgerStore) -> GovernanceView:
+        with self._lock:
+            for stored in store.read(self._cursor):
+                with contextlib.suppress(LedgerError):  # refused entries have no effect
+                    self._view.apply(Entry.parse(stored.entry))
+                self._cursor = stored.seq + 1
+            return self._view
+
+    def members(self) -> set[str]:
+        """Organisations with a valid key, the hub excluded."""
+        with self._lock:
+            registry = self._view.registry
+            valid = {org for (org, _), k in registry.keys.items() if k.revoked_seq is None}
+            return valid - {registry.hub or HUB_ORG}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A long-running hub's own ledger (``ledger.sqlite`` in ``folder``) and signing key;
+    its members are whoever the ledger admits, its sites whoever registered a dataset."""
+
+    folder: Path
+    hub: Identity
 
 
 class HubService:
-    """Serves ``audit``'s ledger and a task queue at ``host:port`` (0: any free port)."""
+    """Serves a ledger and a task queue at ``host:port`` (0: any free port): ``audit``'s
+    (one run, its sites fixed) or a ``deployment``'s (many runs, members from the ledger)."""
 
     def __init__(
         self,
-        audit: RunLedger,
+        audit: RunLedger | None,
         state: Path,
         *,
         tls: TLSPaths | None,
@@ -66,15 +107,22 @@ class HubService:
         port: int = 0,
         timeout_s: float = 600.0,
         limits: Limits = DEFAULT_LIMITS,
+        deployment: Deployment | None = None,
+        routers: Sequence[APIRouter] = (),
     ) -> None:
-        self.audit = audit
+        if (audit is None) == (deployment is None):
+            raise ValueError("HubService serves either one run's ledger or a deployment's")
+        self.deployment = deployment
         self.state = state
         self.tls = tls
         self.host = host
         self.port = port
         self.timeout_s = timeout_s
         self.limits = limits
-        self.sites = sorted(audit.datasets)  # every member site (keys or not)
+        self.routers = tuple(routers)
+        self._fixed_sites = sorted(audit.datasets) if audit is not None else []
+        self.view = HubView()
+        self.last_seen: dict[str, float] = {}  # organisation -> time of its last request
         self.url = ""
         self.refused: list[str] = []  # refusals recorded on the ledger (not those counted)
         self.refusals = RefusalLog(self._record_refusal, limits.refusal_window_s)
@@ -84,16 +132,40 @@ class HubService:
         self._context: Any = None
         self._closed = False
         self.ledger: LockedHubLedger
-        self.audit = audit.handed_to(self._open_ledger, self.cosign)
+        if audit is not None:
+            # the run's ledger on one thread shared by the round loop and the HTTPS API (its
+            # in-process site replicas are closed by then: site processes own theirs)
+            opened = partial(self._open, audit.path, audit.hub)
+            self.audit: RunLedger = audit.handed_to(opened, self.cosign)
+            self.hub_identity = self.audit.hub
+        else:
+            assert deployment is not None
+            self.hub_identity = deployment.hub
+            self._open(deployment.folder / "ledger.sqlite", deployment.hub)
         self.queue = TaskQueue(state / "queue.sqlite", limits=limits)
         self.transport = QueueTransport(self.queue)
 
-    def _open_ledger(self) -> LockedHubLedger:
-        """The run's ledger on one thread shared by the round loop and the HTTPS API (the
-        run's in-process site replicas are closed by then: site processes own theirs)."""
-        path, hub = self.audit.path, self.audit.hub
+    def _open(self, path: Path, hub: Identity) -> LockedHubLedger:
         self.ledger = LockedHubLedger(lambda: HubLedger(SQLiteLedgerStore(path, create=False), hub))
         return self.ledger
+
+    @property
+    def sites(self) -> list[str]:
+        """The member sites: a run's, or every organisation with a dataset registered (and
+        enabled) on a deployment's ledger."""
+        if self.deployment is None:
+            return self._fixed_sites
+        view = self.view.update(self.ledger.store)
+        members = self.view.members()
+        return sorted({d.site for d in view.datasets.values() if d.enabled} & members)
+
+    def members(self) -> set[str]:
+        """Organisations the hub serves: a run's sites and researcher, or every member
+        with a valid key on the deployment's ledger (the hub itself excluded)."""
+        if self.deployment is None:
+            return {*self._fixed_sites, RESEARCHER_ORG}
+        self.view.update(self.ledger.store)
+        return self.view.members()
 
     def start(self) -> str:
         """Listen (mutual TLS, or plain HTTP on loopback without ``tls``); returns the URL."""
@@ -102,7 +174,10 @@ class HubService:
             self._context = server_context(*self.tls)
             auth = self._authenticate(self.tls[2])
         self._app = create_app(
-            self.queue, auth, routers=[ledger_router(self.ledger)], limits=self.limits
+            self.queue,
+            self._seen(auth),
+            routers=[ledger_router(self.ledger), *self.routers],
+            limits=self.limits,
         )
         self.url, self._stop = start_in_thread(
             self._app,
@@ -114,14 +189,23 @@ class HubService:
         self.port = int(self.url.rsplit(":", 1)[1])
         return self.url
 
+    def _seen(self, auth: Callable[..., str]) -> Callable[..., str]:
+        """``auth``, remembering when each organisation was last authenticated."""
+
+        def authenticate(request: Any) -> str:
+            org = auth(request)
+            self.last_seen[org] = time.time()
+            return org
+
+        return authenticate
+
     def _authenticate(self, ca_path: Path) -> Callable[..., str]:
         ca = load_ca_certificate(ca_path)
-        members = {*self.sites, RESEARCHER_ORG}
 
         def org_of(der: bytes) -> str:
             try:
                 peer = check_peer(der, ca, self._revoked())
-                if peer.org not in members:
+                if peer.org not in self.members():
                     raise AuthError(f"organisation {peer.org} is not a member of this consortium")
             except AuthError as exc:
                 self.refusals.refuse(hashlib.sha256(der).hexdigest(), str(exc))
@@ -134,7 +218,10 @@ class HubService:
         """Serials revoked on the ledger by the hub or the consortium operator (not by any
         member: a site must not be able to lock another one out)."""
         entries = self.ledger.store.find(kind=CERT_REVOKE)
-        operators = (HUB_ORG, RESEARCHER_ORG)
+        registry = self.view.update(self.ledger.store).registry
+        operators = {registry.hub or HUB_ORG, *registry.operators}
+        if self.deployment is None:
+            operators |= {HUB_ORG, RESEARCHER_ORG}
         return revoked_serials(
             (s.kind, Entry.parse(s.entry).payload) for s in entries if s.org in operators
         )
@@ -144,7 +231,7 @@ class HubService:
         :attr:`refusals` decides which ones are recorded."""
         self.refused.append(str(payload["reason"]))
         with contextlib.suppress(Exception):  # never let recording hide the refusal itself
-            self.ledger.record(self.audit.hub, "connection.refused", payload)
+            self.ledger.record(self.hub_identity, "connection.refused", payload)
 
     def partition(self, seconds: float) -> None:
         """Make the hub unreachable for ``seconds`` (its server goes away, then comes back on
@@ -164,20 +251,24 @@ class HubService:
 
     # --- what StudyRun drives ----------------------------------------------------------------
 
-    def consortium(self, recorder: LedgerRecorder | None = None) -> Consortium:
-        """The member sites behind a Hub whose transport is the HTTPS task queue
-        (``Simulation.prepare(network=...)``); it knows only what the sites reply."""
+    def consortium(
+        self, recorder: LedgerRecorder | None = None, members: Sequence[str] | None = None
+    ) -> Consortium:
+        """The member sites (``members``, default all) behind a Hub whose transport is the
+        HTTPS task queue (``Simulation.prepare(network=...)``); it knows only what the sites
+        reply."""
         hub = Hub(self.transport, timeout_s=self.timeout_s, recorder=recorder)
         self.hubs.append(hub)
-        return Consortium(hub=hub, members=tuple(self.sites))
+        return Consortium(hub=hub, members=tuple(members if members is not None else self.sites))
 
-    def cosign(self) -> None:
-        """Every site pulls, verifies and co-signs the hub's latest checkpoint."""
+    def cosign(self, sites: Sequence[str] | None = None) -> None:
+        """Every site (of ``sites``, default all) pulls, verifies and co-signs the hub's
+        latest checkpoint."""
         tasks = [
             Task.build(
                 task_id=new_id("task"), plan_id="ledger", round=0, site=site, kind=LEDGER_SYNC
             )
-            for site in self.sites
+            for site in (sites if sites is not None else self.sites)
         ]
         for task in tasks:
             self.transport.post_task(task)

@@ -100,6 +100,7 @@ class LoopbackConsortium:
         tls = None
         if not insecure:
             ca_dir = issue_certificates(out, study, self.sites)
+            assert audit.researcher is not None  # a simulation plays the researcher too
             save_identity(audit.researcher, out / "keys", overwrite=True)  # the operator
             hub_dir = out / "hub"
             tls = (hub_dir / "hub.crt", hub_dir / "hub.tls.key", ca_dir / "ca.crt")
@@ -200,6 +201,7 @@ def prepare_hub_process(
     cohort = load_cohort(study.cohort, data, seed, preprocessing=study.preprocessing)
     audit = RunLedger.create(out, study, cohort)
     sites = sorted(audit.sites)
+    assert audit.researcher is not None  # a simulation plays the researcher too
     for identity in (audit.hub, audit.researcher):
         save_identity(identity, out / "keys", overwrite=True)
     issue_certificates(out, study, sites)
@@ -211,7 +213,7 @@ def prepare_hub_process(
     hub_toml.write_text(
         "# written by accord (loopback consortium)\n[hub]\n"
         f'listen = "{HOST}:{port}"\nrun = ".."\nstudy = "../study.json"\n'
-        f'data = "{data.resolve() if data else ""}"\nseed = {seed}\ntimeout = {timeout_s}\n\n'
+        f"seed = {seed}\ntimeout = {timeout_s}\n\n"
         '[tls]\ncert = "hub.crt"\nkey = "hub.tls.key"\nca = "../pki/ca/ca.crt"\n',
         encoding="utf-8",
     )

@@ -50,7 +50,7 @@ import httpx
 
 from accord.core import ConfigError, EquivocationError, StudySpec, check_keys
 from accord.crypto import Identity, client_context, load_identity
-from accord.data import load_cohort
+from accord.data import load_site_cohort
 from accord.fl import (
     Handler,
     LedgerRecorder,
@@ -74,6 +74,8 @@ from accord.services._service_config import (
     table,
     tls_paths,
 )
+from accord.services._site_datasets import local_datasets
+from accord.services._site_router import Route, StudyRouter
 from accord.studies import resolve_study, write_bytes_atomic
 
 __all__ = [
@@ -93,11 +95,15 @@ STATE_TASKS = ("setup", "tile_norm")  # replayed, in this order, when a site res
 
 @dataclass(frozen=True)
 class SiteServiceConfig:
+    """A site's ``site.toml``. ``study`` None: a deployed site of a long-running hub (the
+    study, dataset and seed of each task come from its signed plan, see
+    :mod:`._site_router`); else the one study, ``dataset`` and ``data`` it serves."""
+
     org: str
-    dataset: str
+    dataset: str | None
     data: Path | None
     hub: str
-    study: str
+    study: str | None
     seed: int
     folder: Path
     policy: SitePolicy
@@ -117,6 +123,13 @@ class SiteServiceConfig:
             raise
 
 
+def _optional_str(site: dict[str, Any], key: str, path: Path) -> str | None:
+    value = site.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigError(f"{path}: field 'site.{key}': expected a non-empty string")
+    return value
+
+
 def read_service_config(path: Path) -> SiteServiceConfig:
     """Validate a site's ``site.toml``; errors name the file and the field."""
     data = read_toml(path, "site config")
@@ -124,9 +137,16 @@ def read_service_config(path: Path) -> SiteServiceConfig:
     check_keys(data, ("site", "tls", "ledger", "policy"), path, "")
     site = table(data, "site", path)
     check_keys(site, ("org", "dataset", "data", "hub", "study", "seed"), path, "site")
-    for key in ("org", "dataset", "hub", "study"):
+    for key in ("org", "hub"):
         if not isinstance(site.get(key), str) or not site[key]:
             raise ConfigError(f"{path}: field 'site.{key}': expected a non-empty string")
+    study, dataset = _optional_str(site, "study", path), _optional_str(site, "dataset", path)
+    if (study is None) != (dataset is None):
+        raise ConfigError(
+            f"{path}: field 'site.{'dataset' if study else 'study'}': a site that serves one "
+            "study names both 'study' and 'dataset' (leave both out on a deployed site: "
+            "its datasets come from `accord site dataset add`)"
+        )
     tls = tls_paths(data, folder, path)
     ledger = table(data, "ledger", path, {})
     check_keys(ledger, ("anchor",), path, "ledger")
@@ -135,10 +155,10 @@ def read_service_config(path: Path) -> SiteServiceConfig:
         raise ConfigError(f"{path}: field 'ledger.anchor': expected a file path")
     return SiteServiceConfig(
         org=site["org"],
-        dataset=site["dataset"],
+        dataset=dataset,
         data=relative(folder, site["data"]) if site.get("data") else None,
         hub=hub_url(site["hub"], tls, path, "site.hub"),
-        study=study_ref(site["study"], folder),
+        study=study_ref(study, folder) if study is not None else None,
         seed=seed_of(site, "site", path),
         folder=folder,
         policy=load_site_policy(path),
@@ -158,15 +178,11 @@ def load_study_ref(ref: str) -> StudySpec:
 
 
 class SiteService:
-    """Everything one site process runs: its Site, its governance and its hub client."""
+    """Everything one site process runs: its Site(s), its governance and its hub client."""
 
     def __init__(self, config: SiteServiceConfig, poll_wait_s: float = 25.0) -> None:
         self.config = config
-        study = load_study_ref(config.study)
-        cohort = load_cohort(study.cohort, config.data, config.seed, study.preprocessing)
-        if config.org not in cohort.sites:
-            raise ConfigError(f"site '{config.org}': no rows of this site in its data folder")
-        identity = load_identity(config.folder / f"{config.org}.key")
+        self.identity = load_identity(config.folder / f"{config.org}.key")
         context = client_context(*config.tls) if config.tls else None
         self.http = httpx.Client(
             base_url=config.hub,
@@ -174,32 +190,29 @@ class SiteService:
             headers={SITE_HEADER: config.org},
             timeout=httpx.Timeout(60.0),
         )
-        replica = config.open_replica(config.folder / "ledger.sqlite", identity)
-        hub = RemoteHub(self.http)
+        self.replica = config.open_replica(config.folder / "ledger.sqlite", self.identity)
+        self.hub = RemoteHub(self.http)
         self._stop: threading.Event | None = None  # run()'s
         self.governance = SiteGovernance(
-            config.org, identity, replica, hub, config.dataset, config.policy
+            config.org, self.identity, self.replica, self.hub, config.dataset or "", config.policy
         )
-        remote = RemoteLedger(self.http, keys=lambda: replica.verifier.registry)
-        recorder = LedgerRecorder(remote, identity, study.preprocessing.min_cell_count)
-        chain = site_middleware(
-            identity,
-            self.governance.public_key,
-            recorder=recorder,
-            policy=self.governance.policy_check(),
-            expect=self.governance.expect_secure,
-            first=(
-                equivocation_guard(replica, self._halt),
-                self._ledger_sync,
-                self._remember_state,
-            ),
-        )
-        ctx = SiteContext(config.org, cohort.sites[config.org], study, config.seed)
-        ctx.dataset_id = config.dataset
-        ctx.state["site_dir"] = str(config.folder)
-        ctx.state[CACHE_KEY] = str(config.folder / "features")
-        self.site = Site(ctx, SITE_HANDLERS, chain)
-        self._restore_state(ctx)
+        self.remote = RemoteLedger(self.http, keys=lambda: self.replica.verifier.registry)
+        self.site: Site | StudyRouter
+        if config.study is not None and config.dataset is not None:
+            # one study, one dataset: built now, so that a bad data folder fails at start
+            study = load_study_ref(config.study)
+            data = config.data if config.data is not None else Path(".")
+            self.site = self._build(Route(study, config.dataset, data, config.seed), "state")
+        else:
+            self.site = StudyRouter(
+                config.org,
+                self.governance,
+                lambda: {d.id: Path(d.path) for d in local_datasets(config.folder).values()},
+                lambda route: self._build(route, f"state/{route.key}"),
+                self._refuse,
+                require_approval=config.policy.require_approval,
+                special={LEDGER_SYNC: self._sync_task},
+            )
         self.client = SiteClient(
             config.hub,
             self.site,
@@ -207,6 +220,66 @@ class SiteService:
             site=config.org,
             spool_dir=config.folder / "spool",
             poll_wait_s=poll_wait_s,
+        )
+
+    def _build(self, route: Route, state: str) -> Site:
+        """The Site of one study on one dataset: its governance, recorder and middleware,
+        the dataset's rows, and the state it had set up before a restart."""
+        config, study = self.config, route.study
+        cohort = load_site_cohort(
+            study.cohort, route.data, config.org, route.seed, study.preprocessing
+        )
+        governance = SiteGovernance(
+            config.org, self.identity, self.replica, self.hub, route.dataset, config.policy
+        )
+        recorder = LedgerRecorder(self.remote, self.identity, study.preprocessing.min_cell_count)
+        state_dir = config.folder / state
+        chain = site_middleware(
+            self.identity,
+            governance.public_key,
+            recorder=recorder,
+            policy=governance.policy_check(),
+            expect=governance.expect_secure,
+            first=(
+                equivocation_guard(self.replica, self._halt),
+                self._ledger_sync,
+                remember_state(state_dir),
+            ),
+        )
+        ctx = SiteContext(config.org, cohort.sites[config.org], study, route.seed)
+        ctx.dataset_id = route.dataset
+        ctx.state["site_dir"] = str(config.folder)
+        ctx.state[CACHE_KEY] = str(config.folder / "features")
+        site = Site(ctx, SITE_HANDLERS, chain)
+        restore_state(state_dir, ctx, config.org)
+        return site
+
+    def _refuse(self, task: Task, dataset: str, reason: str) -> None:
+        with contextlib.suppress(Exception):  # the reply says it too, signed or not
+            LedgerRecorder(self.remote, self.identity).refused(self.identity, task, dataset, reason)
+
+    def _sync_task(self, task: Task) -> Reply:
+        """A ledger sync for a site that serves many studies (no Site is involved)."""
+        try:
+            self.replica.refuse_if_halted()
+            self.governance.sync()
+        except EquivocationError as exc:
+            self._halt()
+            return Reply.build(
+                task_id=task.task_id,
+                site=task.site,
+                kind=task.kind,
+                status="failed",
+                error=f"EquivocationError: {exc}",
+            )
+        finally:
+            if self.replica.evidence():
+                self._halt()
+        return Reply.build(
+            task_id=task.task_id,
+            site=task.site,
+            kind=task.kind,
+            counts={"size": self.replica.size},
         )
 
     def _ledger_sync(self, task: Task, ctx: SiteContext, handler: Handler) -> Reply:
@@ -221,22 +294,6 @@ class SiteService:
         return Reply.build(
             task_id=task.task_id, site=task.site, kind=task.kind, counts={"size": size}
         )
-
-    def _remember_state(self, task: Task, ctx: SiteContext, handler: Handler) -> Reply:
-        """Keep the tasks that set up this site's state (the consortium's preprocessing, its
-        tile standardisation) so that a restarted site process can take part again."""
-        reply = handler(task, ctx)
-        if task.kind in STATE_TASKS and reply.status == "ok":
-            write_bytes_atomic(self.config.folder / "state" / f"{task.kind}.task", task.to_wire())
-        return reply
-
-    def _restore_state(self, ctx: SiteContext) -> None:
-        for kind in STATE_TASKS:
-            path = self.config.folder / "state" / f"{kind}.task"
-            if path.is_file():
-                task = Task.from_wire(path.read_bytes())
-                SITE_HANDLERS[kind](task, ctx)
-                log.info("site %s restored its %s state", self.config.org, kind)
 
     def run(self, stop: threading.Event) -> None:
         """Poll until ``stop`` is set, or until the replica holds equivocation evidence."""
@@ -256,6 +313,28 @@ class SiteService:
         self.client.close()
         self.http.close()
         self.governance.replica.store.close()
+
+
+def remember_state(folder: Path) -> Middleware:
+    """Keep the tasks that set up a site's state (the consortium's preprocessing, its tile
+    standardisation) in ``folder``, so that a restarted site process can take part again."""
+
+    def remember(task: Task, ctx: SiteContext, handler: Handler) -> Reply:
+        reply = handler(task, ctx)
+        if task.kind in STATE_TASKS and reply.status == "ok":
+            write_bytes_atomic(folder / f"{task.kind}.task", task.to_wire())
+        return reply
+
+    return remember
+
+
+def restore_state(folder: Path, ctx: SiteContext, org: str) -> None:
+    for kind in STATE_TASKS:
+        path = folder / f"{kind}.task"
+        if path.is_file():
+            task = Task.from_wire(path.read_bytes())
+            SITE_HANDLERS[kind](task, ctx)
+            log.info("site %s restored its %s state", org, kind)
 
 
 def equivocation_guard(replica: SiteReplica, halt: Callable[[], None]) -> Middleware:
@@ -306,12 +385,23 @@ def remote_governance(
         try:
             yield (
                 SiteGovernance(
-                    config.org, identity, replica, RemoteHub(http), config.dataset, config.policy
+                    config.org,
+                    identity,
+                    replica,
+                    RemoteHub(http),
+                    config.dataset or _only_dataset(config.folder),
+                    config.policy,
                 ),
                 http,
             )
         finally:
             replica.store.close()
+
+
+def _only_dataset(folder: Path) -> str:
+    """A deployed site's dataset when it has exactly one ("" otherwise: name --dataset)."""
+    own = sorted(local_datasets(folder))
+    return own[0] if len(own) == 1 else ""
 
 
 def decide_remote(
@@ -328,10 +418,10 @@ def decide_remote(
         matches = [h for h in view.functions if h.startswith(prefix)] if len(prefix) >= 8 else []
         if len(matches) != 1:
             raise ConfigError(f"HASH {prefix}: matches {len(matches)} registered functions")
-        payload: dict[str, Any] = {
-            "function": matches[0],
-            "dataset": dataset or governance.dataset_id,
-        }
+        chosen = dataset or governance.dataset_id
+        if not chosen:
+            raise ConfigError("--dataset: this site has several datasets (or none); name one")
+        payload: dict[str, Any] = {"function": matches[0], "dataset": chosen}
         kind = "function.approved" if reason is None else "function.rejected"
         if reason is not None:
             payload["reason"] = reason

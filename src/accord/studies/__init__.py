@@ -17,14 +17,16 @@ if TYPE_CHECKING:
     from accord.studies._audit import HUB_ORG, RESEARCHER_ORG, RunLedger, dataset_payload
     from accord.studies._checkpoints import Checkpoint, PlanCheckpoints
     from accord.studies._consortium import Consortium
-    from accord.studies._federated_run import Progress, StudyRun
+    from accord.studies._deployed import POOLED_NOTE, run_federated
+    from accord.studies._federated_run import Progress, StudyRun, clinical_variant
     from accord.studies._jsonio import write_bytes_atomic, write_json_atomic
+    from accord.studies._ledger_results import LedgerFigures, ledger_results, run_ids
     from accord.studies._oracle import TRUTH_FILE, oracle_result
     from accord.studies._outcome import ExportedImage, MethodResult
     from accord.studies._planning import Planner, planned_epsilon
     from accord.studies._pretrain import PretrainSettings, federated_simclr, sample_tiles
     from accord.studies._references import SimulationReferences
-    from accord.studies._report_writer import write_report
+    from accord.studies._report_writer import write_ledger_report, write_report
     from accord.studies._results import results_document
     from accord.studies._risk_groups import RiskGroups, SummedTask, follow_up_end, risk_groups
     from accord.studies._simulated_sites import Observer, share_cache, simulate_sites
@@ -38,10 +40,12 @@ _HOMES = {
     "ConsortiumView": "_view",
     "ExportedImage": "_outcome",
     "HUB_ORG": "_audit",
+    "LedgerFigures": "_ledger_results",
     "MethodResult": "_outcome",
     "NetworkFactory": "_simulation",
     "Observer": "_simulated_sites",
     "Options": "_simulation",
+    "POOLED_NOTE": "_deployed",
     "PlanCheckpoints": "_checkpoints",
     "Planner": "_planning",
     "PretrainSettings": "_pretrain",
@@ -56,34 +60,41 @@ _HOMES = {
     "StudyRun": "_federated_run",
     "SummedTask": "_risk_groups",
     "TRUTH_FILE": "_oracle",
+    "clinical_variant": "_federated_run",
     "dataset_payload": "_audit",
     "federated_simclr": "_pretrain",
     "follow_up_end": "_risk_groups",
     "init_workspace": "_workspace",
+    "ledger_results": "_ledger_results",
     "open_workspace": "_workspace",
     "oracle_result": "_oracle",
     "planned_epsilon": "_planning",
     "resolve_hub": "_workspace",
     "results_document": "_results",
     "risk_groups": "_risk_groups",
+    "run_federated": "_deployed",
+    "run_ids": "_ledger_results",
     "run_study": "_simulation",
     "sample_tiles": "_pretrain",
     "share_cache": "_simulated_sites",
     "simulate_sites": "_simulated_sites",
     "write_bytes_atomic": "_jsonio",
     "write_json_atomic": "_jsonio",
+    "write_ledger_report": "_report_writer",
     "write_report": "_report_writer",
 }
 
 __all__ = [
     "BUILTIN_STUDIES",
     "HUB_ORG",
+    "POOLED_NOTE",
     "RESEARCHER_ORG",
     "TRUTH_FILE",
     "Checkpoint",
     "Consortium",
     "ConsortiumView",
     "ExportedImage",
+    "LedgerFigures",
     "MethodResult",
     "NetworkFactory",
     "Observer",
@@ -101,10 +112,12 @@ __all__ = [
     "StudyRun",
     "SummedTask",
     "builtin_study",
+    "clinical_variant",
     "dataset_payload",
     "federated_simclr",
     "follow_up_end",
     "init_workspace",
+    "ledger_results",
     "open_workspace",
     "oracle_result",
     "planned_epsilon",
@@ -112,12 +125,15 @@ __all__ = [
     "resolve_study",
     "results_document",
     "risk_groups",
+    "run_federated",
+    "run_ids",
     "run_study",
     "sample_tiles",
     "share_cache",
     "simulate_sites",
     "write_bytes_atomic",
     "write_json_atomic",
+    "write_ledger_report",
     "write_report",
 ]
 

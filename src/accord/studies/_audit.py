@@ -30,6 +30,7 @@ from accord.fl import LedgerRecorder, PolicyCheck, SiteGovernance, current_key, 
 from accord.fl.governance import (
     GovernanceView,
     SitePolicy,
+    Submission,
     archive_hash,
     function_archive,
     model_permissions,
@@ -114,8 +115,11 @@ def _site_replica(folder: Path, identity: Identity, genesis: Anchor) -> SiteRepl
 
 @dataclass
 class RunLedger:
+    """A run's signers and logs. ``researcher`` is None on a deployed hub: the researcher
+    signed ``submission`` from their own machine and the hub signs the plans citing it."""
+
     hub: Identity
-    researcher: Identity
+    researcher: Identity | None
     sites: dict[str, Identity]
     ledger: HubLog
     recorder: LedgerRecorder
@@ -128,6 +132,35 @@ class RunLedger:
     _cursor: dict[str, int] = field(default_factory=dict)
     governance: dict[str, SiteGovernance] = field(default_factory=dict)
     remote_cosign: Callable[[], None] | None = None  # sites in other processes co-sign
+    submission: Submission | None = None
+
+    @classmethod
+    def deployed(
+        cls,
+        folder: Path,
+        hub: Identity,
+        ledger: HubLog,
+        submission: Submission,
+        datasets: Mapping[str, str],
+        cosign: Callable[[], None],
+        min_cell_count: int,
+    ) -> RunLedger:
+        """A deployed hub's run of ``submission``: the hub's key and log only; the sites
+        (``datasets``: site -> dataset id) keep their keys, replicas and policies."""
+        return cls(
+            hub=hub,
+            researcher=None,
+            sites={},
+            ledger=ledger,
+            recorder=LedgerRecorder(ledger, hub, min_cell_count),
+            replicas={},
+            path=folder / "ledger.sqlite",
+            datasets=dict(datasets),
+            policies={},
+            auto_approve=False,
+            remote_cosign=cosign,
+            submission=submission,
+        )
 
     @classmethod
     def create(cls, out: Path, study: StudySpec, cohort: Cohort) -> RunLedger:
@@ -256,6 +289,15 @@ class RunLedger:
         ``study``); see :func:`~accord.fl.governance.function_archive`."""
         archive = function_archive(study, site_study)
         digest = archive_hash(archive)
+        if self.submission is not None:
+            if digest not in self.submission.functions.values():
+                raise LedgerError(
+                    f"run {self.submission.run}: a plan's function is not one the researcher "
+                    "submitted (does the hub run the same accord version as the researcher?)"
+                )
+            return digest
+        if self.researcher is None:
+            raise LedgerError("no researcher key to register a function with")
         if digest not in self.hub_view().functions:
             payload = {"function": digest, "name": study.study.name, "archive": archive}
             self.ledger.record(self.researcher, "function.registered", payload)
@@ -281,6 +323,11 @@ class RunLedger:
 
     def submit_plan(self, plan_id: str, payload: Mapping[str, Any]) -> int:
         body = {**payload, "plan": plan_id, "datasets": sorted(self.datasets.values())}
+        if self.submission is not None:  # the hub carries out the researcher's submission
+            body["submission"] = self.submission.run
+            return self.recorder.record(self.hub, "plan.submitted", body)
+        if self.researcher is None:
+            raise LedgerError("no researcher key to submit a plan with")
         return self.recorder.record(self.researcher, "plan.submitted", body)
 
     def register_model(self, plan_id: str, model_hash: str) -> int:

@@ -43,7 +43,7 @@ from accord.studies._risk_groups import RiskGroups, follow_up_end, risk_groups
 from accord.studies._view import ConsortiumView
 from accord.survival import ConcordanceCounts
 
-__all__ = ["Progress", "StudyRun"]
+__all__ = ["Progress", "StudyRun", "clinical_variant"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -290,12 +290,7 @@ class StudyRun:
 
     def clinical_only(self, study: StudySpec | None = None) -> MethodResult:
         """Baseline: the site-stratified Cox model on the clinical features alone."""
-        study = study or self.study
-        model = study.model.model_copy(
-            update={"kind": "linear_cox", "l2": max(study.model.l2, 0.01)}
-        )
-        training = study.training.model_copy(update={"strategy": "newton_raphson", "rounds": 50})
-        clinical = study.model_copy(update={"model": model, "training": training})
+        clinical = clinical_variant(study or self.study)
         strategy = build_strategy(clinical.training, clinical.model)
         members = list(self.view.members)
         plan_seq = self.begin_plan("clinical_only", clinical, members, strategy=strategy)
@@ -385,6 +380,15 @@ class StudyRun:
         for site, reason in self.consortium.hub.log[-1].missing.items():
             self.excluded.setdefault(f"{site} (tile export)", reason)
         return self.exported
+
+
+def clinical_variant(study: StudySpec) -> StudySpec:
+    """The clinical-only baseline of ``study``: a site-stratified Cox model (Newton-Raphson,
+    50 rounds) on the clinical features alone; it differs from ``study`` only in [model] and
+    [training], so it runs on the sites' same study (a function of its own)."""
+    model = study.model.model_copy(update={"kind": "linear_cox", "l2": max(study.model.l2, 0.01)})
+    training = study.training.model_copy(update={"strategy": "newton_raphson", "rounds": 50})
+    return study.model_copy(update={"model": model, "training": training})
 
 
 def _left_out(

@@ -212,3 +212,37 @@ def write_report(
     if run.audit is not None:
         _ledger_section(report, run.audit.path)
     return report.write(out / "report.html")
+
+
+def write_ledger_report(
+    document: dict[str, Any], results: list[MethodResult], out: Path, ledger: Path | None
+) -> Path:
+    """``out/report.html`` for a submitted run, from the figures :func:`ledger_results` read
+    off the verified ledger (``ledger``: the replica they were read from)."""
+    report = Report(str(document["study"]), subtitle=f"run {document['run']}")
+    report.summary(
+        {
+            "status": document["status"],
+            "submitted by": document["submitted_by"],
+            "datasets": len(document["datasets"]),
+            "config hash": str(document.get("config_hash") or "—")[:16],
+            "seed": document["seed"],
+            "ledger entries": document["ledger"]["size"],
+        }
+    )
+    if document.get("reason"):
+        report.paragraph(f"The hub ended the run: {document['reason']}.")
+    if results:
+        report.section(
+            "Results",
+            "Harrell's C-index on each site's held-out patients, as signed on the ledger "
+            "(hub-signed consortium figures; each site's own figures signed by that site).",
+        )
+        _method_table(report, results)
+        for result in results:
+            if result.per_site:
+                _site_table(report, result)
+        _exclusion_section(report, results, {})
+    if ledger is not None:
+        _ledger_section(report, ledger)
+    return report.write(out / "report.html")

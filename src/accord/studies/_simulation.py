@@ -21,6 +21,7 @@ from accord.fl import ExpectSecure, LedgerRecorder, PlanBook, Site
 from accord.studies._audit import RunLedger
 from accord.studies._checkpoints import PlanCheckpoints
 from accord.studies._consortium import Consortium
+from accord.studies._deployed import federated_methods, with_risk_groups
 from accord.studies._federated_run import Progress, StudyRun
 from accord.studies._outcome import MethodResult
 from accord.studies._references import SimulationReferences
@@ -125,15 +126,12 @@ def run_study(
     """
     sim = Simulation.prepare(study, data_dir, seed, **options)
     run, references = sim.run, sim.references
-    results = [run.federated()]
+    results = federated_methods(run)
     baselines = study.training.baselines
-    if "clinical_only" in baselines and study.model.kind != "linear_cox":
-        results.append(run.clinical_only())
     if "pooled" in baselines:
         results.append(references.pooled())
     if "local" in baselines:
         results.extend(references.local(site) for site in sim.cohort.sites)
-    if study.study.task == "survival" and results[0].params and run.secure_risk_groups():
-        run.risk_groups = run.compute_risk_groups(results[0], study.model.kind)
+    with_risk_groups(run, results)
     sim.oracle = references.oracle()
     return sim, results

@@ -48,6 +48,7 @@ from accord.fl.governance._permissions import can_download, can_process, model_p
 from accord.fl.governance._plan_entry import plan_entry_fields
 from accord.fl.governance._policy import SitePolicy, check_task, load_site_policy, parse_site_policy
 from accord.fl.governance._site_code import SITE_ENTRY_POINTS, site_code
+from accord.fl.governance._submission import STUDY_FINISHED, STUDY_SUBMITTED, Submission
 
 __all__ = [
     "DATASET_DISABLED",
@@ -60,6 +61,8 @@ __all__ = [
     "MODEL_REGISTERED",
     "PLAN_SUBMITTED",
     "SITE_ENTRY_POINTS",
+    "STUDY_FINISHED",
+    "STUDY_SUBMITTED",
     "Dataset",
     "Decision",
     "Function",
@@ -68,6 +71,7 @@ __all__ = [
     "Model",
     "SiteInstall",
     "SitePolicy",
+    "Submission",
     "SubmittedPlan",
     "archive_diff",
     "archive_hash",

@@ -20,6 +20,7 @@ Payload contract (values are str/int/bool/null/list/dict; epsilons are decimal s
                                                       rounds, secure_aggregation, secure,
                                                       dp_epsilon, ... (see _plan_entry)
     model.registered                       hub        model, plan, datasets, permissions
+    study.submitted / study.finished       see :mod:`._submission` (a deployed hub's runs)
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ from accord.fl.governance._fields import (
 )
 from accord.fl.governance._function import ARCHIVE_FORMAT, PLAN_SECTIONS, digest, plan_config
 from accord.fl.governance._plan_entry import read_secure_plan
+from accord.fl.governance._submission import (
+    STUDY_FINISHED,
+    STUDY_SUBMITTED,
+    Submission,
+    finished_from,
+    submission_from,
+)
 from accord.ledger import GENESIS, KEY_REVOKE, KEY_ROTATE, Entry, KeyRegistry
 
 DATASET_REGISTERED = "dataset.registered"
@@ -156,6 +164,8 @@ class SubmittedPlan:
     code_hash: str
     sites: tuple[str, ...]
     secure: SecurePlan | None
+    seed: int | None = None
+    submission: str | None = None  # the researcher's run a hub-signed plan carries out
 
     @property
     def secure_aggregation(self) -> bool:
@@ -264,7 +274,13 @@ def _plan_from(entry: Entry) -> SubmittedPlan:
         code_hash=read_hex(entry, "code_hash"),
         sites=sites,
         secure=secure,
+        seed=_seed(entry),
+        submission=read_str(entry, "submission") if "submission" in entry.payload else None,
     )
+
+
+def _seed(entry: Entry) -> int | None:
+    return read_int(entry, "seed", minimum=0) if "seed" in entry.payload else None
 
 
 def _model_from(entry: Entry) -> Model:
@@ -286,6 +302,7 @@ class GovernanceView:
     decisions: dict[tuple[str, str], Decision] = field(default_factory=dict)
     plans: dict[str, SubmittedPlan] = field(default_factory=dict)
     models: dict[str, Model] = field(default_factory=dict)
+    submissions: dict[str, Submission] = field(default_factory=dict)
     registry: KeyRegistry = field(default_factory=KeyRegistry)
     last_seq: int = -1
 
@@ -318,6 +335,8 @@ class GovernanceView:
             FUNCTION_REJECTED: lambda e: self._decide(e, approved=False),
             PLAN_SUBMITTED: self._submit_plan,
             MODEL_REGISTERED: self._register_model,
+            STUDY_SUBMITTED: self._submit_study,
+            STUDY_FINISHED: self._finish_study,
         }
 
     def _genesis(self, entry: Entry) -> None:
@@ -359,7 +378,7 @@ class GovernanceView:
         self.decisions[(decision.function, decision.dataset)] = decision
 
     def _submit_plan(self, entry: Entry) -> None:
-        plan = _plan_from(entry)
+        plan = self._on_behalf(entry, _plan_from(entry))
         known = self.plans.get(plan.id)
         if known is not None and replace(known, seq=plan.seq) != plan:
             raise refuse(
@@ -367,6 +386,37 @@ class GovernanceView:
             )
         if known is None:
             self.plans[plan.id] = plan
+
+    def _on_behalf(self, entry: Entry, plan: SubmittedPlan) -> SubmittedPlan:
+        """A hub-signed plan citing a submission counts as its researcher's, when it stays
+        inside what the researcher signed (see :mod:`._submission`)."""
+        if plan.submission is None:
+            return plan
+        if entry.org != self.registry.hub:
+            raise refuse(entry, "field 'submission': only the hub carries out a submission")
+        run = self.submissions.get(plan.submission)
+        if run is None:
+            raise refuse(entry, f"field 'submission': {plan.submission} is not on the ledger")
+        if run.status is not None:
+            raise refuse(entry, f"field 'submission': run {run.run} has ended ({run.status})")
+        outside = run.allows(plan.function, plan.datasets, plan.seed)
+        if outside is not None:
+            raise refuse(entry, f"plan outside submission {run.run}: {outside}")
+        return replace(plan, submitter=run.submitter, key_id=run.key_id)
+
+    def _submit_study(self, entry: Entry) -> None:
+        run = submission_from(entry, self.functions)
+        if run.run in self.submissions:
+            raise refuse(entry, f"field 'run': {run.run} is already on the ledger")
+        self.submissions[run.run] = run
+
+    def _finish_study(self, entry: Entry) -> None:
+        run, status, reason = finished_from(entry, self.registry.hub)
+        known = self.submissions.get(run)
+        if known is None:
+            raise refuse(entry, f"field 'run': {run} is not on the ledger")
+        if known.status is None:
+            self.submissions[run] = replace(known, status=status, reason=reason)
 
     def _register_model(self, entry: Entry) -> None:
         if entry.org != self.registry.hub:
