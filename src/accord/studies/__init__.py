@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from accord.studies._consortium import Consortium
     from accord.studies._federated_run import Progress, StudyRun
     from accord.studies._jsonio import write_bytes_atomic, write_json_atomic
+    from accord.studies._membership import (
+        Founding,
+        admit_member,
+        found_consortium,
+        remove_member,
+    )
     from accord.studies._oracle import TRUTH_FILE, oracle_result
     from accord.studies._outcome import ExportedImage, MethodResult
     from accord.studies._planning import Planner, planned_epsilon
@@ -33,10 +39,14 @@ if TYPE_CHECKING:
     from accord.studies._workspace import SiteConfig, init_workspace, open_workspace, resolve_hub
 
 _HOMES = {
+    "admit_member": "_membership",
+    "found_consortium": "_membership",
+    "remove_member": "_membership",
     "Checkpoint": "_checkpoints",
     "Consortium": "_consortium",
     "ConsortiumView": "_view",
     "ExportedImage": "_outcome",
+    "Founding": "_membership",
     "HUB_ORG": "_audit",
     "MethodResult": "_outcome",
     "NetworkFactory": "_simulation",
@@ -84,6 +94,7 @@ __all__ = [
     "Consortium",
     "ConsortiumView",
     "ExportedImage",
+    "Founding",
     "MethodResult",
     "NetworkFactory",
     "Observer",
@@ -100,14 +111,17 @@ __all__ = [
     "SiteReport",
     "StudyRun",
     "SummedTask",
+    "admit_member",
     "builtin_study",
     "dataset_payload",
     "federated_simclr",
     "follow_up_end",
+    "found_consortium",
     "init_workspace",
     "open_workspace",
     "oracle_result",
     "planned_epsilon",
+    "remove_member",
     "resolve_hub",
     "resolve_study",
     "results_document",
