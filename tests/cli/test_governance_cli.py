@@ -28,6 +28,7 @@ def test_the_data_owner_workflow(tmp_path: Path) -> None:
     ws = str(tmp_path / "ws")
     init = runner.invoke(app, ["consortium", "simulate", ws, "--study", study, "--data", str(data)])
     assert init.exit_code == 0, init.output
+    assert "simulation: every organisation's private key is on this machine" in init.output
 
     refused = runner.invoke(app, ["submit", study, "--hub", ws])
     assert refused.exit_code == PolicyError.exit_code
