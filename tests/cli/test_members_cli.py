@@ -8,22 +8,16 @@ import json
 import stat
 from pathlib import Path
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from typer.testing import CliRunner
 
 from accord.cli import app
 from accord.core import ConfigError, KeyFileError, LedgerError
-from accord.crypto import PASSPHRASE_ENV, load_card, load_identity
+from accord.crypto import load_card, load_identity
 from accord.ledger import SQLiteLedgerStore, Verifier
 
 runner = CliRunner()
 SITES = ("hospital-a", "hospital-b", "hospital-c")
-
-
-@pytest.fixture(autouse=True)
-def _no_passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
 
 
 def _run(*args: str | Path) -> tuple[int, str]:
