@@ -476,6 +476,7 @@ FACES: dict[str, list[str]] = {
         "open_workspace",
         "oracle_result",
         "planned_epsilon",
+        "removal_payload",
         "remove_member",
         "resolve_hub",
         "resolve_study",

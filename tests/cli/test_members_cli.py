@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -13,8 +15,23 @@ from typer.testing import CliRunner
 
 from accord.cli import app
 from accord.core import ConfigError, KeyFileError, LedgerError
-from accord.crypto import load_card, load_identity
-from accord.ledger import SQLiteLedgerStore, Verifier
+from accord.crypto import (
+    TLSFiles,
+    check_peer,
+    load_ca_certificate,
+    load_card,
+    load_identity,
+    server_context,
+)
+from accord.ledger import HubLedger, KeyRegistry, SQLiteLedgerStore, Verifier
+from accord.net import (
+    LockedHubLedger,
+    TaskQueue,
+    authenticate_certificate,
+    create_app,
+    ledger_router,
+    start_in_thread,
+)
 
 runner = CliRunner()
 SITES = ("hospital-a", "hospital-b", "hospital-c")
@@ -110,6 +127,16 @@ def _secrets(folder: Path, org: str) -> list[bytes]:
     return [signing.read_bytes(), pem, body, raw, base64.b64encode(raw), tls, tls_body]
 
 
+def _registry(hubdir: Path) -> KeyRegistry:
+    """The key registry replayed from HUBDIR's ledger."""
+    store = SQLiteLedgerStore(hubdir / "ledger.sqlite", create=False)
+    verifier = Verifier()
+    for stored in store.read():
+        verifier.feed(stored)
+    store.close()
+    return verifier.registry
+
+
 def test_a_consortium_is_founded_from_cards_alone(tmp_path: Path) -> None:
     cards = _members(tmp_path)
     code, output = _init(tmp_path, cards)
@@ -124,13 +151,9 @@ def test_a_consortium_is_founded_from_cards_alone(tmp_path: Path) -> None:
     assert manifest["members"] == {
         "hub": "hub", **dict.fromkeys(SITES, "site"), "lab": "researcher", "ca-office": "operator",
     }  # fmt: skip
-    store = SQLiteLedgerStore(hubdir / "ledger.sqlite", create=False)
-    verifier = Verifier()
-    for stored in store.read():
-        verifier.feed(stored)
-    store.close()
-    assert verifier.registry.operators == {"ca-office"}
-    assert verifier.registry.members() == manifest["members"]
+    registry = _registry(hubdir)
+    assert registry.operators == {"ca-office"}
+    assert registry.members() == manifest["members"]
     # no private key of any other organisation is anywhere under HUBDIR
     hub_files = [p.read_bytes() for p in hubdir.rglob("*") if p.is_file()]
     for org in (*SITES, "lab", "ca-office"):
@@ -193,11 +216,11 @@ def test_admit_and_remove_members(tmp_path: Path) -> None:
     assert _init(tmp_path, {o: c for o, c in cards.items() if o != "hospital-c"})[0] == 0
     hub = tmp_path / "hubdir"
     output = _ok("consortium", "admit", cards["hospital-c"], "--hub-dir", hub)
-    assert "admitted hospital-c (site" in output and "at entry 1" in output
+    assert "admitted hospital-c (site" in output and f"entry 1 in {hub / 'ledger.sqlite'}" in output
     code, output = _run("consortium", "admit", cards["hospital-c"], "--hub-dir", hub)
     assert code == LedgerError.exit_code and "already a member" in output
     output = _ok("consortium", "remove", "hospital-a", "--reason", "left", "--hub-dir", hub)
-    assert "removed hospital-a at entry 2" in output
+    assert "removed hospital-a: entry 2 in" in output
     code, output = _run("consortium", "remove", "hub", "--reason", "x", "--hub-dir", hub)
     assert code == LedgerError.exit_code and "the hub cannot be removed" in output
     code, output = _run("consortium", "remove", "lab", "--reason", "a\nb", "--hub-dir", hub)
@@ -211,10 +234,85 @@ def test_admit_and_remove_members(tmp_path: Path) -> None:
     assert "hospital-a" not in members and members["hospital-c"] == "site"
 
 
-def test_admit_needs_a_hub_folder(tmp_path: Path) -> None:
+def test_admit_needs_a_hub_folder_or_a_hub_url(tmp_path: Path) -> None:
     cards = _members(tmp_path)
     code, output = _run("consortium", "admit", cards["hospital-a"], "--hub-dir", tmp_path / "x")
     assert code == ConfigError.exit_code and "not a hub folder" in output
+    code, output = _run("consortium", "remove", "lab", "--reason", "x")
+    assert code == ConfigError.exit_code and "give --hub-dir HUBDIR" in output
+    code, output = _run("consortium", "admit", cards["lab"], "--hub", "https://127.0.0.1:1")
+    assert code == ConfigError.exit_code and "--hub needs --signing-key and --tls" in output
+
+
+def _serve_hub(hubdir: Path, tls: Path) -> tuple[str, LockedHubLedger, Callable[[], None]]:
+    """The hub's ledger in HUBDIR served over mutual TLS on loopback."""
+    hub = load_identity(hubdir / "hub.key")
+    ledger = LockedHubLedger(
+        lambda: HubLedger(SQLiteLedgerStore(hubdir / "ledger.sqlite", create=False), hub)
+    )
+    files = TLSFiles.for_org(tls, "hub")
+    ca = load_ca_certificate(files.ca)
+    app_ = create_app(
+        TaskQueue(hubdir / "queue.sqlite"),
+        authenticate_certificate(lambda der: check_peer(der, ca).org),
+        routers=[ledger_router(ledger)],
+    )
+    url, stop = start_in_thread(app_, ssl_context=server_context(files.cert, files.key, files.ca))
+    return url, ledger, stop
+
+
+def test_an_operator_admits_and_removes_at_a_running_hub(tmp_path: Path) -> None:
+    cards = _members(tmp_path)
+    assert _init(tmp_path, {o: c for o, c in cards.items() if o != "hospital-c"})[0] == 0
+    _ok("ca", "init", "--out", tmp_path / "ca", "--consortium", "hcc")
+    tls = {org: tmp_path / org for org in ("hub", "ca-office", "hospital-a")}
+    tls["hub"] = tmp_path / "hubdir"
+    for org, folder in tls.items():
+        _ok("ca", "sign", folder / f"{org}.card.json", "--ca", tmp_path / "ca", "--out", folder)
+        shutil.copy(tmp_path / "ca" / "ca.crt", folder / "ca.crt")
+    url, ledger, stop = _serve_hub(tmp_path / "hubdir", tls["hub"])
+    operator = [
+        "--signing-key",
+        tmp_path / "ca-office" / "ca-office.key",
+        "--tls",
+        tls["ca-office"],
+    ]
+    site = ["--signing-key", tmp_path / "hospital-a" / "hospital-a.key", "--tls", tls["hospital-a"]]
+    try:
+        output = _ok("consortium", "admit", cards["hospital-c"], "--hub", url, *operator)
+        assert (
+            f"admitted hospital-c (site, key {load_card(cards['hospital-c']).key_id}): entry 1 at"
+            in output
+        )
+        # a site may not remove another member: the hub refuses it, naming the entry
+        code, output = _run(
+            "consortium", "remove", "hospital-b", "--reason", "x", "--hub", url, *site
+        )
+        assert (
+            code == LedgerError.exit_code
+            and "must be signed by the hub or a genesis operator" in output
+        )
+        output = _ok(
+            "consortium", "remove", "hospital-b", "--reason", "left", "--hub", url, *operator
+        )
+        assert "removed hospital-b: entry 2 at" in output
+        # the same path records a certificate revocation (ca revoke --hub)
+        crt, out = tls["hospital-a"] / "hospital-a.crt", tmp_path / "revoke.json"
+        output = _ok("ca", "revoke", crt, "--reason", "lost", "--out", out, "--hub", url, *operator)
+        assert "recorded on the hub's ledger as entry 3" in output
+    finally:
+        stop()
+        ledger.close()
+    hubdir = tmp_path / "hubdir"
+    verified = _ok("ledger", "verify", hubdir / "ledger.sqlite", "--anchor", hubdir / "anchor.json")
+    assert "certificate.revoke 1" in verified and "member.admitted 1, member.removed 1" in verified
+    assert set(_registry(hubdir).members()) == {
+        "hub",
+        "ca-office",
+        "lab",
+        "hospital-a",
+        "hospital-c",
+    }
 
 
 def test_the_ca_signs_a_card(tmp_path: Path) -> None:

@@ -6,11 +6,13 @@ or simulate a whole consortium on one machine.
     accord consortium init HUBDIR --name hcc --member hub.card.json --member a.card.json ...
     accord consortium admit new-site.card.json --hub-dir HUBDIR
     accord consortium remove hospital-c --reason "left the consortium" --hub-dir HUBDIR
+    accord consortium admit CARD --hub https://hub:8443 --signing-key op.key --tls tls/
     accord consortium simulate WS --study STUDY [--data DIR]     # every key on this machine
 
 ``init``, ``admit`` and ``remove`` run on the hub's machine with the hub's own key
 (``HUBDIR/{hub}.key``, made by ``accord hub enroll --out HUBDIR``); they never see
-another organisation's private key.
+another organisation's private key. ``admit`` and ``remove`` also record at a running hub
+with ``--hub URL``, signed by a genesis operator's own key over mutual TLS.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ import typer
 from rich.console import Console
 
 from accord.cli._errors import guarded
+from accord.cli._hub_record import record_on_hub
 from accord.core import ConfigError
 from accord.crypto import load_card
+from accord.ledger import MEMBER_ADMITTED, MEMBER_REMOVED
 from accord.studies import (
     admit_member,
     found_consortium,
     init_workspace,
+    removal_payload,
     remove_member,
     resolve_study,
 )
@@ -42,7 +47,18 @@ consortium_app = typer.Typer(
 console = Console(soft_wrap=True, highlight=False)
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
 HubDirOpt = Annotated[
-    Path, typer.Option("--hub-dir", help="The hub folder (ledger.sqlite, the hub's key).")
+    Path | None,
+    typer.Option("--hub-dir", help="On the hub's machine: the hub folder (ledger, hub key)."),
+]
+HubUrlOpt = Annotated[
+    str | None, typer.Option("--hub", help="Or a running hub's URL (with --signing-key, --tls).")
+]
+SigningKeyOpt = Annotated[
+    Path | None, typer.Option("--signing-key", help="With --hub: a genesis operator's key file.")
+]
+TLSOpt = Annotated[
+    Path | None,
+    typer.Option("--tls", help="With --hub: folder with {org}.crt, {org}.tls.key, ca.crt."),
 ]
 
 
@@ -112,18 +128,41 @@ def simulate(
     guarded(debug, action)
 
 
+def _hub_folder(hub_dir: Path | None, hub: str | None) -> Path | None:
+    """The hub folder to append in, or None to record at ``hub`` (exactly one is given)."""
+    if (hub_dir is None) == (hub is None):
+        raise ConfigError(
+            "give --hub-dir HUBDIR (on the hub's machine, signed by the hub) or --hub URL "
+            "--signing-key KEY --tls DIR (signed by a genesis operator's own key)"
+        )
+    return hub_dir
+
+
+def _where(hub_dir: Path | None, hub: str | None, seq: int) -> str:
+    return f"entry {seq} in {hub_dir / 'ledger.sqlite'}" if hub_dir else f"entry {seq} at {hub}"
+
+
 @consortium_app.command("admit")
 def admit(
     card: Annotated[Path, typer.Argument(help="The new member's card ({org}.card.json).")],
-    hub_dir: HubDirOpt,
+    hub_dir: HubDirOpt = None,
+    hub: HubUrlOpt = None,
+    signing_key: SigningKeyOpt = None,
+    tls: TLSOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Admit a member: append member.admitted (signed by the hub) and checkpoint."""
+    """Admit a member: append member.admitted, signed by the hub (--hub-dir) or by an
+    operator's own key at a running hub (--hub)."""
 
     def action() -> None:
+        folder = _hub_folder(hub_dir, hub)
         member = load_card(card)
-        seq = admit_member(hub_dir, member)
-        _say(f"admitted {member.org} ({member.role}, key {member.key_id}) at entry {seq}")
+        if folder is not None:
+            seq = admit_member(folder, member)
+        else:
+            seq = record_on_hub(str(hub), signing_key, tls, MEMBER_ADMITTED, member.organisation())
+        who = f"{member.org} ({member.role}, key {member.key_id})"
+        _say(f"admitted {who}: {_where(folder, hub, seq)}")
 
     guarded(debug, action)
 
@@ -132,13 +171,22 @@ def admit(
 def remove(
     org: Annotated[str, typer.Argument(help="The member to remove.")],
     reason: Annotated[str, typer.Option("--reason", help="Why, in one line.")],
-    hub_dir: HubDirOpt,
+    hub_dir: HubDirOpt = None,
+    hub: HubUrlOpt = None,
+    signing_key: SigningKeyOpt = None,
+    tls: TLSOpt = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Remove a member: append member.removed (signed by the hub); its keys are revoked."""
+    """Remove a member: append member.removed (every key of ORG is revoked from there),
+    signed by the hub (--hub-dir) or by an operator's own key at a running hub (--hub)."""
 
     def action() -> None:
-        seq = remove_member(hub_dir, org, reason)
-        _say(f"removed {org} at entry {seq}: every key of {org} is revoked from there")
+        folder = _hub_folder(hub_dir, hub)
+        if folder is not None:
+            seq = remove_member(folder, org, reason)
+        else:
+            payload = removal_payload(org, reason)
+            seq = record_on_hub(str(hub), signing_key, tls, MEMBER_REMOVED, payload)
+        _say(f"removed {org}: {_where(folder, hub, seq)}; every key of {org} is revoked there")
 
     guarded(debug, action)

@@ -24,7 +24,8 @@ import typer
 from rich.console import Console
 
 from accord.cli._errors import guarded
-from accord.core import AuthError, ConfigError, KeyFileError
+from accord.cli._hub_record import record_on_hub
+from accord.core import AuthError, KeyFileError
 from accord.crypto import (
     CERT_REVOKE,
     DEFAULT_CERT_DAYS,
@@ -166,24 +167,8 @@ def revoke(
     def action() -> None:
         _revoke(cert, reason, out)
         if hub is not None:
-            if signing_key is None or tls is None:
-                raise ConfigError("--hub needs --signing-key and --tls")
-            seq = _publish_revocation(out, hub, signing_key, tls)
+            payload = json.loads(out.read_text(encoding="utf-8"))
+            seq = record_on_hub(hub, signing_key, tls, CERT_REVOKE, payload)
             _say(f"recorded on the hub's ledger as entry {seq}")
 
     guarded(debug, action)
-
-
-def _publish_revocation(payload_file: Path, hub: str, signing_key: Path, tls: Path) -> int:
-    import httpx
-
-    from accord.crypto import TLSFiles, client_context, load_identity
-    from accord.net import RemoteLedger
-
-    identity = load_identity(signing_key)
-    files = TLSFiles.for_org(tls, identity.org)
-    context = client_context(files.cert, files.key, files.ca)
-    payload = json.loads(payload_file.read_text(encoding="utf-8"))
-    with httpx.Client(base_url=hub, verify=context, timeout=30.0) as client:
-        receipt = RemoteLedger(client).record(identity, CERT_REVOKE, payload)
-    return int(receipt.seq)

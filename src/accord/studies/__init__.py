@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         Founding,
         admit_member,
         found_consortium,
+        removal_payload,
         remove_member,
     )
     from accord.studies._oracle import TRUTH_FILE, oracle_result
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
 _HOMES = {
     "admit_member": "_membership",
     "found_consortium": "_membership",
+    "removal_payload": "_membership",
     "remove_member": "_membership",
     "Checkpoint": "_checkpoints",
     "Consortium": "_consortium",
@@ -121,6 +123,7 @@ __all__ = [
     "open_workspace",
     "oracle_result",
     "planned_epsilon",
+    "removal_payload",
     "remove_member",
     "resolve_hub",
     "resolve_study",

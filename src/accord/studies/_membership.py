@@ -37,7 +37,7 @@ from accord.ledger import (
 )
 from accord.studies._jsonio import write_json_atomic
 
-__all__ = ["Founding", "admit_member", "found_consortium", "remove_member"]
+__all__ = ["Founding", "admit_member", "found_consortium", "removal_payload", "remove_member"]
 
 MANIFEST = "consortium.json"
 LEDGER = "ledger.sqlite"
@@ -160,14 +160,24 @@ def _append(folder: Path, kind: str, payload: dict[str, Any]) -> tuple[int, dict
     return seq, manifest
 
 
+def removal_payload(org: str, reason: str) -> dict[str, str]:
+    """The payload of ``member.removed``; :class:`ConfigError` unless ``reason`` is one
+    printable line of at most 200 characters."""
+    if not reason.strip() or not reason.isprintable() or len(reason) > _MAX_REASON:
+        raise ConfigError(
+            f"--reason: expected one printable line of at most {_MAX_REASON} characters"
+        )
+    return {"org": org, "reason": reason}
+
+
 def admit_member(folder: Path, card: MemberCard) -> int:
     """Append ``member.admitted`` for ``card`` (signed by the hub) and return its seq.
 
-    The registry refuses (:class:`~accord.core.LedgerError` naming the entry) a current
+    The payload is the card's :meth:`~accord.crypto.MemberCard.organisation` record. The
+    registry refuses (:class:`~accord.core.LedgerError` naming the entry) a current
     member, a key the log has seen, or a role other than site or researcher.
     """
-    payload = {**card.public.to_dict(), "role": card.role}
-    return _append(folder, MEMBER_ADMITTED, payload)[0]
+    return _append(folder, MEMBER_ADMITTED, card.organisation())[0]
 
 
 def remove_member(folder: Path, org: str, reason: str) -> int:
@@ -176,8 +186,4 @@ def remove_member(folder: Path, org: str, reason: str) -> int:
     Every key of ``org`` is revoked at that entry; refused for the hub itself and for an
     organisation that is not a member.
     """
-    if not reason.strip() or not reason.isprintable() or len(reason) > _MAX_REASON:
-        raise ConfigError(
-            f"--reason: expected one printable line of at most {_MAX_REASON} characters"
-        )
-    return _append(folder, MEMBER_REMOVED, {"org": org, "reason": reason})[0]
+    return _append(folder, MEMBER_REMOVED, removal_payload(org, reason))[0]
