@@ -58,7 +58,7 @@ def forked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int]:
     ws = tmp / "ws"
     assert (
         runner.invoke(
-            app, ["consortium", "init", str(ws), "--study", study, "--data", str(data)]
+            app, ["consortium", "simulate", str(ws), "--study", study, "--data", str(data)]
         ).exit_code
         == 0
     )

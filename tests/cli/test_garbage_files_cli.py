@@ -80,7 +80,9 @@ COMMANDS: dict[str, list[str]] = {
     "run": ["run", "FILE", "--out", "OUT"],
     "hub serve": ["hub", "serve", "--config", "FILE"],
     "site serve": ["site", "serve", "--config", "FILE"],
-    "consortium init": ["consortium", "init", "OUT/ws", "--study", "FILE"],
+    "consortium simulate": ["consortium", "simulate", "OUT/ws", "--study", "FILE"],
+    "consortium init": ["consortium", "init", "OUT/hub", "--name", "n", "--member", "FILE"],
+    "consortium admit": ["consortium", "admit", "FILE", "--hub-dir", "OUT"],
     "wsi info": ["wsi", "info", "FILE"],
 }
 
@@ -99,7 +101,7 @@ _SUFFIX = {
     "run": ".toml",
     "hub serve": ".toml",
     "site serve": ".toml",
-    "consortium init": ".toml",
+    "consortium simulate": ".toml",
     "wsi info": ".tif",
     "keys show": ".pub.json",
     "ca show": ".crt",

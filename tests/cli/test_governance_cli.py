@@ -1,4 +1,4 @@
-"""consortium init → submit (refused) → site functions / approve / reject → submit → status,
+"""consortium simulate → submit (refused) → site functions / approve / reject → submit → status,
 audit (store and bundle)."""
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ def test_the_data_owner_workflow(tmp_path: Path) -> None:
     synthetic_cohort().to_csv(data / "cohort.csv", index=False)
     study = str(write_study(data, "newton_raphson", rounds=5, l2=0.01))
     ws = str(tmp_path / "ws")
-    init = runner.invoke(app, ["consortium", "init", ws, "--study", study, "--data", str(data)])
+    init = runner.invoke(app, ["consortium", "simulate", ws, "--study", study, "--data", str(data)])
     assert init.exit_code == 0, init.output
+    assert "simulation: every organisation's private key is on this machine" in init.output
 
     refused = runner.invoke(app, ["submit", study, "--hub", ws])
     assert refused.exit_code == PolicyError.exit_code

@@ -13,14 +13,9 @@ from typer.testing import CliRunner
 
 from accord.cli import app
 from accord.core import ConfigError, KeyFileError
-from accord.crypto import PASSPHRASE_ENV, check_peer, load_ca_certificate, revoked_serials
+from accord.crypto import check_peer, load_ca_certificate, revoked_serials
 
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _no_passphrase(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
 
 
 def _run(*args: str | Path) -> tuple[int, str]:

@@ -10,10 +10,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import accord
+from accord.cli._consortium import consortium_app
 from accord.cli._errors import guarded
-from accord.cli._governance import audit, consortium_app, site_app, status, submit
+from accord.cli._governance import audit, site_app, status, submit
 from accord.cli._keys import keys_app
 from accord.cli._ledger import ledger_app
+from accord.cli._members import enroll_hub, member_app, researcher_app
 from accord.cli._pki import ca_app
 from accord.cli._remote import results
 from accord.cli._serve import hub_app
@@ -37,7 +39,10 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.add_typer(keys_app, name="keys")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(ca_app, name="ca")
+hub_app.command("enroll")(enroll_hub)  # here, so the serving module stays as it is
 app.add_typer(hub_app, name="hub")
+app.add_typer(member_app, name="member")
+app.add_typer(researcher_app, name="researcher")
 app.add_typer(consortium_app, name="consortium")
 app.add_typer(site_app, name="site")
 app.add_typer(wsi_app, name="wsi")

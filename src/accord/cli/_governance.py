@@ -1,9 +1,8 @@
-"""Governance commands: ``consortium init``, ``site functions|approve|reject``, ``submit``,
-``status`` and ``audit``."""
+"""Governance commands: ``site functions|approve|reject``, ``submit``, ``status`` and
+``audit`` (the ``consortium`` commands are in :mod:`accord.cli._consortium`)."""
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from accord.cli._errors import guarded
-from accord.cli._pki import enroll_site
+from accord.cli._members import enroll_site
 from accord.cli._remote import dataset_app, is_url, remote_status, remote_submit
 from accord.cli._serve import site_serve
 from accord.cli._summary import print_summary
@@ -24,7 +23,6 @@ from accord.services import decide_remote, remote_governance
 from accord.studies import (
     RunLedger,
     Simulation,
-    init_workspace,
     open_workspace,
     resolve_hub,
     resolve_study,
@@ -32,10 +30,9 @@ from accord.studies import (
     write_json_atomic,
 )
 
-__all__ = ["audit", "consortium_app", "site_app", "status", "submit"]
+__all__ = ["audit", "site_app", "status", "submit"]
 
 console = Console(soft_wrap=True)
-consortium_app = typer.Typer(help="Create a consortium workspace (the in-process hub).")
 site_app = typer.Typer(help="A site's data-owner commands: review and approve functions.")
 site_app.command("enroll")(enroll_site)
 site_app.command("serve")(site_serve)
@@ -52,25 +49,6 @@ SiteOpt = Annotated[str, typer.Option("--site", help="this site's name in the wo
 RemoteConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="with --hub URL: your researcher.toml")
 ]
-
-
-@consortium_app.command("init")
-def init(
-    folder: Annotated[Path, typer.Argument(help="new workspace folder")],
-    study: Annotated[str, typer.Option("--study", help="study whose cohort defines the sites")],
-    data: Annotated[Path | None, typer.Option("--data", help="cohort data folder")] = None,
-    debug: DebugOpt = False,
-) -> None:
-    """Keys for the hub, the researcher and each site; genesis; dataset registrations."""
-
-    def action() -> None:
-        init_workspace(folder, resolve_study(study), data)
-        manifest = json.loads((folder / "consortium.json").read_text())
-        console.print(f"consortium '{manifest['name']}' created in {folder}")
-        for site, dataset in manifest["sites"].items():
-            console.print(f"  site {site}: dataset {dataset}, config sites/{site}/site.toml")
-
-    guarded(debug, action)
 
 
 def _site_view(hub: str, site: str) -> tuple[Any, GovernanceView, str]:

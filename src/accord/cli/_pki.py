@@ -1,10 +1,11 @@
-"""``accord ca``: the consortium certificate authority; ``accord site enroll``: a site's TLS key.
+"""``accord ca``: the consortium certificate authority.
 
 ::
 
     accord ca init --out ca/ --consortium hcc            # ca/ca.key (0600) + ca/ca.crt
-    accord site enroll --org hospital-a --out tls/       # tls/hospital-a.tls.key + .csr
-    accord ca sign tls/hospital-a.csr --ca ca/ --out tls/ --days 30   # hospital-a.crt
+    accord site enroll --org hospital-a --out keys/      # on the site (cli/_members.py)
+    accord ca sign keys/hospital-a.card.json --ca ca/ --out tls/ --days 30   # hospital-a.crt
+    accord ca sign keys/hospital-a.csr --ca ca/ --out tls/                   # the same
     accord ca show tls/hospital-a.crt
     accord ca revoke tls/hospital-a.crt --reason "key lost" --out revoke.json
 
@@ -23,13 +24,13 @@ import typer
 from rich.console import Console
 
 from accord.cli._errors import guarded
-from accord.core import AuthError, ConfigError, KeyFileError
+from accord.cli._hub_record import record_on_hub
+from accord.core import AuthError, KeyFileError
 from accord.crypto import (
     CERT_REVOKE,
     DEFAULT_CERT_DAYS,
     PASSPHRASE_ENV,
     describe_certificate,
-    enroll,
     init_ca,
     load_certificate,
     revocation_payload,
@@ -37,7 +38,7 @@ from accord.crypto import (
 )
 from accord.studies import write_json_atomic
 
-__all__ = ["ca_app", "enroll_site"]
+__all__ = ["ca_app"]
 
 ca_app = typer.Typer(
     help="The consortium certificate authority (mutual TLS).", no_args_is_help=True
@@ -76,30 +77,11 @@ def init(
     guarded(debug, action)
 
 
-def enroll_site(
-    org: Annotated[str, typer.Option("--org", help="Organisation name, e.g. hospital-a.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder for {org}.tls.key and {org}.csr.")],
-    host: Annotated[
-        list[str] | None,
-        typer.Option("--host", help="Host name or IP the certificate covers (the hub); repeat."),
-    ] = None,
-    overwrite: OverwriteOpt = False,
-    debug: DebugOpt = False,
-) -> None:
-    """Make this site's TLS key and certificate request for the consortium CA."""
-
-    def action() -> None:
-        key, csr = enroll(out, org, hosts=host or (), overwrite=overwrite)
-        _say(f"private: {key}  (stays on this site; mode 0600)")
-        _say(f"request: {csr}  (send it to the CA operator: accord ca sign)")
-        _note_unencrypted()
-
-    guarded(debug, action)
-
-
 @ca_app.command("sign")
 def sign(
-    csr: Annotated[Path, typer.Argument(help="The site's certificate request ({org}.csr).")],
+    csr: Annotated[
+        Path, typer.Argument(help="The member's request ({org}.csr) or card ({org}.card.json).")
+    ],
     ca: Annotated[Path, typer.Option("--ca", help="The CA folder (ca.key, ca.crt).")],
     out: Annotated[Path, typer.Option("--out", help="Folder for {org}.crt.")],
     days: Annotated[
@@ -110,7 +92,7 @@ def sign(
     ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Issue a certificate for a site's request (signing the same request again renews it)."""
+    """Issue a certificate for a member's request or card (signing it again renews it)."""
 
     def action() -> None:
         path = sign_request(ca, csr, out, days=days, org=org)
@@ -185,24 +167,8 @@ def revoke(
     def action() -> None:
         _revoke(cert, reason, out)
         if hub is not None:
-            if signing_key is None or tls is None:
-                raise ConfigError("--hub needs --signing-key and --tls")
-            seq = _publish_revocation(out, hub, signing_key, tls)
+            payload = json.loads(out.read_text(encoding="utf-8"))
+            seq = record_on_hub(hub, signing_key, tls, CERT_REVOKE, payload)
             _say(f"recorded on the hub's ledger as entry {seq}")
 
     guarded(debug, action)
-
-
-def _publish_revocation(payload_file: Path, hub: str, signing_key: Path, tls: Path) -> int:
-    import httpx
-
-    from accord.crypto import TLSFiles, client_context, load_identity
-    from accord.net import RemoteLedger
-
-    identity = load_identity(signing_key)
-    files = TLSFiles.for_org(tls, identity.org)
-    context = client_context(files.cert, files.key, files.ca)
-    payload = json.loads(payload_file.read_text(encoding="utf-8"))
-    with httpx.Client(base_url=hub, verify=context, timeout=30.0) as client:
-        receipt = RemoteLedger(client).record(identity, CERT_REVOKE, payload)
-    return int(receipt.seq)

@@ -35,13 +35,14 @@ from accord.core._files import write_bytes_atomic
 from accord.core._hashing import canonical_json, floats_as_strings, sha256_hex
 from accord.core._ids import new_id
 from accord.core._json import MAX_JSON_DEPTH, MAX_JSON_INT, load_json, load_json_file
-from accord.core._signer import Signer
+from accord.core._signer import MEMBER_ROLES, Signer
 from accord.core._suggest import check_keys, did_you_mean, validation_message
 from accord.core._toml import load_toml
 
 __all__ = [
     "MAX_JSON_DEPTH",
     "MAX_JSON_INT",
+    "MEMBER_ROLES",
     "MIL_KINDS",
     "AccordError",
     "AggregationError",

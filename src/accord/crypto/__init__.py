@@ -1,11 +1,19 @@
 """Identities and key files (Ed25519 signing keys per organisation), the consortium PKI
-and mutual-TLS contexts.
+and mutual-TLS contexts, and the member cards an organisation hands over to join.
 
 Imports only ``cryptography``, the standard library and :mod:`accord.core`; the ledger
 uses :class:`Signer` structurally and :class:`PublicIdentity` to verify.
 """
 
 from accord.crypto._ca import DEFAULT_CERT_DAYS, enroll, init_ca, renew, sign_request
+from accord.crypto._card import (
+    CARD_VERSION,
+    MemberCard,
+    card_path,
+    load_card,
+    parse_card,
+    write_card,
+)
 from accord.crypto._certfile import load_ca_certificate, load_certificate
 from accord.crypto._identity import (
     ORG_PATTERN,
@@ -34,17 +42,20 @@ from accord.crypto._tls import (
 )
 
 __all__ = [
+    "CARD_VERSION",
     "CERT_REVOKE",
     "DEFAULT_CERT_DAYS",
     "KEY_FORMAT",
     "ORG_PATTERN",
     "PASSPHRASE_ENV",
     "Identity",
+    "MemberCard",
     "PeerCertificate",
     "PublicIdentity",
     "Signer",
     "TLSFiles",
     "authenticate_peer",
+    "card_path",
     "check_insecure_bind",
     "check_peer",
     "client_context",
@@ -54,14 +65,17 @@ __all__ = [
     "key_id_of",
     "key_paths",
     "load_ca_certificate",
+    "load_card",
     "load_certificate",
     "load_identity",
     "load_public",
     "new_identity",
+    "parse_card",
     "renew",
     "revocation_payload",
     "revoked_serials",
     "save_identity",
     "server_context",
     "sign_request",
+    "write_card",
 ]

@@ -21,12 +21,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from accord.core import ConfigError, KeyFileError
+from accord.crypto._card import load_card
 from accord.crypto._certfile import (
     CA_CERT,
     CA_KEY,
@@ -34,9 +34,9 @@ from accord.crypto._certfile import (
     load_ca_certificate,
     load_private_key,
 )
-from accord.crypto._identity import ORG_PATTERN, _org_problem
-from accord.crypto._peer import certificate_org
-from accord.crypto._pem import cert_pem, private_pem, public_der, read_bounded, write_files
+from accord.crypto._identity import _org_problem
+from accord.crypto._pem import cert_pem, private_pem, public_der, write_files
+from accord.crypto._request import load_request, parse_request
 
 __all__ = [
     "DEFAULT_CERT_DAYS",
@@ -186,32 +186,12 @@ def enroll(
     return key_path, csr_path
 
 
-def load_request(path: Path) -> tuple[x509.CertificateSigningRequest, str]:
-    """Read and check a CSR: PEM, valid self-signature, ECDSA P-256 key, one valid org.
-
-    Returns ``(request, org)``; :class:`KeyFileError` names the file and the problem.
-    """
-    data = read_bounded(path, "certificate request")
-    try:
-        csr = x509.load_pem_x509_csr(data)
-    except ValueError:
-        raise KeyFileError(f"{path}: is not a PEM certificate request (.csr)") from None
-    try:
-        valid = csr.is_signature_valid
-    except (ValueError, UnsupportedAlgorithm):
-        valid = False
-    if not valid:
-        raise KeyFileError(f"{path}: the request's signature does not verify (tampered or corrupt)")
-    public = csr.public_key()
-    if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != "secp256r1":
-        raise KeyFileError(f"{path}: the request holds another kind of key; expected ECDSA P-256")
-    org = certificate_org(csr.subject)
-    if org is None:
-        raise KeyFileError(
-            f"{path}: the request's subject does not name one valid organisation "
-            f"(O=<org>, CN=<org>, org matching {ORG_PATTERN})"
-        )
-    return csr, org
+def _read_request(path: Path) -> tuple[x509.CertificateSigningRequest, str]:
+    """The request in a ``.csr`` file, or in a member card (a ``.json`` file)."""
+    if path.suffix != ".json":
+        return load_request(path)
+    card = load_card(path)
+    return parse_request(card.csr.encode("utf-8"), f"{path}: field 'csr'")
 
 
 def _request_hosts(csr: x509.CertificateSigningRequest, path: Path) -> x509.SubjectAlternativeName:
@@ -236,6 +216,9 @@ def sign_request(
 ) -> Path:
     """Issue ``out/{org}.crt`` for the request at ``csr_path``, signed by the CA in ``ca_folder``.
 
+    ``csr_path`` is a ``.csr`` file or a member card (``{org}.card.json``, checked as
+    :func:`~accord.crypto._card.load_card` does), whose ``csr`` field is signed.
+
     Checks the request (see :func:`load_request`) and, when ``org`` is given, that it is
     the organisation the request names. The certificate gets a random serial, subject
     ``O=<org>, CN=<org>``, the request's host names, key usage digitalSignature, extended
@@ -246,7 +229,7 @@ def sign_request(
     _check_days(days, MAX_CERT_DAYS)
     if org is not None and (problem := _org_problem(org)):
         raise ConfigError(f"--org: {problem}")
-    csr, csr_org = load_request(csr_path)
+    csr, csr_org = _read_request(csr_path)
     if org is not None and org != csr_org:
         raise KeyFileError(
             f"{csr_path}: the request is for organisation {csr_org!r}; expected {org!r}"

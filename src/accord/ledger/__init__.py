@@ -17,7 +17,14 @@ from accord.ledger._log import HubLedger, SignedReceipt, genesis_payload
 from accord.ledger._merkle import leaf_hash, verify_inclusion
 from accord.ledger._open import is_postgres
 from accord.ledger._pg import SCHEMA_NAME, pg_connect, pg_describe, pg_reason
-from accord.ledger._registry import GENESIS, KEY_REVOKE, KEY_ROTATE, KeyRegistry
+from accord.ledger._registry import (
+    GENESIS,
+    KEY_REVOKE,
+    KEY_ROTATE,
+    MEMBER_ADMITTED,
+    MEMBER_REMOVED,
+    KeyRegistry,
+)
 from accord.ledger._replica import SiteReplica
 from accord.ledger._seams import HubLog, LedgerWriter, LogSource
 from accord.ledger._signing import verify_signature
@@ -46,6 +53,8 @@ __all__ = [
     "GENESIS",
     "KEY_REVOKE",
     "KEY_ROTATE",
+    "MEMBER_ADMITTED",
+    "MEMBER_REMOVED",
     "SCHEMA_NAME",
     "Anchor",
     "Entry",

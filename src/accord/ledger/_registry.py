@@ -6,7 +6,16 @@ verifiable after a rotation or revocation. A rotation introduces a fresh key onl
 log has never seen, for any organisation), so a revoked key never becomes valid again. A
 ``key.revoke`` is signed by the key's organisation or the hub; a ``certificate.revoke`` by
 the hub, an operator named in genesis (who runs the CA) or the organisation the
-certificate names. Refusals name the entry and the reason.
+certificate names.
+
+Membership changes after genesis by two entries, each signed by the hub or a genesis
+operator: ``member.admitted`` (payload ``org, role, key_id, public_key``, from the new
+member's card) adds a fresh key for an organisation that holds no valid key, and
+``member.removed`` (payload ``org, reason``) revokes every key of the organisation at that
+entry, so its earlier signatures stay verifiable and nothing it signs later is. The
+registry keeps each member's role (genesis records may carry ``"role"``; older logs
+without it read the hub as ``hub`` and the operators as ``operator``). Refusals name the
+entry and the reason.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from accord.core import LedgerError
+from accord.core import MEMBER_ROLES, LedgerError
 from accord.ledger._entry import Entry
 
 __all__ = [
@@ -26,6 +35,8 @@ __all__ = [
     "GENESIS",
     "KEY_REVOKE",
     "KEY_ROTATE",
+    "MEMBER_ADMITTED",
+    "MEMBER_REMOVED",
     "KeyRegistry",
     "KeyState",
     "key_id_of",
@@ -37,6 +48,11 @@ KEY_REVOKE = "key.revoke"
 # A TLS certificate revocation (payload: accord.crypto._revocation.revocation_payload); the
 # registry checks who signed it, sites and the hub replay it into their refused serials.
 CERT_REVOKE = "certificate.revoke"
+MEMBER_ADMITTED = "member.admitted"
+MEMBER_REMOVED = "member.removed"
+# Roles a member may be admitted in after genesis: the hub and the operators (who may
+# admit and remove members and revoke certificates) are named in genesis only.
+_ADMITTED_ROLES = ("site", "researcher")
 
 
 def key_id_of(public_key: bytes) -> str:
@@ -58,6 +74,30 @@ class KeyRegistry:
     hub: str | None = None
     operators: frozenset[str] = frozenset()  # run the CA: may revoke any certificate
     seen: dict[bytes, tuple[str, int]] = field(default_factory=dict)  # key -> (org, added)
+    roles: dict[str, str] = field(default_factory=dict)  # org -> role, as recorded
+
+    def role(self, org: str) -> str | None:
+        """``org``'s role (one of :data:`~accord.core.MEMBER_ROLES`), None if never a member.
+
+        A genesis record without ``"role"`` reads as ``hub`` for the hub, ``operator`` for a
+        genesis operator, and None otherwise; a removed member keeps its last role.
+        """
+        if org in self.roles:
+            return self.roles[org]
+        if org == self.hub:
+            return "hub"
+        if org in self.operators:
+            return "operator"
+        return None
+
+    def is_member(self, org: str) -> bool:
+        """Whether ``org`` holds at least one key that is not revoked."""
+        return any(s.org == org and s.revoked_seq is None for s in self.keys.values())
+
+    def members(self) -> dict[str, str | None]:
+        """Current members (organisations with a valid key) and their roles, by name."""
+        orgs = sorted({s.org for s in self.keys.values() if s.revoked_seq is None})
+        return {org: self.role(org) for org in orgs}
 
     def key_for(self, entry: Entry) -> KeyState:
         """The key that must have signed ``entry``; LedgerError if unknown or revoked."""
@@ -92,6 +132,8 @@ class KeyRegistry:
                 raise LedgerError(f"genesis lists key {key_id} twice")
             self.keys[(org, key_id)] = KeyState(org, public, added_seq=0)
             self.seen[public] = (org, 0)
+            if "role" in item:
+                self.roles[org] = _parse_role(item["role"], org, MEMBER_ROLES, "genesis")
         self.hub = str(entry.payload.get("hub", entry.org))
         operators = entry.payload.get("operators", [])
         if not isinstance(operators, list) or not all(isinstance(o, str) for o in operators):
@@ -110,6 +152,10 @@ class KeyRegistry:
             self._rotate(entry)
         elif entry.kind == KEY_REVOKE:
             self._revoke_key(entry)
+        elif entry.kind == MEMBER_ADMITTED:
+            self._admit(entry)
+        elif entry.kind == MEMBER_REMOVED:
+            self._remove(entry)
         elif entry.kind == CERT_REVOKE:
             named = entry.payload.get("org")
             entitled = entry.org == self.hub or entry.org in self.operators
@@ -124,6 +170,10 @@ class KeyRegistry:
         org, key_id, public = _parse_key(entry.payload)
         if org != entry.org:
             raise _refused(entry, "a key rotation must be signed by the same organisation")
+        self._introduce(entry, org, key_id, public, "a rotation")
+
+    def _introduce(self, entry: Entry, org: str, key_id: str, public: bytes, what: str) -> None:
+        """Add a key the log has never seen (refuse a reused or revoked one) at ``entry``."""
         if public in self.seen:
             owner, added = self.seen[public]
             state = self.keys.get((owner, key_id))
@@ -131,7 +181,7 @@ class KeyRegistry:
                 why = f"was revoked at entry {state.revoked_seq} and never becomes valid again"
             else:
                 why = f"was already introduced for {owner} at entry {added}"
-            raise _refused(entry, f"key {key_id} {why}; a rotation must introduce a fresh key")
+            raise _refused(entry, f"key {key_id} {why}; {what} must introduce a fresh key")
         self.keys[(org, key_id)] = KeyState(org, public, added_seq=entry.seq)
         self.seen[public] = (org, entry.seq)
 
@@ -144,6 +194,41 @@ class KeyRegistry:
             raise _refused(entry, f"revocation of unknown key {target[0]}/{target[1]}")
         if state.revoked_seq is None:
             state.revoked_seq = entry.seq
+
+    def _check_governor(self, entry: Entry, what: str) -> None:
+        if entry.org != self.hub and entry.org not in self.operators:
+            raise _refused(entry, f"{what} must be signed by the hub or a genesis operator")
+
+    def _admit(self, entry: Entry) -> None:
+        self._check_governor(entry, "an admission")
+        try:
+            org, key_id, public = _parse_key(entry.payload)
+            role = _parse_role(entry.payload.get("role"), org, _ADMITTED_ROLES, "admission")
+        except LedgerError as exc:
+            raise _refused(entry, str(exc)) from None
+        if self.is_member(org):
+            raise _refused(entry, f"{org} is already a member with a valid key")
+        self._introduce(entry, org, key_id, public, "an admission")
+        self.roles[org] = role
+
+    def _remove(self, entry: Entry) -> None:
+        self._check_governor(entry, "a removal")
+        org, reason = entry.payload.get("org"), entry.payload.get("reason")
+        if not isinstance(org, str) or not isinstance(reason, str) or not reason.strip():
+            raise _refused(entry, "a removal names the organisation ('org') and a 'reason'")
+        if org == self.hub:
+            raise _refused(entry, "the hub cannot be removed from its own log")
+        if not self.is_member(org):
+            raise _refused(entry, f"{org} is not a member with a valid key")
+        for state in self.keys.values():
+            if state.org == org and state.revoked_seq is None:
+                state.revoked_seq = entry.seq
+
+
+def _parse_role(role: object, org: str, allowed: tuple[str, ...], where: str) -> str:
+    if not isinstance(role, str) or role not in allowed:
+        raise LedgerError(f"{where} record for {org}: role is not one of {', '.join(allowed)}")
+    return role
 
 
 def _refused(entry: Entry, reason: str) -> LedgerError:

@@ -77,11 +77,10 @@ class HubView:
             return self._view
 
     def members(self) -> set[str]:
-        """Organisations with a valid key, the hub excluded."""
+        """Current members (a valid key: admitted, not removed), the hub excluded."""
         with self._lock:
             registry = self._view.registry
-            valid = {org for (org, _), k in registry.keys.items() if k.revoked_seq is None}
-            return valid - {registry.hub or HUB_ORG}
+            return set(registry.members()) - {registry.hub or HUB_ORG}
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,13 @@ if TYPE_CHECKING:
     from accord.studies._federated_run import Progress, StudyRun, clinical_variant
     from accord.studies._jsonio import write_bytes_atomic, write_json_atomic
     from accord.studies._ledger_results import LedgerFigures, ledger_results, run_ids
+    from accord.studies._membership import (
+        Founding,
+        admit_member,
+        found_consortium,
+        removal_payload,
+        remove_member,
+    )
     from accord.studies._oracle import TRUTH_FILE, oracle_result
     from accord.studies._outcome import ExportedImage, MethodResult
     from accord.studies._planning import Planner, planned_epsilon
@@ -35,10 +42,15 @@ if TYPE_CHECKING:
     from accord.studies._workspace import SiteConfig, init_workspace, open_workspace, resolve_hub
 
 _HOMES = {
+    "admit_member": "_membership",
+    "found_consortium": "_membership",
+    "removal_payload": "_membership",
+    "remove_member": "_membership",
     "Checkpoint": "_checkpoints",
     "Consortium": "_consortium",
     "ConsortiumView": "_view",
     "ExportedImage": "_outcome",
+    "Founding": "_membership",
     "HUB_ORG": "_audit",
     "LedgerFigures": "_ledger_results",
     "MethodResult": "_outcome",
@@ -94,6 +106,7 @@ __all__ = [
     "Consortium",
     "ConsortiumView",
     "ExportedImage",
+    "Founding",
     "LedgerFigures",
     "MethodResult",
     "NetworkFactory",
@@ -111,16 +124,20 @@ __all__ = [
     "SiteReport",
     "StudyRun",
     "SummedTask",
+    "admit_member",
     "builtin_study",
     "clinical_variant",
     "dataset_payload",
     "federated_simclr",
     "follow_up_end",
+    "found_consortium",
     "init_workspace",
     "ledger_results",
     "open_workspace",
     "oracle_result",
     "planned_epsilon",
+    "removal_payload",
+    "remove_member",
     "resolve_hub",
     "resolve_study",
     "results_document",

@@ -9,8 +9,9 @@ function, minimum cohort size, ...); a refusal is a signed ledger entry.
 
 A simulation (``accord run``) plays every organisation: it generates fresh keys (public
 halves in ``OUT/keys``), registers each site's dataset and has each simulated data owner
-approve the function. A workspace (``accord consortium init``) keeps real key files and
-leaves approval to each site (``accord site approve``).
+approve the function. A simulated workspace (``accord consortium simulate``) keeps every
+organisation's key files on one machine and leaves approval to each site (``accord site
+approve``). A real consortium is founded from public cards (:mod:`accord.studies._membership`).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def dataset_payload(
 
 def _site_replica(folder: Path, identity: Identity, genesis: Anchor) -> SiteReplica:
     """A simulated site's replica in ``folder``: it pins the site's own ``anchor.json``
-    (a workspace's, written by ``consortium init``), else the anchor of the log it was
+    (a workspace's, written by ``consortium simulate``), else the anchor of the log it was
     created with, and keeps equivocation evidence in ``folder/evidence``."""
     folder.mkdir(parents=True, exist_ok=True)
     pinned = folder / "anchor.json"

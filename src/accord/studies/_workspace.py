@@ -1,4 +1,7 @@
-"""A consortium workspace: the in-process hub's folder, with each site's own config.
+"""A simulated consortium workspace (``accord consortium simulate``): the in-process hub's
+folder, with each site's own config and **every organisation's private key on this one
+machine**. A real consortium is founded from public member cards instead
+(:mod:`accord.studies._membership`, ``accord consortium init``).
 
     DIR/consortium.json            name, log id, sites and their dataset ids
     DIR/ledger.sqlite              the hub's log
@@ -85,7 +88,8 @@ def read_site_config(path: Path) -> SiteConfig:
 
 
 def init_workspace(folder: Path, study: StudySpec, data: Path | None, seed: int = 0) -> Path:
-    """Create keys, the genesis entry and every site's dataset registration."""
+    """Simulate a consortium: every organisation's key (here), the genesis entry and every
+    site's dataset registration."""
     if (folder / "consortium.json").exists():
         raise ConfigError(f"{folder}: a consortium workspace already exists here")
     cohort = load_cohort(study.cohort, data, seed, preprocessing=study.preprocessing)

@@ -50,7 +50,15 @@ from accord.fl.governance._submission import (
     finished_from,
     submission_from,
 )
-from accord.ledger import GENESIS, KEY_REVOKE, KEY_ROTATE, Entry, KeyRegistry
+from accord.ledger import (
+    GENESIS,
+    KEY_REVOKE,
+    KEY_ROTATE,
+    MEMBER_ADMITTED,
+    MEMBER_REMOVED,
+    Entry,
+    KeyRegistry,
+)
 
 DATASET_REGISTERED = "dataset.registered"
 DATASET_UPDATED = "dataset.updated"
@@ -327,6 +335,8 @@ class GovernanceView:
             GENESIS: self._genesis,
             KEY_ROTATE: self.registry.apply,
             KEY_REVOKE: self.registry.apply,
+            MEMBER_ADMITTED: self.registry.apply,
+            MEMBER_REMOVED: self.registry.apply,
             DATASET_REGISTERED: self._register_dataset,
             DATASET_UPDATED: self._update_dataset,
             DATASET_DISABLED: self._disable_dataset,
@@ -405,6 +415,12 @@ class GovernanceView:
         return replace(plan, submitter=run.submitter, key_id=run.key_id)
 
     def _submit_study(self, entry: Entry) -> None:
+        if self.registry.role(entry.org) in ("site", "hub"):
+            raise refuse(
+                entry,
+                f"signed by {entry.org}, a {self.registry.role(entry.org)}; "
+                "studies are submitted by researchers",
+            )
         run = submission_from(entry, self.functions)
         if run.run in self.submissions:
             raise refuse(entry, f"field 'run': {run.run} is already on the ledger")
