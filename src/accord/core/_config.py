@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
 
 from accord.core._errors import ConfigError
 from accord.core._hashing import canonical_json, floats_as_strings, sha256_hex
@@ -83,6 +83,34 @@ class CohortSpec(_Frozen):
     site_groups: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     slide_column: str | None = None
     table: str = "clinical.csv"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def feature_order(self) -> tuple[str, ...]:
+        """The features in the order the study gives them: the model's column order.
+
+        Part of every dump (and so of the config hash and a function's archive), because
+        canonical JSON sorts a mapping's keys: a study rebuilt from an archive (a deployed
+        site's, a deployed hub's) keeps its columns in the order the researcher wrote.
+        """
+        return tuple(self.features)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ordered(cls, data: Any) -> Any:
+        """A dump's ``feature_order`` puts ``features`` back in that order."""
+        if not isinstance(data, dict) or "feature_order" not in data:
+            return data
+        data = dict(data)
+        order, features = data.pop("feature_order"), data.get("features")
+        if not (
+            isinstance(order, list | tuple)
+            and isinstance(features, dict)
+            and sorted(order) == sorted(features)
+        ):
+            raise ValueError("'feature_order' must name each of 'features' once")
+        data["features"] = {name: features[name] for name in order}
+        return data
 
     @model_validator(mode="after")
     def _one_layout(self) -> CohortSpec:
