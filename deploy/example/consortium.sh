@@ -50,8 +50,10 @@ if [ -n "$HUB_USER" ]; then
 fi
 PORT=${ACCORD_PORT:-$(free_port)}
 URL=https://127.0.0.1:$PORT
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() {  # stop the hub and the sites (SIGTERM: each stops cleanly)
+  pkill -TERM -f -- "serve --config $WORKDIR/" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
 trap cleanup EXIT
 
 say "1. The CA operator creates the consortium CA and its own member card"
@@ -98,8 +100,8 @@ cert = "hub.crt"
 key = "hub.tls.key"
 ca = "ca.crt"
 EOF
-(cd hub && as_hub env PYTHONUNBUFFERED=1 "$ACCORD" hub serve --config hub.toml >>hub.log 2>&1) &
-PIDS+=($!)
+as_hub env PYTHONUNBUFFERED=1 "$ACCORD" hub serve --config "$WORKDIR/hub/hub.toml" \
+  >>hub/hub.log 2>&1 &
 for _ in $(seq 100); do grep -q "hub serving" hub/hub.log 2>/dev/null && break; sleep 0.3; done
 
 say "6. Each hospital registers its own dataset (its rows stay in its folder) and serves"
@@ -128,8 +130,8 @@ allow-tile-export = false
 EOF
   "$ACCORD" site dataset add hcc --path "$s/data" --config "$s/site.toml" --permit lab \
     --id-column patient_id --event-column os_event
-  (cd "$s" && PYTHONUNBUFFERED=1 "$ACCORD" site serve --config site.toml --poll-wait 2 >>site.log 2>&1) &
-  PIDS+=($!)
+  PYTHONUNBUFFERED=1 "$ACCORD" site serve --config "$WORKDIR/$s/site.toml" --poll-wait 2 \
+    >>"$s/site.log" 2>&1 &
 done
 
 say "7. The researcher submits the study from its own machine"
