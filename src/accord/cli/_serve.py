@@ -1,22 +1,52 @@
-"""``accord site serve`` and ``accord hub serve``: sites and hub as network services."""
+"""``accord site serve``/``prune`` and ``accord hub serve``/``prune``: sites and hub as
+network services, and their retention policies.
+
+A service stops on SIGTERM or Ctrl-C: the first signal sets its stop event (the service
+finishes the request in hand, closes its stores and logs one ``stopped`` line, exit code
+0); a second one stops the process at once, as without a handler.
+"""
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from accord.cli._errors import guarded
 
-__all__ = ["hub_app", "site_serve"]
+if TYPE_CHECKING:
+    from accord.services import PruneReport
+
+__all__ = ["hub_app", "site_prune", "site_serve"]
 
 hub_app = typer.Typer(help="The consortium hub as a network service.", no_args_is_help=True)
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
+DryRunOpt = Annotated[
+    bool, typer.Option("--dry-run", help="Only print what would be removed; remove nothing.")
+]
+_LOG_FORMAT = "%(asctime)s %(name)s %(message)s"
+
+
+def stop_on_signals() -> threading.Event:
+    """An event that SIGTERM and SIGINT set; the second signal of a kind acts as by default
+    (SIGTERM ends the process, Ctrl-C raises KeyboardInterrupt)."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        signal.signal(
+            signum, signal.SIG_DFL if signum == signal.SIGTERM else signal.default_int_handler
+        )
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
 
 
 def site_serve(
@@ -28,19 +58,27 @@ def site_serve(
 ) -> None:
     """Serve this site: poll the hub for tasks, check each against the site's policy and
     ledger replica, run it on local data and upload the reply. Stops on SIGTERM/Ctrl-C."""
-    import logging
-
     from accord.services import serve_site
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
+    stop = stop_on_signals()
     guarded(debug, lambda: serve_site(config, stop, poll_wait_s=poll_wait))
+
+
+def site_prune(
+    config: Annotated[Path, typer.Option("--config", help="The site's site.toml.")],
+    dry_run: DryRunOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Apply the [retention.spool] policy of site.toml to the site's spool (the cached task
+    payloads; never a reply the hub has not acknowledged); print what was removed."""
+    from accord.services import prune_site_state, read_service_config
+
+    def action() -> None:
+        site = read_service_config(config)
+        _print_report(prune_site_state(site.retention, site.folder, dry_run=dry_run))
+
+    guarded(debug, action)
 
 
 @hub_app.command("serve")
@@ -49,16 +87,50 @@ def hub_serve(
     debug: DebugOpt = False,
 ) -> None:
     """Serve the consortium over mutual TLS and run the configured study; a hub started
-    again after a crash resumes its plan from the last completed round."""
-    import logging
-
+    again after a crash resumes its plan from the last completed round. Stops on
+    SIGTERM/Ctrl-C (exit code 0; started again, it resumes)."""
     from accord.services import read_hub_config, serve_hub
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
+    log = logging.getLogger("accord.hub")
+    stop = stop_on_signals()
 
     def action() -> None:
-        document = serve_hub(read_hub_config(config))
-        typer.echo(f"results: {read_hub_config(config).run / 'results.json'}")
+        hub = read_hub_config(config)
+        try:
+            document = serve_hub(hub, stop)
+        except Exception:
+            if not stop.is_set():
+                raise
+            log.debug("the study stopped with the service", exc_info=True)
+            log.info("hub stopped")
+            return
+        typer.echo(f"results: {hub.run / 'results.json'}")
         typer.echo(f"methods: {', '.join(document['methods'])}")
 
     guarded(debug, action)
+
+
+@hub_app.command("prune")
+def hub_prune(
+    config: Annotated[Path, typer.Option("--config", help="The hub's hub.toml.")],
+    dry_run: DryRunOpt = False,
+    debug: DebugOpt = False,
+) -> None:
+    """Apply the [retention] policy of hub.toml to the hub's blobs and plan checkpoints
+    (never a blob of a round still open, nor the checkpoint of a plan still running);
+    print what was removed."""
+    from accord.services import prune_hub_state, read_hub_config
+
+    def action() -> None:
+        hub = read_hub_config(config)
+        ledger = hub.run / "ledger.sqlite"
+        report = prune_hub_state(hub.retention, hub.folder, hub.store, ledger, dry_run=dry_run)
+        _print_report(report)
+
+    guarded(debug, action)
+
+
+def _print_report(report: PruneReport) -> None:
+    for line in report.lines():
+        typer.echo(line)

@@ -34,6 +34,7 @@ ever see what the site processes reply.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,11 @@ from accord.core import ConfigError, check_keys
 from accord.crypto import load_identity
 from accord.data import load_cohort
 from accord.fl.governance import SitePolicy
-from accord.ledger import HubLedger, SQLiteLedgerStore
+from accord.ledger import HubLedger
 from accord.net import DEFAULT_LIMITS, Limits
 from accord.services._hub_service import HubService
+from accord.services._prune import log_report
+from accord.services._retention import HUB_AREAS, NO_RETENTION, RetentionPolicy, read_retention
 from accord.services._service_config import (
     TLSPaths,
     listen_address,
@@ -56,6 +59,7 @@ from accord.services._service_config import (
     tls_paths,
 )
 from accord.services._site_service import load_study_ref
+from accord.services._store_config import SQLITE_STORE, StoreConfig, read_store
 from accord.studies import (
     HUB_ORG,
     RESEARCHER_ORG,
@@ -86,13 +90,15 @@ class HubConfig:
     timeout_s: float
     tls: TLSPaths | None
     limits: Limits = DEFAULT_LIMITS
+    store: StoreConfig = SQLITE_STORE  # [store]: where the ledger and queue live
+    retention: RetentionPolicy = NO_RETENTION  # [retention]: blobs and checkpoints
 
 
 def read_hub_config(path: Path) -> HubConfig:
     """Validate ``hub.toml``; errors name the file and the field."""
     data = read_toml(path, "hub config")
     folder = path.parent.resolve()
-    check_keys(data, ("hub", "tls", "limits"), path, "")
+    check_keys(data, ("hub", "tls", "limits", "store", "retention"), path, "")
     hub = table(data, "hub", path)
     check_keys(hub, ("listen", "run", "study", "data", "seed", "timeout"), path, "hub")
     tls = tls_paths(data, folder, path)
@@ -114,6 +120,8 @@ def read_hub_config(path: Path) -> HubConfig:
         timeout_s=float(timeout),
         tls=tls,
         limits=read_limits(data, path),
+        store=read_store(data, path),
+        retention=read_retention(data, path, HUB_AREAS),
     )
 
 
@@ -153,7 +161,7 @@ def reopen_run_ledger(config: HubConfig, sites: list[str], study_name: str) -> R
     # their site (accord site approve --hub URL --config site.toml): no key here.
     keys_here = {s: config.run / "sites" / s / f"{s}.key" for s in sites}
     owners = {s: load_identity(path) for s, path in keys_here.items() if path.is_file()}
-    ledger = HubLedger(SQLiteLedgerStore(config.run / "ledger.sqlite", create=False), hub)
+    ledger = HubLedger(config.store.open_ledger(config.run / "ledger.sqlite"), hub)
     return RunLedger.assemble(
         config.run,
         hub,
@@ -168,9 +176,12 @@ def reopen_run_ledger(config: HubConfig, sites: list[str], study_name: str) -> R
     )
 
 
-def serve_hub(config: HubConfig) -> dict[str, Any]:
+def serve_hub(config: HubConfig, stop: threading.Event | None = None) -> dict[str, Any]:
     """Serve the consortium and run the study (resuming it if this hub was interrupted);
-    write ``results.json`` and ``report.html`` into the run folder; return the document."""
+    write ``results.json`` and ``report.html`` into the run folder; return the document.
+
+    ``stop`` set (SIGTERM, Ctrl-C) closes the service; the study then stops with an error
+    that the caller, seeing ``stop`` set, takes for the requested stop."""
     study = load_study_ref(config.study)
     cohort = load_cohort(study.cohort, config.data, config.seed, study.preprocessing)
     audit = reopen_run_ledger(config, sorted(cohort.sites), study.study.name)
@@ -182,8 +193,11 @@ def serve_hub(config: HubConfig) -> dict[str, Any]:
         port=config.port,
         timeout_s=config.timeout_s,
         limits=config.limits,
+        store=config.store,
+        stop=stop,
     )
     try:
+        log_report(service.prune(config.retention), "hub")
         url = service.start()
         log.info("hub serving %s", url)
         service.wait_ready(timeout_s=config.timeout_s)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -31,7 +33,7 @@ from accord.crypto import (
     server_context,
 )
 from accord.fl import Hub, LedgerRecorder
-from accord.ledger import Entry, HubLedger, SQLiteLedgerStore
+from accord.ledger import Entry, HubLedger
 from accord.net import (
     DEFAULT_LIMITS,
     LEDGER_SYNC,
@@ -46,15 +48,29 @@ from accord.net import (
     ledger_router,
     start_in_thread,
 )
+from accord.services._prune import hub_in_use
 from accord.services._refusals import RefusalLog
+from accord.services._retention import PruneReport, RetentionPolicy, apply_retention
 from accord.services._service_config import TLSPaths
+from accord.services._store_config import SQLITE_STORE, StoreConfig
 from accord.studies import HUB_ORG, RESEARCHER_ORG, Consortium, RunLedger
 
 __all__ = ["HubService"]
 
+log = logging.getLogger("accord.hub")
+
 
 class HubService:
-    """Serves ``audit``'s ledger and a task queue at ``host:port`` (0: any free port)."""
+    """Serves ``audit``'s ledger and a task queue at ``host:port`` (0: any free port).
+
+    ``store`` says where the ledger and the queue live: by default the SQLite files
+    (``audit.path`` and ``state/queue.sqlite``), else a PostgreSQL database (see
+    :mod:`accord.services._store_config`); the queue's blob files are under ``state``.
+
+    ``stop`` (set by the CLI on SIGTERM or Ctrl-C) closes the service once it is set: the
+    server stops and the stores close, whichever thread is waiting on them; a round loop
+    still waiting then fails, and the caller, seeing :attr:`stop` set, exits cleanly.
+    """
 
     def __init__(
         self,
@@ -66,8 +82,13 @@ class HubService:
         port: int = 0,
         timeout_s: float = 600.0,
         limits: Limits = DEFAULT_LIMITS,
+        store: StoreConfig = SQLITE_STORE,
+        stop: threading.Event | None = None,
     ) -> None:
         self.audit = audit
+        self.store = store
+        self.stop = stop if stop is not None else threading.Event()
+        self._close_lock = threading.Lock()
         self.state = state
         self.tls = tls
         self.host = host
@@ -85,14 +106,16 @@ class HubService:
         self._closed = False
         self.ledger: LockedHubLedger
         self.audit = audit.handed_to(self._open_ledger, self.cosign)
-        self.queue = TaskQueue(state / "queue.sqlite", limits=limits)
+        self.queue = TaskQueue(
+            store.queue_path(state), store=store.open_queue(state), limits=limits
+        )
         self.transport = QueueTransport(self.queue)
 
     def _open_ledger(self) -> LockedHubLedger:
         """The run's ledger on one thread shared by the round loop and the HTTPS API (the
         run's in-process site replicas are closed by then: site processes own theirs)."""
         path, hub = self.audit.path, self.audit.hub
-        self.ledger = LockedHubLedger(lambda: HubLedger(SQLiteLedgerStore(path, create=False), hub))
+        self.ledger = LockedHubLedger(lambda: HubLedger(self.store.open_ledger(path), hub))
         return self.ledger
 
     def start(self) -> str:
@@ -112,7 +135,19 @@ class HubService:
             insecure=self.tls is None,
         )
         self.port = int(self.url.rsplit(":", 1)[1])
+        watcher = threading.Thread(target=self._close_when_stopped, name="hub-stop", daemon=True)
+        watcher.start()
         return self.url
+
+    def _close_when_stopped(self) -> None:
+        self.stop.wait()
+        self.close()
+
+    def prune(self, policy: RetentionPolicy, *, dry_run: bool = False) -> PruneReport:
+        """Apply the retention ``policy`` to this hub's state folder (see
+        :mod:`accord.services._retention`); what is still needed is asked of the open stores."""
+        in_use = hub_in_use(self.queue.store, self.ledger.store)
+        return apply_retention(policy, self.state, dry_run=dry_run, in_use=in_use)
 
     def _authenticate(self, ca_path: Path) -> Callable[..., str]:
         ca = load_ca_certificate(ca_path)
@@ -205,13 +240,25 @@ class HubService:
         raise TransportError("sites did not come up in time (see OUT/sites/*/site.log)")
 
     def close(self) -> None:
-        """Stop the server, then close the queue and the ledger (idempotent)."""
-        if self._stop is not None:
-            self._stop()
-            self._stop = None
-        if not self._closed:
+        """Stop the server, then close the queue and the ledger; sets :attr:`stop`.
+
+        Idempotent and safe from any thread (the ``stop`` watcher calls it): a second
+        caller returns at once, while the first one is still closing.
+        """
+        self.stop.set()
+        if not self._close_lock.acquire(blocking=False):
+            return  # another thread is closing
+        try:
+            if self._closed:
+                return
             self._closed = True
-            if hasattr(self, "ledger"):  # the counts of refusals not yet recorded
+            if self._stop is not None:
+                self._stop()
+                self._stop = None
+            with contextlib.suppress(Exception):  # the counts of refusals not yet recorded
                 self.refusals.flush()
             self.queue.close()
             self.ledger.close()
+            log.info("hub service closed")
+        finally:
+            self._close_lock.release()
