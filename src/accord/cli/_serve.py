@@ -60,7 +60,7 @@ def site_serve(
     ledger replica, run it on local data and upload the reply. Stops on SIGTERM/Ctrl-C."""
     from accord.services import serve_site
 
-    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
+    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT, force=True)  # opacus set one
     stop = stop_on_signals()
     guarded(debug, lambda: serve_site(config, stop, poll_wait_s=poll_wait))
 
@@ -91,7 +91,7 @@ def hub_serve(
     SIGTERM/Ctrl-C (exit code 0; started again, it resumes)."""
     from accord.services import read_hub_config, serve_hub
 
-    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
+    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT, force=True)  # opacus set one
     log = logging.getLogger("accord.hub")
     stop = stop_on_signals()
 

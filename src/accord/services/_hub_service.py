@@ -243,12 +243,10 @@ class HubService:
         """Stop the server, then close the queue and the ledger; sets :attr:`stop`.
 
         Idempotent and safe from any thread (the ``stop`` watcher calls it): a second
-        caller returns at once, while the first one is still closing.
+        caller waits until the first one has closed everything, then returns.
         """
         self.stop.set()
-        if not self._close_lock.acquire(blocking=False):
-            return  # another thread is closing
-        try:
+        with self._close_lock:
             if self._closed:
                 return
             self._closed = True
@@ -260,5 +258,3 @@ class HubService:
             self.queue.close()
             self.ledger.close()
             log.info("hub service closed")
-        finally:
-            self._close_lock.release()
