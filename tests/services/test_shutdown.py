@@ -16,7 +16,8 @@ import pytest
 
 from accord.core import load_study
 from accord.data import load_cohort
-from accord.services import HubService, prepare_hub_process
+from accord.services import HubService, RetentionPolicy, prepare_hub_process
+from accord.services._retention import AreaLimit
 from accord.studies import RunLedger
 from tests.conftest import synthetic_cohort, write_study
 
@@ -26,14 +27,20 @@ def _study(folder: Path):  # type: ignore[no-untyped-def]
     return load_study(write_study(folder, strategy="fedavg", rounds=1, baselines="[]"))
 
 
-def test_setting_the_stop_event_closes_the_hub_service_and_close_is_idempotent(
-    tmp_path: Path,
-) -> None:
+def test_a_hub_service_prunes_until_its_stop_event_closes_it(tmp_path: Path) -> None:
     study = _study(tmp_path)
     audit = RunLedger.create(tmp_path / "out", study, load_cohort(study.cohort, tmp_path, 0))
     stop = threading.Event()
     service = HubService(audit, tmp_path / "hub", tls=None, stop=stop)
+    stale = tmp_path / "hub" / "queue.sqlite.blobs" / ("0" * 64)  # no task names it
+    stale.write_bytes(b"x")
+    os.utime(stale, (time.time() - 3 * 86400,) * 2)
     service.start()
+    service.start_pruning(RetentionPolicy(blobs=AreaLimit(max_age_days=1)), every_s=0.05)
+    deadline = time.monotonic() + 30
+    while stale.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not stale.exists()
     stop.set()
     deadline = time.monotonic() + 30
     while not service._closed and time.monotonic() < deadline:

@@ -199,6 +199,7 @@ def serve_hub(config: HubConfig, stop: threading.Event | None = None) -> dict[st
     try:
         log_report(service.prune(config.retention), "hub")
         url = service.start()
+        service.start_pruning(config.retention)
         log.info("hub serving %s", url)
         service.wait_ready(timeout_s=config.timeout_s)
         sim, results = run_study(

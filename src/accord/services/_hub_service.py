@@ -48,7 +48,7 @@ from accord.net import (
     ledger_router,
     start_in_thread,
 )
-from accord.services._prune import hub_in_use
+from accord.services._prune import PRUNE_EVERY_S, hub_in_use, log_report
 from accord.services._refusals import RefusalLog
 from accord.services._retention import PruneReport, RetentionPolicy, apply_retention
 from accord.services._service_config import TLSPaths
@@ -148,6 +148,22 @@ class HubService:
         :mod:`accord.services._retention`); what is still needed is asked of the open stores."""
         in_use = hub_in_use(self.queue.store, self.ledger.store)
         return apply_retention(policy, self.state, dry_run=dry_run, in_use=in_use)
+
+    def start_pruning(self, policy: RetentionPolicy, every_s: float = PRUNE_EVERY_S) -> None:
+        """Apply ``policy`` every ``every_s`` seconds in a thread, until :attr:`stop` is set
+        (a failed pass is logged and tried again next time)."""
+        if not any(True for _ in policy.areas()):
+            return
+
+        def loop() -> None:
+            while not self.stop.wait(every_s):
+                try:
+                    log_report(self.prune(policy), "hub")
+                except Exception as exc:  # the stores closed under it, a file vanished
+                    if not self.stop.is_set():
+                        log.warning("hub retention: pass failed (%s)", type(exc).__name__)
+
+        threading.Thread(target=loop, name="hub-retention", daemon=True).start()
 
     def _authenticate(self, ca_path: Path) -> Callable[..., str]:
         ca = load_ca_certificate(ca_path)
