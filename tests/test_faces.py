@@ -422,6 +422,7 @@ FACES: dict[str, list[str]] = {
         "StoreConfig",
         "TLSPaths",
         "apply_retention",
+        "copy_ledger",
         "decide_remote",
         "issue_certificates",
         "load_study_ref",

@@ -112,3 +112,37 @@ def test_sigterm_stops_a_site_and_a_hub_process_cleanly(tmp_path: Path) -> None:
         for process in (site, hub):
             if process.poll() is None:
                 process.kill()
+
+
+@pytest.mark.pg
+def test_a_hub_on_postgres_serves_and_stops_cleanly(
+    pg_dsn: str, pg_schema: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from accord.cli import app
+
+    study = _study(tmp_path)
+    hub_toml, _ = prepare_hub_process(study, tmp_path, tmp_path / "out", 0, _free_port(), 600.0)
+    with hub_toml.open("a") as config:
+        config.write(
+            f'\n[store]\nurl = "{pg_dsn}"\nledger_schema = "{pg_schema}"\n'
+            f'queue_schema = "{pg_schema}_q"\n'
+        )
+    copied = CliRunner().invoke(app, ["hub", "init-store", "--config", str(hub_toml)])
+    assert copied.exit_code == 0, copied.output
+    (tmp_path / "out" / "ledger.sqlite").rename(tmp_path / "out" / "moved.sqlite")
+    hub = _serve(["hub", "serve", "--config", str(hub_toml)], tmp_path / "hub.log")
+    try:
+        hub_log = _stop_when_logged(hub, tmp_path / "hub.log", "hub serving")
+    finally:
+        if hub.poll() is None:
+            hub.kill()
+        import psycopg
+
+        with psycopg.connect(pg_dsn, autocommit=True) as db:
+            db.execute(f"DROP SCHEMA IF EXISTS {pg_schema}_q CASCADE")
+    assert hub.returncode == 0, hub_log
+    assert "Traceback" not in hub_log and hub_log.rstrip().endswith("hub stopped")
+    assert not (tmp_path / "out" / "ledger.sqlite").exists()  # the ledger is the database's
+    assert not (tmp_path / "out" / "hub" / "queue.sqlite").exists()

@@ -142,3 +142,42 @@ def _round_trip(store: StoreConfig, folder: Path) -> None:
         assert queue.store.blobs_in_use() == set()  # the round closed: its blob may go
     finally:
         queue.close()
+
+
+@pytest.mark.pg
+def test_init_store_copies_the_run_ledger_into_postgres_once(
+    pg_dsn: str, pg_schema: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from accord.cli import app
+    from accord.core import load_study
+    from accord.data import load_cohort
+    from accord.ledger import SQLiteLedgerStore
+    from accord.studies import RunLedger
+    from tests.conftest import synthetic_cohort, write_study
+
+    synthetic_cohort(n_per_site=20, sites=2).to_csv(tmp_path / "cohort.csv", index=False)
+    study = load_study(write_study(tmp_path, strategy="fedavg", rounds=1, baselines="[]"))
+    RunLedger.create(tmp_path / "run", study, load_cohort(study.cohort, tmp_path, 0)).close()
+    config = _hub_toml(tmp_path, f'url = "{pg_dsn}"\nledger_schema = "{pg_schema}"')
+    runner = CliRunner()
+    copied = runner.invoke(app, ["hub", "init-store", "--config", str(config)])
+    assert copied.exit_code == 0, copied.output
+    store = read_hub_config(config).store
+    with SQLiteLedgerStore(tmp_path / "run" / "ledger.sqlite", create=False) as source:
+        target = store.open_ledger(tmp_path / "ledger.sqlite")
+        try:
+            size = source.size()
+            assert target.size() == size > 2
+            assert target.root() == source.root()
+            assert target.checkpoints() == source.checkpoints() != []
+            assert target.cosignatures() == source.cosignatures() != []
+        finally:
+            target.close()
+    assert f"copied {size} ledger entries into postgresql://" in copied.output
+    again = runner.invoke(app, ["hub", "init-store", "--config", str(config)])
+    assert again.exit_code != 0 and "already holds" in again.output
+    sqlite = _hub_toml(tmp_path, "")
+    refused = runner.invoke(app, ["hub", "init-store", "--config", str(sqlite)])
+    assert refused.exit_code == 2 and "field 'store.url': not set" in refused.output

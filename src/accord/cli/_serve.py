@@ -131,6 +131,36 @@ def hub_prune(
     guarded(debug, action)
 
 
+@hub_app.command("init-store")
+def hub_init_store(
+    config: Annotated[Path, typer.Option("--config", help="The hub's hub.toml.")],
+    debug: DebugOpt = False,
+) -> None:
+    """Copy the run's SQLite ledger (RUN/ledger.sqlite) into the empty PostgreSQL ledger
+    that [store] url names, once, before the hub's first start on the database."""
+    from accord.core import ConfigError
+    from accord.ledger import open_store
+    from accord.services import copy_ledger, read_hub_config
+
+    def action() -> None:
+        hub = read_hub_config(config)
+        if not hub.store.postgres:
+            raise ConfigError(f"{config}: field 'store.url': not set (the ledger is SQLite)")
+        source = open_store(hub.run / "ledger.sqlite", create=False)
+        try:
+            target = hub.store.open_ledger(hub.run / "ledger.sqlite", create=True)
+            try:
+                count = copy_ledger(source, target)
+            finally:
+                target.close()
+        finally:
+            source.close()
+        where = f"{hub.store.describe()} (schema {hub.store.ledger_schema})"
+        typer.echo(f"copied {count} ledger entries into {where}")
+
+    guarded(debug, action)
+
+
 def _print_report(report: PruneReport) -> None:
     for line in report.lines():
         typer.echo(line)

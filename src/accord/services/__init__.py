@@ -41,7 +41,7 @@ if TYPE_CHECKING:
         remote_governance,
         serve_site,
     )
-    from accord.services._store_config import StoreConfig, read_store
+    from accord.services._store_config import StoreConfig, copy_ledger, read_store
 
 _HOMES = {
     "HubConfig": "_hub_process",
@@ -54,6 +54,7 @@ _HOMES = {
     "StoreConfig": "_store_config",
     "TLSPaths": "_service_config",
     "apply_retention": "_retention",
+    "copy_ledger": "_store_config",
     "decide_remote": "_site_service",
     "issue_certificates": "_loopback",
     "load_study_ref": "_site_service",
@@ -85,6 +86,7 @@ __all__ = [
     "StoreConfig",
     "TLSPaths",
     "apply_retention",
+    "copy_ledger",
     "decide_remote",
     "issue_certificates",
     "load_study_ref",

@@ -11,6 +11,11 @@ Without ``[store]`` (or without ``url``) the hub keeps the SQLite files: the led
 schema. The task queue's blob *files* stay on the hub's disk either way (``queue.blobs/``
 with PostgreSQL, ``queue.sqlite.blobs/`` with SQLite).
 
+A hub moving to PostgreSQL copies its ledger there once, before its first start on the
+database (``accord hub init-store --config hub.toml``, :func:`copy_ledger`): every entry,
+checkpoint and co-signature, verified by the target's tree (same roots); the task queue
+starts empty.
+
 Keep the password out of ``hub.toml``: libpq reads ``PGPASSWORD`` or a ``~/.pgpass``
 file (``PGPASSFILE``). A password given in the URL is accepted but never shown: every
 message and ``repr`` names the database by :meth:`StoreConfig.describe` (host, port,
@@ -24,12 +29,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from accord.core import ConfigError, check_keys
+from accord.core import ConfigError, LedgerError, check_keys
 from accord.ledger import SCHEMA_NAME, LedgerStore, is_postgres, open_store
 from accord.net import QueueStore, open_queue_store
 from accord.services._service_config import table
 
-__all__ = ["SQLITE_STORE", "StoreConfig", "mask_password", "read_store"]
+__all__ = ["SQLITE_STORE", "StoreConfig", "copy_ledger", "mask_password", "read_store"]
 
 _KEYS = ("url", "ledger_schema", "queue_schema")
 
@@ -137,3 +142,23 @@ def read_store(data: dict[str, Any], path: Path) -> StoreConfig:
             "store.ledger_schema (the ledger and the queue each need their own)"
         )
     return config
+
+
+def copy_ledger(source: LedgerStore, target: LedgerStore, page: int = 1000) -> int:
+    """Copy every entry, checkpoint and co-signature of ``source`` into the empty
+    ``target``; returns the number of entries. The target recomputes the tree as it
+    appends, so a checkpoint whose root it does not reach is refused there."""
+    if target.size():
+        raise LedgerError(
+            f"the target ledger already holds {target.size()} entries; copy into an empty one"
+        )
+    size = source.size()
+    for start in range(0, size, page):
+        target.append(list(source.read(start, min(start + page, size))))
+    for checkpoint in source.checkpoints():
+        target.put_checkpoint(checkpoint)
+    for cosignature in source.cosignatures():
+        target.put_cosignature(cosignature)
+    if target.root() != source.root():
+        raise LedgerError("the copied ledger's root differs from the source's")
+    return size
