@@ -14,14 +14,13 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from typer.testing import CliRunner
 
-from accord.cli import app
 from accord.core import load_study
 from accord.data import load_cohort
 from accord.services import HubService, issue_certificates
 from accord.studies import RunLedger
 from tests.conftest import synthetic_cohort, write_study
+from tests.docs.cli_commands import check_command
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -42,17 +41,6 @@ def _unit(path: Path) -> configparser.ConfigParser:
     return parser
 
 
-def _check_command(argv: list[str]) -> None:
-    """``argv`` (after ``accord``) names a real command and only options it has."""
-    path = [a for a in argv if not a.startswith("-")]
-    options = [a for a in argv if a.startswith("--")]
-    command = path[: next(i for i, a in enumerate(path) if "/" in a or "." in a)]
-    result = CliRunner().invoke(app, [*command, "--help"])
-    assert result.exit_code == 0, result.output
-    for option in options:
-        assert option in result.output, f"accord {' '.join(command)} has no {option}"
-
-
 def test_there_is_a_hub_unit_and_a_site_template() -> None:
     assert [u.name for u in UNITS] == ["accord-hub.service", "accord-site@.service"]
 
@@ -62,7 +50,7 @@ def test_each_unit_runs_a_real_accord_command_unprivileged_and_hardened(path: Pa
     service = _unit(path)["Service"]
     argv = shlex.split(service["ExecStart"].replace("%i", "hospital_0"))
     assert Path(argv[0]).name == "accord"
-    _check_command(argv[1:])
+    check_command(argv[1:])
     config = Path(argv[argv.index("--config") + 1])
     assert service["ReadWritePaths"].replace("%i", "hospital_0") == str(config.parent)
     assert service["User"] == "accord" and service["User"] != "root"
@@ -85,7 +73,7 @@ def test_the_containerfile_copies_files_that_exist_and_runs_a_real_command() -> 
     entry = [args for kind, args in instructions if kind == "ENTRYPOINT"]
     assert [tomllib.loads(f"x = {e}")["x"] for e in entry] == [["accord"]]
     cmd = [tomllib.loads(f"x = {args}")["x"] for kind, args in instructions if kind == "CMD"]
-    _check_command(cmd[0])
+    check_command(cmd[0])
     user = [args for kind, args in instructions if kind == "USER"]
     assert user == ["accord"]
     torch = re.search(r'"torch==([^"]+)"', (ROOT / "pyproject.toml").read_text())
