@@ -209,16 +209,15 @@ def _prune_area(
         doomed = [i for i in removable if i.mtime < cutoff]
     total = sum(i.size for i in items) - sum(i.size for i in doomed)
     if limit.max_bytes is not None:
-        for item in removable:
+        for item in removable[len(doomed) :]:  # the aged ones are the oldest removable
             if total <= limit.max_bytes:
                 break
-            if item not in doomed:
-                doomed.append(item)
-                total -= item.size
+            doomed.append(item)
+            total -= item.size
         if total > limit.max_bytes:
             report.over[area] = total - limit.max_bytes
     report.kept[area] = sum(1 for i in items if i.needed)
-    for item in sorted(doomed, key=lambda i: i.mtime):
+    for item in doomed:
         for path in item.paths if not report.dry_run else ():
             path.unlink(missing_ok=True)
         shown = item.paths[0].relative_to(folder).as_posix()
