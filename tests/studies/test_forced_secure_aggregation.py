@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from accord.core import AggregationError, StudySpec
+from accord.core import AggregationError, PolicyError, StudySpec
 from accord.data import load_cohort
 from accord.fl.governance import SitePolicy
 from accord.ledger import open_source
@@ -109,8 +109,10 @@ def test_forcing_sites_refuse_a_study_that_sums_in_clear_with_a_signed_reason(
     study = quick_hcc(secure="off")
     out = tmp_path / "out"
     audit = _governed(study, hcc_three_sites, out, FORCING)
-    with pytest.raises(AggregationError, match=r"0 of 3 sites answered.*force-secure-aggregation"):
+    clear = r"3 of 3 sites refused the preprocessing plan: .*force-secure-aggregation.*'off'"
+    with pytest.raises(PolicyError, match=clear) as failure:
         run_study(study, hcc_three_sites, 0, audit=audit)
+    assert isinstance(failure.value.__cause__, AggregationError)  # the hub's exchange failed
     refused = _refusals(out / "ledger.sqlite")
     assert sorted(site for site, _, _ in refused) == ["site01", "site02", "site03"]
     for _, kind, reason in refused:
@@ -128,7 +130,9 @@ def test_two_forcing_sites_need_the_study_to_turn_secure_aggregation_on(
     model): forcing sites refuse it, and take part once the study says "on"."""
     folder = tmp_path / "hcc2"
     generate_hcc_consortium(folder, sites=2, patients=30, seed=3, slide_size=768)
-    with pytest.raises(AggregationError, match="force-secure-aggregation"):
+    with pytest.raises(
+        PolicyError, match=r"'auto' with 2 sites\); set privacy.secure_aggregation = 'on'"
+    ):
         run_study(
             quick_hcc(), folder, 0, audit=_governed(quick_hcc(), folder, tmp_path / "a", FORCING)
         )

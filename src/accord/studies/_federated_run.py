@@ -22,6 +22,7 @@ from accord.core import (
     AggregationError,
     Arrays,
     ConfigError,
+    PolicyError,
     StudySpec,
     encode_arrays,
     sha256_hex,
@@ -86,7 +87,11 @@ class StudyRun:
         planner = Planner(seed, audit, checkpoints, site_study=study, book=book)
         members = ConsortiumView.of_members(consortium.members)
         plan, _ = planner.begin("preprocessing", study, members.site_infos, consortium.members)
-        preprocessor, view = consortium.fit_preprocessing(plan, study)
+        try:
+            preprocessor, view = consortium.fit_preprocessing(plan, study)
+        except AggregationError as exc:
+            _refused_for_clear_sums(plan, study, consortium, exc)
+            raise
         run = cls(study, seed, consortium, view, preprocessor, planner, plan, progress)
         for log in consortium.hub.log:  # the first failure says why a site took no part
             for site, reason in log.missing.items():
@@ -385,6 +390,26 @@ class StudyRun:
         for site, reason in self.consortium.hub.log[-1].missing.items():
             self.excluded.setdefault(f"{site} (tile export)", reason)
         return self.exported
+
+
+def _refused_for_clear_sums(
+    plan: Plan, study: StudySpec, consortium: Consortium, failure: AggregationError
+) -> None:
+    """Say what the researcher must change when every site that answered nothing refused
+    the preprocessing plan because its policy forces secure aggregation and the study sums
+    in clear (:class:`PolicyError`); return otherwise."""
+    missing = consortium.hub.log[-1].missing if consortium.hub.log else {}
+    if plan.secure is not None or not missing:
+        return
+    if not all("force-secure-aggregation" in reason for reason in missing.values()):
+        return
+    mode, n = study.privacy.secure_aggregation, len(plan.sites)
+    raise PolicyError(
+        f"{len(missing)} of {n} sites refused the preprocessing plan: their policy forces "
+        f"secure aggregation (force-secure-aggregation) and the study sums in clear "
+        f"(privacy.secure_aggregation = '{mode}' with {n} sites); set "
+        "privacy.secure_aggregation = 'on' (reasons signed on the ledger as task.refused)"
+    ) from failure
 
 
 def _left_out(
