@@ -17,7 +17,7 @@ from accord.core import MIL_KINDS, Arrays, ConfigError, PolicyError, PrivacySpec
 from accord.data import Preprocessor, feature_levels, feature_spread, feature_sums
 from accord.fl._evaluation import evaluate_risk, suppress_small
 from accord.fl._risk_groups import group_counts, risk_histogram, risk_moments, time_grid
-from accord.fl._site import Handler, SiteContext
+from accord.fl._site import SiteContext
 from accord.fl._task_config import TaskConfig
 from accord.fl.tasks._pathology import (
     mil_model,
@@ -34,7 +34,13 @@ from accord.models import LocalTrainingConfig, build_model, get_arrays, set_arra
 from accord.net import Reply, Task
 from accord.survival import cox_derivatives
 
-__all__ = ["SITE_HANDLERS", "site_seed"]
+__all__ = [
+    "handle_evaluate",
+    "handle_newton",
+    "handle_train",
+    "site_seed",
+    "site_sizes",
+]
 
 
 def site_seed(seed: int, site: str, rnd: int) -> int:
@@ -318,19 +324,3 @@ def handle_tile_norm(task: Task, ctx: SiteContext) -> Reply:
     """Standardise the site's tile features with the consortium's mean and sd."""
     standardise_bags(ctx, task.arrays["mean"], task.arrays["std"])
     return _reply(task)
-
-
-SITE_HANDLERS: dict[str, Handler] = {
-    "tile_stats": handle_tile_stats,
-    "interpret": handle_interpret,
-    "export_tiles": handle_export_tiles,
-    "tile_norm": handle_tile_norm,
-    "schema": handle_schema,
-    "stats": handle_stats,
-    "setup": handle_setup,
-    "train": handle_train,
-    "newton": handle_newton,
-    "evaluate": handle_evaluate,
-    "risk_summary": handle_risk_summary,
-    "km_counts": handle_km_counts,
-}
