@@ -28,6 +28,13 @@ def test_site_run_local_baselines_equal_the_in_hub_reference(
     run = sim.run
     results = {r.method: r for r in run.local_baselines()}
     assert sorted(results) == ["local:site01", "local:site02", "local:site03"]
+    totals = run.view.totals
+    assert totals is not None
+    assert totals.n_train == sum(c.n_train for c in sim.cohort.sites.values())
+    for site, cohort in sim.cohort.sites.items():  # a site's sizes reach the hub only in clear
+        report = run.view.reports[site]
+        sizes = (cohort.n_train, cohort.n_test) if secure == "off" else (None, None)
+        assert (report.n_train, report.n_test) == sizes
     for site, cohort in sim.cohort.sites.items():
         mine = results[f"local:{site}"]
         assert mine.trained_on == (site,) and list(mine.per_site) == [site]

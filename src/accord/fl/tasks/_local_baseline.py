@@ -7,6 +7,13 @@ training rows with the plan's settings, exactly as a consortium of this one site
 seeds), scores it on its own test rows (:func:`~accord.fl.tasks._handlers.handle_evaluate`)
 and replies with the site-level metrics and the small-cell-suppressed counts only: the
 parameters never leave the site, so no other site scores the model.
+
+Like every method, it works on the site's rows as the consortium's preprocessing encoded
+them (the clinical preprocessor and, for MIL models, the consortium's tile
+standardisation). The in-hub reference it replaces trained a MIL model on tiles
+standardised with the site's own statistics and had it scored on the consortium-standardised
+ones; for MIL studies the figures therefore differ from that reference's (clinical models:
+the same figures).
 """
 
 from __future__ import annotations
