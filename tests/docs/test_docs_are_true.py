@@ -11,7 +11,9 @@ from accord.core._config import parse_study
 from accord.net import DEFAULT_LIMITS
 from accord.services import read_hub_config, read_member_config, read_service_config
 from accord.services._hub_process import read_limits
+from accord.services._retention import AreaLimit, RetentionPolicy
 from accord.studies import BUILTIN_STUDIES, builtin_study
+from tests.docs.cli_commands import accord_lines, check_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,7 +77,7 @@ def test_the_deployment_guides_site_and_hub_configs_are_read_as_written(tmp_path
     """Every ``[site]``/``[hub]``/``[researcher]`` TOML example in the deployment guide and
     the governance page is a config the services accept (an unknown key would be refused)."""
     checked = 0
-    for page in ("deployment.md", "governance.md"):
+    for page in ("deployment.md", "governance.md", "operations.md"):
         text = (ROOT / "docs" / page).read_text()
         for block in re.findall(r"```toml\n(.*?)```", text, re.S):
             path = tmp_path / f"{page}.{checked}.toml"
@@ -91,3 +93,27 @@ def test_the_deployment_guides_site_and_hub_configs_are_read_as_written(tmp_path
                 assert read_member_config(path, ("researcher",)).org
                 checked += 1
     assert checked >= 3
+
+
+def test_the_operations_guides_commands_are_real_and_its_tables_read_as_shown(
+    tmp_path: Path,
+) -> None:
+    text = (ROOT / "docs" / "operations.md").read_text()
+    commands = accord_lines(text)
+    shown = {" ".join(c[:2]) for c in commands}
+    assert {"hub prune", "site prune", "hub init-store"} <= shown
+    for argv in commands:
+        check_command(argv)
+    blocks = re.findall(r"```toml\n(.*?)```", text, re.S)
+    (tmp_path / "hub.toml").write_text(blocks[0])
+    hub = read_hub_config(tmp_path / "hub.toml")
+    assert hub.store.postgres and "accord" in hub.store.describe()
+    assert hub.retention == RetentionPolicy(
+        blobs=AreaLimit(30.0, 200_000_000_000), checkpoints=AreaLimit(180.0, None)
+    )
+    (tmp_path / "site.toml").write_text(blocks[1])
+    assert read_service_config(tmp_path / "site.toml").retention.spool == AreaLimit(
+        14.0, 20_000_000_000
+    )
+    for unit in ("accord-hub.service", "accord-site@.service", "healthcheck.py"):
+        assert unit in text

@@ -116,7 +116,12 @@ HUB_OK = HUB_TOML.format(listen="127.0.0.1:8443", tls=TLS)
     ("text", "field", "hint"),
     [
         (HUB_OK.replace("[tls]", "timout = 5\n[tls]"), "hub.timout", "did you mean 'timeout'?"),
-        (HUB_OK + '[store]\nurl = "postgresql://db/a"\n', "store", "one of hub, limits, tls"),
+        (HUB_OK + '[stores]\nurl = "postgresql://db/a"\n', "stores", "did you mean 'store'?"),
+        (
+            HUB_OK + "[ledger]\nanchor = 'a.json'\n",
+            "ledger",
+            "one of hub, limits, retention, store, tls",
+        ),
         (HUB_OK + "[limit]\nrequests_per_minute = 10\n", "limit", "did you mean 'limits'?"),
         (
             HUB_OK + "[limits]\nrequest_per_minute = 10\n",

@@ -259,7 +259,7 @@ def test_a_site_holding_another_study_than_the_approved_one_refuses(  # type: ig
     run, data, study, function = approved
     run.submit_plan("plan-s", _plan_payload(run, function))  # the plan runs what was approved
     fields = {
-        "features": r"cohort\.features\.marker, cohort\.features\.smoker",
+        "features": r"cohort\.feature_order, cohort\.features\.marker, cohort\.features\.smoker",
         "min_cell_count": r"preprocessing\.min_cell_count",
         "evaluation": r"evaluation\.bootstrap, evaluation\.horizons_days",
     }[change]

@@ -14,7 +14,7 @@ from rich.table import Table
 from accord.cli._errors import guarded
 from accord.cli._members import enroll_site
 from accord.cli._remote import dataset_app, is_url, remote_status, remote_submit
-from accord.cli._serve import site_serve
+from accord.cli._serve import site_prune, site_serve
 from accord.cli._summary import print_summary
 from accord.core import AggregationError, ConfigError, EquivocationError, LedgerError, PolicyError
 from accord.fl.governance import GovernanceView, archive_diff, archive_summary
@@ -37,6 +37,7 @@ site_app = typer.Typer(help="A site's data-owner commands: review and approve fu
 site_app.command("enroll")(enroll_site)
 site_app.command("serve")(site_serve)
 site_app.add_typer(dataset_app, name="dataset")
+site_app.command("prune")(site_prune)
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
 STATES = ("dispatched", "accepted", "completed", "refused", "failed")
 HubOpt = Annotated[

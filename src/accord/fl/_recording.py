@@ -135,7 +135,7 @@ class LedgerRecorder:
         privacy = {k: decimal(v) for k, v in sorted(reply.metrics.items()) if _is_privacy(k)}
         if privacy:
             out["privacy"] = privacy
-        if reply.kind == "evaluate":
+        if reply.kind in ("evaluate", "local_baseline"):  # site-level figures, signed
             out["metrics"] = {k: decimal(v) for k, v in sorted(reply.metrics.items())}
             out["counts"] = dict(sorted(reply.counts.items()))
         return out

@@ -15,7 +15,7 @@ from accord.ledger._evidence import (
 )
 from accord.ledger._log import HubLedger, SignedReceipt, genesis_payload
 from accord.ledger._merkle import leaf_hash, verify_inclusion
-from accord.ledger._open import is_postgres
+from accord.ledger._open import is_postgres, open_store
 from accord.ledger._pg import SCHEMA_NAME, pg_connect, pg_describe, pg_reason
 from accord.ledger._registry import (
     GENESIS,
@@ -93,6 +93,7 @@ __all__ = [
     "load_anchor",
     "load_evidence",
     "open_source",
+    "open_store",
     "pg_connect",
     "pg_describe",
     "pg_reason",

@@ -25,6 +25,7 @@ from accord.net._http_server import (
 from accord.net._ledger_api import LockedHubLedger, ledger_router
 from accord.net._limits import DEFAULT_LIMITS, Limits
 from accord.net._messages import LEDGER_SYNC, ConfigValue, Dropout, Reply, Task, TaskKind
+from accord.net._pg_queue import open_queue_store
 from accord.net._queue_store import QueueStore, SQLiteQueueStore
 from accord.net._queue_transport import QueueTransport
 from accord.net._remote_ledger import RemoteHub, RemoteLedger
@@ -57,6 +58,7 @@ __all__ = [
     "authenticate_site_header",
     "create_app",
     "ledger_router",
+    "open_queue_store",
     "peer_certificate",
     "serve",
     "start_in_thread",

@@ -53,6 +53,7 @@ TaskKind = Literal[
     "export_tiles",
     "ledger_sync",
     "risk_summary",
+    "local_baseline",
     "km_counts",
     "secagg.advertise",
     "secagg.share",

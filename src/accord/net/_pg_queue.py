@@ -53,6 +53,7 @@ from accord.net._queue_store import (
     ReplyRow,
     SQLiteQueueStore,
     TaskRow,
+    blobs_in_use_sql,
 )
 
 __all__ = ["PostgresQueueStore", "QueueStoreError", "open_queue_store"]
@@ -243,6 +244,13 @@ class PostgresQueueStore:
                 (digest, owner),
             ).fetchone()
             return None if found is None else int(found[0])
+
+    def blobs_in_use(self) -> set[str]:
+        s = self.schema
+        is_open = "o.expired_at IS NULL AND o.answered_at IS NULL"
+        with self._session("listing the blobs of open rounds") as db:
+            rows = db.execute(blobs_in_use_sql(f"{s}.tasks", f"{s}.replies", is_open)).fetchall()
+            return {str(r[0]) for r in rows}
 
     def close(self) -> None:
         with self._lock:

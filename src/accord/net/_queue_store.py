@@ -92,6 +92,8 @@ class QueueStore(Protocol):
 
     def blob_size(self, digest: str, owner: str) -> int | None: ...
 
+    def blobs_in_use(self) -> set[str]: ...
+
     def close(self) -> None: ...
 
 
@@ -116,6 +118,21 @@ _FORMAT_VERSION = 2  # 2: binary wire frames; a large row holds the header, its 
 _UNANSWERED = (
     "expired_at IS NULL AND NOT EXISTS (SELECT 1 FROM replies r WHERE r.task_id = t.task_id)"
 )
+
+
+def blobs_in_use_sql(tasks: str, replies: str, is_open: str) -> str:
+    """The digests a round still open needs: a round (plan and round number) is open while
+    one of its tasks (alias ``o``) is ``is_open``; its tasks' payloads and its replies'
+    payloads are in use until then (the round loop reads the replies when it closes)."""
+    open_round = (
+        f"EXISTS (SELECT 1 FROM {tasks} o WHERE o.plan_id = t.plan_id AND o.round = t.round "
+        f"AND {is_open})"
+    )
+    return (
+        f"SELECT t.blob FROM {tasks} t WHERE t.blob IS NOT NULL AND {open_round} "
+        f"UNION SELECT r.blob FROM {replies} r JOIN {tasks} t ON t.task_id = r.task_id "
+        f"WHERE r.blob IS NOT NULL AND {open_round}"
+    )
 
 
 class SQLiteQueueStore:
@@ -261,6 +278,14 @@ class SQLiteQueueStore:
     def blob_size(self, digest: str, owner: str) -> int | None:
         rows = self._query("SELECT size FROM blobs WHERE digest = ? AND owner = ?", (digest, owner))
         return int(rows[0][0]) if rows else None
+
+    def blobs_in_use(self) -> set[str]:
+        """Digests of the payloads of rounds still open (see :func:`blobs_in_use_sql`)."""
+        is_open = (
+            "o.expired_at IS NULL AND NOT EXISTS (SELECT 1 FROM replies a "
+            "WHERE a.task_id = o.task_id)"
+        )
+        return {str(r[0]) for r in self._query(blobs_in_use_sql("tasks", "replies", is_open))}
 
     def close(self) -> None:
         with self._lock:

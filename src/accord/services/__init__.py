@@ -31,7 +31,14 @@ if TYPE_CHECKING:
         write_site_config,
     )
     from accord.services._member import MemberConfig, member_session, read_member_config
+    from accord.services._prune import prune_hub_state, prune_site_state
     from accord.services._researcher import Submitted, fetch_results, hub_status, submit_study
+    from accord.services._retention import (
+        PruneReport,
+        RetentionPolicy,
+        apply_retention,
+        read_retention,
+    )
     from accord.services._service_config import TLSPaths
     from accord.services._site_datasets import LocalDataset, add_dataset, local_datasets
     from accord.services._site_service import (
@@ -43,6 +50,7 @@ if TYPE_CHECKING:
         remote_governance,
         serve_site,
     )
+    from accord.services._store_config import StoreConfig, copy_ledger, read_store
 
 _HOMES = {
     "ConsortiumHub": "_hub_runner",
@@ -51,12 +59,17 @@ _HOMES = {
     "LocalDataset": "_site_datasets",
     "LoopbackConsortium": "_loopback",
     "MemberConfig": "_member",
+    "PruneReport": "_retention",
+    "RetentionPolicy": "_retention",
     "RunStatus": "_hub_runner",
     "SiteService": "_site_service",
     "SiteServiceConfig": "_site_service",
+    "StoreConfig": "_store_config",
     "Submitted": "_researcher",
     "TLSPaths": "_service_config",
     "add_dataset": "_site_datasets",
+    "apply_retention": "_retention",
+    "copy_ledger": "_store_config",
     "decide_remote": "_site_service",
     "fetch_results": "_researcher",
     "hub_status": "_researcher",
@@ -66,9 +79,13 @@ _HOMES = {
     "member_session": "_member",
     "policy_toml": "_loopback",
     "prepare_hub_process": "_loopback",
+    "prune_hub_state": "_prune",
+    "prune_site_state": "_prune",
     "read_hub_config": "_hub_process",
     "read_member_config": "_member",
+    "read_retention": "_retention",
     "read_service_config": "_site_service",
+    "read_store": "_store_config",
     "remote_governance": "_site_service",
     "serve_consortium": "_hub_process",
     "serve_hub": "_hub_process",
@@ -87,12 +104,17 @@ __all__ = [
     "LocalDataset",
     "LoopbackConsortium",
     "MemberConfig",
+    "PruneReport",
+    "RetentionPolicy",
     "RunStatus",
     "SiteService",
     "SiteServiceConfig",
+    "StoreConfig",
     "Submitted",
     "TLSPaths",
     "add_dataset",
+    "apply_retention",
+    "copy_ledger",
     "decide_remote",
     "fetch_results",
     "hub_status",
@@ -102,9 +124,13 @@ __all__ = [
     "member_session",
     "policy_toml",
     "prepare_hub_process",
+    "prune_hub_state",
+    "prune_site_state",
     "read_hub_config",
     "read_member_config",
+    "read_retention",
     "read_service_config",
+    "read_store",
     "remote_governance",
     "serve_consortium",
     "serve_hub",

@@ -41,10 +41,12 @@ from typing import Any
 from accord.core import ConfigError, LedgerError, check_keys
 from accord.crypto import load_identity
 from accord.fl.governance import GovernanceView, SitePolicy
-from accord.ledger import Entry, HubLedger, SQLiteLedgerStore
+from accord.ledger import Entry, HubLedger
 from accord.net import DEFAULT_LIMITS, Limits
 from accord.services._hub_runner import ConsortiumHub
 from accord.services._hub_service import Deployment, HubService
+from accord.services._prune import log_report
+from accord.services._retention import HUB_AREAS, NO_RETENTION, RetentionPolicy, read_retention
 from accord.services._service_config import (
     TLSPaths,
     listen_address,
@@ -57,6 +59,7 @@ from accord.services._service_config import (
 )
 from accord.services._site_service import load_study_ref
 from accord.services._status_api import status_router
+from accord.services._store_config import SQLITE_STORE, StoreConfig, read_store
 from accord.studies import (
     HUB_ORG,
     RESEARCHER_ORG,
@@ -90,6 +93,8 @@ class HubConfig:
     limits: Limits = DEFAULT_LIMITS
     key: Path | None = None
     parallel: int = 1
+    store: StoreConfig = SQLITE_STORE  # [store]: where the ledger and queue live
+    retention: RetentionPolicy = NO_RETENTION  # [retention]: blobs and checkpoints
 
 
 _HUB_KEYS = ("listen", "run", "study", "seed", "timeout", "key", "parallel")
@@ -99,7 +104,7 @@ def read_hub_config(path: Path) -> HubConfig:
     """Validate ``hub.toml``; errors name the file and the field."""
     data = read_toml(path, "hub config")
     folder = path.parent.resolve()
-    check_keys(data, ("hub", "tls", "limits"), path, "")
+    check_keys(data, ("hub", "tls", "limits", "store", "retention"), path, "")
     hub = table(data, "hub", path)
     if "data" in hub:
         raise ConfigError(
@@ -135,6 +140,8 @@ def read_hub_config(path: Path) -> HubConfig:
         limits=read_limits(data, path),
         key=relative(folder, hub.get("key", "hub.key")),
         parallel=parallel,
+        store=read_store(data, path),
+        retention=read_retention(data, path, HUB_AREAS),
     )
 
 
@@ -171,7 +178,7 @@ def reopen_run_ledger(config: HubConfig, study_name: str) -> RunLedger:
     keys = config.run / "keys"
     hub = load_identity(keys / f"{HUB_ORG}.key")
     researcher = load_identity(keys / f"{RESEARCHER_ORG}.key")
-    ledger = HubLedger(SQLiteLedgerStore(config.run / "ledger.sqlite", create=False), hub)
+    ledger = HubLedger(config.store.open_ledger(config.run / "ledger.sqlite"), hub)
     view = GovernanceView()
     for stored in ledger.store.read():
         with contextlib.suppress(LedgerError):
@@ -196,7 +203,9 @@ def reopen_run_ledger(config: HubConfig, study_name: str) -> RunLedger:
     )
 
 
-def _service(config: HubConfig, audit: RunLedger | None, **kw: Any) -> HubService:
+def _service(
+    config: HubConfig, audit: RunLedger | None, stop: threading.Event, **kw: Any
+) -> HubService:
     return HubService(
         audit,
         config.folder,
@@ -205,6 +214,8 @@ def _service(config: HubConfig, audit: RunLedger | None, **kw: Any) -> HubServic
         port=config.port,
         timeout_s=config.timeout_s,
         limits=config.limits,
+        store=config.store,
+        stop=stop,
         **kw,
     )
 
@@ -219,9 +230,11 @@ def serve_hub(config: HubConfig, stop: threading.Event | None = None) -> dict[st
         return None
     study = load_study_ref(config.study)
     audit = reopen_run_ledger(config, study.study.name)
-    service = _service(config, audit)
+    service = _service(config, audit, stop)
     try:
+        log_report(service.prune(config.retention), "hub")
         url = service.start()
+        service.start_pruning(config.retention)
         log.info("hub serving %s", url)
         service.wait_ready(timeout_s=config.timeout_s)
         run, results = run_federated(
@@ -255,9 +268,11 @@ def serve_consortium(
     holder: list[ConsortiumHub] = []
 
     def make(deployment: Deployment) -> HubService:
-        return _service(
-            config, None, deployment=deployment, routers=[status_router(lambda: holder[0].status())]
-        )
+        status = status_router(lambda: holder[0].status())
+        service = _service(config, None, stop, deployment=deployment, routers=[status])
+        log_report(service.prune(config.retention), "hub")
+        service.start_pruning(config.retention)
+        return service
 
     consortium = ConsortiumHub(config.run, hub, stop, make_service=make, parallel=config.parallel)
     holder.append(consortium)

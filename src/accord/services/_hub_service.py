@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -38,7 +39,7 @@ from accord.crypto import (
 )
 from accord.fl import Hub, LedgerRecorder
 from accord.fl.governance import GovernanceView
-from accord.ledger import Entry, HubLedger, LedgerStore, SQLiteLedgerStore
+from accord.ledger import Entry, HubLedger, LedgerStore
 from accord.net import (
     DEFAULT_LIMITS,
     LEDGER_SYNC,
@@ -53,8 +54,11 @@ from accord.net import (
     ledger_router,
     start_in_thread,
 )
+from accord.services._prune import PRUNE_EVERY_S, hub_in_use, log_report
 from accord.services._refusals import RefusalLog
+from accord.services._retention import PruneReport, RetentionPolicy, apply_retention
 from accord.services._service_config import TLSPaths
+from accord.services._store_config import SQLITE_STORE, StoreConfig
 from accord.studies import HUB_ORG, RESEARCHER_ORG, Consortium, RunLedger
 
 __all__ = ["Deployment", "HubService", "HubView"]
@@ -92,9 +96,21 @@ class Deployment:
     hub: Identity
 
 
+log = logging.getLogger("accord.hub")
+
+
 class HubService:
     """Serves a ledger and a task queue at ``host:port`` (0: any free port): ``audit``'s
-    (one run, its sites fixed) or a ``deployment``'s (many runs, members from the ledger)."""
+    (one run, its sites fixed) or a ``deployment``'s (many runs, members from the ledger).
+
+    ``store`` says where the ledger and the queue live: by default the SQLite files
+    (``ledger.sqlite`` and ``state/queue.sqlite``), else a PostgreSQL database (see
+    :mod:`accord.services._store_config`); the queue's blob files are under ``state``.
+
+    ``stop`` (set by the CLI on SIGTERM or Ctrl-C) closes the service once it is set: the
+    server stops and the stores close, whichever thread is waiting on them; a round loop
+    still waiting then fails, and the caller, seeing :attr:`stop` set, exits cleanly.
+    """
 
     def __init__(
         self,
@@ -108,10 +124,15 @@ class HubService:
         limits: Limits = DEFAULT_LIMITS,
         deployment: Deployment | None = None,
         routers: Sequence[APIRouter] = (),
+        store: StoreConfig = SQLITE_STORE,
+        stop: threading.Event | None = None,
     ) -> None:
         if (audit is None) == (deployment is None):
             raise ValueError("HubService serves either one run's ledger or a deployment's")
         self.deployment = deployment
+        self.store = store
+        self.stop = stop if stop is not None else threading.Event()
+        self._close_lock = threading.Lock()
         self.state = state
         self.tls = tls
         self.host = host
@@ -141,11 +162,13 @@ class HubService:
             assert deployment is not None
             self.hub_identity = deployment.hub
             self._open(deployment.folder / "ledger.sqlite", deployment.hub)
-        self.queue = TaskQueue(state / "queue.sqlite", limits=limits)
+        self.queue = TaskQueue(
+            store.queue_path(state), store=store.open_queue(state), limits=limits
+        )
         self.transport = QueueTransport(self.queue)
 
     def _open(self, path: Path, hub: Identity) -> LockedHubLedger:
-        self.ledger = LockedHubLedger(lambda: HubLedger(SQLiteLedgerStore(path, create=False), hub))
+        self.ledger = LockedHubLedger(lambda: HubLedger(self.store.open_ledger(path), hub))
         return self.ledger
 
     @property
@@ -186,6 +209,8 @@ class HubService:
             insecure=self.tls is None,
         )
         self.port = int(self.url.rsplit(":", 1)[1])
+        watcher = threading.Thread(target=self._close_when_stopped, name="hub-stop", daemon=True)
+        watcher.start()
         return self.url
 
     def _seen(self, auth: Callable[..., str]) -> Callable[..., str]:
@@ -197,6 +222,32 @@ class HubService:
             return org
 
         return authenticate
+
+    def _close_when_stopped(self) -> None:
+        self.stop.wait()
+        self.close()
+
+    def prune(self, policy: RetentionPolicy, *, dry_run: bool = False) -> PruneReport:
+        """Apply the retention ``policy`` to this hub's state folder (see
+        :mod:`accord.services._retention`); what is still needed is asked of the open stores."""
+        in_use = hub_in_use(self.queue.store, self.ledger.store)
+        return apply_retention(policy, self.state, dry_run=dry_run, in_use=in_use)
+
+    def start_pruning(self, policy: RetentionPolicy, every_s: float = PRUNE_EVERY_S) -> None:
+        """Apply ``policy`` every ``every_s`` seconds in a thread, until :attr:`stop` is set
+        (a failed pass is logged and tried again next time)."""
+        if not any(True for _ in policy.areas()):
+            return
+
+        def loop() -> None:
+            while not self.stop.wait(every_s):
+                try:
+                    log_report(self.prune(policy), "hub")
+                except Exception as exc:  # the stores closed under it, a file vanished
+                    if not self.stop.is_set():
+                        log.warning("hub retention: pass failed (%s)", type(exc).__name__)
+
+        threading.Thread(target=loop, name="hub-retention", daemon=True).start()
 
     def _authenticate(self, ca_path: Path) -> Callable[..., str]:
         ca = load_ca_certificate(ca_path)
@@ -295,13 +346,21 @@ class HubService:
         raise TransportError("sites did not come up in time (see OUT/sites/*/site.log)")
 
     def close(self) -> None:
-        """Stop the server, then close the queue and the ledger (idempotent)."""
-        if self._stop is not None:
-            self._stop()
-            self._stop = None
-        if not self._closed:
+        """Stop the server, then close the queue and the ledger; sets :attr:`stop`.
+
+        Idempotent and safe from any thread (the ``stop`` watcher calls it): a second
+        caller waits until the first one has closed everything, then returns.
+        """
+        self.stop.set()
+        with self._close_lock:
+            if self._closed:
+                return
             self._closed = True
-            if hasattr(self, "ledger"):  # the counts of refusals not yet recorded
+            if self._stop is not None:
+                self._stop()
+                self._stop = None
+            with contextlib.suppress(Exception):  # the counts of refusals not yet recorded
                 self.refusals.flush()
             self.queue.close()
             self.ledger.close()
+            log.info("hub service closed")

@@ -64,6 +64,8 @@ from accord.fl.governance import SitePolicy, load_site_policy
 from accord.fl.tasks import CACHE_KEY, SITE_HANDLERS
 from accord.ledger import EVIDENCE_DIR, SiteReplica, SQLiteLedgerStore, load_anchor
 from accord.net import LEDGER_SYNC, SITE_HEADER, RemoteHub, RemoteLedger, Reply, SiteClient, Task
+from accord.services._prune import log_report, prune_site_state
+from accord.services._retention import NO_RETENTION, SITE_AREAS, RetentionPolicy, read_retention
 from accord.services._service_config import (
     TLSPaths,
     hub_url,
@@ -109,6 +111,7 @@ class SiteServiceConfig:
     policy: SitePolicy
     tls: TLSPaths | None  # None: plain HTTP on loopback
     anchor: Path | None = None  # [ledger] anchor: pinned genesis and hub key
+    retention: RetentionPolicy = NO_RETENTION  # [retention.spool]: the payload cache
 
     def open_replica(self, path: Path, identity: Identity) -> SiteReplica:
         """A replica in ``path`` that pins this site's anchor and keeps its evidence."""
@@ -134,7 +137,7 @@ def read_service_config(path: Path) -> SiteServiceConfig:
     """Validate a site's ``site.toml``; errors name the file and the field."""
     data = read_toml(path, "site config")
     folder = path.parent.resolve()
-    check_keys(data, ("site", "tls", "ledger", "policy"), path, "")
+    check_keys(data, ("site", "tls", "ledger", "policy", "retention"), path, "")
     site = table(data, "site", path)
     check_keys(site, ("org", "dataset", "data", "hub", "study", "seed"), path, "site")
     for key in ("org", "hub"):
@@ -164,6 +167,7 @@ def read_service_config(path: Path) -> SiteServiceConfig:
         policy=load_site_policy(path),
         tls=tls,
         anchor=relative(folder, anchor) if anchor else None,
+        retention=read_retention(data, path, SITE_AREAS),
     )
 
 
@@ -356,8 +360,11 @@ def equivocation_guard(replica: SiteReplica, halt: Callable[[], None]) -> Middle
 
 
 def serve_site(config_path: Path, stop: threading.Event | None = None, **kw: Any) -> None:
-    """Run the site described by ``config_path`` until ``stop`` is set (or SIGTERM)."""
-    service = SiteService(read_service_config(config_path), **kw)
+    """Run the site described by ``config_path`` until ``stop`` is set (or SIGTERM); its
+    retention policy is applied to its spool first."""
+    config = read_service_config(config_path)
+    log_report(prune_site_state(config.retention, config.folder), f"site {config.org}")
+    service = SiteService(config, **kw)
     service.run(stop or threading.Event())
 
 

@@ -47,16 +47,18 @@ class Consortium:
     ) -> tuple[Preprocessor, ConsortiumView]:
         """Consortium preprocessing from the sites' summed statistics, then broadcast it.
 
-        Three exchanges (see :mod:`accord.data`): the sites' levels and sizes in clear,
-        their counts and sums over the consortium vocabulary, their squared deviations
-        about the consortium means — the last two summed securely when the plan says so.
-        Returns the preprocessor and the view of what the sites reported (their sizes,
-        the tile-feature dimension after setting up).
+        Three exchanges (see :mod:`accord.data`): the sites' categorical levels in clear
+        (a vocabulary, not a count of patients), their counts and sums over the consortium
+        vocabulary with their sizes, their squared deviations about the consortium means —
+        the last two summed securely when the plan says so, so that under secure
+        aggregation the hub learns the consortium's total sizes and no site's.
+        Returns the preprocessor and the view of what the sites reported (their sizes in
+        clear or the summed totals, the tile-feature dimension after setting up).
         """
         spec = study.cohort
         schema = self.hub.broadcast(plan, "schema", PREPROCESSING_ROUNDS["schema"])
         vocabulary = consortium_vocabulary((r.labels for r in schema.values()), spec)
-        _, sums = self.hub.summed(
+        answered, sums = self.hub.summed(
             plan,
             "stats",
             PREPROCESSING_ROUNDS["sums"],
@@ -72,7 +74,7 @@ class Consortium:
             document=json.dumps(means),
         )
         prep = fit_preprocessor(sums.arrays, spread.arrays, vocabulary, spec, study.preprocessing)
-        view = ConsortiumView.of_members(self.members).with_reports(schema)
+        view = ConsortiumView.of_members(self.members).with_reports(answered, sums.counts)
         return prep, view.with_feature_dim(self.install(plan, prep))
 
     def install(self, plan: Plan, prep: Preprocessor) -> int | None:

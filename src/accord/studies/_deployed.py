@@ -5,8 +5,8 @@
 sites' statistics, the study's federated method, its clinical-only baseline and, where
 secure aggregation allows, the risk groups of the federated model. References that need
 every row in one place (pooled, the oracle) are never computed here: a note in the results
-says so. Local-only baselines are computed where each site's rows are (site tasks) when
-the study asks for them and the installed accord can.
+says so. Local-only baselines are trained and scored where each site's rows are (one site
+task each; only the metrics come back).
 """
 
 from __future__ import annotations
@@ -58,4 +58,6 @@ def run_federated(
     results = federated_methods(run)
     if "pooled" in study.training.baselines:
         run.notes.append(POOLED_NOTE)
+    if "local" in study.training.baselines:
+        results.extend(run.local_baselines())  # trained and scored at each site
     return run, with_risk_groups(run, results)

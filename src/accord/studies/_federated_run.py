@@ -22,6 +22,7 @@ from accord.core import (
     AggregationError,
     Arrays,
     ConfigError,
+    PolicyError,
     StudySpec,
     encode_arrays,
     sha256_hex,
@@ -86,7 +87,11 @@ class StudyRun:
         planner = Planner(seed, audit, checkpoints, site_study=study, book=book)
         members = ConsortiumView.of_members(consortium.members)
         plan, _ = planner.begin("preprocessing", study, members.site_infos, consortium.members)
-        preprocessor, view = consortium.fit_preprocessing(plan, study)
+        try:
+            preprocessor, view = consortium.fit_preprocessing(plan, study)
+        except AggregationError as exc:
+            _refused_for_clear_sums(plan, study, consortium, exc)
+            raise
         run = cls(study, seed, consortium, view, preprocessor, planner, plan, progress)
         for log in consortium.hub.log:  # the first failure says why a site took no part
             for site, reason in log.missing.items():
@@ -298,6 +303,66 @@ class StudyRun:
         result = self.evaluate("clinical_only", state, members)
         return with_plan(result, plan_seq)
 
+    def local_baselines(self, study: StudySpec | None = None) -> list[MethodResult]:
+        """Baselines: each site trains the study's model on its own training rows alone and
+        scores it on its own test rows; only the metrics come back (one signed plan,
+        method ``local``, over every member).
+
+        One result per member, ``local:SITE``, ``trained_on=(SITE,)``: its figures are the
+        site's (the consortium C of one site's pair counts is its Harrell C); the model
+        never leaves the site, so no other site scores it. A site that refuses (its
+        policy governs the task like training) or fails is a result with the reason.
+        """
+        study = study or self.study
+        members = list(self.view.members)
+        plan_seq = self.begin_plan("local", study, members)
+        try:
+            replies = self.consortium.hub.broadcast(
+                self.plan, "local_baseline", 0, arrays=self.initial_params(study)
+            )
+        except AggregationError:  # no site answered: each result below says why
+            replies = {}
+        missing = self.consortium.hub.log[-1].missing
+        seqs = self._completion_entries(replies)
+        results = []
+        for site in members:
+            reply = replies.get(site)
+            if reply is None:
+                reason = missing.get(site, "no answer")
+                results.append(
+                    MethodResult(f"local:{site}", {}, None, None, None, 0, (site,), error=reason)
+                )
+                continue
+            results.append(self._local_result(site, reply, seqs.get(site), plan_seq))
+        return results
+
+    def _local_result(
+        self, site: str, reply: Reply, completion: int | None, plan_seq: int | None
+    ) -> MethodResult:
+        """A site's local-only baseline from its reply; the hub signs its figures, citing
+        the site's signed completion."""
+        counts = dict(reply.counts)
+        rounds = int(counts.pop("rounds", 0)) or self.study.training.rounds
+        figures: dict[str, float | int | None] = {**reply.metrics, **counts}
+        if completion is not None:
+            figures["ledger_seq"] = completion
+        c = reply.metrics.get("harrell_c")
+        lower, upper = reply.metrics.get("harrell_c_lower"), reply.metrics.get("harrell_c_upper")
+        interval = (lower, upper) if lower is not None and upper is not None else None
+        method = f"local:{site}"
+        result = MethodResult(method, {site: figures}, c, interval, c, rounds, (site,))
+        metrics = {
+            "consortium_cindex": c,
+            "mean_site_cindex": c,
+            "consortium_cindex_lower": lower,
+            "consortium_cindex_upper": upper,
+        }
+        cited = [completion] if completion is not None else []
+        seq = self.sign_metrics(method, metrics, cited)
+        if seq is not None:
+            result = replace(result, ledger={"metric_seq": seq})
+        return with_plan(result, plan_seq)
+
     def interpret(self, result: MethodResult, kind: str | None = None) -> int:
         """Each site renders tile heatmaps of ``result``'s model (of ``kind``, the study's by
         default) into its own folder; the hub learns only how many."""
@@ -389,6 +454,26 @@ def clinical_variant(study: StudySpec) -> StudySpec:
     model = study.model.model_copy(update={"kind": "linear_cox", "l2": max(study.model.l2, 0.01)})
     training = study.training.model_copy(update={"strategy": "newton_raphson", "rounds": 50})
     return study.model_copy(update={"model": model, "training": training})
+
+
+def _refused_for_clear_sums(
+    plan: Plan, study: StudySpec, consortium: Consortium, failure: AggregationError
+) -> None:
+    """Say what the researcher must change when every site that answered nothing refused
+    the preprocessing plan because its policy forces secure aggregation and the study sums
+    in clear (:class:`PolicyError`); return otherwise."""
+    missing = consortium.hub.log[-1].missing if consortium.hub.log else {}
+    if plan.secure is not None or not missing:
+        return
+    if not all("force-secure-aggregation" in reason for reason in missing.values()):
+        return
+    mode, n = study.privacy.secure_aggregation, len(plan.sites)
+    raise PolicyError(
+        f"{len(missing)} of {n} sites refused the preprocessing plan: their policy forces "
+        f"secure aggregation (force-secure-aggregation) and the study sums in clear "
+        f"(privacy.secure_aggregation = '{mode}' with {n} sites); set "
+        "privacy.secure_aggregation = 'on' (reasons signed on the ledger as task.refused)"
+    ) from failure
 
 
 def _left_out(

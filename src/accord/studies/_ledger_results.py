@@ -58,6 +58,14 @@ def _site_figures(entries: Mapping[int, Entry], metric: Entry) -> dict[str, dict
     return per_site
 
 
+def _trained_on(plan: Entry, metric: Entry | None) -> tuple[str, ...]:
+    """The sites a method's model was trained on: a local baseline's one site."""
+    method = str(metric.payload.get("method")) if metric is not None else ""
+    if method.startswith("local:"):
+        return (method.split(":", 1)[1],)
+    return tuple(plan.payload.get("trained_on", ()))
+
+
 def _method(
     plan: Entry, metric: Entry | None, by_seq: Mapping[int, Entry]
 ) -> tuple[dict[str, Any], MethodResult]:
@@ -72,15 +80,18 @@ def _method(
     if metric is not None:
         ledger["metric_seq"] = metric.seq
     result = MethodResult(
-        method=str(payload.get("method")),
+        method=str((metric or plan).payload.get("method")),
         per_site=per_site,
         consortium_cindex=_number(metrics.get("consortium_cindex")),
         consortium_interval=interval,
         mean_site_cindex=_number(metrics.get("mean_site_cindex")),
         rounds=int(payload.get("rounds", 0)),
-        trained_on=tuple(payload.get("trained_on", ())),
+        trained_on=_trained_on(plan, metric),
         ledger=ledger,
-        excluded={s: {"evaluation": str(r)} for s, r in excluded.items()},
+        excluded={
+            s: {str(k): str(v) for k, v in r.items()} if isinstance(r, dict) else {"evaluation": str(r)}
+            for s, r in excluded.items()
+        },
     )
     doc = {
         "plan": payload.get("plan"),
@@ -112,28 +123,27 @@ def ledger_results(entries: Sequence[Entry], run: str, log_id: str = "") -> Ledg
         if e.kind == "plan.submitted" and e.org == hub and e.payload.get("submission") == run
     ]
     by_seq = {e.seq: e for e in entries}
-    metrics = {
-        (e.payload.get("plan"), e.payload.get("method")): e
-        for e in entries
-        if e.kind == "metric" and e.org == hub
-    }
+    metrics: dict[Any, list[Entry]] = {}
+    for e in entries:
+        if e.kind == "metric" and e.org == hub:
+            metrics.setdefault(e.payload.get("plan"), []).append(e)
     methods: dict[str, Any] = {}
     results: list[MethodResult] = []
     risk: dict[str, Any] = {}
     for plan in plans:
-        method = str(plan.payload.get("method"))
-        metric = metrics.get((plan.payload.get("plan"), method))
-        if method == "preprocessing" or method == "export_tiles":
+        if plan.payload.get("method") in ("preprocessing", "export_tiles"):
             continue
-        if method.startswith("risk_groups:"):
-            if metric is not None:
-                risk[method.split(":", 1)[1]] = {
-                    k: _number(v) for k, v in metric.payload.get("metrics", {}).items()
-                } | {"ledger": {"plan_seq": plan.seq, "metric_seq": metric.seq}}
-            continue
-        doc, result = _method(plan, metric, by_seq)
-        methods[method] = doc
-        results.append(result)
+        signed: list[Entry | None] = [*metrics.get(plan.payload.get("plan"), [])]
+        for metric in signed or [None]:  # a plan without figures is listed without them
+            method = str((metric or plan).payload.get("method"))
+            if method.startswith("risk_groups:") and metric is not None:
+                figures = {k: _number(v) for k, v in metric.payload.get("metrics", {}).items()}
+                ledger = {"plan_seq": plan.seq, "metric_seq": metric.seq}
+                risk[method.split(":", 1)[1]] = {**figures, "ledger": ledger}
+                continue
+            doc, result = _method(plan, metric, by_seq)
+            methods[method] = doc
+            results.append(result)
     finished = _find(entries, STUDY_FINISHED, run)
     document: dict[str, Any] = {
         "run": run,

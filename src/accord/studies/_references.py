@@ -1,10 +1,11 @@
 """The simulation's references: models that need every row in one place.
 
-*Pooled* trains the study's model on all training rows as one virtual site; *local-only*
-trains it on one site's rows alone; the *oracle* scores the true risk of a synthetic
-consortium. A real consortium can compute none of them — they let a simulated study show
-what federation costs or gains. Each reference model is still evaluated by the real sites
-on their own test rows, through the federated run, so all methods are compared alike.
+*Pooled* trains the study's model on all training rows as one virtual site; the *oracle*
+scores the true risk of a synthetic consortium. A real consortium can compute neither —
+they let a simulated study show what federation costs or gains. Each reference model is
+still evaluated by the real sites on their own test rows, through the federated run, so all
+methods are compared alike. (Local-only baselines need no row here: each site trains and
+scores its own, :meth:`~accord.studies._federated_run.StudyRun.local_baselines`.)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from accord.core import AccordError, StudySpec, new_id
+from accord.core import StudySpec, new_id
 from accord.data import Cohort, SiteCohort
 from accord.fl import Plan, expect_from_plans
 from accord.fl.strategies import GlobalState, SiteInfo, build_strategy
@@ -27,7 +28,7 @@ __all__ = ["SimulationReferences"]
 
 @dataclass
 class SimulationReferences:
-    """Pooled, local-only and oracle references of ``run``, from ``cohort`` (every row)."""
+    """Pooled and oracle references of ``run``, from ``cohort`` (every row)."""
 
     run: StudyRun
     cohort: Cohort
@@ -40,16 +41,6 @@ class SimulationReferences:
         plan_seq = self.run.begin_plan("pooled", study, ["pooled"])
         state = self._alone({"pooled": self.cohort.pooled()}, study, "pooled")
         return with_plan(self.run.evaluate("pooled", state, ["pooled"]), plan_seq)
-
-    def local(self, site: str, study: StudySpec | None = None) -> MethodResult:
-        """Reference: the model trained on one site's rows only, evaluated everywhere."""
-        study = study or self.run.study
-        plan_seq = self.run.begin_plan(f"local:{site}", study, [site])
-        try:
-            state = self._alone({site: self.cohort.sites[site]}, study, f"local {site}")
-        except AccordError as exc:
-            return MethodResult(f"local:{site}", {}, None, None, None, 0, (site,), error=str(exc))
-        return with_plan(self.run.evaluate(f"local:{site}", state, [site]), plan_seq)
 
     def oracle(self) -> MethodResult | None:
         """C of the true risk on the same test rows (synthetic consortia with a truth file)."""

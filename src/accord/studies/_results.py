@@ -75,9 +75,9 @@ def results_document(
         "study": run.study.study.name,
         "config_hash": run.study.config_hash(),
         "seed": run.seed,
-        "sites": {
-            name: {"n_train": r.n_train, "n_test": r.n_test} for name, r in run.view.reports.items()
-        },
+        # sizes a site released in clear (null: summed securely; -1: suppressed), totals
+        "sites": {name: r.to_dict() for name, r in run.view.reports.items()},
+        "consortium_sizes": run.view.totals.to_dict() if run.view.totals else None,
         "notes": [*notes, *run.notes],
         "excluded_sites": dict(run.excluded),
         "preprocessing": run.preprocessor.to_dict(),

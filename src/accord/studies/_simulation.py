@@ -5,7 +5,8 @@ as processes behind a hub service: ``network``) and starts the federated
 :class:`~accord.studies._federated_run.StudyRun`, which sees only what the sites reply.
 Because the simulation holds every row, it also offers the references a real consortium
 cannot compute (:class:`~accord.studies._references.SimulationReferences`: pooled,
-local-only, oracle), labelled as such in results and reports.
+oracle), labelled as such in results and reports. Local-only baselines are no reference:
+each site trains and scores them itself (:meth:`StudyRun.local_baselines`).
 """
 
 from __future__ import annotations
@@ -120,7 +121,8 @@ class Simulation:
 def run_study(
     study: StudySpec, data_dir: Path | None, seed: int, **options: Unpack[Options]
 ) -> tuple[Simulation, list[MethodResult]]:
-    """The study's federated method, then its baselines and references; every result.
+    """The study's federated method, then its baselines (clinical-only; local-only, run
+    at each site) and references (pooled); every result.
 
     ``options``: see :class:`Options`.
     """
@@ -131,7 +133,7 @@ def run_study(
     if "pooled" in baselines:
         results.append(references.pooled())
     if "local" in baselines:
-        results.extend(references.local(site) for site in sim.cohort.sites)
+        results.extend(run.local_baselines())  # trained and scored at each site
     with_risk_groups(run, results)
     sim.oracle = references.oracle()
     return sim, results

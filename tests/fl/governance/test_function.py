@@ -70,7 +70,9 @@ def test_the_diff_names_every_changed_setting_and_code_file(study: StudySpec) ->
     )
     code = {"accord/fl/_site.py": "c" * 64, "accord/fl/_new.py": "d" * 64}
     after = function_archive(after_study, code=code)
+    order = '["age", "sex", "ph.ecog", "ph.karno", "wt.loss"'
     assert archive_diff(before, after) == [
+        f'~ config.cohort.feature_order: {order}] -> {order}, "bmi"]',
         '+ config.cohort.features.bmi = "numeric"',
         '~ config.evaluation.horizons_days: ["180.0", "365.0", "540.0"] -> ["365.0", "730.0"]',
         "~ config.preprocessing.min_cell_count: 5 -> 1",

@@ -222,8 +222,45 @@ def test_too_many_rounds(consortium: Consortium) -> None:
 def test_secure_aggregation_required(consortium: Consortium) -> None:
     consortium.ledger.plan(consortium.function, ["crc-a"], plan="plan-2", secure_aggregation=False)
     policy = SitePolicy(force_secure_aggregation=True)
-    with pytest.raises(PolicyError, match=r"^site requires secure aggregation$"):
+    refused = r"^site requires secure aggregation \(policy force-secure-aggregation\): plan plan-2 "
+    with pytest.raises(PolicyError, match=refused + "sums in clear, so its tasks"):
         _check(consortium.ledger.view(), consortium.function, policy, plan_id="plan-2")
+    for kind in ("schema", "stats", "train", "evaluate", "local_baseline", "tile_stats"):
+        with pytest.raises(PolicyError, match=refused + f"sums in clear, so task '{kind}'"):
+            _check(
+                consortium.ledger.view(),
+                consortium.function,
+                policy,
+                plan_id="plan-2",
+                task_kind=kind,
+            )
+
+
+@pytest.mark.parametrize("kind", ["setup", "tile_norm", "interpret", "ledger_sync"])
+def test_forced_secure_aggregation_lets_tasks_that_release_nothing_run(
+    consortium: Consortium, kind: str
+) -> None:
+    """Installing the consortium's preprocessor, rendering into the site's own folder or
+    co-signing the ledger releases nothing to mask: a forcing site answers them."""
+    consortium.ledger.plan(consortium.function, ["crc-a"], plan="plan-2", secure_aggregation=False)
+    policy = SitePolicy(force_secure_aggregation=True)
+    _check(consortium.ledger.view(), consortium.function, policy, plan_id="plan-2", task_kind=kind)
+
+
+def test_tile_export_is_governed_by_its_own_policy_not_by_forced_secure_aggregation(
+    consortium: Consortium,
+) -> None:
+    consortium.ledger.plan(consortium.function, ["crc-a"], plan="plan-2", secure_aggregation=False)
+    allowed = SitePolicy(force_secure_aggregation=True, allow_tile_export=True)
+    export = {"plan_id": "plan-2", "task_kind": "export_tiles", "export_patients": 1}
+    _check(consortium.ledger.view(), consortium.function, allowed, **export)
+    with pytest.raises(PolicyError, match=r"^site does not allow tile images"):
+        _check(
+            consortium.ledger.view(),
+            consortium.function,
+            SitePolicy(force_secure_aggregation=True),
+            **export,
+        )
 
 
 @pytest.mark.parametrize(

@@ -262,11 +262,28 @@ def _rounds(t: _Task) -> str | None:
     return None
 
 
+RELEASE_NOTHING: frozenset[str] = frozenset({"setup", "tile_norm", "interpret", "ledger_sync"})
+"""Task kinds whose reply carries nothing derived from the site's rows beyond counts of
+its own work (``n_features``, ``feature_dim``, ``slides_rendered``, the replica size):
+they install what the consortium sends (the preprocessor, tile standardisation), render
+into the site's own folder, or co-sign the ledger. ``force-secure-aggregation`` does not
+refuse them: there is nothing to mask. ``export_tiles`` is governed by ``allow-tile-export``
+and ``max-exported-patients`` (tiles cannot be summed, so no plan that releases them is
+secure). Every other kind (``schema``, ``stats``, ``train``, ``evaluate``,
+``local_baseline``, ...) and any kind added later releases figures of the site's rows."""
+
+
 def _secure_aggregation(t: _Task) -> str | None:
     # the signed plan's SecurePlan: what SiteGovernance.expect_secure gives the site
-    if t.policy.force_secure_aggregation and t.plan.secure is None:
-        return "site requires secure aggregation"
-    return None
+    if not t.policy.force_secure_aggregation or t.plan.secure is not None:
+        return None
+    if t.kind in RELEASE_NOTHING or t.kind == "export_tiles":
+        return None
+    what = f"task '{t.kind}'" if t.kind else "its tasks"
+    return (
+        f"site requires secure aggregation (policy force-secure-aggregation): plan "
+        f"{t.plan.id} sums in clear, so {what} would release this site's figures unmasked"
+    )
 
 
 def _privacy(t: _Task) -> str | None:

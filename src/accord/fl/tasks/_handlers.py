@@ -17,7 +17,7 @@ from accord.core import MIL_KINDS, Arrays, ConfigError, PolicyError, PrivacySpec
 from accord.data import Preprocessor, feature_levels, feature_spread, feature_sums
 from accord.fl._evaluation import evaluate_risk, suppress_small
 from accord.fl._risk_groups import group_counts, risk_histogram, risk_moments, time_grid
-from accord.fl._site import Handler, SiteContext
+from accord.fl._site import SiteContext
 from accord.fl._task_config import TaskConfig
 from accord.fl.tasks._pathology import (
     mil_model,
@@ -34,7 +34,13 @@ from accord.models import LocalTrainingConfig, build_model, get_arrays, set_arra
 from accord.net import Reply, Task
 from accord.survival import cox_derivatives
 
-__all__ = ["SITE_HANDLERS", "site_seed"]
+__all__ = [
+    "handle_evaluate",
+    "handle_newton",
+    "handle_train",
+    "site_seed",
+    "site_sizes",
+]
 
 
 def site_seed(seed: int, site: str, rnd: int) -> int:
@@ -49,31 +55,43 @@ def _reply(task: Task, arrays: Arrays | None = None, **fields: object) -> Reply:
 
 
 def handle_schema(task: Task, ctx: SiteContext) -> Reply:
-    """Preprocessing, stage 1 (in clear): the site's sizes (small ones suppressed) and the
-    categorical levels it saw at least ``min_cell_count`` times."""
-    prep = ctx.study.preprocessing
-    levels = feature_levels(ctx.cohort, ctx.study.cohort, prep)
-    sizes = {
-        "n_train": suppress_small(ctx.cohort.n_train, prep.min_cell_count),
-        "n_test": suppress_small(ctx.cohort.n_test, prep.min_cell_count),
-    }
-    return _reply(task, labels=levels, counts=sizes)
+    """Preprocessing, stage 1: the categorical levels the site saw at least
+    ``min_cell_count`` times, in clear.
+
+    Levels are the vocabulary of a column (which values occur), not counts of patients:
+    the hub needs them to align every site's counts on one consortium vocabulary, and
+    masking cannot sum a set of strings. Nothing else leaves here: the site's sizes travel
+    with its stage-2 sums (:func:`handle_stats`), masked when the plan is secure.
+    """
+    levels = feature_levels(ctx.cohort, ctx.study.cohort, ctx.study.preprocessing)
+    return _reply(task, labels=levels)
+
+
+def site_sizes(ctx: SiteContext, *, secure: bool) -> dict[str, int]:
+    """The site's training and test sizes and training events: exact inside a secure sum
+    (the hub learns only the consortium totals), small ones suppressed in clear."""
+    cohort, small = ctx.cohort, ctx.study.preprocessing.min_cell_count
+    events = int(cohort.subset(test=False).event.sum())
+    sizes = {"n_train": cohort.n_train, "n_test": cohort.n_test, "n_events": events}
+    return sizes if secure else {k: suppress_small(v, small) for k, v in sizes.items()}
 
 
 def handle_stats(task: Task, ctx: SiteContext) -> Reply:
-    """Preprocessing, stages 2 and 3: counts and sums over the consortium vocabulary
-    (``stage = "sums"``, document: the vocabulary), or squared deviations about the
-    consortium means (``stage = "spread"``, document: the means) — summable replies,
-    securely summed when the plan says so; in clear, small counts stay at the site."""
+    """Preprocessing, stages 2 and 3: counts and sums over the consortium vocabulary, with
+    the site's sizes (``stage = "sums"``, document: the vocabulary), or squared deviations
+    about the consortium means (``stage = "spread"``, document: the means) — summable
+    replies, securely summed when the plan says so; in clear, small counts stay at the site."""
     spec, prep = ctx.study.cohort, ctx.study.preprocessing
     document = json.loads(task.document or "{}")
+    secure = TaskConfig.of(task).secagg is not None
+    counts: dict[str, int] = {}
     if task.config.get("stage") == "spread":
         arrays = feature_spread(ctx.cohort, spec, {k: float(v) for k, v in document.items()})
     else:
-        secure = TaskConfig.of(task).secagg is not None
         vocabulary = {k: tuple(map(str, v)) for k, v in document.items()}
         arrays = feature_sums(ctx.cohort, spec, prep, vocabulary, secure=secure)
-    return _reply(task, arrays=arrays, weight=float(ctx.cohort.n_train))
+        counts = site_sizes(ctx, secure=secure)
+    return _reply(task, arrays=arrays, weight=float(ctx.cohort.n_train), counts=counts)
 
 
 def handle_setup(task: Task, ctx: SiteContext) -> Reply:
@@ -306,19 +324,3 @@ def handle_tile_norm(task: Task, ctx: SiteContext) -> Reply:
     """Standardise the site's tile features with the consortium's mean and sd."""
     standardise_bags(ctx, task.arrays["mean"], task.arrays["std"])
     return _reply(task)
-
-
-SITE_HANDLERS: dict[str, Handler] = {
-    "tile_stats": handle_tile_stats,
-    "interpret": handle_interpret,
-    "export_tiles": handle_export_tiles,
-    "tile_norm": handle_tile_norm,
-    "schema": handle_schema,
-    "stats": handle_stats,
-    "setup": handle_setup,
-    "train": handle_train,
-    "newton": handle_newton,
-    "evaluate": handle_evaluate,
-    "risk_summary": handle_risk_summary,
-    "km_counts": handle_km_counts,
-}

@@ -1,0 +1,96 @@
+"""Local-only baseline, site side: the study's model trained on this site's rows alone.
+
+A ``local_baseline`` task carries the study's initial model. The site trains it on its own
+training rows with the plan's settings, exactly as a consortium of this one site would
+(FedAvg's rounds — or Newton–Raphson's for a linear Cox study — through the same
+:func:`~accord.fl.tasks._handlers.handle_train` / ``handle_newton`` and the same per-round
+seeds), scores it on its own test rows (:func:`~accord.fl.tasks._handlers.handle_evaluate`)
+and replies with the site-level metrics and the small-cell-suppressed counts only: the
+parameters never leave the site, so no other site scores the model.
+
+Like every method, it works on the site's rows as the consortium's preprocessing encoded
+them (the clinical preprocessor and, for MIL models, the consortium's tile
+standardisation). The in-hub reference it replaces trained a MIL model on tiles
+standardised with the site's own statistics and had it scored on the consortium-standardised
+ones; for MIL studies the figures therefore differ from that reference's (clinical models:
+the same figures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from accord.core import encode_arrays
+from accord.fl._aggregation import sum_contributions
+from accord.fl._site import Handler, SiteContext
+from accord.fl._task_config import TaskConfig
+from accord.fl.strategies import GlobalState, Instruction, SiteInfo, build_strategy
+from accord.fl.tasks._handlers import handle_evaluate, handle_newton, handle_train
+from accord.net import Reply, Task, TaskKind
+
+__all__ = ["LOCAL_BASELINE", "handle_local_baseline"]
+
+LOCAL_BASELINE: TaskKind = "local_baseline"
+
+_TRAINING: dict[str, Handler] = {"train": handle_train, "newton": handle_newton}
+
+
+def _inner(task: Task, kind: TaskKind, rnd: int, instruction: Instruction | None) -> Task:
+    """One step of the local run as the task a one-site consortium's hub would send."""
+    config = {**task.config, **(instruction.config if instruction else {})}
+    return Task(
+        task_id=f"{task.task_id}.{kind}.{rnd}",
+        plan_id=task.plan_id,
+        round=rnd,
+        site=task.site,
+        kind=kind,
+        config=config,
+        payload=encode_arrays(instruction.arrays) if instruction else b"",
+    )
+
+
+def _train_alone(task: Task, ctx: SiteContext, step: Callable[[Task], Reply]) -> GlobalState:
+    """Train the task's model on this site's rows: the study's strategy for one site
+    (FedAvg for any averaging strategy, or Newton–Raphson), for the plan's rounds."""
+    study = ctx.study
+    training = study.training
+    if training.strategy != "newton_raphson":
+        training = training.model_copy(update={"strategy": "fedavg"})
+    strategy = build_strategy(training, study.model)
+    state = strategy.initialize(task.arrays)
+    sites = (SiteInfo(ctx.site, ctx.cohort.n_train),)
+    for rnd in range(TaskConfig.of(task).rounds or training.rounds):
+        replies = [
+            step(_inner(task, ins.kind, rnd, ins))
+            for ins in strategy.configure_round(rnd, state, sites)
+        ]
+        summed = sum_contributions((r.arrays, r.weight, r.counts) for r in replies)
+        state = strategy.aggregate(rnd, summed, state)
+        if state.converged:
+            break
+    return state
+
+
+def handle_local_baseline(task: Task, ctx: SiteContext) -> Reply:
+    """Train on this site's training rows only, score on its test rows; reply the metrics
+    (and the privacy the training spent) and the suppressed counts, no parameters."""
+    spent: dict[str, float | None] = {}
+
+    def step(inner: Task) -> Reply:
+        reply = _TRAINING[inner.kind](inner, ctx)
+        spent.update({k: v for k, v in reply.metrics.items() if k != "train_loss"})
+        return reply
+
+    state = _train_alone(task, ctx, step)
+    evaluate = _inner(task, "evaluate", 0, None)
+    scored = handle_evaluate(
+        evaluate.model_copy(update={"payload": encode_arrays(state.params)}), ctx
+    )
+    metrics = {**scored.metrics, **spent}
+    return Reply.build(
+        task_id=task.task_id,
+        site=task.site,
+        kind=task.kind,
+        metrics=metrics,
+        counts={**scored.counts, "rounds": len(state.history) or TaskConfig.of(task).rounds},
+    )
