@@ -130,23 +130,28 @@ class _Commit(BaseModel):
 
 
 class _Waker:
-    """Wakes long polls on the event loop when the queue changes (from any thread)."""
+    """Wakes the long polls of the sites given new tasks (the queue calls it from any
+    thread); a site's poll is not woken by another site's tasks, nor by replies."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._event = asyncio.Event()
+        self._events: dict[str, asyncio.Event] = {}  # per site with a poll waiting
 
-    def notify_threadsafe(self) -> None:
+    def notify_threadsafe(self, sites: frozenset[str] | None) -> None:
+        """Wake the polls of ``sites`` (None: every poll)."""
         with suppress(RuntimeError):  # the loop closed: the server has stopped
-            self._loop.call_soon_threadsafe(self._fire)
+            self._loop.call_soon_threadsafe(self._fire, sites)
 
-    def _fire(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
+    def _fire(self, sites: frozenset[str] | None) -> None:
+        chosen = list(self._events) if sites is None else sites
+        for site in chosen:
+            event = self._events.pop(site, None)
+            if event is not None:
+                event.set()
 
-    def ticket(self) -> asyncio.Event:
-        """Take before checking the queue: a change after that sets this event."""
-        return self._event
+    def ticket(self, site: str) -> asyncio.Event:
+        """Take before checking the queue: a task posted for ``site`` after that sets it."""
+        return self._events.setdefault(site, asyncio.Event())
 
     @staticmethod
     async def wait(ticket: asyncio.Event, timeout_s: float) -> None:
@@ -206,7 +211,7 @@ def create_app(
         deadline = time.monotonic() + min(wait, max_wait_s)
         waker = wakers.get(asyncio.get_running_loop())  # None when run without lifespan
         while True:
-            ticket = waker.ticket() if waker is not None else None
+            ticket = waker.ticket(site) if waker is not None else None
             leased = await run_in_threadpool(queue.take, site)
             if leased is not None:
                 log.info("task %s (%s) leased to %s", leased.task_id, leased.kind, site)

@@ -111,17 +111,27 @@ class PostgresQueueStore:
             except (psycopg.Error, UnicodeError) as exc:
                 raise QueueStoreError(f"{self.name}: {what} failed ({pg_reason(exc)})") from None
 
-    def insert_task(self, row: TaskRow, now: float) -> bool:
+    def insert_tasks(self, rows: Sequence[TaskRow], now: float) -> list[bool]:
         s = self.schema
-        with self._session(f"posting task '{row.task_id}'") as db:
-            cursor = db.execute(
-                f"INSERT INTO {s}.tasks ({_TASK_COLUMNS}, posted_at, answered_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                f"(SELECT received_at FROM {s}.replies WHERE task_id = %s)) "
-                "ON CONFLICT (task_id) DO NOTHING",
-                (*row.columns(), now, row.task_id),
-            )
-            return cursor.rowcount == 1
+        added: list[bool] = []
+        with self._session(f"posting {len(rows)} tasks") as db, db.transaction():
+            for row in rows:
+                cursor = db.execute(
+                    f"INSERT INTO {s}.tasks ({_TASK_COLUMNS}, posted_at, answered_at) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    f"(SELECT received_at FROM {s}.replies WHERE task_id = %s)) "
+                    "ON CONFLICT (task_id) DO NOTHING",
+                    (*row.columns(), now, row.task_id),
+                )
+                added.append(cursor.rowcount == 1)
+            grants = [(row.blob, row.site, row.size) for row in rows if row.blob is not None]
+            if grants:
+                db.cursor().executemany(
+                    f"INSERT INTO {s}.blobs (digest, owner, size) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (digest, owner) DO NOTHING",
+                    grants,
+                )
+        return added
 
     def has_task(self, task_id: str) -> bool:
         return self.task_site(task_id) is not None
@@ -183,11 +193,17 @@ class PostgresQueueStore:
             return "same" if stored[0] == row.digest else "different"
 
     def answered(self, task_ids: Sequence[str]) -> set[str]:
+        return self._ids_in("replies", task_ids)
+
+    def known_tasks(self, task_ids: Sequence[str]) -> set[str]:
+        return self._ids_in("tasks", task_ids)
+
+    def _ids_in(self, table: str, task_ids: Sequence[str]) -> set[str]:
         if not task_ids:
             return set()
-        with self._session(f"reading replies to {len(task_ids)} tasks") as db:
+        with self._session(f"reading {table} of {len(task_ids)} tasks") as db:
             rows = db.execute(
-                f"SELECT task_id FROM {self.schema}.replies WHERE task_id = ANY(%s)",
+                f"SELECT task_id FROM {self.schema}.{table} WHERE task_id = ANY(%s)",
                 (list(task_ids),),
             ).fetchall()
             return {str(r[0]) for r in rows}

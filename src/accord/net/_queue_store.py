@@ -70,9 +70,17 @@ class ReplyRow:
 class QueueStore(Protocol):
     """The queue's persistence: every method is one transaction."""
 
-    def insert_task(self, row: TaskRow, now: float) -> bool: ...
+    def insert_tasks(self, rows: Sequence[TaskRow], now: float) -> list[bool]:
+        """Insert ``rows`` (a task id already stored is left as it is), and for each row
+        with a blob let its site read that blob, all in one transaction; per row, whether
+        it was new."""
+        ...
 
     def has_task(self, task_id: str) -> bool: ...
+
+    def known_tasks(self, task_ids: Sequence[str]) -> set[str]:
+        """Those of ``task_ids`` that were posted."""
+        ...
 
     def task_site(self, task_id: str) -> str | None: ...
 
@@ -116,6 +124,7 @@ _FORMAT_VERSION = 2  # 2: binary wire frames; a large row holds the header, its 
 _UNANSWERED = (
     "expired_at IS NULL AND NOT EXISTS (SELECT 1 FROM replies r WHERE r.task_id = t.task_id)"
 )
+_LEASABLE = f"site = ? AND {_UNANSWERED} AND (leased_at IS NULL OR leased_at <= ?)"
 
 
 class SQLiteQueueStore:
@@ -166,29 +175,41 @@ class SQLiteQueueStore:
         with self._lock:
             return self._db.execute(sql, tuple(args)).fetchall()
 
-    def insert_task(self, row: TaskRow, now: float) -> bool:
+    def insert_tasks(self, rows: Sequence[TaskRow], now: float) -> list[bool]:
+        added: list[bool] = []
         with self._write() as db:
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO tasks (task_id, plan_id, round, site, kind, wire, blob, "
-                "size, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*row.columns(), now),
+            for row in rows:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO tasks (task_id, plan_id, round, site, kind, wire, "
+                    "blob, size, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*row.columns(), now),
+                )
+                added.append(cursor.rowcount == 1)
+            db.executemany(
+                "INSERT OR IGNORE INTO blobs (digest, owner, size) VALUES (?, ?, ?)",
+                [(row.blob, row.site, row.size) for row in rows if row.blob is not None],
             )
-            return cursor.rowcount == 1
+        return added
 
     def has_task(self, task_id: str) -> bool:
         return bool(self._query("SELECT 1 FROM tasks WHERE task_id = ?", (task_id,)))
+
+    def known_tasks(self, task_ids: Sequence[str]) -> set[str]:
+        return self._ids_in("tasks", task_ids)
 
     def task_site(self, task_id: str) -> str | None:
         rows = self._query("SELECT site FROM tasks WHERE task_id = ?", (task_id,))
         return str(rows[0][0]) if rows else None
 
     def lease_next(self, site: str, now: float, lease_timeout_s: float) -> TaskRow | None:
-        with self._write() as db:
+        args = (site, now - lease_timeout_s)
+        if not self._query(f"SELECT 1 FROM tasks t WHERE {_LEASABLE} LIMIT 1", args):
+            return None  # the common answer to a long poll: no write lock taken for it
+        with self._write() as db:  # looked again under the lock: another caller may have won
             found = db.execute(
                 "SELECT task_id, plan_id, round, site, kind, wire, blob, size FROM tasks t "
-                f"WHERE site = ? AND {_UNANSWERED} AND (leased_at IS NULL OR leased_at <= ?) "
-                "ORDER BY posted_at, rowid LIMIT 1",
-                (site, now - lease_timeout_s),
+                f"WHERE {_LEASABLE} ORDER BY posted_at, rowid LIMIT 1",
+                args,
             ).fetchone()
             if found is None:
                 return None
@@ -218,10 +239,13 @@ class SQLiteQueueStore:
             return "stored"
 
     def answered(self, task_ids: Sequence[str]) -> set[str]:
+        return self._ids_in("replies", task_ids)
+
+    def _ids_in(self, table: str, task_ids: Sequence[str]) -> set[str]:
         out: set[str] = set()
         for batch in _batches(task_ids):
             marks = ",".join("?" * len(batch))
-            rows = self._query(f"SELECT task_id FROM replies WHERE task_id IN ({marks})", batch)
+            rows = self._query(f"SELECT task_id FROM {table} WHERE task_id IN ({marks})", batch)
             out.update(str(r[0]) for r in rows)
         return out
 

@@ -179,8 +179,7 @@ class HubService:
             )
             for site in self.sites
         ]
-        for task in tasks:
-            self.transport.post_task(task)
+        self.transport.post_tasks(tasks)
         self.transport.collect([t.task_id for t in tasks], self.timeout_s)
 
     def wait_ready(
