@@ -13,7 +13,8 @@ a second different reply is refused, an expired task refuses replies), in one sc
 
 Several hub processes may share the schema. Every method is one READ COMMITTED
 transaction with ``synchronous_commit`` on (a change that returned survives a crash of
-the server). A lease is one ``UPDATE`` of the row picked by ``SELECT ... FOR UPDATE SKIP
+the server), but a lease, which a crash may lose (its task is then offered again, as
+after a lease timeout). A lease is one ``UPDATE`` of the row picked by ``SELECT ... FOR UPDATE SKIP
 LOCKED``, and a reply or an expiry locks the task's row first, so a task is leased by
 one caller at a time and a reply cannot slip past an expiry. Whether a task is open is
 kept on its own row (``answered_at``, ``expired_at``), so that PostgreSQL's re-check of
@@ -150,7 +151,10 @@ class PostgresQueueStore:
         PostgreSQL re-checks the conditions on a row changed since the statement began.
         """
         s = self.schema
-        with self._session(f"leasing a task for site '{site}'") as db:
+        with self._session(f"leasing a task for site '{site}'") as db, db.transaction():
+            # Not waited to be durable: a lease lost by a crash of the server only offers
+            # the task again at once, as after a lease timeout (the reply is idempotent).
+            db.execute("SET LOCAL synchronous_commit TO off")
             found = db.execute(
                 f"WITH next AS (SELECT task_id FROM {s}.tasks WHERE site = %s AND {_OPEN} "
                 "AND (leased_at IS NULL OR leased_at <= %s) ORDER BY posted_at, seq LIMIT 1 "

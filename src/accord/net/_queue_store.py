@@ -8,7 +8,9 @@ keep the semantics described in :mod:`accord.net._task_queue`.
 
 The SQLite store lives in one file (WAL journal, ``synchronous=FULL``, one transaction per
 change), so the hub process may be killed at any instant and reopened: a posted task, a
-lease and an accepted reply are either on disk or were never acknowledged.
+lease and an accepted reply are either on disk or were never acknowledged. A crash of the
+machine itself may lose the latest leases (committed without an fsync): their tasks are
+offered again, as after a lease timeout. Reads run on connections of their own.
 """
 
 from __future__ import annotations
@@ -136,7 +138,11 @@ class SQLiteQueueStore:
         self._db = sqlite3.connect(
             path, timeout=30.0, isolation_level=None, check_same_thread=False
         )
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the writing connection's
+        self._idle: list[sqlite3.Connection] = []  # reading connections not in use
+        self._readers: list[sqlite3.Connection] = []  # every reading connection
+        self._readers_lock = threading.Lock()
+        self._closed = False
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         try:
@@ -161,19 +167,44 @@ class SQLiteQueueStore:
             db.execute(f"PRAGMA user_version = {_FORMAT_VERSION}")
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction; ``durable=False`` commits without an fsync (the change
+        may be lost by a crash of the machine, never half-applied; a later durable commit
+        makes it durable too, since the WAL is written in order)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            if not durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            finally:
+                if not durable:
+                    self._db.execute("PRAGMA synchronous=FULL")
 
     def _query(self, sql: str, args: Sequence[object] = ()) -> list[Any]:
-        with self._lock:
-            return self._db.execute(sql, tuple(args)).fetchall()
+        """A read on a reading connection of its own: in WAL mode it waits neither for
+        the writing connection's lock nor for its commits' fsyncs. Reading connections
+        are reused, so there are as many as reads ever ran at once."""
+        with self._readers_lock:
+            if self._closed:
+                raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+            reader = self._idle.pop() if self._idle else None
+        if reader is None:
+            reader = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
+            with self._readers_lock:
+                self._readers.append(reader)
+        try:
+            return reader.execute(sql, tuple(args)).fetchall()
+        finally:
+            with self._readers_lock:
+                self._idle.append(reader)
 
     def insert_tasks(self, rows: Sequence[TaskRow], now: float) -> list[bool]:
         added: list[bool] = []
@@ -205,7 +236,10 @@ class SQLiteQueueStore:
         args = (site, now - lease_timeout_s)
         if not self._query(f"SELECT 1 FROM tasks t WHERE {_LEASABLE} LIMIT 1", args):
             return None  # the common answer to a long poll: no write lock taken for it
-        with self._write() as db:  # looked again under the lock: another caller may have won
+        # Not fsynced: a lease lost by a crash of the machine only offers the task again at
+        # once, which a site answers as it answers a lease that timed out (idempotent reply,
+        # or its spooled one). Looked again under the lock: another caller may have won.
+        with self._write(durable=False) as db:
             found = db.execute(
                 "SELECT task_id, plan_id, round, site, kind, wire, blob, size FROM tasks t "
                 f"WHERE {_LEASABLE} ORDER BY posted_at, rowid LIMIT 1",
@@ -289,6 +323,12 @@ class SQLiteQueueStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        with self._readers_lock:
+            self._closed = True
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
+            self._idle.clear()
 
 
 def reply_identity(header: bytes, payload_digest: str) -> str:

@@ -299,7 +299,8 @@ class SiteClient:
     # --- site → hub -----------------------------------------------------------------------
 
     def _spool_and_upload(self, reply: Reply, stop: threading.Event) -> Path:
-        """Upload ``reply`` from memory while a second thread spools it; the spool file.
+        """Upload ``reply`` from memory while a second thread spools it (a reply small
+        enough to travel inline is spooled first, in this thread); the spool file.
 
         The spool file (named by the task and the payload's digest) is complete before
         this returns, so a reply the hub did not take is re-uploaded after a restart. It
@@ -308,6 +309,10 @@ class SiteClient:
         """
         outgoing = _Outgoing.from_reply(reply)
         spooled = self.spool / f"{_task_key(reply.task_id)}.{outgoing.digest}.reply"
+        if outgoing.frame_size <= self.inline_limit:  # small: a thread would cost more
+            _spool(reply, spooled)
+            self._upload(outgoing, stop)
+            return spooled
         writing = threading.Thread(target=_spool, args=(reply, spooled), daemon=True)
         writing.start()
         try:
