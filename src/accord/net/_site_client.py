@@ -16,9 +16,10 @@ it once. A reply is
 uploaded from memory (its payload in ``chunk_bytes`` requests) while a second thread
 writes it to the spool as its wire frame, named by the task and the payload's digest; once
 the hub has the reply the file is removed (a large one is kept as the spare that the next
-large reply is written over, which costs less than filling a new file). A site stopped or killed before the hub took
-a reply re-uploads the stored frame when the hub offers the task again instead of
-computing it twice; a frame that fails its digest is dropped and the task computed again.
+large reply is written over, which costs less than filling a new file). A site stopped or
+killed before the hub took a reply re-uploads the stored frame when the hub offers the
+task again instead of computing it twice; a frame that fails its digest is dropped and the
+task computed again.
 Memory holds the message being parsed or sent plus a few pieces of about 1 MiB. Log lines
 name task ids, kinds and sizes only.
 """

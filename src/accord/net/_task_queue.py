@@ -206,6 +206,12 @@ class TaskQueue:
 
     # --- site side (through the HTTP app) -------------------------------------------------
 
+    def changes(self, site: str) -> object:
+        """A mark of the posts for ``site`` made in this process: it differs after any
+        later one (compare it, take it before looking for a task)."""
+        with self._changed:
+            return self._seen(_channel(site))
+
     def take(self, site: str) -> TaskRow | None:
         """Lease ``site``'s oldest unanswered task now, or None (does not wait)."""
         return self.store.lease_next(site, time.time(), self.lease_timeout_s)
