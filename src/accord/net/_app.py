@@ -74,7 +74,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_REQUEST_BYTES = DEFAULT_LIMITS.max_request_bytes
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-_SEND_PIECE_BYTES = PIECE_BYTES  # a blob download's read (1 MiB: one worker-thread hop each)
+_SEND_PIECE_BYTES = PIECE_BYTES // 4  # a blob download: small, since every site holds one
 _MAX_WAIT_S = 86_400.0  # a long poll asks for at most a day (the server caps it lower)
 _ByteOffset = Annotated[int, Query(ge=0, le=MAX_JSON_INT)]  # a SQLite INTEGER, a file position
 
