@@ -229,6 +229,9 @@ class _Recording:
     def post_task(self, task: Task) -> None:
         self.posted.append(task)
 
+    def post_tasks(self, tasks: Sequence[Task]) -> None:
+        self.posted.extend(tasks)
+
     def collect(self, task_ids: Sequence[str], timeout_s: float) -> dict[str, Reply | Dropout]:
         return {}
 

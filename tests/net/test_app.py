@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import threading
 import time
@@ -13,6 +14,7 @@ from starlette.requests import Request
 
 from accord.core import AuthError
 from accord.net import Reply, Task, TaskQueue
+from accord.net._app import _Waker
 from tests.net.conftest import Serve, frame
 
 SECRET = "123.456789"  # a value that must never come back in an error
@@ -197,3 +199,18 @@ def test_routers_add_endpoints(serve: Serve) -> None:
 def test_a_bad_wait_is_a_400(serve: Serve, wait: str) -> None:
     with _client(serve()) as http:
         assert http.get("/v1/tasks/next", params={"wait": wait}).status_code == 400
+
+
+def test_a_post_wakes_only_the_long_polls_of_the_sites_given_a_task() -> None:
+    async def run() -> None:
+        waker = _Waker(asyncio.get_running_loop())
+        a, b = waker.ticket("a"), waker.ticket("b")
+        waker.notify_threadsafe(frozenset({"a"}))
+        await asyncio.sleep(0)  # the notification runs on the loop
+        assert a.is_set() and not b.is_set()
+        assert waker.ticket("b") is b and waker.ticket("a") is not a  # a takes a new one
+        waker.notify_threadsafe(None)  # the queue closed: every poll
+        await asyncio.sleep(0)
+        assert b.is_set()
+
+    asyncio.run(run())

@@ -17,7 +17,14 @@ from accord.core import TransportError
 from accord.fl import Hub, InMemoryTransport, Plan
 from accord.fl.strategies import SiteInfo
 from accord.net import QueueTransport, Reply, SiteClient, SiteEndpoint, Task, TaskQueue
-from accord.net._chunks import BlobRef, BlobStore, UploadBusyError, UploadOffsetError
+from accord.net._chunks import (
+    BlobRef,
+    BlobStore,
+    UploadBusyError,
+    UploadOffsetError,
+    read_frame,
+    write_frame,
+)
 from tests.net.conftest import Serve, running_sites
 
 MiB = 1 << 20
@@ -298,3 +305,17 @@ def test_a_reference_names_the_bad_field() -> None:
         BlobRef.from_wire(b'{"task_id": "t", "blob": "xyz", "size": 3, "header": "{}"}')
     with pytest.raises(TransportError, match="field 'header'"):
         BlobRef.from_wire(b'{"task_id": "t", "blob": "%s", "size": 3}' % (b"a" * 64))
+
+
+def test_a_frame_written_over_a_spare_file_takes_it_and_reads_back_exactly(
+    tmp_path: Path,
+) -> None:
+    spare = tmp_path / ".spare"
+    spare.write_bytes(b"x" * 100_000)  # larger than the frame: the rest must go
+    reply = Reply.build(task_id="t1", site="a", kind="stats", arrays={"w": np.arange(10.0)})
+    size = write_frame(reply, tmp_path / "r.reply", durable=False, reuse=spare)
+    assert not spare.exists()
+    assert (tmp_path / "r.reply").stat().st_size == size
+    assert read_frame(tmp_path / "r.reply", Reply) == reply
+    again = write_frame(reply, tmp_path / "s.reply", reuse=spare)  # no spare left: a new file
+    assert read_frame(tmp_path / "s.reply", Reply) == reply and again == size

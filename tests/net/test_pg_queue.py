@@ -50,6 +50,18 @@ test_waiting_for_replies_wakes_when_one_arrives = (
 test_waiting_returns_what_came_by_the_deadline = (
     on_sqlite.test_waiting_returns_what_came_by_the_deadline
 )
+test_a_batch_of_posts_reports_which_tasks_were_new = (
+    on_sqlite.test_a_batch_of_posts_reports_which_tasks_were_new
+)
+test_a_batch_of_posts_is_stored_whole_or_not_at_all = (
+    on_sqlite.test_a_batch_of_posts_is_stored_whole_or_not_at_all
+)
+test_a_post_tells_listeners_only_the_sites_given_a_task = (
+    on_sqlite.test_a_post_tells_listeners_only_the_sites_given_a_task
+)
+test_a_post_for_one_site_does_not_wake_another_sites_wait = (
+    on_sqlite.test_a_post_for_one_site_does_not_wake_another_sites_wait
+)
 
 Hub = Callable[..., TaskQueue]
 

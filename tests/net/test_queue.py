@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,7 @@ import pytest
 
 from accord.core import Arrays, TransportError
 from accord.net import Reply, Task
+from accord.net._queue_store import TaskRow
 from accord.net._task_queue import (
     ReplyConflictError,
     TaskExpiredError,
@@ -166,3 +169,88 @@ def test_waiting_returns_what_came_by_the_deadline(queue: TaskQueue) -> None:
     start = time.monotonic()
     assert set(queue.wait_replies(["t1", "t2"], timeout_s=0.3)) == {"t1"}
     assert 0.25 < time.monotonic() - start < 2.0
+
+
+def test_a_batch_of_posts_reports_which_tasks_were_new(queue: TaskQueue) -> None:
+    assert queue.post(_task("t1", "a"))
+    batch = [_task("t1", "a"), _task("t2", "b"), _task("t3", "a"), _task("t2", "b")]
+    assert queue.post_many(batch) == [False, True, True, False]  # t1 posted; t2 twice
+    assert queue.pending("a") == ["t1", "t3"]
+    assert queue.pending("b") == ["t2"]
+    assert queue.post_many([]) == []
+
+
+def test_a_batch_of_posts_is_stored_whole_or_not_at_all(
+    queue: TaskQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made = queue._row
+
+    def row(task: Task) -> TaskRow:  # the store cannot write the second row's round
+        good = made(task)
+        return good if task.task_id == "t1" else dataclasses.replace(good, round=object())  # type: ignore[arg-type]
+
+    monkeypatch.setattr(queue, "_row", row)
+    with pytest.raises(Exception):  # noqa: B017  # the store's own error: any will do
+        queue.post_many([_task("t1", "a"), _task("t2", "b")])
+    assert queue.pending("a") == [] and queue.pending("b") == []
+    monkeypatch.setattr(queue, "_row", made)
+    assert queue.post_many([_task("t1", "a"), _task("t2", "b")]) == [True, True]
+
+
+def test_a_batch_of_large_tasks_lets_each_site_read_its_payload(tmp_path: Path) -> None:
+    queue = TaskQueue(tmp_path / "q.sqlite", inline_limit=1000)
+    shared = _task(arrays={"x": np.arange(2000, dtype=np.float64)}).payload
+    tasks = [_task(f"t-{s}", s).model_copy(update={"payload": shared}) for s in "abc"]
+    assert queue.post_many(tasks) == [True, True, True]
+    for site in "abc":
+        leased = queue.take(site)
+        assert leased is not None and leased.blob is not None
+        assert queue.blob_size(leased.blob, site) == len(shared)
+    assert queue.blob_size(leased.blob, "d") is None
+    queue.close()
+
+
+def test_a_post_tells_listeners_only_the_sites_given_a_task(queue: TaskQueue) -> None:
+    heard: list[frozenset[str] | None] = []
+    unsubscribe = queue.subscribe(heard.append)
+    queue.post_many([_task("t1", "a"), _task("t2", "a"), _task("t3", "c")])
+    queue.post(_task("t1", "a"))  # a repeat gives no one a task
+    queue.put_reply("a", _reply("t1"))  # a reply neither
+    queue.expire(["t2"])  # nor an expiry
+    assert heard == [frozenset({"a", "c"})]
+    unsubscribe()
+    queue.post(_task("t4", "b"))
+    assert heard == [frozenset({"a", "c"})]
+
+
+def test_a_post_for_one_site_does_not_wake_another_sites_wait(queue: TaskQueue) -> None:
+    """A lease waiting for site b re-reads the store when b is given a task (or when its
+    poll interval passes), not when a is."""
+    queue.poll_interval_s = 60.0  # no re-read by the clock within the test
+    reads: list[str] = []
+    take = queue.take
+
+    def counted(site: str) -> TaskRow | None:
+        reads.append(site)
+        return take(site)
+
+    queue.take = counted  # type: ignore[method-assign]
+    got: list[Task | None] = []
+    waiting = threading.Thread(target=lambda: got.append(queue.lease("b", 60.0)))
+    waiting.start()
+    _until(lambda: reads == ["b"])  # b looked once and found nothing
+    queue.post(_task("t1", "a"))
+    queue.put_reply("a", _reply("t1"))
+    queue.post(_task("t2", "b"))  # now b's wait wakes, and reads once more
+    waiting.join(timeout=30.0)
+    assert not waiting.is_alive()
+    assert reads == ["b", "b"]
+    assert got[0] is not None and got[0].task_id == "t2"
+
+
+def _until(done: Callable[[], bool]) -> None:
+    """Wait (at most 30 s, generously) for a condition another thread makes true."""
+    deadline = time.monotonic() + 30.0
+    while not done():
+        assert time.monotonic() < deadline, "the condition never came true"
+        time.sleep(0.01)

@@ -215,8 +215,7 @@ class Hub:
         """
         if self.recorder is not None:
             self.recorder.dispatched(tasks)
-        for task in tasks:
-            self.transport.post_task(task)
+        self.transport.post_tasks(tasks)
         answers = self.transport.collect([t.task_id for t in tasks], self.timeout_s)
         entry = RoundLog(round=rnd, plan=tasks[0].plan_id if tasks else "")
         ok: dict[str, Reply] = {}

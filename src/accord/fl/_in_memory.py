@@ -37,6 +37,10 @@ class InMemoryTransport:
             return  # idempotent: a retried post is a no-op
         self._queue[task.task_id] = task.to_wire()
 
+    def post_tasks(self, tasks: Sequence[Task]) -> None:
+        for task in tasks:
+            self.post_task(task)
+
     def collect(self, task_ids: Sequence[str], timeout_s: float) -> dict[str, Reply | Dropout]:
         out: dict[str, Reply | Dropout] = {}
         for task_id in task_ids:

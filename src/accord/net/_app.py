@@ -137,23 +137,28 @@ class _Commit(BaseModel):
 
 
 class _Waker:
-    """Wakes long polls on the event loop when the queue changes (from any thread)."""
+    """Wakes the long polls of the sites given new tasks (the queue calls it from any
+    thread); a site's poll is not woken by another site's tasks, nor by replies."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._event = asyncio.Event()
+        self._events: dict[str, asyncio.Event] = {}  # per site with a poll waiting
 
-    def notify_threadsafe(self) -> None:
+    def notify_threadsafe(self, sites: frozenset[str] | None) -> None:
+        """Wake the polls of ``sites`` (None: every poll)."""
         with suppress(RuntimeError):  # the loop closed: the server has stopped
-            self._loop.call_soon_threadsafe(self._fire)
+            self._loop.call_soon_threadsafe(self._fire, sites)
 
-    def _fire(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
+    def _fire(self, sites: frozenset[str] | None) -> None:
+        chosen = list(self._events) if sites is None else sites
+        for site in chosen:
+            event = self._events.pop(site, None)
+            if event is not None:
+                event.set()
 
-    def ticket(self) -> asyncio.Event:
-        """Take before checking the queue: a change after that sets this event."""
-        return self._event
+    def ticket(self, site: str) -> asyncio.Event:
+        """Take before checking the queue: a task posted for ``site`` after that sets it."""
+        return self._events.setdefault(site, asyncio.Event())
 
     @staticmethod
     async def wait(ticket: asyncio.Event, timeout_s: float) -> None:
@@ -204,28 +209,36 @@ def create_app(
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    def first_look(request: Request) -> tuple[str, object, TaskRow | None]:
+        """Authenticate, then look for a task: one worker-thread hop, not two. Returns the
+        site, the queue's change mark for it (taken before the look) and the lease."""
+        site = _caller(request)
+        seen = queue.changes(site)
+        return site, seen, queue.take(site)
+
     @app.get("/v1/tasks/next")
     async def next_task(
         request: Request,
-        site: _Caller,
         wait: Annotated[float, Query(ge=0.0, le=_MAX_WAIT_S)] = 25.0,
     ) -> Response:
         deadline = time.monotonic() + min(wait, max_wait_s)
         waker = wakers.get(asyncio.get_running_loop())  # None when run without lifespan
-        while True:
-            ticket = waker.ticket() if waker is not None else None
-            leased = await run_in_threadpool(queue.take, site)
-            if leased is not None:
-                log.info("task %s (%s) leased to %s", leased.task_id, leased.kind, site)
-                return _task_response(leased)
+        site, seen, leased = await run_in_threadpool(first_look, request)
+        while leased is None:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or await request.is_disconnected():
                 return Response(status_code=204)
-            pause = min(remaining, queue.poll_interval_s)
-            if ticket is None:
-                await asyncio.sleep(pause)
-            else:
-                await _Waker.wait(ticket, pause)
+            ticket = waker.ticket(site) if waker is not None else None
+            if queue.changes(site) == seen:  # no post for the site since the last look
+                pause = min(remaining, queue.poll_interval_s)
+                if ticket is None:
+                    await asyncio.sleep(pause)
+                else:
+                    await _Waker.wait(ticket, pause)
+            seen = queue.changes(site)
+            leased = await run_in_threadpool(queue.take, site)
+        log.info("task %s (%s) leased to %s", leased.task_id, leased.kind, site)
+        return _task_response(leased)
 
     @app.post("/v1/replies")
     async def post_reply(

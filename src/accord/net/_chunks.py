@@ -74,6 +74,7 @@ __all__ = [
     "UploadWriter",
     "check_digest",
     "hash_file",
+    "open_reused",
     "read_frame",
     "read_frame_layout",
     "write_frame",
@@ -153,21 +154,27 @@ class FrameLayout:
         return self.payload_offset + self.payload_size
 
 
-def write_frame(envelope: Task | Reply, path: Path, *, durable: bool = True) -> int:
+def write_frame(
+    envelope: Task | Reply, path: Path, *, durable: bool = True, reuse: Path | None = None
+) -> int:
     """Write ``envelope``'s wire frame to ``path`` atomically; returns its size.
 
     ``durable``: fsync the file and its folder before returning (without, a crash of the
     machine may leave a damaged file: the caller must be able to tell). The payload is
-    written from the envelope's own bytes, never copied into a frame.
+    written from the envelope's own bytes, never copied into a frame. ``reuse``: a spare
+    file (e.g. the last frame, done with) to write over instead of a new file, when it
+    exists (it is taken): overwriting pages the system holds costs a fraction of filling
+    new ones.
     """
     header = envelope.wire_header()
     payload = envelope.payload
     tmp = _temp_name(path)
     try:
-        with tmp.open("wb") as handle:
+        with open_reused(tmp, reuse) as handle:
             handle.write(wire_prefix(len(header), len(payload)))
             handle.write(header)
             handle.write(payload)
+            handle.truncate()
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -177,6 +184,19 @@ def write_frame(envelope: Task | Reply, path: Path, *, durable: bool = True) -> 
     if durable:
         _fsync_folder(path.parent)
     return WIRE_PREFIX_BYTES + len(header) + len(payload)
+
+
+def open_reused(path: Path, spare: Path | None) -> IO[bytes]:
+    """``path`` open for writing from its start: the ``spare`` file moved there when it
+    exists (the caller truncates it where the new bytes end), else a new file."""
+    if spare is not None:
+        try:
+            os.replace(spare, path)
+        except FileNotFoundError:
+            pass
+        else:
+            return path.open("r+b")
+    return path.open("wb")
 
 
 def read_frame_layout(path: Path, what: str = "envelope") -> FrameLayout:

@@ -13,7 +13,8 @@ a second different reply is refused, an expired task refuses replies), in one sc
 
 Several hub processes may share the schema. Every method is one READ COMMITTED
 transaction with ``synchronous_commit`` on (a change that returned survives a crash of
-the server). A lease is one ``UPDATE`` of the row picked by ``SELECT ... FOR UPDATE SKIP
+the server), but a lease, which a crash may lose (its task is then offered again, as
+after a lease timeout). A lease is one ``UPDATE`` of the row picked by ``SELECT ... FOR UPDATE SKIP
 LOCKED``, and a reply or an expiry locks the task's row first, so a task is leased by
 one caller at a time and a reply cannot slip past an expiry. Whether a task is open is
 kept on its own row (``answered_at``, ``expired_at``), so that PostgreSQL's re-check of
@@ -112,17 +113,27 @@ class PostgresQueueStore:
             except (psycopg.Error, UnicodeError) as exc:
                 raise QueueStoreError(f"{self.name}: {what} failed ({pg_reason(exc)})") from None
 
-    def insert_task(self, row: TaskRow, now: float) -> bool:
+    def insert_tasks(self, rows: Sequence[TaskRow], now: float) -> list[bool]:
         s = self.schema
-        with self._session(f"posting task '{row.task_id}'") as db:
-            cursor = db.execute(
-                f"INSERT INTO {s}.tasks ({_TASK_COLUMNS}, posted_at, answered_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
-                f"(SELECT received_at FROM {s}.replies WHERE task_id = %s)) "
-                "ON CONFLICT (task_id) DO NOTHING",
-                (*row.columns(), now, row.task_id),
-            )
-            return cursor.rowcount == 1
+        added: list[bool] = []
+        with self._session(f"posting {len(rows)} tasks") as db, db.transaction():
+            for row in rows:
+                cursor = db.execute(
+                    f"INSERT INTO {s}.tasks ({_TASK_COLUMNS}, posted_at, answered_at) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, "
+                    f"(SELECT received_at FROM {s}.replies WHERE task_id = %s)) "
+                    "ON CONFLICT (task_id) DO NOTHING",
+                    (*row.columns(), now, row.task_id),
+                )
+                added.append(cursor.rowcount == 1)
+            grants = [(row.blob, row.site, row.size) for row in rows if row.blob is not None]
+            if grants:
+                db.cursor().executemany(
+                    f"INSERT INTO {s}.blobs (digest, owner, size) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (digest, owner) DO NOTHING",
+                    grants,
+                )
+        return added
 
     def has_task(self, task_id: str) -> bool:
         return self.task_site(task_id) is not None
@@ -141,7 +152,10 @@ class PostgresQueueStore:
         PostgreSQL re-checks the conditions on a row changed since the statement began.
         """
         s = self.schema
-        with self._session(f"leasing a task for site '{site}'") as db:
+        with self._session(f"leasing a task for site '{site}'") as db, db.transaction():
+            # Not waited to be durable: a lease lost by a crash of the server only offers
+            # the task again at once, as after a lease timeout (the reply is idempotent).
+            db.execute("SET LOCAL synchronous_commit TO off")
             found = db.execute(
                 f"WITH next AS (SELECT task_id FROM {s}.tasks WHERE site = %s AND {_OPEN} "
                 "AND (leased_at IS NULL OR leased_at <= %s) ORDER BY posted_at, seq LIMIT 1 "
@@ -184,11 +198,17 @@ class PostgresQueueStore:
             return "same" if stored[0] == row.digest else "different"
 
     def answered(self, task_ids: Sequence[str]) -> set[str]:
+        return self._ids_in("replies", task_ids)
+
+    def known_tasks(self, task_ids: Sequence[str]) -> set[str]:
+        return self._ids_in("tasks", task_ids)
+
+    def _ids_in(self, table: str, task_ids: Sequence[str]) -> set[str]:
         if not task_ids:
             return set()
-        with self._session(f"reading replies to {len(task_ids)} tasks") as db:
+        with self._session(f"reading {table} of {len(task_ids)} tasks") as db:
             rows = db.execute(
-                f"SELECT task_id FROM {self.schema}.replies WHERE task_id = ANY(%s)",
+                f"SELECT task_id FROM {self.schema}.{table} WHERE task_id = ANY(%s)",
                 (list(task_ids),),
             ).fetchall()
             return {str(r[0]) for r in rows}

@@ -8,7 +8,9 @@ keep the semantics described in :mod:`accord.net._task_queue`.
 
 The SQLite store lives in one file (WAL journal, ``synchronous=FULL``, one transaction per
 change), so the hub process may be killed at any instant and reopened: a posted task, a
-lease and an accepted reply are either on disk or were never acknowledged.
+lease and an accepted reply are either on disk or were never acknowledged. A crash of the
+machine itself may lose the latest leases (committed without an fsync): their tasks are
+offered again, as after a lease timeout. Reads run on connections of their own.
 """
 
 from __future__ import annotations
@@ -70,9 +72,17 @@ class ReplyRow:
 class QueueStore(Protocol):
     """The queue's persistence: every method is one transaction."""
 
-    def insert_task(self, row: TaskRow, now: float) -> bool: ...
+    def insert_tasks(self, rows: Sequence[TaskRow], now: float) -> list[bool]:
+        """Insert ``rows`` (a task id already stored is left as it is), and for each row
+        with a blob let its site read that blob, all in one transaction; per row, whether
+        it was new."""
+        ...
 
     def has_task(self, task_id: str) -> bool: ...
+
+    def known_tasks(self, task_ids: Sequence[str]) -> set[str]:
+        """Those of ``task_ids`` that were posted."""
+        ...
 
     def task_site(self, task_id: str) -> str | None: ...
 
@@ -118,6 +128,7 @@ _FORMAT_VERSION = 2  # 2: binary wire frames; a large row holds the header, its 
 _UNANSWERED = (
     "expired_at IS NULL AND NOT EXISTS (SELECT 1 FROM replies r WHERE r.task_id = t.task_id)"
 )
+_LEASABLE = f"site = ? AND {_UNANSWERED} AND (leased_at IS NULL OR leased_at <= ?)"
 
 
 def blobs_in_use_sql(tasks: str, replies: str, is_open: str) -> str:
@@ -144,7 +155,11 @@ class SQLiteQueueStore:
         self._db = sqlite3.connect(
             path, timeout=30.0, isolation_level=None, check_same_thread=False
         )
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the writing connection's
+        self._idle: list[sqlite3.Connection] = []  # reading connections not in use
+        self._readers: list[sqlite3.Connection] = []  # every reading connection
+        self._readers_lock = threading.Lock()
+        self._closed = False
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         try:
@@ -169,43 +184,83 @@ class SQLiteQueueStore:
             db.execute(f"PRAGMA user_version = {_FORMAT_VERSION}")
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _write(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction; ``durable=False`` commits without an fsync (the change
+        may be lost by a crash of the machine, never half-applied; a later durable commit
+        makes it durable too, since the WAL is written in order)."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            if not durable:
+                self._db.execute("PRAGMA synchronous=NORMAL")
             try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            finally:
+                if not durable:
+                    self._db.execute("PRAGMA synchronous=FULL")
 
     def _query(self, sql: str, args: Sequence[object] = ()) -> list[Any]:
-        with self._lock:
-            return self._db.execute(sql, tuple(args)).fetchall()
-
-    def insert_task(self, row: TaskRow, now: float) -> bool:
-        with self._write() as db:
-            cursor = db.execute(
-                "INSERT OR IGNORE INTO tasks (task_id, plan_id, round, site, kind, wire, blob, "
-                "size, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*row.columns(), now),
+        """A read on a reading connection of its own: in WAL mode it waits neither for
+        the writing connection's lock nor for its commits' fsyncs. Reading connections
+        are reused, so there are as many as reads ever ran at once."""
+        with self._readers_lock:
+            if self._closed:
+                raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
+            reader = self._idle.pop() if self._idle else None
+        if reader is None:
+            reader = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
             )
-            return cursor.rowcount == 1
+            with self._readers_lock:
+                self._readers.append(reader)
+        try:
+            return reader.execute(sql, tuple(args)).fetchall()
+        finally:
+            with self._readers_lock:
+                self._idle.append(reader)
+
+    def insert_tasks(self, rows: Sequence[TaskRow], now: float) -> list[bool]:
+        added: list[bool] = []
+        with self._write() as db:
+            for row in rows:
+                cursor = db.execute(
+                    "INSERT OR IGNORE INTO tasks (task_id, plan_id, round, site, kind, wire, "
+                    "blob, size, posted_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*row.columns(), now),
+                )
+                added.append(cursor.rowcount == 1)
+            db.executemany(
+                "INSERT OR IGNORE INTO blobs (digest, owner, size) VALUES (?, ?, ?)",
+                [(row.blob, row.site, row.size) for row in rows if row.blob is not None],
+            )
+        return added
 
     def has_task(self, task_id: str) -> bool:
         return bool(self._query("SELECT 1 FROM tasks WHERE task_id = ?", (task_id,)))
+
+    def known_tasks(self, task_ids: Sequence[str]) -> set[str]:
+        return self._ids_in("tasks", task_ids)
 
     def task_site(self, task_id: str) -> str | None:
         rows = self._query("SELECT site FROM tasks WHERE task_id = ?", (task_id,))
         return str(rows[0][0]) if rows else None
 
     def lease_next(self, site: str, now: float, lease_timeout_s: float) -> TaskRow | None:
-        with self._write() as db:
+        args = (site, now - lease_timeout_s)
+        if not self._query(f"SELECT 1 FROM tasks t WHERE {_LEASABLE} LIMIT 1", args):
+            return None  # the common answer to a long poll: no write lock taken for it
+        # Not fsynced: a lease lost by a crash of the machine only offers the task again at
+        # once, which a site answers as it answers a lease that timed out (idempotent reply,
+        # or its spooled one). Looked again under the lock: another caller may have won.
+        with self._write(durable=False) as db:
             found = db.execute(
                 "SELECT task_id, plan_id, round, site, kind, wire, blob, size FROM tasks t "
-                f"WHERE site = ? AND {_UNANSWERED} AND (leased_at IS NULL OR leased_at <= ?) "
-                "ORDER BY posted_at, rowid LIMIT 1",
-                (site, now - lease_timeout_s),
+                f"WHERE {_LEASABLE} ORDER BY posted_at, rowid LIMIT 1",
+                args,
             ).fetchone()
             if found is None:
                 return None
@@ -235,10 +290,13 @@ class SQLiteQueueStore:
             return "stored"
 
     def answered(self, task_ids: Sequence[str]) -> set[str]:
+        return self._ids_in("replies", task_ids)
+
+    def _ids_in(self, table: str, task_ids: Sequence[str]) -> set[str]:
         out: set[str] = set()
         for batch in _batches(task_ids):
             marks = ",".join("?" * len(batch))
-            rows = self._query(f"SELECT task_id FROM replies WHERE task_id IN ({marks})", batch)
+            rows = self._query(f"SELECT task_id FROM {table} WHERE task_id IN ({marks})", batch)
             out.update(str(r[0]) for r in rows)
         return out
 
@@ -290,6 +348,12 @@ class SQLiteQueueStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+        with self._readers_lock:
+            self._closed = True
+            for reader in self._readers:
+                reader.close()
+            self._readers.clear()
+            self._idle.clear()
 
 
 def reply_identity(header: bytes, payload_digest: str) -> str:

@@ -1,7 +1,8 @@
 """The hub's :class:`~accord.fl._in_memory.Transport` over the durable task queue.
 
-The Hub's round loop runs unchanged: ``post_task`` queues a task for its site, and
-``collect`` waits for the sites' replies (uploaded through :mod:`accord.net._app`).
+The Hub's round loop runs unchanged: ``post_tasks`` queues a round's tasks for their sites
+(one transaction), and ``collect`` waits for the sites' replies (uploaded through
+:mod:`accord.net._app`).
 Every task still unanswered at the deadline becomes a :class:`Dropout` and is expired,
 so the site is not offered it later and a late reply to it is refused.
 """
@@ -26,8 +27,13 @@ class QueueTransport:
         self.queue = queue
 
     def post_task(self, task: Task) -> None:
-        if self.queue.post(task):
-            log.info("task %s (%s) queued for %s", task.task_id, task.kind, task.site)
+        self.post_tasks([task])
+
+    def post_tasks(self, tasks: Sequence[Task]) -> None:
+        """Queue ``tasks`` in one transaction; each site is woken for its own only."""
+        for task, added in zip(tasks, self.queue.post_many(tasks), strict=True):
+            if added:
+                log.info("task %s (%s) queued for %s", task.task_id, task.kind, task.site)
 
     def collect(self, task_ids: Sequence[str], timeout_s: float) -> dict[str, Reply | Dropout]:
         replies: dict[str, Reply] = self.queue.wait_replies(task_ids, timeout_s)

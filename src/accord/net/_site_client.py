@@ -14,10 +14,12 @@ hashed in a second thread while it arrives, hashed again when reused, the least 
 used dropped to keep within ``payload_cache_bytes``), so tasks that share a payload fetch
 it once. A reply is
 uploaded from memory (its payload in ``chunk_bytes`` requests) while a second thread
-writes it to the spool as its wire frame, named by the task and the payload's digest; the
-file is removed once the hub has the reply. A site stopped or killed before the hub took
-a reply re-uploads the stored frame when the hub offers the task again instead of
-computing it twice; a frame that fails its digest is dropped and the task computed again.
+writes it to the spool as its wire frame, named by the task and the payload's digest; once
+the hub has the reply the file is removed (a large one is kept as the spare that the next
+large reply is written over, which costs less than filling a new file). A site stopped or
+killed before the hub took a reply re-uploads the stored frame when the hub offers the
+task again instead of computing it twice; a frame that fails its digest is dropped and the
+task computed again.
 Memory holds the message being parsed or sent plus a few pieces of about 1 MiB. Log lines
 name task ids, kinds and sizes only.
 """
@@ -114,6 +116,7 @@ class SiteClient:
         self.payload_cache_bytes = payload_cache_bytes
         self.payloads = self.spool / "payloads"
         self.payloads.mkdir(exist_ok=True)
+        self._spare = self.spool / ".spare.reply"  # a delivered reply's file, to write over
         for stale in self.payloads.glob(".*.part"):  # a download cut by a crash
             stale.unlink(missing_ok=True)
         timeout = httpx.Timeout(
@@ -169,9 +172,20 @@ class SiteClient:
             if reply is None:
                 return False
             spooled = self._spool_and_upload(reply, stop)
-        spooled.unlink(missing_ok=True)
+        self._retire(spooled)
         self.handled += 1
         return True
+
+    def _retire(self, spooled: Path) -> None:
+        """A delivered reply's spool file: kept as the spare the next large reply is
+        written over (see ``write_frame``), or removed when it is small."""
+        try:
+            if spooled.stat().st_size > self.inline_limit:
+                os.replace(spooled, self._spare)
+                return
+        except FileNotFoundError:
+            return
+        spooled.unlink(missing_ok=True)
 
     # --- hub → site -----------------------------------------------------------------------
 
@@ -299,7 +313,8 @@ class SiteClient:
     # --- site → hub -----------------------------------------------------------------------
 
     def _spool_and_upload(self, reply: Reply, stop: threading.Event) -> Path:
-        """Upload ``reply`` from memory while a second thread spools it; the spool file.
+        """Upload ``reply`` from memory while a second thread spools it (a reply small
+        enough to travel inline is spooled first, in this thread); the spool file.
 
         The spool file (named by the task and the payload's digest) is complete before
         this returns, so a reply the hub did not take is re-uploaded after a restart. It
@@ -308,7 +323,11 @@ class SiteClient:
         """
         outgoing = _Outgoing.from_reply(reply)
         spooled = self.spool / f"{_task_key(reply.task_id)}.{outgoing.digest}.reply"
-        writing = threading.Thread(target=_spool, args=(reply, spooled), daemon=True)
+        if outgoing.frame_size <= self.inline_limit:  # small: a thread would cost more
+            _spool(reply, spooled)
+            self._upload(outgoing, stop)
+            return spooled
+        writing = threading.Thread(target=_spool, args=(reply, spooled, self._spare), daemon=True)
         writing.start()
         try:
             self._upload(outgoing, stop)
@@ -498,9 +517,9 @@ class _Outgoing:
         )
 
 
-def _spool(reply: Reply, path: Path) -> None:
+def _spool(reply: Reply, path: Path, spare: Path | None = None) -> None:
     try:
-        write_frame(reply, path, durable=False)
+        write_frame(reply, path, durable=False, reuse=spare)
     except OSError as exc:  # the upload goes on; only a later re-upload would need it
         log.warning("reply to %s not spooled (%s)", reply.task_id, type(exc).__name__)
 

@@ -24,10 +24,11 @@ A refused reply raises one of the errors below, each a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from accord.core import TransportError
@@ -66,6 +67,15 @@ class TaskExpiredError(TransportError):
     """A reply to a task the hub has stopped waiting for."""
 
 
+_REPLIES = "replies"  # the channel of replies (what the hub waits on)
+Listener = Callable[[frozenset[str] | None], None]
+
+
+def _channel(site: str) -> str:
+    """The channel of new tasks for ``site`` (apart from :data:`_REPLIES`)."""
+    return "tasks:" + site
+
+
 class TaskQueue:
     """Tasks for sites and their replies, durable in ``path`` (SQLite) and a blob folder.
 
@@ -92,24 +102,40 @@ class TaskQueue:
         self.lease_timeout_s = lease_timeout_s
         self.poll_interval_s = poll_interval_s
         self._changed = threading.Condition()
-        self._generation = 0
+        self._generations: dict[str, int] = {}  # per channel (see _channel): changes seen
+        self._epoch = 0  # bumped on close: wakes every waiter
         self._awaited: set[str] = set()  # task ids a wait_replies call is waiting for
         self._parsed: dict[str, Reply] = {}  # their replies, as parsed when accepted
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Listener] = []
         self._payload_lock = threading.Lock()
         self._last_payload: tuple[bytes, str] | None = None  # the last blob payload posted
 
     # --- hub side -------------------------------------------------------------------------
 
     def post(self, task: Task) -> bool:
-        """Queue ``task`` for its site; False when a task with that id is already queued.
+        """Queue ``task`` for its site; False when a task with that id is already queued."""
+        return self.post_many([task])[0]
+
+    def post_many(self, tasks: Sequence[Task]) -> list[bool]:
+        """Queue ``tasks`` (a round's) in one transaction: all of them or, on an error,
+        none; per task, False when a task with its id was already queued.
 
         A large payload is written once as a blob named by its digest; tasks posted with
         the same payload (the same bytes object, as ``Hub.broadcast`` makes) share it
-        without hashing it again.
+        without hashing it again. Only the sites given a new task are woken.
         """
-        if self.store.has_task(task.task_id):
-            return False
+        known = self.store.known_tasks([t.task_id for t in tasks])
+        rows: dict[str, TaskRow] = {}
+        for task in tasks:
+            if task.task_id not in known and task.task_id not in rows:
+                rows[task.task_id] = self._row(task)
+        stored = self.store.insert_tasks(list(rows.values()), time.time())
+        added = dict(zip(rows, stored, strict=True))
+        self._notify({rows[t].site for t, new in added.items() if new})
+        return [added.pop(t.task_id, False) for t in tasks]
+
+    def _row(self, task: Task) -> TaskRow:
+        """``task`` as it is stored (its payload written as a blob when it is large)."""
         header = task.wire_header()
         blob: str | None = None
         frame_size = WIRE_PREFIX_BYTES + len(header) + len(task.payload)
@@ -118,13 +144,9 @@ class TaskQueue:
         else:
             wire = header
             blob, size = self._store_payload(task.payload)
-            self.store.add_blob(blob, task.site, size)
-        row = TaskRow(
+        return TaskRow(
             task.task_id, task.plan_id, task.round, task.site, task.kind, wire, blob, size
         )
-        added = self.store.insert_task(row, time.time())
-        self._notify()
-        return added
 
     def _store_payload(self, payload: bytes) -> tuple[str, int]:
         """``(digest, size)`` of ``payload`` stored as a blob; the last one is remembered
@@ -158,7 +180,7 @@ class TaskQueue:
         with self._changed:
             self._awaited.update(wanted)
         try:
-            self._wait_until(lambda: len(self.store.answered(wanted)) == len(wanted), timeout_s)
+            self._wait_until(functools.partial(self._all_answered, wanted), timeout_s, _REPLIES)
             return self.replies(wanted)
         finally:
             with self._changed:
@@ -166,10 +188,13 @@ class TaskQueue:
                 for task_id in wanted:
                     self._parsed.pop(task_id, None)
 
+    def _all_answered(self, task_ids: list[str]) -> bool:
+        return len(self.store.answered(task_ids)) == len(task_ids)
+
     def expire(self, task_ids: Sequence[str]) -> None:
-        """Withdraw unanswered tasks: no longer offered, late replies refused."""
+        """Withdraw unanswered tasks: no longer offered, late replies refused (no site is
+        woken: an expiry gives none a task to lease)."""
         self.store.expire(list(task_ids), time.time())
-        self._notify()
 
     def task_site(self, task_id: str) -> str | None:
         """The site task ``task_id`` is addressed to (None for an unknown task)."""
@@ -180,6 +205,12 @@ class TaskQueue:
         return self.store.pending(site)
 
     # --- site side (through the HTTP app) -------------------------------------------------
+
+    def changes(self, site: str) -> object:
+        """A mark of the posts for ``site`` made in this process: it differs after any
+        later one (compare it, take it before looking for a task)."""
+        with self._changed:
+            return self._seen(_channel(site))
 
     def take(self, site: str) -> TaskRow | None:
         """Lease ``site``'s oldest unanswered task now, or None (does not wait)."""
@@ -195,7 +226,7 @@ class TaskQueue:
                 found.append(leased)
             return leased is not None
 
-        self._wait_until(ready, wait_s)
+        self._wait_until(ready, wait_s, _channel(site))
         return self.open_task(found[0]) if found else None
 
     def open_task(self, leased: TaskRow) -> Task:
@@ -251,8 +282,12 @@ class TaskQueue:
 
     # --- notification ---------------------------------------------------------------------
 
-    def subscribe(self, listener: Callable[[], None]) -> Callable[[], None]:
-        """Call ``listener`` (from any thread) after each change; returns the unsubscribe."""
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` (from any thread) with the sites given new tasks, after each
+        post that gave some a task (None, on close: every site); returns the unsubscribe.
+
+        Replies and expiries call no listener: they give no site a task to lease.
+        """
         self._listeners.append(listener)
 
         def unsubscribe() -> None:
@@ -262,7 +297,7 @@ class TaskQueue:
         return unsubscribe
 
     def close(self) -> None:
-        self._notify()
+        self._notify(None)
         self.store.close()
 
     def _check_task(self, site: str, reply: Reply) -> None:
@@ -287,7 +322,8 @@ class TaskQueue:
         with self._changed:
             if keep and outcome == "stored" and reply.task_id in self._awaited:
                 self._parsed[reply.task_id] = reply
-        self._notify()
+        if outcome == "stored":
+            self._bump([_REPLIES])
         return outcome == "stored"
 
     def _open_reply(self, row: ReplyRow) -> Reply:
@@ -296,23 +332,45 @@ class TaskQueue:
             return Reply.from_wire(row.wire)
         return Reply.from_parts(row.wire, self.blobs.read(row.blob))
 
-    def _notify(self) -> None:
-        with self._changed:
-            self._generation += 1
-            self._changed.notify_all()
+    def _notify(self, sites: Collection[str] | None) -> None:
+        """Wake the waiters for ``sites``' tasks (None: every waiter), here and through
+        the listeners; no call at all when ``sites`` is empty."""
+        if sites is not None and not sites:
+            return
+        if sites is None:
+            with self._changed:
+                self._epoch += 1
+                self._changed.notify_all()
+        else:
+            self._bump([_channel(site) for site in sites])
+        chosen = None if sites is None else frozenset(sites)
         for listener in list(self._listeners):
-            listener()
+            listener(chosen)
 
-    def _wait_until(self, done: Callable[[], bool], timeout_s: float) -> None:
+    def _bump(self, channels: Sequence[str]) -> None:
+        with self._changed:
+            for channel in channels:
+                self._generations[channel] = self._generations.get(channel, 0) + 1
+            self._changed.notify_all()
+
+    def _seen(self, channel: str) -> tuple[int, int]:
+        return self._epoch, self._generations.get(channel, 0)
+
+    def _changed_since(self, channel: str, seen: tuple[int, int]) -> bool:
+        return self._seen(channel) != seen
+
+    def _wait_until(self, done: Callable[[], bool], timeout_s: float, channel: str) -> None:
+        """Until ``done()`` or ``timeout_s``: ``done`` is asked again when ``channel``
+        changes in this process, and every ``poll_interval_s`` (changes by another)."""
         deadline = time.monotonic() + max(0.0, timeout_s)
         while True:
             with self._changed:
-                generation = self._generation
+                seen = self._seen(channel)
             if done():
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return
             with self._changed:
-                if self._generation == generation:
-                    self._changed.wait(min(remaining, self.poll_interval_s))
+                changed = functools.partial(self._changed_since, channel, seen)
+                self._changed.wait_for(changed, min(remaining, self.poll_interval_s))

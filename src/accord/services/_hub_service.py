@@ -320,8 +320,7 @@ class HubService:
             )
             for site in (sites if sites is not None else self.sites)
         ]
-        for task in tasks:
-            self.transport.post_task(task)
+        self.transport.post_tasks(tasks)
         self.transport.collect([t.task_id for t in tasks], self.timeout_s)
 
     def wait_ready(
