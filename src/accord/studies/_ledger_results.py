@@ -89,7 +89,9 @@ def _method(
         trained_on=_trained_on(plan, metric),
         ledger=ledger,
         excluded={
-            s: {str(k): str(v) for k, v in r.items()} if isinstance(r, dict) else {"evaluation": str(r)}
+            s: {str(k): str(v) for k, v in r.items()}
+            if isinstance(r, dict)
+            else {"evaluation": str(r)}
             for s, r in excluded.items()
         },
     )
