@@ -117,3 +117,31 @@ def test_the_operations_guides_commands_are_real_and_its_tables_read_as_shown(
     )
     for unit in ("accord-hub.service", "accord-site@.service", "healthcheck.py"):
         assert unit in text
+
+
+# what the guide shows but the example script does not run (it reads, or rejects nothing)
+_GUIDE_ONLY = {"ca show", "site reject", "run", "consortium simulate"}
+
+
+def _command_path(argv: list[str]) -> str:
+    words = []
+    for word in argv:
+        if word.startswith("-") or "/" in word or "." in word or not word.isalpha() or word.isupper():
+            break
+        words.append(word)
+    return " ".join(words)
+
+
+def test_the_deployment_guides_commands_are_real_and_the_example_runs_them() -> None:
+    """Every ``accord`` command of docs/deployment.md is a real command with real options,
+    and deploy/example/consortium.sh (which tests/services/test_consortium_example.py runs)
+    runs each step the guide shows."""
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    script = (ROOT / "deploy" / "example" / "consortium.sh").read_text()
+    commands = accord_lines(text)
+    assert len(commands) >= 15
+    for argv in commands:
+        check_command(argv)
+    paths = {_command_path(argv) for argv in commands} - _GUIDE_ONLY
+    missing = sorted(p for p in paths if f'"$ACCORD" {p}' not in script)
+    assert not missing, f"the example script never runs: {missing}"
