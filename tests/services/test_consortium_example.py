@@ -14,6 +14,7 @@ import json
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,19 @@ def _hub_user() -> str:
     return HUB_USER
 
 
+def _let_others_traverse(path: Path) -> list[tuple[Path, int]]:
+    """Give every user traverse (not read) permission on each folder above ``path`` that
+    lacks it (here: /root, above the pyenv Python the venv runs on), so that the hub's user
+    can start the installed accord; returns (folder, old mode) to restore."""
+    changed = []
+    for folder in reversed(path.parents):
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            folder.chmod(stat.S_IMODE(mode) | stat.S_IXOTH)
+            changed.append((folder, stat.S_IMODE(mode)))
+    return changed
+
+
 @pytest.fixture(scope="module")
 def consortium() -> Iterator[tuple[Path, subprocess.CompletedProcess[str]]]:
     base = Path(tempfile.mkdtemp(prefix="accord-consortium-", dir="/tmp"))
@@ -53,16 +67,19 @@ def consortium() -> Iterator[tuple[Path, subprocess.CompletedProcess[str]]]:
     accord = Path(sys.executable).parent / "accord"
     env = {**os.environ, "ACCORD": str(accord), "ACCORD_HUB_USER": _hub_user()}
     env.pop("ACCORD_KEY_PASSPHRASE", None)
-    done = subprocess.run(
-        ["bash", str(SCRIPT), str(work)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
+    restore = _let_others_traverse(Path(os.path.realpath(sys.executable)))
     try:
+        done = subprocess.run(
+            ["bash", str(SCRIPT), str(work)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
         yield work, done
     finally:
+        for folder, mode in restore:
+            folder.chmod(mode)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -86,29 +103,26 @@ def test_the_study_finishes_twice_and_equals_the_simulation(consortium) -> None:
 def test_the_owners_approved_while_the_plan_waited(consortium) -> None:  # type: ignore[no-untyped-def]
     work, done = consortium
     assert done.returncode == 0, _tail(done, work)
-    assert "waiting for approval" in done.stdout
     hub_log = (work / "hub" / "hub.log").read_text()
     assert "waiting for approval from site-a, site-b, site-c" in hub_log
 
 
 def test_the_revoked_member_is_refused_and_the_refusal_is_signed(consortium) -> None:  # type: ignore[no-untyped-def]
-    work, done = consortium
-    assert done.returncode == 0, _tail(done, work)
-    accord = Path(sys.executable).parent / "accord"
-    url = (work / "researcher" / "researcher.toml").read_text().split('hub = "')[1].split('"')[0]
-    # the hub has stopped with the script; its ledger is the researcher's verified replica
+    """The operator's revocation and the hub's refusal of site-c are both on the ledger."""
     from accord.ledger import Entry, open_source
 
-    source = open_source(work / "researcher" / "ledger.sqlite")
+    work, done = consortium
+    assert done.returncode == 0, _tail(done, work)
+    source = open_source(work / "hub" / "ledger.sqlite")
     try:
-        kinds = [Entry.parse(s.entry) for s in source.entries()]
+        entries = [Entry.parse(s.entry) for s in source.entries()]
     finally:
         source.close()
-    assert any(e.kind == "certificate.revoke" and e.org == "operator" for e in kinds)
-    assert url.startswith("https://127.0.0.1:")
-    hub_log = (work / "hub" / "hub.log").read_text()
-    assert "site-c" in hub_log and "revoked" in hub_log
-    assert accord.exists()
+    revoked = [e for e in entries if e.kind == "certificate.revoke"]
+    assert [(e.org, e.payload["org"]) for e in revoked] == [("operator", "site-c")]
+    refused = [e for e in entries if e.kind == "connection.refused" and e.seq > revoked[0].seq]
+    assert refused and all(e.org == "hub" for e in refused)
+    assert any("'site-c' has been revoked" in str(e.payload["reason"]) for e in refused)
 
 
 def test_the_hub_user_cannot_read_any_other_organisations_folder(consortium) -> None:  # type: ignore[no-untyped-def]
