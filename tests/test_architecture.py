@@ -3,7 +3,8 @@
 Layer directions are checked by import-linter (``make contracts``, contracts in
 pyproject.toml); these tests check what it cannot: cycles between *modules* (read from
 the AST, imports under ``if TYPE_CHECKING:`` ignored), blocks of ten identical lines
-repeated between modules, and what the hub side actually imports.
+repeated between modules, and what the hub side actually imports. (What the CLI
+leaves out at startup, torch first, is pinned by ``tests/cli/test_startup.py``.)
 """
 
 from __future__ import annotations

@@ -126,7 +126,13 @@ _GUIDE_ONLY = {"ca show", "site reject", "run", "consortium simulate"}
 def _command_path(argv: list[str]) -> str:
     words = []
     for word in argv:
-        if word.startswith("-") or "/" in word or "." in word or not word.isalpha() or word.isupper():
+        if (
+            word.startswith("-")
+            or "/" in word
+            or "." in word
+            or not word.isalpha()
+            or word.isupper()
+        ):
             break
         words.append(word)
     return " ".join(words)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -23,15 +23,13 @@ from accord.cli._summary import print_summary
 from accord.cli._synth import synth_app
 from accord.cli._wsi import wsi_app
 from accord.core import StudySpec
-from accord.services import LoopbackConsortium, start_loopback
-from accord.studies import (
-    resolve_study,
-    results_document,
-    run_study,
-    write_json_atomic,
-    write_report,
-)
-from accord.synth import generate_hcc_consortium
+from accord.studies import resolve_study, write_json_atomic
+
+if TYPE_CHECKING:
+    from accord.services import LoopbackConsortium
+
+# Running a study imports torch, pandas and the synthetic-data generators: those imports
+# are in the functions that run one, so that every command starts fast.
 
 __all__ = ["app", "main"]
 
@@ -80,6 +78,8 @@ def _execute(
     study = resolve_study(study_ref)
     harness = None
     if processes:
+        from accord.services import start_loopback
+
         harness = start_loopback(study, data, out, seed)
         console.print(f"hub serving {harness.url}; {len(harness.sites)} site processes up")
     try:
@@ -92,6 +92,8 @@ def _execute(
 def _run_and_report(
     study: StudySpec, data: Path | None, out: Path, seed: int, harness: LoopbackConsortium | None
 ) -> None:
+    from accord.studies import results_document, run_study, write_report
+
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -199,6 +201,8 @@ def demo(
     """
 
     def generate() -> None:
+        from accord.synth import generate_hcc_consortium
+
         data = out / "data"
         if (data / "consortium.json").is_file():
             console.print(f"reusing the synthetic consortium in {data}")

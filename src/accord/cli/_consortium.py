@@ -32,7 +32,6 @@ from accord.ledger import MEMBER_ADMITTED, MEMBER_REMOVED
 from accord.studies import (
     admit_member,
     found_consortium,
-    init_workspace,
     removal_payload,
     remove_member,
     resolve_study,
@@ -115,6 +114,8 @@ def simulate(
     """A simulated consortium on this machine: every organisation's key, genesis, datasets."""
 
     def action() -> None:
+        from accord.studies import init_workspace  # imports pandas: here, not at startup
+
         init_workspace(folder, resolve_study(study), data)
         manifest = json.loads((folder / "consortium.json").read_text())
         console.print(f"consortium '{manifest['name']}' simulated in {folder}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -17,18 +17,16 @@ from accord.cli._remote import dataset_app, is_url, remote_status, remote_submit
 from accord.cli._serve import site_prune, site_serve
 from accord.cli._summary import print_summary
 from accord.core import AggregationError, ConfigError, EquivocationError, LedgerError, PolicyError
-from accord.fl.governance import GovernanceView, archive_diff, archive_summary
 from accord.ledger import EVIDENCE_DIR, Entry, find_evidence, load_evidence, open_source
-from accord.services import decide_remote, remote_governance
-from accord.studies import (
-    RunLedger,
-    Simulation,
-    open_workspace,
-    resolve_hub,
-    resolve_study,
-    results_document,
-    write_json_atomic,
-)
+from accord.studies import resolve_study, write_json_atomic
+
+if TYPE_CHECKING:
+    from accord.fl.governance import GovernanceView
+    from accord.studies import RunLedger
+
+# The workspace, governance and simulation code (accord.fl, accord.services and most of
+# accord.studies) import torch and pandas: they are imported in the commands that use
+# them, so that `accord --help` and the ledger-only commands start fast.
 
 __all__ = ["audit", "site_app", "status", "submit"]
 
@@ -53,6 +51,8 @@ RemoteConfigOpt = Annotated[
 
 
 def _site_view(hub: str, site: str) -> tuple[Any, GovernanceView, str]:
+    from accord.studies import open_workspace, resolve_hub
+
     run, configs = open_workspace(resolve_hub(hub))
     if site not in configs:
         raise ConfigError(f"--site {site}: no such site in the workspace")
@@ -67,6 +67,8 @@ def functions(
 
     def action() -> None:
         if hub.startswith(("https://", "http://")):
+            from accord.services import remote_governance
+
             if config is None:
                 raise ConfigError("--hub URL: give the site's --config site.toml")
             with remote_governance(config, site) as (governance, _):
@@ -82,6 +84,8 @@ def functions(
 def _print_pending(view: GovernanceView, site: str) -> None:
     """Each function awaiting a decision: what it runs, then what changed since the last
     function this site approved for the dataset."""
+    from accord.fl.governance import archive_diff, archive_summary
+
     pending = view.pending_functions(site)
     if not pending:
         console.print(f"{site}: no function awaits a decision")
@@ -109,6 +113,8 @@ def _decide(
     config: Path | None = None,
 ) -> None:
     if hub.startswith(("https://", "http://")):
+        from accord.services import decide_remote
+
         if config is None:
             raise ConfigError("--hub URL: give the site's --config site.toml (key and TLS files)")
         seq, kind, function, ds = decide_remote(config, site, prefix, dataset, reason)
@@ -188,6 +194,8 @@ def status(
             return
         if plan is None:
             raise ConfigError("PLAN: give the plan id (a workspace folder holds many)")
+        from accord.studies import resolve_hub
+
         folder = resolve_hub(hub)
         held = _equivocation_lines(folder)
         for line in held:
@@ -324,6 +332,8 @@ def submit(
         if is_url(hub):
             remote_submit(study, hub, config, seed, dataset or [])
             return
+        from accord.studies import Simulation, open_workspace, resolve_hub, results_document
+
         folder = resolve_hub(hub)
         spec = resolve_study(study)
         run, configs = open_workspace(folder)

@@ -11,7 +11,6 @@ from rich.console import Console
 from accord.cli._errors import guarded
 from accord.cli._synth_hcc import hcc
 from accord.core import ConfigError
-from accord.synth import write_slide
 
 __all__ = ["synth_app"]
 
@@ -47,6 +46,8 @@ def slides(
     """Pyramidal OME-TIFF slides of tissue-like texture (and their planted ground truth)."""
 
     def action() -> None:
+        from accord.synth import write_slide  # imports scipy and pandas: not at startup
+
         planted = _patterns(pattern or [])
         out.mkdir(parents=True, exist_ok=True)
         for i in range(n):

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from accord.cli._errors import guarded
-from accord.synth import HCCConsortium, generate_hcc_consortium
+
+if TYPE_CHECKING:
+    from accord.synth import HCCConsortium
 
 __all__ = ["hcc"]
 
@@ -37,6 +39,8 @@ def hcc(
     """Sites with H&E slides (planted macrotrabecular pattern), clinical tables and truth."""
 
     def action() -> None:
+        from accord.synth import generate_hcc_consortium  # scipy, pandas: not at startup
+
         start = time.perf_counter()
         consortium = generate_hcc_consortium(
             out,

@@ -11,12 +11,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from accord.cli._errors import guarded
 from accord.core import ConfigError, SlideReadError
-from accord.models import extract_features
-from accord.models.extractors import build_extractor
-from accord.studies import PretrainSettings, federated_simclr, sample_tiles
-from accord.wsi import FeatureCache, TilingParams, open_slide, qc_thumbnail, tile_grid, tissue_mask
 
 __all__ = ["wsi_app"]
+
+# The slide readers (scipy, scikit-image) and the extractors (torch) are imported in the
+# commands that use them, so that every other command starts fast.
 
 wsi_app = typer.Typer(help="Whole-slide images: metadata, QC thumbnails, tile features.")
 console = Console(soft_wrap=True)
@@ -32,6 +31,8 @@ def info(slide: Path, slide_mpp: SlideMpp = None, debug: DebugOpt = False) -> No
     """Backend, vendor, size, microns per pixel, magnification and levels of a slide."""
 
     def action() -> None:
+        from accord.wsi import open_slide
+
         with open_slide(slide, slide_mpp) as reader:
             i = reader.info
             console.print(
@@ -59,6 +60,8 @@ def qc(
     """A thumbnail with the detected tissue and the tile grid, to check before extracting."""
 
     def action() -> None:
+        from accord.wsi import open_slide, qc_thumbnail, tile_grid, tissue_mask
+
         with open_slide(slide, slide_mpp) as reader:
             mask = tissue_mask(reader)
             tiles = tile_grid(reader, mask, mpp, tile, 0, min_tissue)
@@ -83,6 +86,10 @@ def extract(
     """Tile features of every slide into the cache (finished slides are skipped)."""
 
     def action() -> None:
+        from accord.models import extract_features
+        from accord.models.extractors import build_extractor
+        from accord.wsi import FeatureCache, TilingParams
+
         fx = build_extractor(extractor, model, mpp=mpp)
         tiling = TilingParams(mpp=mpp, tile_px=tile, min_tissue=min_tissue)
         with Progress(
@@ -126,6 +133,8 @@ def pretrain(
     """Federated SimCLR pretraining of a tile encoder on the sites' own slides (simulated)."""
 
     def action() -> None:
+        from accord.studies import PretrainSettings, federated_simclr, sample_tiles
+
         settings = PretrainSettings(
             rounds=rounds, local_steps=local_steps, tiles_per_site=tiles_per_site
         )
