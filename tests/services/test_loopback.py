@@ -179,6 +179,7 @@ def test_strangers_and_revoked_certificates_are_refused_and_recorded(
     assert any("revoked" in r for r in reasons)
 
 
+@pytest.mark.slow  # about 2 minutes of deliberate waits (a restart, a 30 s partition)
 def test_a_killed_site_drops_out_and_rejoins_and_a_partition_is_survived(
     tmp_path: Path,
 ) -> None:

@@ -221,7 +221,11 @@ class SQLiteQueueStore:
             return reader.execute(sql, tuple(args)).fetchall()
         finally:
             with self._readers_lock:
-                self._idle.append(reader)
+                if self._closed:  # closed meanwhile: this reader is closed here, not there
+                    self._readers.remove(reader)
+                    reader.close()
+                else:
+                    self._idle.append(reader)
 
     def insert_tasks(self, rows: Sequence[TaskRow], now: float) -> list[bool]:
         added: list[bool] = []
@@ -349,10 +353,13 @@ class SQLiteQueueStore:
         with self._lock:
             self._db.close()
         with self._readers_lock:
+            # A reader in use by another thread is closed when that read returns: closing a
+            # connection under a running statement is undefined behaviour in SQLite (it
+            # crashed a hub stopped by SIGTERM mid-poll).
             self._closed = True
-            for reader in self._readers:
+            for reader in self._idle:
+                self._readers.remove(reader)
                 reader.close()
-            self._readers.clear()
             self._idle.clear()
 
 
