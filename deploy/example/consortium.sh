@@ -29,7 +29,7 @@ HUB_USER=${ACCORD_HUB_USER:-}
 PATIENTS=${ACCORD_PATIENTS:-60}
 SITES=(site-a site-b site-c)
 
-say() { printf '\n== %s\n' "$*"; }
+say() { printf '\n== %s  (%s)\n' "$*" "$(date +%T)"; }
 as_hub() {  # the hub's commands run as its own user when one is given
   if [ -n "$HUB_USER" ]; then runuser -u "$HUB_USER" -- "$@"; else "$@"; fi
 }
