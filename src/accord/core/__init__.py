@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from accord.core._codec import Arrays, decode_arrays, encode_arrays
 from accord.core._config import (
+    DEFAULT_TIME_BINS_DAYS,
     MIL_KINDS,
     CohortSpec,
     EvaluationSpec,
@@ -13,6 +14,7 @@ from accord.core._config import (
     PrivacySpec,
     StudySpec,
     TrainingSpec,
+    dp_refusal,
     load_study,
 )
 from accord.core._errors import (
@@ -40,6 +42,7 @@ from accord.core._suggest import check_keys, did_you_mean, validation_message
 from accord.core._toml import load_toml
 
 __all__ = [
+    "DEFAULT_TIME_BINS_DAYS",
     "MAX_JSON_DEPTH",
     "MAX_JSON_INT",
     "MEMBER_ROLES",
@@ -71,6 +74,7 @@ __all__ = [
     "check_keys",
     "decode_arrays",
     "did_you_mean",
+    "dp_refusal",
     "encode_arrays",
     "floats_as_strings",
     "format_rows",

@@ -7,6 +7,7 @@ Inside the library pass :class:`StudySpec` objects, never raw dicts. The study's
 from __future__ import annotations
 
 import tomllib
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ from accord.core._suggest import validation_message
 from accord.core._toml import load_toml
 
 __all__ = [
+    "DEFAULT_TIME_BINS_DAYS",
     "MIL_KINDS",
     "CohortSpec",
     "EvaluationSpec",
@@ -29,6 +31,7 @@ __all__ = [
     "StudyMeta",
     "StudySpec",
     "TrainingSpec",
+    "dp_refusal",
     "load_study",
     "parse_study",
 ]
@@ -142,16 +145,40 @@ class PreprocessingSpec(_Frozen):
     missing: Literal["error", "impute_mean"] = "error"
 
 
+DEFAULT_TIME_BINS_DAYS = (182.5, 365.0, 730.0, 1095.0, 1460.0, 1825.0, 2555.0, 3650.0)
+"""Cut points of the discrete-time (logistic-hazard) loss: fixed in the study, never taken
+from the data (quantiles of event times would be a release of their own)."""
+
+
 class ModelSpec(_Frozen):
     """``linear_cox``/``mlp_cox`` on clinical features; ``chowder``, ``abmil`` and
     ``meanpool`` are multiple-instance models on each patient's tile features (late fusion
-    with the clinical features)."""
+    with the clinical features).
+
+    ``loss = "cox"`` trains the risk score with the Cox partial likelihood;
+    ``"logistic_hazard"`` with the discrete-time survival likelihood over the intervals cut
+    at ``time_bins_days`` (a per-interval baseline logit plus the risk score): each
+    patient's term depends on that patient's row alone, the loss DP-SGD needs."""
 
     kind: Literal["linear_cox", "mlp_cox", "chowder", "abmil", "meanpool"] = "linear_cox"
     hidden: tuple[int, ...] = (32,)
     dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     ties: Literal["breslow", "efron"] = "efron"
     l2: float = Field(default=0.0, ge=0.0)
+    loss: Literal["cox", "logistic_hazard"] = "cox"
+    time_bins_days: tuple[float, ...] = Field(default=DEFAULT_TIME_BINS_DAYS, min_length=1)
+
+    @model_validator(mode="after")
+    def _increasing_bins(self) -> ModelSpec:
+        bins = self.time_bins_days
+        if any(b <= 0 for b in bins) or any(b >= c for b, c in pairwise(bins)):
+            raise ValueError("'time_bins_days' must be positive and strictly increasing")
+        if self.loss == "logistic_hazard" and self.kind in MIL_KINDS:
+            raise ValueError(
+                f"loss 'logistic_hazard' trains linear_cox or mlp_cox risk scores; "
+                f"model kind '{self.kind}' trains with the Cox loss"
+            )
+        return self
 
 
 class TrainingSpec(_Frozen):
@@ -178,7 +205,9 @@ class PrivacySpec(_Frozen):
     ``secagg_fraction_bits`` bits after the binary point (quantum 2^-bits).
     ``dp = "dpsgd"`` trains each site with patient-level DP-SGD (Opacus) to ``epsilon`` at
     ``delta``; ``dp = "dpfedavg"`` clips each site's update to ``clip_norm`` and adds
-    Gaussian noise (``noise_multiplier``) to the aggregate.
+    discrete Gaussian noise (``noise_multiplier``, or the σ that reaches ``epsilon``) in
+    secure aggregation's integer domain. Which study settings each mechanism is valid for
+    is checked by :class:`StudySpec` (see docs/privacy.md).
     """
 
     secure_aggregation: Literal["auto", "on", "off"] = "auto"
@@ -216,6 +245,18 @@ class StudySpec(_Frozen):
     privacy: PrivacySpec = PrivacySpec()
     pathology: PathologySpec = PathologySpec()
 
+    @model_validator(mode="after")
+    def _valid_mechanism(self) -> StudySpec:
+        if self.model.loss == "logistic_hazard" and self.training.strategy == "newton_raphson":
+            raise ValueError(
+                "strategy 'newton_raphson' fits the Cox partial likelihood; "
+                "model.loss 'logistic_hazard' trains by gradient descent (e.g. fedavg)"
+            )
+        reason = dp_refusal(self)
+        if reason is not None:
+            raise ValueError(reason)
+        return self
+
     @property
     def uses_slides(self) -> bool:
         return self.model.kind in MIL_KINDS
@@ -223,6 +264,50 @@ class StudySpec(_Frozen):
     def config_hash(self) -> str:
         """SHA-256 of the canonical JSON of this config (floats as their repr strings)."""
         return sha256_hex(canonical_json(floats_as_strings(self.model_dump(mode="json"))))
+
+
+_NO_DPSGD = {
+    "newton_raphson": "Newton-Raphson releases each site's exact gradient and Hessian, "
+    "which no DP mechanism here noises",
+    "scaffold": "SCAFFOLD's control variates leave the site without noise",
+    "fedprox": "DP-SGD has no proximal term yet",
+}
+_NO_DPFEDAVG = {
+    "newton_raphson": "Newton-Raphson releases each site's exact gradient and Hessian, "
+    "which no DP mechanism here noises",
+    "scaffold": "SCAFFOLD's control variates leave the site without noise",
+    "cyclic": "cyclic training passes each site's model on unsummed",
+}
+
+
+def dp_refusal(study: StudySpec) -> str | None:
+    """Why ``study``'s DP setting has no valid mechanism (None when it has one).
+
+    A DP claim is made only where the mechanism proves it (docs/privacy.md): DP-SGD's
+    per-row clipping bounds one patient's influence only when the loss is a sum of
+    per-patient terms, and DP-FedAvg noises a clipped update, not a Newton step.
+    """
+    privacy, training, model = study.privacy, study.training, study.model
+    if privacy.dp == "none":
+        return None
+    where = f"privacy.dp = '{privacy.dp}'"
+    if privacy.epsilon is None and privacy.noise_multiplier is None:
+        return f"{where} needs privacy.epsilon (a target) or privacy.noise_multiplier"
+    blocked = (_NO_DPSGD if privacy.dp == "dpsgd" else _NO_DPFEDAVG).get(training.strategy)
+    if blocked is not None:
+        return f"{where} cannot run strategy '{training.strategy}': {blocked}"
+    if privacy.dp == "dpsgd" and model.kind in MIL_KINDS:
+        return (
+            f"{where} cannot train model kind '{model.kind}': its loss is the Cox partial "
+            "likelihood over bags; use dp = 'dpfedavg' (a site-level guarantee)"
+        )
+    if privacy.dp == "dpsgd" and model.loss != "logistic_hazard":
+        return (
+            f"{where} needs model.loss = 'logistic_hazard': the Cox partial likelihood is not "
+            "a sum of per-patient terms (one patient sits in other patients' risk sets), so "
+            "clipping each row's gradient does not bound one patient's influence"
+        )
+    return None
 
 
 def parse_study(data: dict[str, Any], source: str) -> StudySpec:
