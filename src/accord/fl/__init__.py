@@ -9,6 +9,13 @@ its rows is :mod:`accord.fl.tasks` (torch), and the consortium's governance rule
 from __future__ import annotations
 
 from accord.fl._aggregation import WeightedSum, sum_contributions
+from accord.fl._dp_plan import (
+    NON_DP_RELEASES,
+    plan_epsilon,
+    planned_epsilon,
+    releases_of,
+    site_epsilon,
+)
 from accord.fl._evaluation import cindex_interval, suppress_small
 from accord.fl._hub import Hub, Recorder, RoundLog, TaskContent
 from accord.fl._in_memory import InMemoryTransport
@@ -39,6 +46,7 @@ from accord.fl._task_config import DPSettings, SecAggRound, TaskConfig
 
 __all__ = [
     "GROUPS",
+    "NON_DP_RELEASES",
     "DPSettings",
     "Exchange",
     "ExpectSecure",
@@ -67,10 +75,14 @@ __all__ = [
     "expect_from_plans",
     "histogram_grid",
     "histogram_median",
+    "plan_epsilon",
     "plan_task_config",
+    "planned_epsilon",
+    "releases_of",
     "round_secagg",
     "secure_aggregation_middleware",
     "secure_round",
+    "site_epsilon",
     "site_middleware",
     "sum_contributions",
     "suppress_small",

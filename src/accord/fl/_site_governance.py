@@ -31,6 +31,8 @@ from accord.net import Task
 
 __all__ = ["SiteGovernance", "current_key"]
 
+_DP_KINDS = ("train", "local_baseline")  # the task kinds a DP plan's mechanism runs in
+
 
 @dataclass
 class SiteGovernance:
@@ -94,19 +96,24 @@ class SiteGovernance:
         return plan.secure
 
     def epsilon_spent(self, exclude_plan: str | None = None) -> float:
-        """ε this site's dataset has spent: per plan the largest ε it recorded, summed.
-
-        The running plan is excluded: its whole declared ε was checked when it started.
-        """
+        """ε this site's dataset has spent: per plan the larger of the ε it declared and
+        the largest ε the site recorded for it, summed over every plan whose DP training
+        this site answered (basic composition). The running plan is excluded: the policy
+        check adds its whole charge before it starts."""
+        declared = {p.id: p.dp_epsilon for p in self.view().plans.values()}
         per_plan: dict[str, float] = {}
         org = self.identity.org
         for stored in self.replica.store.find(kind="task.completed", org=org):
             payload = Entry.parse(stored.entry).payload
+            plan = str(payload.get("plan"))
+            if payload.get("dataset") != self.dataset_id or plan == exclude_plan:
+                continue
             privacy = payload.get("privacy") or {}
             values = [float(v) for k, v in privacy.items() if k.startswith("epsilon") and v]
-            plan = str(payload.get("plan"))
-            if values and payload.get("dataset") == self.dataset_id and plan != exclude_plan:
-                per_plan[plan] = max(per_plan.get(plan, 0.0), max(values))
+            trained = payload.get("task_kind") in _DP_KINDS and declared.get(plan) is not None
+            if values or trained:
+                floor = float(declared.get(plan) or 0.0)
+                per_plan[plan] = max(per_plan.get(plan, 0.0), floor, *values)
         return sum(per_plan.values())
 
     def public_key(self, org: str) -> bytes:

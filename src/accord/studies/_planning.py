@@ -14,16 +14,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from accord.core import PrivacySpec, StudySpec, TrainingSpec
-from accord.fl import Plan, PlanBook, plan_task_config
+from accord.core import ConfigError, StudySpec, dp_refusal
+from accord.fl import Plan, PlanBook, plan_epsilon, plan_task_config, planned_epsilon
 from accord.fl.governance import plan_entry_fields
 from accord.fl.strategies import SiteInfo, Strategy
 from accord.ledger import decimal
-from accord.privacy import gaussian_mechanism_epsilon, most_conservative
 from accord.studies._audit import RunLedger
 from accord.studies._checkpoints import PlanCheckpoints
 
-__all__ = ["Planner", "planned_epsilon"]
+__all__ = ["Planner", "planned_epsilon"]  # planned_epsilon: accord.fl's, kept here too
 
 
 @dataclass
@@ -57,6 +56,9 @@ class Planner:
         study's privacy settings cannot run ``strategy``, or when ``study`` differs from
         the sites' study in more than [model] and [training].
         """
+        refusal = dp_refusal(study)
+        if refusal is not None:  # a study built in code (model_copy) is not validated
+            raise ConfigError(f"study '{study.study.name}': {refusal}")
         resumed = self.checkpoints.plan(method) if self.checkpoints else None
         config = plan_task_config(study.privacy, study.training, len(sites), study.model.kind)
         plan = Plan.create(
@@ -86,7 +88,7 @@ class Planner:
             "strategy": study.training.strategy,
             "rounds": study.training.rounds,
             **plan_entry_fields(plan),
-            "dp_epsilon": decimal(planned_epsilon(study.privacy, study.training)),
+            "dp_epsilon": decimal(plan_epsilon(method, study)),
             "trained_on": list(trained_on),
             "seed": self.seed,
         }
@@ -94,13 +96,3 @@ class Planner:
         if self.checkpoints is not None:
             self.checkpoints.begin(method, plan.plan_id, seq)
         return plan, seq
-
-
-def planned_epsilon(privacy: PrivacySpec, training: TrainingSpec) -> float | None:
-    """The ε a plan declares (sites check it against their budgets), or None without DP."""
-    if privacy.dp == "dpsgd":
-        return privacy.epsilon
-    if privacy.dp == "dpfedavg" and privacy.noise_multiplier is not None:
-        spent = gaussian_mechanism_epsilon(privacy.noise_multiplier, training.rounds, privacy.delta)
-        return most_conservative(spent).epsilon
-    return None

@@ -35,21 +35,29 @@ SCHEMA = "5" * 64
 
 CONFIG: dict[str, Any] = {  # a study as an archive holds it (floats as strings)
     "study": {"name": "crc-survival", "task": "survival", "description": ""},
-    "cohort": {"features": {"age": "numeric", "stage": "categorical"}, "time_column": "time"},
+    "cohort": {
+        "features": {"age": "numeric", "stage": "categorical"},
+        "time_column": "time",
+        "files": ["cohort.csv"],
+        "site_column": "site",
+    },
     "preprocessing": {"min_cell_count": 5, "standardise": True},
-    "model": {"kind": "linear_cox", "hidden": [16]},
-    "training": {"lr": "0.01", "epochs": 5},
+    "model": {"kind": "linear_cox", "hidden": [16], "loss": "logistic_hazard"},
+    "training": {"lr": "0.01", "local_steps": 5},
     "evaluation": {"bootstrap": 200, "confidence": "0.95"},
-    "privacy": {"secure_aggregation": "auto"},
+    "privacy": {"secure_aggregation": "auto", "dp": "dpsgd", "epsilon": "2.0", "delta": "1e-4"},
     "pathology": {"mpp": "0.5"},
 }
 CODE = {"accord/fl/_site.py": "a" * 64, "accord/models/_cox.py": "b" * 64}
 
 
-def make_archive(**training: Any) -> dict[str, Any]:
-    """A function archive (format 2); pass training settings to change one field."""
+def make_archive(privacy: dict[str, Any] | None = None, **training: Any) -> dict[str, Any]:
+    """A function archive (format 2); pass training settings to change one field, or
+    ``privacy`` to replace the study's [privacy]."""
     config = copy.deepcopy(CONFIG)
     config["training"].update(training)
+    if privacy is not None:
+        config["privacy"] = privacy
     return {"format": 2, "config": config, "variant": {}, "code": dict(CODE)}
 
 

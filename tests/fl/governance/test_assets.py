@@ -93,7 +93,7 @@ def test_changing_one_archive_field_makes_a_new_function(consortium: Consortium)
 
 
 def test_pending_functions_per_dataset_of_the_site(consortium: Consortium) -> None:
-    newer = consortium.ledger.function(make_archive(epochs=6))
+    newer = consortium.ledger.function(make_archive(local_steps=6))
     consortium.ledger.disable(SITE_A, "crc-a2")
     view = consortium.ledger.view()
     pending = [(f.hash, d) for f, d in view.pending_functions(SITE_A)]

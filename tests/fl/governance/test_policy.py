@@ -199,7 +199,7 @@ def test_rejected_after_approval(consortium: Consortium) -> None:
 
 def test_a_one_field_change_needs_a_new_approval(consortium: Consortium) -> None:
     ledger = consortium.ledger
-    changed = ledger.function(make_archive(epochs=6))
+    changed = ledger.function(make_archive(local_steps=6))
     ledger.plan(changed, ["crc-a"], plan="plan-2")
     with pytest.raises(PolicyError, match=rf"^function {changed[:12]} is not approved"):
         _check(ledger.view(), changed, plan_id="plan-2")
@@ -263,14 +263,23 @@ def test_tile_export_is_governed_by_its_own_policy_not_by_forced_secure_aggregat
         )
 
 
+def _no_dp_function(consortium: Consortium, plan: str = "plan-2") -> str:
+    """A non-DP function approved for crc-a, with ``plan`` (declaring no ε) running it."""
+    ledger = consortium.ledger
+    function = ledger.function(make_archive(privacy={"secure_aggregation": "auto"}))
+    ledger.approve(SITE_A, function, "crc-a")
+    ledger.plan(function, ["crc-a"], plan=plan, dp_epsilon=None)
+    return function
+
+
 @pytest.mark.parametrize(
     "policy", [SitePolicy(require_dp=True), SitePolicy(epsilon_budget={"crc-a": Decimal(8)})]
 )
 def test_differential_privacy_required(consortium: Consortium, policy: SitePolicy) -> None:
-    consortium.ledger.plan(consortium.function, ["crc-a"], plan="plan-2", dp_epsilon=None)
+    function = _no_dp_function(consortium)
     with pytest.raises(PolicyError, match=r"^site requires differential privacy$"):
-        _check(consortium.ledger.view(), consortium.function, policy, plan_id="plan-2")
-    _check(consortium.ledger.view(), consortium.function, SitePolicy(), plan_id="plan-2")
+        _check(consortium.ledger.view(), function, policy, plan_id="plan-2")
+    _check(consortium.ledger.view(), function, SitePolicy(), plan_id="plan-2")
 
 
 def test_privacy_budget_exceeded(consortium: Consortium) -> None:
@@ -280,6 +289,68 @@ def test_privacy_budget_exceeded(consortium: Consortium) -> None:
     _check(
         consortium.ledger.view(), consortium.function, policy, dataset_id="crc-a", epsilon_spent=0.5
     )
+
+
+def test_a_plan_cannot_declare_less_epsilon_than_its_approved_study_spends(
+    consortium: Consortium,
+) -> None:
+    """The ε a plan entry declares is a claim (a hub carrying out a submission signs it);
+    the site charges what the approved study's mechanism spends on its rows."""
+    ledger, view = consortium.ledger, consortium.ledger.view
+    ledger.plan(consortium.function, ["crc-a"], plan="plan-2", dp_epsilon="0.5")
+    with pytest.raises(PolicyError, match=r"declares epsilon 0.5, but its study spends 1\.9"):
+        _check(view(), consortium.function, plan_id="plan-2")
+    ledger.plan(consortium.function, ["crc-a"], plan="plan-3", dp_epsilon=None)
+    with pytest.raises(PolicyError, match=r"declares no epsilon, but its approved study trains"):
+        _check(view(), consortium.function, plan_id="plan-3")
+    function = _no_dp_function(consortium, plan="plan-5")
+    ledger.plan(function, ["crc-a"], plan="plan-4", dp_epsilon="1.0")
+    with pytest.raises(PolicyError, match=r"declares an epsilon, but its approved study runs no"):
+        _check(view(), function, plan_id="plan-4")
+
+
+def test_a_delta_above_a_tenth_of_one_over_n_is_refused(consortium: Consortium) -> None:
+    with pytest.raises(PolicyError, match=r"^privacy.delta 0.0001 is above 1/\(10 n\)"):
+        _check(consortium.ledger.view(), consortium.function, cohort_size=2000)
+
+
+@pytest.mark.parametrize(
+    ("kind", "release"),
+    [
+        ("stats", "preprocessing"),
+        ("schema", "preprocessing"),
+        ("evaluate", "metrics"),
+        ("km_counts", "metrics"),
+    ],
+)
+def test_a_guarded_dataset_releases_nothing_without_dp_unless_its_policy_allows(
+    consortium: Consortium, kind: str, release: str
+) -> None:
+    guarded = SitePolicy(epsilon_budget={"crc-a": Decimal(8)})
+    with pytest.raises(PolicyError, match=rf"task '{kind}' would release {release} of dataset"):
+        _check(consortium.ledger.view(), consortium.function, guarded, task_kind=kind)
+    allowing = guarded.model_copy(update={"allow_non_dp": (release,)})
+    _check(consortium.ledger.view(), consortium.function, allowing, task_kind=kind)
+    _check(consortium.ledger.view(), consortium.function, guarded, task_kind="train")
+    _check(consortium.ledger.view(), consortium.function, SitePolicy(), task_kind=kind)
+
+
+def test_a_plan_summing_in_clear_against_its_approved_study_is_refused(
+    consortium: Consortium,
+) -> None:
+    """Even without force-secure-aggregation: the approved study asks for it ("auto", 2
+    sites is clear; the plan below names 3 sites)."""
+    ledger = consortium.ledger
+    ledger.plan(
+        consortium.function,
+        ["crc-a"],
+        plan="plan-2",
+        secure_aggregation=False,
+        sites=[SITE_A, SITE_B, "hospital_c"],
+    )
+    with pytest.raises(PolicyError, match=r"sums in clear, but its approved study asks for"):
+        _check(ledger.view(), consortium.function, plan_id="plan-2", task_kind="train")
+    _check(ledger.view(), consortium.function, plan_id="plan-2", task_kind="setup")
 
 
 def test_the_first_failing_rule_is_reported(consortium: Consortium) -> None:

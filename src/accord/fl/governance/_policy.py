@@ -11,6 +11,7 @@ Keys may be written kebab-case (``min-cohort-size``) or snake_case (``min_cohort
     max-rounds = 50
     require-dp = true
     epsilon-budget = { "crc-2026" = "8.0" }
+    allow-non-dp = ["preprocessing", "metrics"]
     allow-tile-export = false
     max-exported-patients = 3
 
@@ -25,17 +26,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from accord.core import ConfigError, PolicyError, load_toml, validation_message
+from accord.core import ConfigError, PolicyError, StudySpec, load_toml, validation_message
 from accord.fl.governance._assets import Dataset, Function, GovernanceView, SubmittedPlan
 from accord.fl.governance._function import (
     SiteInstall,
     changed_settings,
     differing,
     digest,
+    plan_config,
     shortlist,
 )
 from accord.fl.governance._permissions import can_process
@@ -46,8 +48,11 @@ _Epsilon = Annotated[Decimal, Field(gt=0, allow_inf_nan=False)]
 class SitePolicy(BaseModel):
     """What a site accepts. ``allowed_organisations`` empty: whoever the dataset permits.
 
-    ``epsilon_budget`` maps a dataset id to the total epsilon the site accepts on it; a
-    dataset with a budget only accepts plans with differential privacy.
+    ``epsilon_budget`` maps a dataset id to the total epsilon the site accepts on it. A
+    dataset with a budget (or any dataset, with ``require_dp``) is *guarded*: its model
+    updates leave only through a DP mechanism, charged to the budget, and any figure
+    released without DP (``preprocessing`` statistics, evaluation ``metrics``, a non-DP
+    ``model``; see :mod:`accord.fl._dp_plan`) only when ``allow_non_dp`` lists its class.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -59,6 +64,7 @@ class SitePolicy(BaseModel):
     max_rounds: int | None = Field(default=None, ge=1, strict=True)
     require_dp: bool = Field(default=False, strict=True)
     epsilon_budget: dict[str, _Epsilon] = Field(default_factory=dict)
+    allow_non_dp: tuple[Literal["preprocessing", "metrics", "model"], ...] = ()
     allow_tile_export: bool = Field(default=False, strict=True)
     max_exported_patients: int = Field(default=3, ge=0, strict=True)
 
@@ -129,6 +135,11 @@ class _Task:
     def registered(self) -> Function:
         """The task's function (rules after ``_registered`` may rely on it)."""
         return self.view.functions[self.function]
+
+    @property
+    def study(self) -> StudySpec:
+        """The study the plan runs, as its owner approved it (rules after ``_local_study``)."""
+        return StudySpec.model_validate(plan_config(self.registered.archive))
 
 
 def check_task(
@@ -286,13 +297,61 @@ def _secure_aggregation(t: _Task) -> str | None:
     )
 
 
+def _secure_as_approved(t: _Task) -> str | None:
+    """A plan sums securely whenever its approved study says so, whoever signed it."""
+    if t.kind in RELEASE_NOTHING or t.kind == "export_tiles" or t.plan.secure is not None:
+        return None
+    study = t.study
+    if study.training.strategy == "cyclic" or not study.privacy.secure_for(len(t.plan.sites)):
+        return None
+    return (
+        f"plan {t.plan.id} sums in clear, but its approved study asks for secure aggregation "
+        f"(privacy.secure_aggregation = '{study.privacy.secure_aggregation}', "
+        f"{len(t.plan.sites)} sites)"
+    )
+
+
 def _privacy(t: _Task) -> str | None:
+    from accord.fl._dp_plan import releases_of, site_epsilon
+
+    study = t.study
+    releases = releases_of(t.kind or "train", study)
+    declared = None if t.plan.dp_epsilon is None else Decimal(t.plan.dp_epsilon)
+    if declared is not None and study.privacy.dp == "none":
+        return f"plan {t.plan.id} declares an epsilon, but its approved study runs no DP"
     budget = t.policy.epsilon_budget.get(t.dataset.id)
-    if t.plan.dp_epsilon is None:
-        needs_dp = t.policy.require_dp or budget is not None
-        return "site requires differential privacy" if needs_dp else None
-    if budget is not None and t.epsilon_spent + Decimal(t.plan.dp_epsilon) > budget:
-        return f"privacy budget of dataset {t.dataset.id} would be exceeded"
+    if "dp" in releases:
+        if declared is None:
+            return (
+                f"plan {t.plan.id} declares no epsilon, but its approved study trains with "
+                f"differential privacy ({study.privacy.dp})"
+            )
+        if study.privacy.delta > 1.0 / (10 * max(1, t.cohort_size)):
+            return (
+                f"privacy.delta {study.privacy.delta:g} is above 1/(10 n) for dataset "
+                f"{t.dataset.id}; expected a smaller delta"
+            )
+        own = Decimal(str(site_epsilon(study, t.cohort_size)))
+        if own > declared * Decimal("1.000001"):
+            return (
+                f"plan {t.plan.id} declares epsilon {declared}, but its study spends "
+                f"{own:.4f} on dataset {t.dataset.id}"
+            )
+        if budget is not None and t.epsilon_spent + max(own, declared) > budget:
+            return f"privacy budget of dataset {t.dataset.id} would be exceeded"
+    if not (t.policy.require_dp or budget is not None):
+        return None
+    if "model" in releases and t.policy.require_dp:
+        return "site requires differential privacy"
+    refused = [r for r in releases if r != "dp" and r not in t.policy.allow_non_dp]
+    if "model" in refused:
+        return "site requires differential privacy"
+    if refused:
+        what = f"task '{t.kind}'" if t.kind else "the plan"
+        return (
+            f"{what} would release {', '.join(refused)} of dataset {t.dataset.id} without "
+            "differential privacy; the site's policy does not allow it (allow-non-dp)"
+        )
     return None
 
 
@@ -320,6 +379,7 @@ _RULES: tuple[Callable[[_Task], str | None], ...] = (
     _cohort,
     _rounds,
     _secure_aggregation,
+    _secure_as_approved,
     _privacy,
     _tile_export,
 )

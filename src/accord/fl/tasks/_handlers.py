@@ -18,7 +18,7 @@ from accord.data import Preprocessor, feature_levels, feature_spread, feature_su
 from accord.fl._evaluation import evaluate_risk, suppress_small
 from accord.fl._risk_groups import group_counts, risk_histogram, risk_moments, time_grid
 from accord.fl._site import SiteContext
-from accord.fl._task_config import TaskConfig
+from accord.fl._task_config import DPSettings, TaskConfig
 from accord.fl.tasks._pathology import (
     mil_model,
     mil_risk,
@@ -195,12 +195,18 @@ def handle_train(task: Task, ctx: SiteContext) -> Reply:
 
 
 def plan_privacy(task: Task, ctx: SiteContext) -> PrivacySpec:
-    """The DP settings of the task's plan (sent as ``dp.*`` config), else the study's."""
-    given = TaskConfig.of(task).dp.given()
-    if not given:
-        return ctx.study.privacy
-    base = ctx.study.privacy.model_dump(exclude={"dp", "epsilon", "noise_multiplier"})
-    return PrivacySpec.model_validate({**base, **given})
+    """The DP settings the site trains with: its own study's ``[privacy]``, which the site
+    checked against the approved function; never the task's (the hub sends them as
+    ``dp.*`` config, and an untrusted hub could send weaker ones). A task whose ``dp.*``
+    settings are not the study's is refused (:class:`PolicyError`)."""
+    own = ctx.study.privacy
+    sent = TaskConfig.of(task).dp
+    if sent.given() and sent != DPSettings.of(own):
+        raise PolicyError(
+            f"task {task.task_id}: its differential-privacy settings differ from this "
+            "site's approved study's [privacy]"
+        )
+    return own
 
 
 def _scaffold_pair(ctx: SiteContext, arrays: Arrays, params: Arrays) -> tuple[Arrays, Arrays]:
