@@ -254,18 +254,25 @@ def _print_status(folder: Path, plan: str) -> None:
 def audit(
     dataset: Annotated[str, typer.Option("--dataset", help="dataset id")],
     path: Annotated[Path, typer.Argument(help="ledger.sqlite or an exported bundle")],
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="the site's site.toml: show the dataset's ε budget left"),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
-    """Every operation on a dataset — who, which function, when, outcome — from the ledger."""
+    """Every operation on a dataset — who, which function, when, outcome — from the ledger,
+    and the differential privacy each plan spent on it (with --config: the budget left)."""
 
     def action() -> None:
         source = open_source(path)
         table = Table(title=f"operations on {dataset}")
         for column in ("seq", "time", "org", "operation", "plan", "function", "outcome"):
             table.add_column(column)
+        entries: list[Entry] = []
         try:
             for stored in source.entries():
                 e = Entry.parse(stored.entry)
+                entries.append(e)
                 if not _touches(e, dataset):
                     continue
                 fn = str(e.payload.get("function", ""))[:12]
@@ -281,8 +288,52 @@ def audit(
         finally:
             source.close()
         console.print(table)
+        _print_privacy(entries, dataset, config)
 
     guarded(debug, action)
+
+
+def _print_privacy(entries: list[Entry], dataset: str, config: Path | None) -> None:
+    """ε charged per plan (the larger of declared and recorded) and, with the site's
+    config, the dataset's budget and what remains of it."""
+    from decimal import Decimal
+
+    from accord.fl._spend import plan_charges
+    from accord.fl.governance import load_site_policy
+
+    plans = {str(e.payload.get("plan")): e.payload for e in entries if e.kind == "plan.submitted"}
+    owners = {  # only the dataset's own site records what its rows spent
+        e.org
+        for e in entries
+        if e.kind == "dataset.registered" and e.payload.get("dataset") == dataset
+    }
+    completions = [e for e in entries if e.kind == "task.completed" and e.org in owners]
+    declared = {plan: p.get("dp_epsilon") for plan, p in plans.items()}
+    charges = plan_charges(completions, dataset, declared)
+    table = Table(title=f"differential privacy spent on {dataset}")
+    for column in ("plan", "method", "declared ε", "recorded ε", "charged ε", "by"):
+        table.add_column(column)
+    total = Decimal(0)
+    for plan, charge in charges.items():
+        recorded = max(charge.recorded.values()) if charge.recorded else None
+        table.add_row(
+            plan,
+            str(plans.get(plan, {}).get("method", "")),
+            "" if charge.declared is None else f"{charge.declared:.4f}",
+            "" if recorded is None else f"{recorded:.4f}",
+            f"{charge.charged:.4f}",
+            charge.accountant,
+        )
+        total += Decimal(str(charge.charged))
+    console.print(table)
+    line = f"ε spent on {dataset}: {total:.4f} over {len(charges)} plans (basic composition)"
+    if config is not None:
+        budget = load_site_policy(config).epsilon_budget.get(dataset)
+        if budget is None:
+            line += f"; {config} sets no budget for it"
+        else:
+            line += f"; budget {budget}, remaining {budget - total:.4f}"
+    console.print(line, highlight=False, markup=False)
 
 
 def _touches(e: Entry, dataset: str) -> bool:

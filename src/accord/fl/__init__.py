@@ -42,6 +42,7 @@ from accord.fl._secure_site import secure_aggregation_middleware
 from accord.fl._site import Handler, Middleware, Site, SiteContext
 from accord.fl._site_chain import site_middleware
 from accord.fl._site_governance import SiteGovernance, current_key
+from accord.fl._spend import PlanCharge, plan_charges
 from accord.fl._task_config import DPSettings, SecAggRound, TaskConfig
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "Middleware",
     "Plan",
     "PlanBook",
+    "PlanCharge",
     "PolicyCheck",
     "Recorder",
     "RoundLog",
@@ -75,6 +77,7 @@ __all__ = [
     "expect_from_plans",
     "histogram_grid",
     "histogram_median",
+    "plan_charges",
     "plan_epsilon",
     "plan_task_config",
     "planned_epsilon",

@@ -24,14 +24,13 @@ from accord.crypto import Identity
 from accord.fl._plan import SecurePlan
 from accord.fl._recording import PolicyCheck
 from accord.fl._site import SiteContext
+from accord.fl._spend import plan_charges
 from accord.fl._task_config import TaskConfig
 from accord.fl.governance import GovernanceView, SiteInstall, SitePolicy, check_task, site_code
 from accord.ledger import Entry, LogSource, SiteReplica
 from accord.net import Task
 
 __all__ = ["SiteGovernance", "current_key"]
-
-_DP_KINDS = ("train", "local_baseline")  # the task kinds a DP plan's mechanism runs in
 
 
 @dataclass
@@ -98,23 +97,15 @@ class SiteGovernance:
     def epsilon_spent(self, exclude_plan: str | None = None) -> float:
         """ε this site's dataset has spent: per plan the larger of the ε it declared and
         the largest ε the site recorded for it, summed over every plan whose DP training
-        this site answered (basic composition). The running plan is excluded: the policy
-        check adds its whole charge before it starts."""
+        this site answered (:func:`~accord.fl._spend.plan_charges`). The running plan is
+        excluded: the policy check adds its whole charge before it starts."""
         declared = {p.id: p.dp_epsilon for p in self.view().plans.values()}
-        per_plan: dict[str, float] = {}
-        org = self.identity.org
-        for stored in self.replica.store.find(kind="task.completed", org=org):
-            payload = Entry.parse(stored.entry).payload
-            plan = str(payload.get("plan"))
-            if payload.get("dataset") != self.dataset_id or plan == exclude_plan:
-                continue
-            privacy = payload.get("privacy") or {}
-            values = [float(v) for k, v in privacy.items() if k.startswith("epsilon") and v]
-            trained = payload.get("task_kind") in _DP_KINDS and declared.get(plan) is not None
-            if values or trained:
-                floor = float(declared.get(plan) or 0.0)
-                per_plan[plan] = max(per_plan.get(plan, 0.0), floor, *values)
-        return sum(per_plan.values())
+        completions = (
+            Entry.parse(stored.entry)
+            for stored in self.replica.store.find(kind="task.completed", org=self.identity.org)
+        )
+        charges = plan_charges(completions, self.dataset_id, declared, exclude_plan=exclude_plan)
+        return sum(c.charged for c in charges.values())
 
     def public_key(self, org: str) -> bytes:
         """An organisation's current (latest, unrevoked) key, as this replica records it."""
