@@ -450,8 +450,9 @@ class StudyRun:
 def clinical_variant(study: StudySpec) -> StudySpec:
     """The clinical-only baseline of ``study``: a site-stratified Cox model (Newton-Raphson,
     50 rounds) on the clinical features alone — or, for a DP study, a linear model trained
-    with the study's own DP training (no DP mechanism exists for Newton-Raphson); it differs from ``study`` only in [model] and
-    [training], so it runs on the sites' same study (a function of its own)."""
+    with the study's own DP training (no DP mechanism exists for Newton-Raphson); it
+    differs from ``study`` only in [model] and [training], so it runs on the sites' same
+    study (a function of its own)."""
     model = study.model.model_copy(update={"kind": "linear_cox", "l2": max(study.model.l2, 0.01)})
     if study.privacy.dp != "none":  # no DP mechanism for Newton-Raphson: the study's own
         model = model.model_copy(update={"loss": study.model.loss})  # DP training, linear

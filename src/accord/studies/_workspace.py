@@ -53,7 +53,7 @@ min-cohort-size = 20              # refuse tasks on fewer training patients
 allowed-organisations = []        # empty: whoever the dataset's permissions allow
 # max-rounds = 100
 require-dp = false
-# allow-non-dp = ["preprocessing", "metrics"]  # with a budget or require-dp: non-DP releases allowed
+# allow-non-dp = ["preprocessing", "metrics"]  # guarded datasets: allowed non-DP releases
 """
 
 
