@@ -298,7 +298,7 @@ def _print_privacy(entries: list[Entry], dataset: str, config: Path | None) -> N
     config, the dataset's budget and what remains of it."""
     from decimal import Decimal
 
-    from accord.fl._spend import plan_charges
+    from accord.fl import plan_charges
     from accord.fl.governance import load_site_policy
 
     plans = {str(e.payload.get("plan")): e.payload for e in entries if e.kind == "plan.submitted"}

@@ -42,12 +42,13 @@ from accord.fl._secure_site import secure_aggregation_middleware
 from accord.fl._site import Handler, Middleware, Site, SiteContext
 from accord.fl._site_chain import site_middleware
 from accord.fl._site_governance import SiteGovernance, current_key
-from accord.fl._spend import PlanCharge, plan_charges
+from accord.fl._spend import PRIVACY_JOURNAL, PlanCharge, PrivacyJournal, plan_charges
 from accord.fl._task_config import DPSettings, SecAggRound, TaskConfig
 
 __all__ = [
     "GROUPS",
     "NON_DP_RELEASES",
+    "PRIVACY_JOURNAL",
     "DPSettings",
     "Exchange",
     "ExpectSecure",
@@ -60,6 +61,7 @@ __all__ = [
     "PlanBook",
     "PlanCharge",
     "PolicyCheck",
+    "PrivacyJournal",
     "Recorder",
     "RoundLog",
     "SecAggRound",

@@ -58,7 +58,7 @@ def planned_epsilon(privacy: PrivacySpec, training: TrainingSpec) -> float | Non
     if privacy.dp == "dpfedavg":
         if privacy.noise_multiplier is None:
             return privacy.epsilon
-        from accord.privacy._accounting import gaussian_mechanism_epsilon, most_conservative
+        from accord.privacy import gaussian_mechanism_epsilon, most_conservative
 
         spent = gaussian_mechanism_epsilon(privacy.noise_multiplier, training.rounds, privacy.delta)
         return most_conservative(spent).epsilon
@@ -104,11 +104,7 @@ def site_epsilon(study: StudySpec, n_train: int) -> float | None:
 @lru_cache(maxsize=256)  # a site checks every task of a plan: the σ search runs once
 def _site_epsilon(privacy: PrivacySpec, training: TrainingSpec, n_train: int) -> float | None:
     if privacy.dp == "dpsgd":
-        from accord.privacy._accounting import (
-            dpsgd_epsilon,
-            most_conservative,
-            noise_for_epsilon,
-        )
+        from accord.privacy import dpsgd_epsilon, most_conservative, noise_for_epsilon
 
         steps = training.rounds * training.local_steps
         rate = min(1.0, training.batch_size / max(1, n_train))

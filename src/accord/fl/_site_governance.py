@@ -19,14 +19,22 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-from accord.core import LedgerError, PolicyError, PrivacyError
+from accord.core import LedgerError, PolicyError, PrivacyError, StudySpec
 from accord.crypto import Identity
+from accord.fl._dp_plan import releases_of, site_epsilon
 from accord.fl._plan import SecurePlan
 from accord.fl._recording import PolicyCheck
 from accord.fl._site import SiteContext
-from accord.fl._spend import plan_charges
+from accord.fl._spend import PrivacyJournal, plan_charges
 from accord.fl._task_config import TaskConfig
-from accord.fl.governance import GovernanceView, SiteInstall, SitePolicy, check_task, site_code
+from accord.fl.governance import (
+    GovernanceView,
+    SiteInstall,
+    SitePolicy,
+    check_task,
+    plan_config,
+    site_code,
+)
 from accord.ledger import Entry, LogSource, SiteReplica
 from accord.net import Task
 
@@ -43,6 +51,7 @@ class SiteGovernance:
     hub: LogSource
     dataset_id: str
     policy: SitePolicy
+    journal: PrivacyJournal = field(default_factory=PrivacyJournal)
     _view: GovernanceView = field(default_factory=GovernanceView)
     _cursor: int = 0
 
@@ -65,6 +74,10 @@ class SiteGovernance:
 
         def check(task: Task, ctx: SiteContext) -> None:
             view = self.view()
+            spent = max(
+                self.epsilon_spent(exclude_plan=task.plan_id),
+                self.journal.spent(self.dataset_id, exclude_plan=task.plan_id),
+            )
             check_task(
                 self.policy,
                 view,
@@ -75,12 +88,24 @@ class SiteGovernance:
                 cohort_size=ctx.cohort.n_train,
                 round=task.round,
                 local=SiteInstall.of(ctx.study, site_code()),
-                epsilon_spent=self.epsilon_spent(exclude_plan=task.plan_id),
+                epsilon_spent=spent,
                 task_kind=task.kind,
                 export_patients=int(task.config.get("patients", 0)),
             )
+            self._charge(view, task, ctx.cohort.n_train)
 
         return check
+
+    def _charge(self, view: GovernanceView, task: Task, n_train: int) -> None:
+        """Charge the journal for a task that runs the plan's DP mechanism (it passed the
+        policy check, so its plan and function are on the ledger)."""
+        plan = view.plans[task.plan_id]
+        study = StudySpec.model_validate(plan_config(view.functions[plan.function].archive))
+        if "dp" not in releases_of(task.kind, study):
+            return
+        allowed = 1 if task.kind == "local_baseline" else study.training.rounds
+        spend = max(float(plan.dp_epsilon or 0.0), site_epsilon(study, n_train) or 0.0)
+        self.journal.charge(self.dataset_id, plan.id, task.kind, allowed, spend)
 
     def expect_secure(self, task: Task, ctx: SiteContext) -> SecurePlan | None:
         """What every secure round of ``task``'s plan must be — its sites, in order, and its

@@ -10,12 +10,19 @@ site's budget is checked against (:class:`~accord.fl.SiteGovernance`) and what
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from accord.core import PolicyError, PrivacyError, load_json_file, write_bytes_atomic
 from accord.ledger import Entry
 
-__all__ = ["DP_TASK_KINDS", "PlanCharge", "plan_charges"]
+__all__ = ["DP_TASK_KINDS", "PRIVACY_JOURNAL", "PlanCharge", "PrivacyJournal", "plan_charges"]
+
+PRIVACY_JOURNAL = "privacy-journal.json"
+"""A site's journal file, in its folder (beside its ledger replica)."""
 
 DP_TASK_KINDS = ("train", "local_baseline")
 """The task kinds in which a DP plan's mechanism runs on a site's rows."""
@@ -72,3 +79,58 @@ def plan_charges(
         for name, value in recorded.items():
             charge.recorded[name] = max(charge.recorded.get(name, 0.0), value)
     return charges
+
+
+@dataclass
+class PrivacyJournal:
+    """A site's own record of the DP releases it made, kept on its machine.
+
+    The ledger replica is the consortium's record, but the hub decides what enters it (it
+    could drop a site's ``task.completed``) and what it asks for (it could send the same
+    DP round again, to average the noise away). So before it runs a plan's DP mechanism a
+    site charges its journal: one execution per round of the plan (a local baseline runs
+    all its rounds in one task), never more than the approved study's rounds, and the
+    plan's charge. The budget check takes the larger of the journal's and the ledger's
+    totals. With ``path`` the journal is a JSON file written with write-then-rename (the
+    charge is on disk before any figure leaves); without, it lives in memory.
+    """
+
+    path: Path | None = None
+    _plans: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.path is not None and self.path.exists():
+            data = load_json_file(self.path, PrivacyError, "a privacy journal")
+            if not isinstance(data, dict) or not all(
+                isinstance(v, dict) and isinstance(v.get("epsilon"), str) for v in data.values()
+            ):
+                raise PrivacyError(f"{self.path}: field 'plans': not a privacy journal")
+            self._plans = data
+
+    def spent(self, dataset: str, exclude_plan: str | None = None) -> float:
+        """ε charged to ``dataset`` by every plan but ``exclude_plan``."""
+        return sum(
+            float(v["epsilon"])
+            for k, v in self._plans.items()
+            if v.get("dataset") == dataset and k != f"{dataset}/{exclude_plan}"
+        )
+
+    def charge(self, dataset: str, plan: str, kind: str, allowed: int, epsilon: float) -> None:
+        """Record one execution of ``plan``'s DP mechanism (task ``kind``) on ``dataset``.
+
+        Raises:
+            PolicyError: the plan has had its ``allowed`` executions of ``kind`` here.
+        """
+        record = self._plans.setdefault(
+            f"{dataset}/{plan}", {"dataset": dataset, "epsilon": "0", "executions": {}}
+        )
+        done = int(record["executions"].get(kind, 0))
+        if done >= allowed:
+            raise PolicyError(
+                f"plan {plan} has had its {allowed} differentially private '{kind}' "
+                f"executions on dataset {dataset}; a repeat would spend more than it declared"
+            )
+        record["executions"][kind] = done + 1
+        record["epsilon"] = str(max(float(record["epsilon"]), epsilon))
+        if self.path is not None:
+            write_bytes_atomic(self.path, json.dumps(self._plans, sort_keys=True).encode())

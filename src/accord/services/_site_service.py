@@ -52,9 +52,11 @@ from accord.core import ConfigError, EquivocationError, StudySpec, check_keys
 from accord.crypto import Identity, client_context, load_identity
 from accord.data import load_site_cohort
 from accord.fl import (
+    PRIVACY_JOURNAL,
     Handler,
     LedgerRecorder,
     Middleware,
+    PrivacyJournal,
     Site,
     SiteContext,
     SiteGovernance,
@@ -197,8 +199,15 @@ class SiteService:
         self.replica = config.open_replica(config.folder / "ledger.sqlite", self.identity)
         self.hub = RemoteHub(self.http)
         self._stop: threading.Event | None = None  # run()'s
+        self.journal = PrivacyJournal(config.folder / PRIVACY_JOURNAL)
         self.governance = SiteGovernance(
-            config.org, self.identity, self.replica, self.hub, config.dataset or "", config.policy
+            config.org,
+            self.identity,
+            self.replica,
+            self.hub,
+            config.dataset or "",
+            config.policy,
+            self.journal,
         )
         self.remote = RemoteLedger(self.http, keys=lambda: self.replica.verifier.registry)
         self.site: Site | StudyRouter
@@ -234,7 +243,13 @@ class SiteService:
             study.cohort, route.data, config.org, route.seed, study.preprocessing
         )
         governance = SiteGovernance(
-            config.org, self.identity, self.replica, self.hub, route.dataset, config.policy
+            config.org,
+            self.identity,
+            self.replica,
+            self.hub,
+            route.dataset,
+            config.policy,
+            self.journal,  # one journal per site: every study's charges on its datasets
         )
         recorder = LedgerRecorder(self.remote, self.identity, study.preprocessing.min_cell_count)
         state_dir = config.folder / state

@@ -43,6 +43,7 @@ from accord.fl.governance._function import (
     archive_hash,
     archive_summary,
     function_archive,
+    plan_config,
 )
 from accord.fl.governance._permissions import can_download, can_process, model_permissions
 from accord.fl.governance._plan_entry import plan_entry_fields
@@ -84,6 +85,7 @@ __all__ = [
     "load_site_policy",
     "model_permissions",
     "parse_site_policy",
+    "plan_config",
     "plan_entry_fields",
     "site_code",
 ]
