@@ -153,13 +153,20 @@ def _secrets(work: Path) -> dict[str, bytes]:
 
 
 def _patient_values(work: Path) -> set[bytes]:
-    """Each site's patient ids and every distinctive cell of its table (6+ characters)."""
+    """Each site's patient ids and every distinctive cell of its table (6+ characters),
+    but for values the public study itself holds (the signed function archive carries it:
+    e.g. the logistic-hazard cut point 1825.0 days, which is also the cohort's
+    administrative censoring time)."""
+    from accord.core import canonical_json, floats_as_strings, load_study
+
+    study = load_study(SCRIPT.parent / "hcc-study.toml")
+    public = canonical_json(floats_as_strings(study.model_dump(mode="json")))
     values: set[bytes] = set()
     for site in SITES:
         table = pd.read_csv(work / site / "data" / "clinical.csv", dtype=str)
         for column in table.columns:
             for cell in table[column].dropna():
-                if column == "patient_id" or len(cell) >= 6:
+                if column == "patient_id" or (len(cell) >= 6 and cell.encode() not in public):
                     values.add(cell.encode())
     return values
 
