@@ -19,7 +19,7 @@ from accord.fl import Plan, PlanBook, plan_task_config
 from accord.fl.governance import plan_entry_fields
 from accord.fl.strategies import SiteInfo, Strategy
 from accord.ledger import decimal
-from accord.privacy import gaussian_mechanism_epsilon, most_conservative
+from accord.privacy import dpfedavg_epsilon
 from accord.studies._audit import RunLedger
 from accord.studies._checkpoints import PlanCheckpoints
 
@@ -86,7 +86,7 @@ class Planner:
             "strategy": study.training.strategy,
             "rounds": study.training.rounds,
             **plan_entry_fields(plan),
-            "dp_epsilon": decimal(planned_epsilon(study.privacy, study.training)),
+            "dp_epsilon": decimal(planned_epsilon(study.privacy, study.training, len(trained_on))),
             "trained_on": list(trained_on),
             "seed": self.seed,
         }
@@ -96,11 +96,15 @@ class Planner:
         return plan, seq
 
 
-def planned_epsilon(privacy: PrivacySpec, training: TrainingSpec) -> float | None:
-    """The ε a plan declares (sites check it against their budgets), or None without DP."""
+def planned_epsilon(privacy: PrivacySpec, training: TrainingSpec, sites: int = 1) -> float | None:
+    """The ε a plan declares (sites check it against their budgets), or None without DP.
+
+    DP-FedAvg: the distributed discrete Gaussian's ε over the plan's rounds, for a
+    threshold of up to ``sites`` (the ε grows with it, negligibly at 40 fraction bits) and
+    updates of up to :data:`~accord.privacy.MAX_DIMENSION` coordinates (sites refuse more).
+    """
     if privacy.dp == "dpsgd":
         return privacy.epsilon
-    if privacy.dp == "dpfedavg" and privacy.noise_multiplier is not None:
-        spent = gaussian_mechanism_epsilon(privacy.noise_multiplier, training.rounds, privacy.delta)
-        return most_conservative(spent).epsilon
+    if privacy.dp == "dpfedavg":
+        return dpfedavg_epsilon(privacy, training.rounds, max(1, sites))
     return None
