@@ -12,8 +12,10 @@ Why our own: dp-accounting accounts for the discrete Gaussian but ships no sampl
 tensorflow-privacy's samples with TensorFlow ops from a seeded (non-cryptographic) generator
 and floats; OpenDP's is exact but a large native dependency for ~80 lines here.
 
-Speed (this machine, one core): about 2·10⁴ samples per second, for σ from 1 to 2^45 alike
-(the cost is a handful of big-int draws per sample, not σ).
+Speed (measured on the development machine, one core, Python 3.11): 2–4·10⁴ samples per
+second for σ from 1 to 2^45 alike (a handful of big-int draws per sample, whatever σ); a
+DP-FedAvg update of 10⁵ coordinates is rounded and noised in about 3 s, one of the 2^20
+coordinates plans allow in about 30 s.
 
 Conditional randomised rounding (Kairouz, Liu and Steinke, "The Distributed Discrete
 Gaussian Mechanism for Federated Learning with Secure Aggregation", ICML 2021, §4 and
