@@ -92,6 +92,14 @@ def test_rounding_always_meets_its_norm_bound_and_moves_each_value_less_than_one
     assert sum(int(v) ** 2 for v in rounded) <= bound**2
 
 
+def test_rounding_is_unbiased() -> None:
+    n = 20_000
+    rounded, _ = randomised_round(np.full(n, 2.3), rounded_l2_bound(2.3 * math.sqrt(n), n))
+    assert set(np.unique(rounded)) <= {2.0, 3.0}
+    # Bernoulli(0.3) mean: 8 standard errors (P(fail) ~ 1e-15)
+    assert abs(float(np.mean(rounded)) - 2.3) < 8 * math.sqrt(0.21 / n)
+
+
 def test_rounding_refuses_a_bound_below_the_input_norm() -> None:
     with pytest.raises(PrivacyError, match="draws exceeded the norm bound"):
         randomised_round(np.full(4, 10.0), 5.0)

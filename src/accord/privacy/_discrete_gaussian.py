@@ -25,7 +25,7 @@ vector has ‖k‖₂ <= Δ₂ = sqrt(c² + d/4 + sqrt(2 ln(1/β)) · (c + sqrt(
 the bound with probability >= 1 − β; with β = e^−0.5 (the paper's choice) that is >= 0.39,
 so about 2.5 draws at worst on average. The bound is *enforced* by the check, so Δ₂ is the
 integer-domain L2 sensitivity whatever the rounding's probabilities; those only need to be
-unbiased for accuracy, and are so to within 2^−64 (a 64-bit uniform is compared with the
+unbiased for accuracy, and are so to within 2^−53 (a 53-bit uniform is compared with the
 fractional part). Since every coordinate of an integer vector is 0 or at least 1 in
 magnitude, ‖k‖₁ <= min(sqrt(d) · Δ₂, Δ₂²) = Δ₁.
 """
@@ -145,9 +145,9 @@ def l1_bound(l2: float, dim: int) -> float:
 
 
 def _uniform_unit(size: int) -> npt.NDArray[np.float64]:
-    """``size`` uniforms on [0, 1) with 64 random bits each, from the OS CSPRNG."""
-    words = np.frombuffer(secrets.token_bytes(8 * size), dtype=np.uint64)
-    return np.ldexp(words.astype(np.float64), -64)
+    """``size`` uniforms on the grid j·2^−53 of [0, 1) (53 bits: exact floats), OS CSPRNG."""
+    words = np.frombuffer(secrets.token_bytes(8 * size), dtype=np.uint64) >> np.uint64(11)
+    return np.ldexp(words.astype(np.float64), -53)
 
 
 def randomised_round(
