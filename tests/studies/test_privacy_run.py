@@ -87,14 +87,42 @@ def test_a_site_budget_stops_the_plan_that_would_exceed_it(data: Path, tmp_path:
     )
 
 
-def test_dpfedavg_with_secure_aggregation_trains_and_reports_epsilon(data: Path) -> None:
-    study = _study(data, dp="dpfedavg", noise_multiplier=1.0, clip_norm=0.5)
-    run = Simulation.prepare(study, data, 0).run
-    assert run.plan.method == "preprocessing"
-    assert run.plan.secure is not None  # its statistics are summed securely too
+def _trained_privacy(ledger_path: Path) -> list[dict[str, float]]:
+    return [
+        {k: float(v) for k, v in e.payload["privacy"].items()}
+        for e in _completed(ledger_path)
+        if e.payload["task_kind"] == "train"
+    ]
+
+
+@pytest.mark.parametrize(("secure", "threshold", "local"), [("auto", 2, 0.0), ("off", 1, 1.0)])
+def test_dpfedavg_with_secure_aggregation_trains_and_reports_epsilon(
+    data: Path, tmp_path: Path, secure: str, threshold: int, local: float
+) -> None:
+    """The ledger records, per site and round, the DDG's ε (at least the continuous
+    Gaussian's), the threshold its shares were sized for and whether it was local DP."""
+    study = _study(
+        data, dp="dpfedavg", noise_multiplier=1.0, clip_norm=0.5, secure_aggregation=secure
+    )
+    run = Simulation.prepare(study, data, 0, ledger_dir=tmp_path / "out").run
+    if secure == "auto":
+        assert run.plan.secure is not None  # 3 sites: on by default
     result = run.federated()
-    assert run.plan.secure is not None  # 3 sites: on by default
     assert result.mean_site_cindex is not None
+    assert run.audit is not None
+    plans = [
+        Entry.parse(e.entry).payload for e in run.audit.ledger.store.find(kind="plan.submitted")
+    ]
+    run.audit.close()
+    recorded = _trained_privacy(tmp_path / "out" / "ledger.sqlite")
+    assert len(recorded) == 3 * 2
+    for privacy in recorded:
+        assert privacy["dp_threshold"] == threshold and privacy["dp_local"] == local
+        assert privacy["noise_multiplier"] == 1.0
+        assert privacy["epsilon_gaussian_rdp"] <= privacy["epsilon_ddg_zcdp"]
+        assert privacy["epsilon_ddg_zcdp"] <= privacy["epsilon_gaussian_rdp"] * 1.01 + 1e-6
+    last = max(p["epsilon_ddg_zcdp"] for p in recorded)
+    assert float(plans[-1]["dp_epsilon"]) >= last * (1 - 1e-6)
 
 
 def test_secure_aggregation_on_refuses_a_strategy_needing_individual_updates(data: Path) -> None:
@@ -114,20 +142,20 @@ def test_secure_aggregation_on_refuses_a_strategy_needing_individual_updates(dat
 def test_dpfedavg_noise_shares_cover_the_fewest_sites_that_can_be_unmasked(
     data: Path, monkeypatch: pytest.MonkeyPatch, secure: str, shares: int
 ) -> None:
-    """Three sites, threshold 2: each share is σ²C²/2, so any unmaskable sum carries the
-    plan's noise; in clear every update carries all of it (the hub sees it alone)."""
+    """Three sites, threshold 2: each discrete Gaussian share is σ²C²4^F/2, so any
+    unmaskable sum carries the plan's noise; in clear every update carries all of it."""
     from accord.fl.tasks import _private_training
 
-    seen: list[int] = []
-    real = _private_training.site_noise_share
+    seen: list[tuple[int, int]] = []
+    real = _private_training.noise_update_ddg
 
-    def spy(shape, clip, sigma, n_sites, rng):  # type: ignore[no-untyped-def]
-        seen.append(n_sites)
-        return real(shape, clip, sigma, n_sites, rng)
+    def spy(clipped, sigma, setting):  # type: ignore[no-untyped-def]
+        seen.append((setting.parties, setting.fraction_bits))
+        return real(clipped, sigma, setting)
 
-    monkeypatch.setattr(_private_training, "site_noise_share", spy)
+    monkeypatch.setattr(_private_training, "noise_update_ddg", spy)
     study = _study(
         data, dp="dpfedavg", noise_multiplier=1.0, clip_norm=0.5, secure_aggregation=secure
     )
     Simulation.prepare(study, data, 0).run.federated()
-    assert seen and set(seen) == {shares}
+    assert seen and set(seen) == {(shares, study.privacy.secagg_fraction_bits)}

@@ -47,29 +47,30 @@ _METRICS = frozenset({"evaluate", "risk_summary", "km_counts"})
 _NOTHING = frozenset({"setup", "tile_norm", "interpret", "ledger_sync", "export_tiles"})
 
 
-def planned_epsilon(privacy: PrivacySpec, training: TrainingSpec) -> float | None:
+def planned_epsilon(privacy: PrivacySpec, training: TrainingSpec, sites: int = 1) -> float | None:
     """The ε a training plan of this study declares (its DP target), None without DP.
 
     DP-SGD declares its target ε (each site's σ reaches it on the site's own rows, by
-    the most conservative accountant); DP-FedAvg the ε of its σ over the plan's rounds.
+    the most conservative accountant). DP-FedAvg: the distributed discrete Gaussian's ε
+    over the plan's rounds, for a threshold of up to ``sites`` (the ε grows with it,
+    negligibly at 40 fraction bits) and updates of up to
+    :data:`~accord.privacy.MAX_DIMENSION` coordinates (sites refuse more).
     """
     if privacy.dp == "dpsgd":
         return privacy.epsilon
     if privacy.dp == "dpfedavg":
-        if privacy.noise_multiplier is None:
-            return privacy.epsilon
-        from accord.privacy import gaussian_mechanism_epsilon, most_conservative
+        from accord.privacy import dpfedavg_epsilon
 
-        spent = gaussian_mechanism_epsilon(privacy.noise_multiplier, training.rounds, privacy.delta)
-        return most_conservative(spent).epsilon
+        return dpfedavg_epsilon(privacy, training.rounds, max(1, sites))
     return None
 
 
-def plan_epsilon(method: str, study: StudySpec) -> float | None:
-    """The ε the plan of ``method`` declares: None for plans that train nothing."""
+def plan_epsilon(method: str, study: StudySpec, sites: int = 1) -> float | None:
+    """The ε the plan of ``method`` over ``sites`` sites declares: None for plans that
+    train nothing."""
     if method in NO_MECHANISM_METHODS or method.startswith("risk_groups:"):
         return None
-    return planned_epsilon(study.privacy, study.training)
+    return planned_epsilon(study.privacy, study.training, sites)
 
 
 def releases_of(kind: str, study: StudySpec) -> tuple[str, ...]:
@@ -91,18 +92,20 @@ def releases_of(kind: str, study: StudySpec) -> tuple[str, ...]:
     return ("unclassified",)
 
 
-def site_epsilon(study: StudySpec, n_train: int) -> float | None:
+def site_epsilon(study: StudySpec, n_train: int, sites: int = 1) -> float | None:
     """The ε a training plan of ``study`` spends on a dataset of ``n_train`` training rows,
     by the most conservative accountant; None without DP.
 
     DP-SGD: σ is the study's ``noise_multiplier`` or the smallest reaching its target
     over ``rounds × local_steps`` steps at sampling rate ``batch_size / n_train``.
     """
-    return _site_epsilon(study.privacy, study.training, n_train)
+    return _site_epsilon(study.privacy, study.training, n_train, sites)
 
 
 @lru_cache(maxsize=256)  # a site checks every task of a plan: the σ search runs once
-def _site_epsilon(privacy: PrivacySpec, training: TrainingSpec, n_train: int) -> float | None:
+def _site_epsilon(
+    privacy: PrivacySpec, training: TrainingSpec, n_train: int, sites: int
+) -> float | None:
     if privacy.dp == "dpsgd":
         from accord.privacy import dpsgd_epsilon, most_conservative, noise_for_epsilon
 
@@ -114,4 +117,4 @@ def _site_epsilon(privacy: PrivacySpec, training: TrainingSpec, n_train: int) ->
                 return None
             sigma = noise_for_epsilon(privacy.epsilon, privacy.delta, rate, steps)
         return most_conservative(dpsgd_epsilon(sigma, rate, steps, privacy.delta)).epsilon
-    return planned_epsilon(privacy, training)
+    return planned_epsilon(privacy, training, sites)

@@ -47,7 +47,7 @@ def _dispatch_fields(task: Task) -> dict[str, Any]:
 
 
 def _is_privacy(metric: str) -> bool:
-    return metric.startswith("epsilon") or metric in ("delta", "noise_multiplier")
+    return metric.startswith(("epsilon", "dp_")) or metric in ("delta", "noise_multiplier")
 
 
 class LedgerRecorder:

@@ -104,7 +104,9 @@ class SiteGovernance:
         if "dp" not in releases_of(task.kind, study):
             return
         allowed = 1 if task.kind == "local_baseline" else study.training.rounds
-        spend = max(float(plan.dp_epsilon or 0.0), site_epsilon(study, n_train) or 0.0)
+        spend = max(
+            float(plan.dp_epsilon or 0.0), site_epsilon(study, n_train, len(plan.sites)) or 0.0
+        )
         self.journal.charge(self.dataset_id, plan.id, task.kind, allowed, spend)
 
     def expect_secure(self, task: Task, ctx: SiteContext) -> SecurePlan | None:

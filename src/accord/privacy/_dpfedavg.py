@@ -1,45 +1,47 @@
-"""Site-level DP-FedAvg (McMahan et al. 2018): clip each site's update, noise the sum.
+"""Site-level DP-FedAvg (McMahan et al. 2018) with distributed discrete Gaussian noise.
 
-The unit of privacy is a whole site: add or remove one site changes the sum of clipped
-updates by at most ``clip_norm`` in L2 norm, so Gaussian noise of standard deviation
-``noise_multiplier · clip_norm`` added *once to the sum* gives the guarantee that
-:func:`accord.privacy._accounting.gaussian_mechanism_epsilon` reports for the number of
-rounds (and the per-round site sampling rate).
+The unit of privacy is a whole site: each site clips its update to ``clip_norm`` C (weight
+1), so adding or removing one site's data changes the sum by at most C in L2 norm. The noise
+is added by the sites, in the integer domain secure aggregation sums in (Kairouz, Liu and
+Steinke 2021, the distributed discrete Gaussian), by :func:`noise_update_ddg`:
 
-Two conditions the caller must keep:
+1. scale the clipped update by 2^F, F secure aggregation's fraction bits (exact in floats);
+2. round it to integers by conditional randomised rounding, to L2 norm <= Δ₂
+   (:func:`~accord.privacy._discrete_gaussian.randomised_round`);
+3. add this site's share, N_Z(0, σ²C²4^F / t) per coordinate, t the fewest shares any
+   unmaskable sum holds (the secure round's threshold; 1 in clear);
+4. return k·2^−F as floats: exact (|k| < 2^53, checked), and exactly what the quantiser
+   encodes back to k, so secure aggregation adds no rounding of its own.
 
-- Clip what enters the sum. If the strategy weights updates (e.g. by cohort size) before
-  summing, clip the *weighted* update, or the sensitivity is the largest weight times C.
-  The divisor that turns the noisy sum into a mean must not depend on private data: use
-  the number of sites (or its expectation), not the sum of cohort sizes.
-- Noise the sum exactly once. With plain aggregation the hub calls
-  :func:`noise_aggregate` on the sum. With secure aggregation the hub only ever sees the
-  unmasked sum, so either the hub adds the noise after unmasking (sites must then trust
-  the hub with the noise, not with their updates), or the noise is *distributed*: each
-  site adds :func:`site_noise_share` (variance σ²C²/n) to its clipped update before
-  masking, and the n shares add up to the required σ²C². Set ``n_sites`` to the secure
-  aggregation threshold t (the fewest sites whose sum can be unmasked): if more than t
-  sites survive the sum is over-noised, which is safe; if n were the full roster and sites
-  dropped out, the sum would be under-noised. Distributed noise protects a site against
-  the hub and outsiders; a coalition of k sites that pools its own shares removes them,
-  leaving (t - k) / t of the variance against that coalition.
-
-Secure aggregation's fixed-point quantisation rounds each noised update before summing;
-that rounding (at most half a quantum per element) is not part of the accounting here
-(Kairouz et al. 2021, the distributed discrete Gaussian, treat it exactly).
+Any sum of t or more shares carries variance >= σ²C²4^F, the rest of the noise of surviving
+sites being independent of the private data (post-processing); ε is that of the DDG
+(:mod:`accord.privacy._ddg_accounting`). In clear, t = 1: each update carries all the noise
+and is itself a discrete Gaussian release (local DP). A coalition of k sites that pools its
+own shares removes them, leaving (t − k) / t of the variance against that coalition.
+Secure aggregation's wrap-around modulo 2^64 and the hub's float decoding are functions of
+the integer sum alone: post-processing, at no privacy cost.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from fractions import Fraction
 
 import numpy as np
-import numpy.typing as npt
 
-from accord.core import AggregationError, Arrays
-from accord.privacy._checks import _check_count, _check_positive
+from accord.core import AggregationError, Arrays, ConfigError, PrivacyError, PrivacySpec
+from accord.privacy._checks import _check_positive
+from accord.privacy._ddg_accounting import (
+    MAX_DIMENSION,
+    DDGSetting,
+    ddg_epsilon,
+    ddg_noise_for_epsilon,
+)
+from accord.privacy._discrete_gaussian import randomised_round, sample_discrete_gaussian
 
-__all__ = ["clip_update", "noise_aggregate", "site_noise_share"]
+__all__ = ["clip_update", "dpfedavg_epsilon", "dpfedavg_noise", "noise_update_ddg"]
+
+_EXACT = 2**53  # |k| below this: k·2^−F is an exact float64
 
 
 def _global_norm(arrays: Mapping[str, np.ndarray]) -> float:
@@ -67,42 +69,93 @@ def clip_update(arrays: Mapping[str, np.ndarray], clip_norm: float) -> tuple[Arr
     return clipped, scale
 
 
-def noise_aggregate(
-    summed: Mapping[str, np.ndarray],
-    clip_norm: float,
-    noise_multiplier: float,
-    rng: np.random.Generator,
+def dpfedavg_setting(
+    privacy: PrivacySpec, parties: int = 1, dim: int = MAX_DIMENSION
+) -> DDGSetting:
+    """The DDG setting of a study's DP-FedAvg: F its secure aggregation fraction bits, C its
+    clip norm; ``parties`` the threshold t, ``dim`` d (planning: the :data:`MAX_DIMENSION`
+    bound, which sites enforce)."""
+    return DDGSetting(parties, dim, privacy.secagg_fraction_bits, privacy.clip_norm)
+
+
+def dpfedavg_noise(
+    privacy: PrivacySpec, rounds: int, parties: int = 1, dim: int = MAX_DIMENSION
+) -> float:
+    """σ (units of C) of DP-FedAvg: ``privacy.noise_multiplier`` when given, else the smallest
+    σ whose DDG ε over ``rounds`` reaches ``privacy.epsilon`` at ``privacy.delta``."""
+    if privacy.noise_multiplier is not None:
+        return privacy.noise_multiplier
+    if privacy.epsilon is None:
+        raise ConfigError(
+            "privacy.dp = 'dpfedavg' needs privacy.epsilon or privacy.noise_multiplier"
+        )
+    setting = dpfedavg_setting(privacy, parties, dim)
+    return ddg_noise_for_epsilon(privacy.epsilon, rounds, privacy.delta, setting)
+
+
+def dpfedavg_epsilon(
+    privacy: PrivacySpec, rounds: int, parties: int = 1, dim: int = MAX_DIMENSION
+) -> float:
+    """ε at ``privacy.delta`` of ``rounds`` DDG releases at :func:`dpfedavg_noise`'s σ.
+
+    ``parties`` is the threshold t (the ε grows with t, through τ, by ~0 at F = 40):
+    a plan declares it for the most sites it may have; ``dim`` d, bounded by default.
+    """
+    sigma = dpfedavg_noise(privacy, rounds, parties, dim)
+    return ddg_epsilon(sigma, rounds, privacy.delta, dpfedavg_setting(privacy, parties, dim))
+
+
+def noise_update_ddg(
+    clipped: Mapping[str, np.ndarray], noise_multiplier: float, setting: DDGSetting
 ) -> Arrays:
-    """``summed`` plus N(0, (σ·C)²) noise on every element (arrays taken in sorted-name order).
+    """This site's DDG-noised update: steps 1–4 of the module docstring.
 
-    ``summed`` is the sum of updates each clipped to ``clip_norm``. The noise is drawn in
-    the order of the sorted array names, so the result does not depend on dict order.
+    Parameters
+    ----------
+    clipped:
+        the update, clipped to ``setting.clip_norm`` (:func:`clip_update`), d coordinates
+        in all (``setting.dim``).
+    noise_multiplier:
+        σ, the aggregate noise's standard deviation in units of C.
+    setting:
+        t (``parties``), d, F and C.
+
+    Returns
+    -------
+    Arrays
+        same names and shapes, float64 multiples of 2^−F.
+
+    Raises
+    ------
+    PrivacyError
+        more coordinates than ``setting.dim``, or a noised value too large for an exact
+        float64 at F fraction bits (counts only, never values).
     """
-    std = _check_positive(noise_multiplier, "noise_multiplier") * _check_positive(
-        clip_norm, "clip_norm"
-    )
-    noisy: Arrays = {}
-    for name in sorted(summed):
-        value = np.asarray(summed[name], dtype=np.float64)
-        noisy[name] = value + rng.normal(0.0, std, size=value.shape)
-    return {name: noisy[name] for name in summed}
-
-
-def site_noise_share(
-    shape: tuple[int, ...],
-    clip_norm: float,
-    noise_multiplier: float,
-    n_sites: int,
-    rng: np.random.Generator,
-) -> npt.NDArray[np.float64]:
-    """One site's share of distributed noise: N(0, (σ·C)² / n) per element.
-
-    The sum of ``n_sites`` independent shares is N(0, (σ·C)²), the noise
-    :func:`noise_aggregate` would add centrally. Each site draws from its own secret,
-    fresh ``rng``; ``n_sites`` should be the secure aggregation threshold (module docstring).
-    """
-    std = _check_positive(noise_multiplier, "noise_multiplier") * _check_positive(
-        clip_norm, "clip_norm"
-    )
-    n = _check_count(n_sites, "n_sites")
-    return rng.normal(0.0, std / np.sqrt(n), size=shape)
+    names = sorted(clipped)
+    flat = np.concatenate([np.asarray(clipped[k], np.float64).reshape(-1) for k in names])
+    if flat.size > setting.dim:
+        raise PrivacyError(
+            f"DP-FedAvg update has {flat.size} coordinates; the plan's accounting allows "
+            f"at most {setting.dim}"
+        )
+    bits = setting.fraction_bits
+    rounded, _ = randomised_round(np.ldexp(flat, bits), setting.l2_sensitivity)
+    sigma = Fraction(_check_positive(noise_multiplier, "noise_multiplier"))
+    share = sigma**2 * Fraction(setting.clip_norm) ** 2 * 4**bits / setting.parties
+    noise = sample_discrete_gaussian(share, flat.size)
+    k = [int(r) + z for r, z in zip(rounded.tolist(), noise, strict=True)]
+    too_large = sum(abs(v) >= _EXACT for v in k)
+    if too_large:
+        raise PrivacyError(
+            f"DP-FedAvg: {too_large} of {len(k)} noised values exceed 2^53 quanta; "
+            "lower secagg_fraction_bits"
+        )
+    values = np.ldexp(np.array(k, dtype=np.float64), -bits)
+    out: Arrays = {}
+    start = 0
+    for name in names:
+        shape = np.shape(clipped[name])
+        size = int(np.prod(shape))
+        out[name] = values[start : start + size].reshape(shape)
+        start += size
+    return {name: out[name] for name in clipped}

@@ -88,7 +88,7 @@ class Planner:
             "strategy": study.training.strategy,
             "rounds": study.training.rounds,
             **plan_entry_fields(plan),
-            "dp_epsilon": decimal(plan_epsilon(method, study)),
+            "dp_epsilon": decimal(plan_epsilon(method, study, len(sites))),
             "trained_on": list(trained_on),
             "seed": self.seed,
         }

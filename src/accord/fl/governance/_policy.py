@@ -331,7 +331,7 @@ def _privacy(t: _Task) -> str | None:
                 f"privacy.delta {study.privacy.delta:g} is above 1/(10 n) for dataset "
                 f"{t.dataset.id}; expected a smaller delta"
             )
-        own = Decimal(str(site_epsilon(study, t.cohort_size)))
+        own = Decimal(str(site_epsilon(study, t.cohort_size, len(t.plan.sites))))
         if own > declared * Decimal("1.000001"):
             return (
                 f"plan {t.plan.id} declares epsilon {declared}, but its study spends "

@@ -178,12 +178,15 @@ def handle_train(task: Task, ctx: SiteContext) -> Reply:
     weight = float(train.n) if cfg.get("weighting") == "samples" else 1.0
     if privacy.dp == "dpfedavg":
         plan = TaskConfig.of(task)
-        # Each share is sized so that the fewest sites whose sum can be unmasked (the secure
-        # round's threshold t) already carry the plan's noise; a larger sum is over-noised,
-        # which is safe. In clear the hub sees this update alone: it carries all the noise.
-        shares = plan.secagg.threshold if plan.secagg is not None else 1
+        # Each discrete Gaussian share is sized so that the fewest sites whose sum can be
+        # unmasked (the secure round's threshold t) already carry the plan's noise; a larger
+        # sum is over-noised, which is safe. In clear the hub sees this update alone: it
+        # carries all the noise (local DP). Rounding happens at the secure sum's precision.
+        secure = plan.secagg
+        threshold = secure.threshold if secure is not None else None
+        bits = secure.fraction_bits if secure is not None else privacy.secagg_fraction_bits
         update, dp_metrics = privatise_update(
-            update, privacy, shares, task.round, plan.rounds or 1, seed
+            update, privacy, threshold, bits, task.round, plan.rounds or 1
         )
         metrics |= dp_metrics
         weight = 1.0  # DP-FedAvg: every site counts once, its clipped update is the unit

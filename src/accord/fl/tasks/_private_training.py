@@ -7,14 +7,17 @@ reports the ε spent so far by two accountants (Opacus RDP, dp-accounting RDP), 
 ledger records per site, dataset and round.
 
 ``dpfedavg``: the site clips its whole update to ``clip_norm`` (weight 1: each site counts
-once) and adds its share σC/√t of Gaussian noise, t the secure round's threshold, so that
-the sum the hub learns — masked by secure aggregation — carries at least N(0, σ²C²) noise
-whenever it can be unmasked at all (t or more sites): the central DP-FedAvg guarantee
-without trusting the hub with the noise, and without too little noise when sites drop
-out. Without secure aggregation the hub sees each update, so each carries all of σC.
+once), rounds it to integers at secure aggregation's 2^F and adds its share of distributed
+discrete Gaussian noise, variance σ²C²4^F / t, t the secure round's threshold, so that the
+sum the hub learns — masked by secure aggregation — carries at least σ²C²4^F whenever it
+can be unmasked at all (t or more sites): the central DP-FedAvg guarantee without trusting
+the hub with the noise, and without too little noise when sites drop out. Without secure
+aggregation the hub sees each update, so each carries all of it (t = 1, local DP). See
+:mod:`accord.privacy._dpfedavg`.
 
-Noise seeds come from the operating system's CSPRNG, never from the study seed (which is
-public in results.json and the ledger): DP runs are therefore not bit-for-bit repeatable.
+DP-SGD's noise seeds, and DP-FedAvg's noise itself, come from the operating system's CSPRNG,
+never from the study seed (which is public in results.json and the ledger): DP runs are
+therefore not bit-for-bit repeatable.
 """
 
 from __future__ import annotations
@@ -26,14 +29,19 @@ from typing import Literal
 import numpy as np
 from torch import nn
 
-from accord.core import Arrays, ConfigError, PrivacySpec
+from accord.core import Arrays, ConfigError, PrivacyError, PrivacySpec
 from accord.models import LocalTrainingConfig
 from accord.privacy import (
+    DP_ACCOUNTING_RDP,
+    MAX_DIMENSION,
+    DDGSetting,
     clip_update,
+    ddg_epsilon,
+    dpfedavg_noise,
     dpsgd_epsilon,
     gaussian_mechanism_epsilon,
     noise_for_epsilon,
-    site_noise_share,
+    noise_update_ddg,
     train_dpsgd,
 )
 from accord.survival.losses import cox_partial_likelihood_loss
@@ -88,19 +96,41 @@ def train_private(
 
 
 def privatise_update(
-    delta: Arrays, privacy: PrivacySpec, shares: int, rnd: int, rounds: int, seed: int
+    delta: Arrays,
+    privacy: PrivacySpec,
+    threshold: int | None,
+    fraction_bits: int,
+    rnd: int,
+    rounds: int,
 ) -> tuple[Arrays, dict[str, float | None]]:
-    """DP-FedAvg at the site: clip the update, add this site's share of the noise
-    (variance σ²C²/``shares``; ``shares`` = the secure round's threshold, 1 in clear)."""
-    if privacy.noise_multiplier is None:
-        raise ConfigError("privacy.dp = 'dpfedavg' needs privacy.noise_multiplier")
+    """DP-FedAvg at the site: clip the update, round it at 2^``fraction_bits``, add this
+    site's discrete Gaussian share (variance σ²C²4^F / t, t the secure round's
+    ``threshold``; None in clear: t = 1, local DP).
+
+    σ is the study's ``noise_multiplier``, else the smallest reaching its ε over ``rounds``
+    for this threshold and update size. Metrics: the σ, ε after round ``rnd`` by the DDG
+    accountant (``epsilon_ddg_zcdp``) and, for reference, the continuous Gaussian's
+    (``epsilon_gaussian_rdp``, never larger), δ, ``dp_threshold`` t and ``dp_local``
+    (1: no secure aggregation, each update carries all the noise; 0: distributed).
+    ``dim`` above :data:`~accord.privacy.MAX_DIMENSION` is refused (the plan's bound).
+    """
+    shares = 1 if threshold is None else threshold
+    dim = sum(int(np.size(v)) for v in delta.values())
+    if dim > MAX_DIMENSION:
+        raise PrivacyError(
+            f"DP-FedAvg update has {dim} coordinates; plans account for at most {MAX_DIMENSION}"
+        )
+    setting = DDGSetting(shares, dim, fraction_bits, privacy.clip_norm)
+    sigma = dpfedavg_noise(privacy, rounds, shares, dim)
     clipped, _ = clip_update(delta, privacy.clip_norm)
-    rng = np.random.default_rng(secrets.randbits(128))  # secret, never the study seed
-    noisy = {
-        k: v + site_noise_share(v.shape, privacy.clip_norm, privacy.noise_multiplier, shares, rng)
-        for k, v in clipped.items()
+    noisy = noise_update_ddg(clipped, sigma, setting)
+    continuous = gaussian_mechanism_epsilon(sigma, rnd + 1, privacy.delta)
+    metrics: dict[str, float | None] = {
+        "noise_multiplier": sigma,
+        "epsilon_ddg_zcdp": ddg_epsilon(sigma, rnd + 1, privacy.delta, setting),
+        "epsilon_gaussian_rdp": continuous[DP_ACCOUNTING_RDP].epsilon,  # same orders
+        "delta": privacy.delta,
+        "dp_threshold": float(shares),
+        "dp_local": 1.0 if threshold is None else 0.0,
     }
-    spent = gaussian_mechanism_epsilon(privacy.noise_multiplier, rnd + 1, privacy.delta)
-    metrics: dict[str, float | None] = {f"epsilon_{n}": s.epsilon for n, s in spent.items()}
-    metrics["delta"] = privacy.delta
     return noisy, metrics
