@@ -312,6 +312,7 @@ FACES: dict[str, list[str]] = {
         "LocalTrainingConfig",
         "LocalTrainingResult",
         "MLPCox",
+        "batch_loss",
         "build_model",
         "extract_features",
         "get_arrays",

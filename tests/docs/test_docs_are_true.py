@@ -6,7 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from accord.core import PrivacySpec
+from accord.core import DEFAULT_TIME_BINS_DAYS, ModelSpec, PrivacySpec
 from accord.core._config import parse_study
 from accord.net import DEFAULT_LIMITS
 from accord.services import read_hub_config, read_member_config, read_service_config
@@ -59,6 +59,8 @@ def test_every_test_the_privacy_threat_model_cites_exists() -> None:
     defaults = PrivacySpec()
     assert privacy.secagg_clip == defaults.secagg_clip  # the doc shows the defaults
     assert privacy.secagg_fraction_bits == defaults.secagg_fraction_bits
+    model = ModelSpec.model_validate(tomllib.loads(block.group(1))["model"])
+    assert model.time_bins_days == DEFAULT_TIME_BINS_DAYS  # DP-SGD's loss, default cuts
 
 
 def test_the_deployment_guide_lists_the_hubs_default_limits(tmp_path: Path) -> None:

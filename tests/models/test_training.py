@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from accord.core import AggregationError, ModelSpec
+from accord.core import AggregationError, ConfigError, ModelSpec
 from accord.models import (
     LinearCox,
     LocalTrainingConfig,
@@ -93,3 +93,47 @@ def test_set_arrays_checks_names_and_shapes() -> None:
     bad = {**arrays, "head.weight": np.zeros((1, 5))}
     with pytest.raises(AggregationError, match="shape"):
         set_arrays(model, bad)
+
+
+@pytest.mark.parametrize("kind", ["linear_cox", "mlp_cox"])
+def test_a_logistic_hazard_model_keeps_the_risk_names_and_adds_a_baseline(kind: str) -> None:
+    cox = build_model(ModelSpec(kind=kind), 3, seed=4)  # type: ignore[arg-type]
+    spec = ModelSpec(kind=kind, loss="logistic_hazard", time_bins_days=(90.0, 365.0, 730.0))  # type: ignore[arg-type]
+    model, again = build_model(spec, 3, seed=4), build_model(spec, 3, seed=4)
+    arrays, cox_arrays = get_arrays(model), get_arrays(cox)
+    assert set(arrays) == set(cox_arrays) | {"hazard.weight", "hazard.bias"}
+    for name, value in cox_arrays.items():  # the risk score starts where the Cox model does
+        np.testing.assert_array_equal(arrays[name], value)
+    for name, value in get_arrays(again).items():  # deterministic, data-free baseline
+        np.testing.assert_array_equal(arrays[name], value)
+    assert np.all(arrays["hazard.weight"] == 0) and not model.hazard.weight.requires_grad  # type: ignore[union-attr]
+    # a constant yearly hazard of 0.1: the wider the interval, the larger its logit
+    assert np.all(np.diff(arrays["hazard.bias"][[0, 2]]) > 0)
+    x = torch.as_tensor(np.random.default_rng(0).normal(size=(5, 3)))
+    risk = model(x)
+    assert risk.shape == (5,)
+    torch.testing.assert_close(
+        model.interval_logits(x), risk[:, None] + torch.as_tensor(arrays["hazard.bias"])
+    )
+
+
+def test_local_training_with_the_logistic_hazard_loss_learns_the_baseline_and_risk() -> None:
+    x, t, e = _cohort()
+    bins = (90.0, 180.0, 365.0, 730.0)
+    model = build_model(ModelSpec(loss="logistic_hazard", time_bins_days=bins), 3, seed=0)
+    start = get_arrays(model)
+    config = LocalTrainingConfig(150, 16, 0.1, loss="logistic_hazard", time_bins_days=bins, l2=0.1)
+    result = train_local(model, x, t, e, config, seed=3)
+    end = get_arrays(model)
+    assert np.isfinite(result.mean_loss)
+    assert not np.allclose(end["hazard.bias"], start["hazard.bias"])
+    assert np.all(end["hazard.weight"] == 0)
+    coef = end["linear.weight"].ravel()
+    assert coef[0] > 0.3 and coef[1] < -0.1  # the true effects' signs (1.0, -0.5)
+
+
+def test_the_logistic_hazard_loss_needs_a_model_with_a_baseline() -> None:
+    x, t, e = _cohort(20)
+    config = LocalTrainingConfig(2, 8, 0.1, loss="logistic_hazard", time_bins_days=(90.0,))
+    with pytest.raises(ConfigError, match="model has no interval baseline"):
+        train_local(LinearCox(3), x, t, e, config, seed=0)

@@ -1,8 +1,8 @@
-"""DP-SGD with Opacus on float64 Cox models: it learns, it is reproducible, it clips."""
+"""DP-SGD with Opacus on float64 survival models trained with the logistic-hazard loss:
+it learns, it is reproducible, it clips."""
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,10 +21,25 @@ from accord.privacy import (
     train_dpsgd,
 )
 from accord.survival import harrell_c
-from accord.survival.losses import cox_partial_likelihood_loss
+from accord.survival.losses import logistic_hazard_loss
 
-cox_sum = functools.partial(cox_partial_likelihood_loss, reduction="sum", ties="breslow")
 BETA = np.array([0.8, 0.15, -0.5])
+CUTS = (60.0, 120.0, 240.0, 480.0, 900.0)  # days; the cohort's follow-up ends by 900
+
+
+def hazard_sum(
+    module: nn.Module, x: torch.Tensor, time_days: torch.Tensor, event: torch.Tensor
+) -> torch.Tensor:
+    logits = module.interval_logits(x)  # type: ignore[operator]
+    return logistic_hazard_loss(logits, time_days, event, torch.tensor(CUTS), reduction="sum")
+
+
+def linear(p: int = 3) -> LinearCox:
+    return LinearCox(p, CUTS)
+
+
+def mlp(hidden: tuple[int, ...], dropout: float = 0.0) -> MLPCox:
+    return MLPCox(3, hidden, dropout, CUTS)
 
 
 @dataclass(frozen=True)
@@ -51,10 +66,10 @@ def cohort() -> Cohort:
 
 def full_loss(module: nn.Module, c: Cohort) -> float:
     with torch.no_grad():
-        risk = module(torch.as_tensor(c.x))
-    return float(
-        cox_partial_likelihood_loss(risk, torch.as_tensor(c.time_days), torch.as_tensor(c.event))
-    )
+        total = hazard_sum(
+            module, torch.as_tensor(c.x), torch.as_tensor(c.time_days), torch.as_tensor(c.event)
+        )
+    return float(total) / len(c.x)
 
 
 def train(module: nn.Module, c: Cohort, **overrides: float) -> DPTrainingResult:
@@ -64,39 +79,39 @@ def train(module: nn.Module, c: Cohort, **overrides: float) -> DPTrainingResult:
         "lr": 0.2,
         "max_grad_norm": 1.0,
         "noise_multiplier": 1.0,
-        "delta": 1e-3,
+        "delta": 2.5e-4,
         "seed": 0,
     } | overrides
-    return train_dpsgd(module, c.x, c.time_days, c.event, loss_fn=cox_sum, **settings)  # type: ignore[arg-type]
+    return train_dpsgd(module, c.x, c.time_days, c.event, loss_fn=hazard_sum, **settings)  # type: ignore[arg-type]
 
 
 def weights(module: nn.Module) -> list[np.ndarray]:
     return [p.detach().numpy().copy() for p in module.parameters()]
 
 
-def test_linear_cox_learns_under_epsilon_8(cohort: Cohort) -> None:
-    sigma = noise_for_epsilon(8.0, 1e-3, 40 / 400, 200)
-    model = LinearCox(3)
+def test_linear_model_learns_the_logistic_hazard_under_epsilon_8(cohort: Cohort) -> None:
+    sigma = noise_for_epsilon(8.0, 2.5e-4, 40 / 400, 200)
+    model = linear()
     before = full_loss(model, cohort)
-    result = train(model, cohort, noise_multiplier=sigma)
+    result = train(model, cohort, noise_multiplier=sigma, delta=2.5e-4)
     assert full_loss(model, cohort) < before - 0.1
     with torch.no_grad():
         risk = model(torch.as_tensor(cohort.x)).numpy()
     assert harrell_c(cohort.time_days, cohort.event, risk) > 0.65
     coef = model.linear.weight.detach().numpy().ravel()
     assert coef[0] > 0 > coef[2]  # the strong effects have the right signs
-    assert result.steps == 200 and np.isfinite(result.mean_loss)
+    assert result.steps == 200
     assert set(result.spent) == {OPACUS_RDP, DP_ACCOUNTING_RDP}
-    assert 7.9 <= result.spent[OPACUS_RDP].epsilon <= 8.0
-    assert result.spent[DP_ACCOUNTING_RDP].epsilon == pytest.approx(8.0, rel=0.03)
-    assert all(s.delta == 1e-3 for s in result.spent.values())
+    recorded = max(s.epsilon for s in result.spent.values())
+    assert 0.99 * 8.0 <= recorded <= 8.0  # σ was searched on the larger of the two
+    assert all(s.delta == 2.5e-4 for s in result.spent.values())
 
 
 def test_same_seed_same_model_and_other_seed_other_model(cohort: Cohort) -> None:
-    initial = {k: v.clone() for k, v in MLPCox(3, (8,)).state_dict().items()}
+    initial = {k: v.clone() for k, v in mlp((8,)).state_dict().items()}
     runs = []
     for seed in (3, 3, 4):
-        model = MLPCox(3, (8,), dropout=0.1)  # dropout draws from the seeded stream too
+        model = mlp((8,), dropout=0.1)  # dropout draws from the seeded stream too
         model.load_state_dict(initial)
         result = train(model, cohort, steps=30, seed=seed)
         runs.append((model.state_dict(), result))
@@ -107,8 +122,8 @@ def test_same_seed_same_model_and_other_seed_other_model(cohort: Cohort) -> None
 
 
 def test_more_noise_reports_less_epsilon(cohort: Cohort) -> None:
-    quiet = train(LinearCox(3), cohort, steps=20, noise_multiplier=0.8)
-    noisy = train(LinearCox(3), cohort, steps=20, noise_multiplier=2.0)
+    quiet = train(linear(), cohort, steps=20, noise_multiplier=0.8)
+    noisy = train(linear(), cohort, steps=20, noise_multiplier=2.0)
     for name in (OPACUS_RDP, DP_ACCOUNTING_RDP):
         assert noisy.spent[name].epsilon < quiet.spent[name].epsilon
 
@@ -116,7 +131,8 @@ def test_more_noise_reports_less_epsilon(cohort: Cohort) -> None:
 @pytest.mark.filterwarnings("ignore:Optimal order is the smallest alpha:UserWarning")  # σ ≈ 0
 def test_one_full_batch_step_is_the_clipped_per_row_gradient(cohort: Cohort) -> None:
     # q = 1 and negligible noise: the step is lr · Σ_j clip(g_j) / n, so ‖Δθ‖ <= lr · C.
-    model = LinearCox(3)
+    model = linear()
+    start = weights(model)
     train(
         model,
         cohort,
@@ -126,9 +142,12 @@ def test_one_full_batch_step_is_the_clipped_per_row_gradient(cohort: Cohort) -> 
         max_grad_norm=0.01,
         delta=1e-4,
     )
-    assert np.linalg.norm(weights(model)[0]) <= 0.2 * 0.01 * (1 + 1e-6)
+    moved = [a - b for a, b in zip(weights(model), start, strict=True)]
+    assert np.sqrt(sum((m**2).sum() for m in moved)) <= 0.2 * 0.01 * (1 + 1e-6)
+    assert np.any(moved[0] != 0) and np.any(moved[2] != 0)  # risk and baseline both train
+    assert np.all(moved[1] == 0)  # the baseline's frozen weight stays zero
     # with a clipping norm no row reaches, it is exactly plain SGD on the summed loss / n
-    private, plain = LinearCox(3), LinearCox(3)
+    private, plain = linear(), linear()
     train(
         private,
         cohort,
@@ -138,18 +157,22 @@ def test_one_full_batch_step_is_the_clipped_per_row_gradient(cohort: Cohort) -> 
         max_grad_norm=1e6,
         delta=1e-4,
     )
-    loss = cox_sum(
-        plain(torch.as_tensor(cohort.x)),
+    loss = hazard_sum(
+        plain,
+        torch.as_tensor(cohort.x),
         torch.as_tensor(cohort.time_days),
         torch.as_tensor(cohort.event),
     )
     loss.backward()  # type: ignore[no-untyped-call]
+    assert plain.hazard is not None and plain.hazard.bias.grad is not None
     expected = -0.2 * plain.linear.weight.grad.numpy() / 400  # type: ignore[union-attr]
     np.testing.assert_allclose(weights(private)[0], expected, atol=1e-6)
+    expected_bias = start[2] - 0.2 * plain.hazard.bias.grad.numpy() / 400
+    np.testing.assert_allclose(weights(private)[2], expected_bias, atol=1e-6)
 
 
 def test_float64_model_stays_float64_and_comes_back_clean(cohort: Cohort) -> None:
-    model = MLPCox(3, (4, 4))
+    model = mlp((4, 4))
     state = torch.random.get_rng_state()
     train(model, cohort, steps=5)
     assert torch.equal(torch.random.get_rng_state(), state)  # the caller's RNG is untouched
@@ -157,8 +180,9 @@ def test_float64_model_stays_float64_and_comes_back_clean(cohort: Cohort) -> Non
     assert all(not hasattr(p, "grad_sample") and p.grad is None for p in model.parameters())
     assert not model.training
     assert all(not m._forward_hooks and not m._backward_hooks for m in model.modules())
-    plain = cox_sum(
-        model(torch.as_tensor(cohort.x)),
+    plain = hazard_sum(
+        model,
+        torch.as_tensor(cohort.x),
         torch.as_tensor(cohort.time_days),
         torch.as_tensor(cohort.event),
     )
@@ -167,8 +191,8 @@ def test_float64_model_stays_float64_and_comes_back_clean(cohort: Cohort) -> Non
 
 def test_empty_poisson_batches_only_add_noise() -> None:
     small = make_cohort(20, seed=1)
-    model = LinearCox(3)
-    result = train(model, small, steps=40, batch_size=1, delta=1e-2)
+    model = linear()
+    result = train(model, small, steps=40, batch_size=1, delta=1e-3)
     assert result.steps == 40
     assert all(np.isfinite(w).all() for w in weights(model))
 
@@ -188,27 +212,29 @@ class _WithBatchNorm(nn.Module):
     ("model", "overrides", "message"),
     [
         (_WithBatchNorm(), {}, "layers Opacus cannot train privately"),
-        (LinearCox(3), {"delta": 0.01}, r"delta is 0.01; expected below 1/n = 0.0025"),
-        (LinearCox(3), {"batch_size": 401}, "batch_size is 401; expected at most the 400 rows"),
-        (LinearCox(3), {"noise_multiplier": 0.0}, "noise_multiplier is 0.0"),
-        (LinearCox(3), {"lr": -1.0}, "lr is -1.0"),
-        (LinearCox(3), {"seed": -1}, "seed is -1; expected a whole number >= 0"),
+        (linear(), {"delta": 3e-4}, r"delta is 0.0003; expected at most 1/\(10·n\) = 0.00025"),
+        (linear(), {"batch_size": 401}, "batch_size is 401; expected at most the 400 rows"),
+        (linear(), {"noise_multiplier": 0.0}, "noise_multiplier is 0.0"),
+        (linear(), {"lr": -1.0}, "lr is -1.0"),
+        (linear(), {"seed": -1}, "seed is -1; expected a whole number >= 0"),
     ],
 )
 def test_invalid_settings_are_config_errors(
     cohort: Cohort, model: nn.Module, overrides: dict[str, float], message: str
 ) -> None:
     with pytest.raises(ConfigError, match=message):
-        train(model, cohort, steps=2, **overrides)
+        train(model, cohort, steps=2, **({"delta": 1e-4} | overrides))
 
 
 def test_a_loss_that_is_not_a_scalar_is_refused(cohort: Cohort) -> None:
-    def per_row(risk: torch.Tensor, time_days: torch.Tensor, event: torch.Tensor) -> torch.Tensor:
-        return risk * event
+    def per_row(
+        module: nn.Module, x: torch.Tensor, time_days: torch.Tensor, event: torch.Tensor
+    ) -> torch.Tensor:
+        return module(x) * event
 
     with pytest.raises(ConfigError, match="expected a scalar"):
         train_dpsgd(
-            LinearCox(3),
+            linear(),
             cohort.x,
             cohort.time_days,
             cohort.event,
@@ -218,6 +244,6 @@ def test_a_loss_that_is_not_a_scalar_is_refused(cohort: Cohort) -> None:
             lr=0.1,
             max_grad_norm=1.0,
             noise_multiplier=1.0,
-            delta=1e-3,
+            delta=1e-4,
             seed=0,
         )

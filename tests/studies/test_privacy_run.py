@@ -14,11 +14,18 @@ from tests.conftest import synthetic_cohort, write_study
 
 
 def _study(folder: Path, **privacy: object) -> StudySpec:
+    """The fedavg test study with ``privacy``; DP-SGD trains the logistic-hazard loss."""
     study = load_study(write_study(folder, "fedavg", rounds=2))
     training = study.training.model_copy(update={"local_steps": 10, "batch_size": 16})
-    return study.model_copy(
-        update={"training": training, "privacy": study.privacy.model_copy(update=privacy)}
-    )
+    model = study.model
+    if privacy.get("dp") == "dpsgd":
+        model = model.model_copy(update={"loss": "logistic_hazard"})
+    update = {
+        "training": training,
+        "model": model,
+        "privacy": study.privacy.model_copy(update=privacy),
+    }
+    return StudySpec.model_validate(study.model_copy(update=update).model_dump())
 
 
 @pytest.fixture
@@ -46,6 +53,11 @@ def test_dpsgd_records_epsilon_per_site_and_round(data: Path, tmp_path: Path) ->
         Entry.parse(e.entry).payload for e in run.audit.ledger.store.find(kind="plan.submitted")
     ]
     assert plans[-1]["dp_epsilon"] == "8.000000"
+    for local in run.local_baselines():  # trained through handle_train: DP-SGD too
+        assert not local.error and local.mean_site_cindex is not None
+        (figures,) = local.per_site.values()
+        assert 0 < float(figures["epsilon_opacus_rdp"] or 0) <= 8.0
+        assert "train_loss" not in figures
     run.audit.close()
     trained = [
         e
@@ -56,17 +68,26 @@ def test_dpsgd_records_epsilon_per_site_and_round(data: Path, tmp_path: Path) ->
     for entry in trained:
         eps = {k: float(v) for k, v in entry.payload["privacy"].items() if k.startswith("epsilon")}
         assert set(eps) == {"epsilon_opacus_rdp", "epsilon_dp_accounting_rdp"}
-        assert all(0 < v <= 8.0 * 1.05 for v in eps.values())
+        assert all(0 < v <= 8.0 for v in eps.values())  # σ from the more conservative
+        assert "train_loss" not in str(entry.payload)  # a non-private release: not sent
         assert entry.payload["dataset"].endswith(".synthetic")
 
 
 def test_a_site_budget_stops_the_plan_that_would_exceed_it(data: Path, tmp_path: Path) -> None:
-    study = _study(data, dp="dpsgd", epsilon=6.0, delta=1e-3, secure_aggregation="off")
+    """Each plan is charged the larger of its declared and recorded ε; the site's
+    preprocessing statistics and metrics leave only because its policy allows them; the
+    audit shows each charge and the budget left."""
+    from typer.testing import CliRunner
+
+    from accord.cli import app
+
+    study = _study(data, dp="dpsgd", epsilon=6.0, delta=1e-4, secure_aggregation="off")
     init_workspace(tmp_path / "ws", study, data)
     site_toml = tmp_path / "ws" / "sites" / "hospital_0" / "site.toml"
-    site_toml.write_text(
-        site_toml.read_text() + '\n[policy.epsilon-budget]\n"hospital_0.synthetic" = "10"\n'
+    text = site_toml.read_text().replace(
+        "[policy]\n", '[policy]\nallow-non-dp = ["preprocessing", "metrics"]\n', 1
     )
+    site_toml.write_text(text + '\n[policy.epsilon-budget]\n"hospital_0.synthetic" = "10"\n')
     run, _ = open_workspace(tmp_path / "ws")
     function = run.register_function(study)
     for site, identity in run.sites.items():
@@ -76,7 +97,8 @@ def test_a_site_budget_stops_the_plan_that_would_exceed_it(data: Path, tmp_path:
     first = Simulation.prepare(study, data, 0, audit=run).run.federated()
     assert "hospital_0" in first.per_site  # 6 of 10 spent
     second = Simulation.prepare(study, data, 1, audit=run).run.federated()
-    assert "hospital_0" not in second.per_site  # 6 + 6 > 10: refused before training
+    # 6 + 6 > 10: refused before training (it still scores the others' model: metrics)
+    assert set(second.excluded["hospital_0"]) == {"round 0", "round 1"}
     refusals = [
         Entry.parse(e.entry).payload["reason"]
         for e in run.ledger.store.find(kind="task.refused", org="hospital_0")
@@ -85,6 +107,14 @@ def test_a_site_budget_stops_the_plan_that_would_exceed_it(data: Path, tmp_path:
         "privacy budget of dataset hospital_0.synthetic would be exceeded" in str(r)
         for r in refusals
     )
+    ledger = str(tmp_path / "ws" / "ledger.sqlite")
+    run.ledger.close()
+    audit = CliRunner(env={"COLUMNS": "250"}).invoke(
+        app, ["audit", "--dataset", "hospital_0.synthetic", ledger, "--config", str(site_toml)]
+    )
+    assert audit.exit_code == 0, audit.output
+    assert "6.0000" in audit.output  # the plan's charge: its declared ε, the larger
+    assert "over 1 plans" in audit.output and "budget 10, remaining 4.0000" in audit.output
 
 
 def _trained_privacy(ledger_path: Path) -> list[dict[str, float]]:

@@ -1,7 +1,10 @@
 """The local training loop a site runs for one federated round (or for a baseline).
 
-Mini-batch optimisation of the Cox partial likelihood with optional ridge (``l2``),
-FedProx proximal term (``prox_mu``) and SCAFFOLD gradient correction.
+Mini-batch optimisation of the study's loss — the Cox partial likelihood (mean over the
+batch's events) or the logistic-hazard likelihood (mean over its rows, the loss DP-SGD
+trains with, so that a run without DP is an honest comparison) — with optional ridge
+(``l2``, on the risk score's parameters only, not the baseline logits), FedProx proximal
+term (``prox_mu``) and SCAFFOLD gradient correction.
 """
 
 from __future__ import annotations
@@ -14,11 +17,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from accord.core import Arrays
+from accord.core import Arrays, ConfigError
 from accord.models._params import get_arrays
-from accord.survival.losses import cox_partial_likelihood_loss
+from accord.survival.losses import cox_partial_likelihood_loss, logistic_hazard_loss
 
-__all__ = ["LocalTrainingConfig", "LocalTrainingResult", "train_local"]
+__all__ = ["LocalTrainingConfig", "LocalTrainingResult", "batch_loss", "train_local"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class LocalTrainingConfig:
     ties: Literal["breslow", "efron"] = "efron"
     l2: float = 0.0
     prox_mu: float = 0.0
+    loss: Literal["cox", "logistic_hazard"] = "cox"
+    time_bins_days: tuple[float, ...] = ()  # the cut points of the logistic-hazard loss
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ def train_local(
     for _ in range(config.steps):
         idx = torch.as_tensor(next(batches))
         optimiser.zero_grad()
-        loss = cox_partial_likelihood_loss(module(xt[idx]), tt[idx], et[idx], ties=config.ties)
+        loss = batch_loss(module, xt[idx], tt[idx], et[idx], config)
         loss = loss + _penalty(params, start, config)
         loss.backward()  # type: ignore[no-untyped-call]
         if scaffold is not None:
@@ -85,6 +90,29 @@ def train_local(
     module.eval()
     control = _new_control(module, start, scaffold, config) if scaffold is not None else None
     return LocalTrainingResult(config.steps, float(np.mean(losses)), control)
+
+
+def batch_loss(
+    module: nn.Module,
+    x: torch.Tensor,
+    time_days: torch.Tensor,
+    event: torch.Tensor,
+    config: LocalTrainingConfig,
+    reduction: Literal["mean", "sum"] = "mean",
+) -> torch.Tensor:
+    """The study's loss of one batch: Cox (``"mean"``: over events) or logistic hazard
+    (``"mean"``: over rows; ``"sum"``: a sum of per-patient terms, as DP-SGD needs)."""
+    if config.loss == "cox":
+        return cox_partial_likelihood_loss(
+            module(x), time_days, event, ties=config.ties, reduction=reduction
+        )
+    interval_logits = getattr(module, "interval_logits", None)
+    if interval_logits is None or not config.time_bins_days:
+        raise ConfigError(
+            "loss 'logistic_hazard' needs a model with interval baselines and time_bins_days"
+        )
+    cuts = torch.as_tensor(config.time_bins_days, dtype=torch.float64)
+    return logistic_hazard_loss(interval_logits(x), time_days, event, cuts, reduction=reduction)
 
 
 def _optimiser(module: nn.Module, config: LocalTrainingConfig) -> torch.optim.Optimizer:
@@ -98,7 +126,7 @@ def _penalty(
 ) -> torch.Tensor:
     total = torch.zeros((), dtype=torch.float64)
     for name, p in params.items():
-        if config.l2 > 0:
+        if config.l2 > 0 and not name.startswith("hazard."):
             total = total + 0.5 * config.l2 * (p**2).sum()
         if config.prox_mu > 0:
             total = total + 0.5 * config.prox_mu * ((p - start[name]) ** 2).sum()

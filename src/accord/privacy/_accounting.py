@@ -131,10 +131,19 @@ def gaussian_mechanism_epsilon(
     return dpsgd_epsilon(noise_multiplier, sample_rate, rounds, delta)
 
 
-def noise_for_epsilon(target_epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
-    """The smallest σ (to 1 % of ε) whose Opacus-RDP ε after ``steps`` is <= ``target_epsilon``.
+def _conservative_epsilon(sigma: float, q: float, steps: int, delta: float) -> float:
+    return max(
+        _opacus_epsilon(sigma, q, steps, delta), _dp_accounting_epsilon(sigma, q, steps, delta)
+    )
 
-    A binary search (Opacus' ``get_noise_multiplier``); the returned σ gives an ε in
+
+def noise_for_epsilon(target_epsilon: float, delta: float, sample_rate: float, steps: int) -> float:
+    """The smallest σ (to 1 % of ε) whose ε after ``steps`` is <= ``target_epsilon`` by
+    *both* accountants, i.e. as :func:`most_conservative` records it.
+
+    Opacus' ``get_noise_multiplier`` gives a start (its RDP ε in ``[0.99 · target,
+    target]``); where dp-accounting's ε of that σ is larger than the target, σ is raised
+    and bisected on the larger of the two. The returned σ gives a recorded ε in
     ``[0.99 · target, target]``. Raises :class:`ConfigError` when no σ up to 10^6 suffices.
     """
     target = _check_positive(target_epsilon, "target_epsilon")
@@ -142,7 +151,7 @@ def noise_for_epsilon(target_epsilon: float, delta: float, sample_rate: float, s
     q = _check_rate(sample_rate)
     n_steps = _check_count(steps, "steps")
     try:
-        sigma = get_noise_multiplier(
+        start = get_noise_multiplier(
             target_epsilon=target,
             target_delta=d,
             sample_rate=q,
@@ -156,7 +165,29 @@ def noise_for_epsilon(target_epsilon: float, delta: float, sample_rate: float, s
             f"target_epsilon {target} is unreachable with delta {d}, sample_rate {q} and "
             f"{n_steps} steps; expected a larger epsilon or fewer steps"
         ) from exc
-    return float(sigma)
+    return _bisect_conservative(float(start), target, q, n_steps, d)
+
+
+def _bisect_conservative(start: float, target: float, q: float, steps: int, delta: float) -> float:
+    """From Opacus' σ (ε <= target by Opacus), the σ whose larger ε lies in [0.99 t, t]."""
+
+    def eps(sigma: float) -> float:
+        return _conservative_epsilon(sigma, q, steps, delta)
+
+    if eps(start) <= target:
+        return start
+    low, high = start, start * 1.05  # ε(low) > target; find ε(high) <= target
+    while eps(high) > target:
+        low, high = high, high * 1.5
+        if high > 1e6:
+            raise ConfigError(f"target_epsilon {target} needs a noise multiplier above 10^6")
+    while eps(high) < 0.99 * target:
+        middle = 0.5 * (low + high)
+        if eps(middle) > target:
+            low = middle
+        else:
+            high = middle
+    return high
 
 
 def most_conservative(spent: dict[str, PrivacySpent]) -> PrivacySpent:

@@ -1,39 +1,37 @@
 """Patient-level DP-SGD for survival models, with Opacus (Abadi et al. 2016).
 
-Each step draws a Poisson batch (every patient independently with probability
-``q = batch_size / n``), computes one gradient contribution per row with Opacus'
+Mechanism. Each step draws a Poisson batch B (every patient independently with
+probability ``q = batch_size / n``), computes one gradient per row with Opacus'
 per-sample hooks, clips each to L2 norm ``C = max_grad_norm``, sums them, adds
 N(0, σ²C²) noise and divides by the *expected* batch size before the SGD update. The
 reported (ε, δ) is that of ``steps`` Poisson-subsampled Gaussian mechanisms with
-sensitivity C (:func:`accord.privacy._accounting.dpsgd_epsilon`, add-or-remove-one-patient
-adjacency, both accountants).
+sensitivity C (:func:`accord.privacy._accounting.dpsgd_epsilon`, both accountants).
 
-What the guarantee covers for the Cox partial likelihood. The loss is *not* a sum of
-per-patient terms: with the batch as the risk set, ``L_B = Σ_{i∈B, δ_i=1} [log Σ_{j∈B,
-t_j≥t_i} exp η_j − η_i]`` (Breslow shown; Efron's tie correction changes the weights, not
-the argument). Opacus' hooks attribute the gradient to rows through each row's own risk
-score, ``g_j = (∂L_B/∂η_j) ∇_θ η_j = −M_j ∇_θ η_j`` with ``M_j = δ_j − Σ_{i: δ_i=1,
-t_i≤t_j} π_ij`` the batch martingale residual and ``π_ij = exp η_j / Σ_{R_i∩B} exp η``;
-the g_j add up to ∇L_B exactly, and each is clipped to C. Adding or removing patient k
-changes g_k (at most C after clipping) but also every other row's M_j, because k enters
-the risk sets of the earlier events and, if k had an event, its own term weights the rows
-of its risk set. As clipping is a projection (1-Lipschitz), the L2 change of the clipped
-sum is at most ``C + G·(δ_k + H_k)``, with ``G = max_j ‖∇_θ η_j‖`` and
-``H_k = Σ_{i∈B: δ_i=1, t_i≤t_k} π_ik = e^{η_k}·Λ_B(t_k)`` (k's Breslow cumulative hazard
-within the batch). H_k has no data-independent bound in general; for a linear Cox model
-with ‖x‖ ≤ G and ‖β‖ ≤ B, ``π_ik ≤ e^{2BG} / |R_i∩B|`` and ``H_k ≤ e^{2BG}(1 + ln n)``.
-This module charges sensitivity C, i.e. it neglects the cross-row term: the reported ε is
-exact for the per-row mechanism above and *approximate* for Cox, the usual treatment when
-per-sample gradients of a partial likelihood are clipped. For a rigorous bound, bound
-features and coefficients (clip x, project β after each step) and account with the
-effective noise multiplier ``σ·C / (C + G·(1 + e^{2BG}(1 + ln n)))``. Replace-one
-adjacency (remove one patient, add another) doubles the bound.
+What it covers. Unit: one patient (one row). Adjacency: add or remove one patient.
+Sensitivity: the loss must be a sum of per-patient terms, ``L_B(θ) = Σ_{i∈B} ℓ(θ; x_i,
+t_i, δ_i)``, as the discrete-time logistic-hazard loss is
+(:func:`accord.survival.losses.logistic_hazard_loss`: a patient's term reads its own row
+and the study's fixed cut points, nothing else). Then row j's per-sample gradient
+``g_j = ∇ℓ(θ; row j)`` does not depend on who else is in B, so adding or removing patient
+k changes the clipped sum ``Σ_j clip_C(g_j)`` by exactly ``clip_C(g_k)``, of norm at most C.
+Replace-one adjacency (remove one patient, add another) doubles the sensitivity.
 
-Not covered at all: ``mean_loss`` (computed on the private batches without noise; keep it
-on the site or treat it as a separate release), the choice of hyper-parameters on the
-same data, and the noise seed. ``seed`` makes simulations reproducible; in deployment it
-must be secret and fresh (e.g. from :func:`secrets.randbits`) and never leave the site,
-since anyone who knows it can regenerate the noise and subtract it.
+Why the Cox partial likelihood is refused (:func:`accord.core.dp_refusal`). It is *not* a
+sum of per-patient terms: ``L_B = Σ_{i∈B, δ_i=1} [log Σ_{j∈B, t_j≥t_i} exp η_j − η_i]``.
+Opacus attributes ``g_j = −M_j ∇_θ η_j``, with ``M_j`` row j's martingale residual within
+the batch, and patient k enters every ``M_j`` of the rows whose risk sets hold k; adding
+k changes g_k by up to C *and* every other row's gradient, a change of order
+``G·e^{η_k}·Λ_B(t_k)`` (``G = max_j ‖∇η_j‖``, ``Λ_B`` the batch's Breslow cumulative hazard)
+with no data-independent bound. Charging sensitivity C would understate ε, so DP-SGD runs
+only with ``model.loss = "logistic_hazard"`` (and not with MIL models, whose loss is Cox
+over bags, nor with Newton–Raphson, SCAFFOLD or FedProx).
+tests/privacy/test_sensitivity.py measures both.
+
+Not covered at all: the training loss on the private batches (not returned), the choice
+of hyper-parameters on the same data, and the noise seed. ``seed`` makes simulations
+reproducible; in deployment it must be secret and fresh (e.g. from
+:func:`secrets.randbits`) and never leave the site, since anyone who knows it can
+regenerate the noise and subtract it.
 """
 
 from __future__ import annotations
@@ -58,16 +56,17 @@ from accord.privacy._checks import _check_count, _check_delta, _check_positive
 
 __all__ = ["DPTrainingResult", "LossFn", "train_dpsgd"]
 
-LossFn = Callable[[Tensor, Tensor, Tensor], Tensor]
-"""``loss_fn(risk, time_days, event) -> scalar``: the batch loss as a SUM over its rows."""
+LossFn = Callable[[nn.Module, Tensor, Tensor, Tensor], Tensor]
+"""``loss_fn(module, x, time_days, event) -> scalar``: the batch loss as a SUM of
+per-patient terms (each reading only its own row), computed from ``module``'s outputs."""
 
 
 @dataclass(frozen=True)
 class DPTrainingResult:
-    """``mean_loss`` is per row over all batches and is NOT differentially private."""
+    """Steps taken and the (ε, δ) spent, by each accountant. No training loss: computed on
+    the private batches without noise, it would be a release of its own."""
 
     steps: int
-    mean_loss: float
     spent: dict[str, PrivacySpent]
 
 
@@ -126,17 +125,22 @@ def train_dpsgd(
     """Train ``module`` in place with ``steps`` DP-SGD steps (plain SGD update).
 
     Args:
-        module: a float64 risk model, (b, p) -> (b,); no BatchNorm.
+        module: a float64 survival model; no BatchNorm.
         x: (n, p) covariates; time_days: (n,) days; event: (n,) bool or 0/1.
-        loss_fn: the batch loss as a sum over rows (e.g. the Cox partial likelihood with
-            ``reduction="sum"``); called as ``loss_fn(risk, time_days, event)``.
+        loss_fn: the batch loss as a sum of per-patient terms (e.g. the logistic-hazard
+            loss with ``reduction="sum"``), called as ``loss_fn(module, x_b, time_b, event_b)``;
+            only then is the sensitivity C (module docstring).
         batch_size: expected Poisson batch size; the sampling rate is ``batch_size / n``.
         max_grad_norm: C, the per-row clipping norm; noise_multiplier: σ (noise std σC).
-        delta: δ of the reported guarantee, below 1 / n.
+        delta: δ of the reported guarantee, at most 1 / (10 n).
 
     Returns:
-        Steps taken, the (non-private) mean training loss per row, and (ε, δ) by both
-        accountants. See the module docstring for what (ε, δ) covers for Cox models.
+        Steps taken and (ε, δ) by both accountants.
+
+    Raises:
+        ConfigError: invalid settings (δ above 1 / (10 n), a batch larger than the cohort,
+            layers Opacus cannot train, a loss that is not a scalar).
+        DataError: inconsistent shapes or non-finite values (no values in messages).
     """
     n = _check_cohort(x, time_days, event)
     _check_count(steps, "steps")
@@ -144,8 +148,10 @@ def train_dpsgd(
         raise ConfigError(f"batch_size is {batch_size}; expected at most the {n} rows")
     _check_positive(lr, "lr")
     _check_positive(max_grad_norm, "max_grad_norm")
-    if _check_delta(delta) >= 1.0 / n:
-        raise ConfigError(f"delta is {delta}; expected below 1/n = {1.0 / n:.3g}")
+    if _check_delta(delta) > 1.0 / (10 * n):
+        raise ConfigError(
+            f"delta is {delta}; expected at most 1/(10·n) = {1.0 / (10 * n):.3g} for the {n} rows"
+        )
     _check_module(module)
     sample_rate = batch_size / n
     spent = dpsgd_epsilon(noise_multiplier, sample_rate, steps, delta)
@@ -174,35 +180,33 @@ def train_dpsgd(
             # Opacus' hooks see module outputs, not inputs; torch warns that this is so
             warnings.filterwarnings("ignore", message="Full backward hook is firing")
             torch.manual_seed(dropout_seed)
-            mean_loss = _run(wrapped, optimiser, sampler, tensors, loss_fn)
+            _run(module, wrapped, optimiser, sampler, tensors, loss_fn)
     finally:
         wrapped.to_standard_module()  # removes Opacus' hooks and per-sample attributes
         module.zero_grad(set_to_none=True)
         module.eval()
-    return DPTrainingResult(steps, mean_loss, spent)
+    return DPTrainingResult(steps, spent)
 
 
 def _run(
+    module: nn.Module,
     wrapped: nn.Module,
     optimiser: torch.optim.Optimizer,
     sampler: UniformWithReplacementSampler,
     tensors: tuple[Tensor, Tensor, Tensor],
     loss_fn: LossFn,
-) -> float:
-    """The DP-SGD loop; returns the mean loss per sampled row (0.0 if no row was drawn)."""
+) -> None:
+    """The DP-SGD loop. ``loss_fn`` calls ``module`` (or its methods, such as
+    ``interval_logits``): Opacus' hooks sit on its layers, so every call is recorded."""
     x, time_days, event = tensors
     wrapped.train()
-    total, rows = 0.0, 0
     for indices in sampler:  # possibly empty: the step then adds noise only
         index = torch.as_tensor(indices, dtype=torch.long)
         optimiser.zero_grad()
-        loss = loss_fn(wrapped(x[index]), time_days[index], event[index])
+        loss = loss_fn(module, x[index], time_days[index], event[index])
         if loss.ndim != 0:
             raise ConfigError(
                 f"loss_fn returned shape {tuple(loss.shape)}; expected a scalar (sum over rows)"
             )
         loss.backward()  # type: ignore[no-untyped-call]
         optimiser.step()
-        total += float(loss.detach())
-        rows += len(indices)
-    return total / rows if rows else 0.0

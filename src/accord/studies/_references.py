@@ -36,7 +36,12 @@ class SimulationReferences:
     feature_cache: Path | None = None
 
     def pooled(self, study: StudySpec | None = None) -> MethodResult:
-        """Reference: the same model trained on all training rows pooled in one place."""
+        """Reference: the same model trained on all training rows pooled in one place.
+
+        It trains through the sites' own handler, so with the study's loss (the
+        logistic-hazard loss where ``model.loss`` says so) and, for a DP-SGD study, with
+        DP-SGD on the pooled rows (σ for their number): a simulation-only figure; the pooled
+        virtual site is no member, so its ε is no site's spend."""
         study = study or self.run.study
         plan_seq = self.run.begin_plan("pooled", study, ["pooled"])
         state = self._alone({"pooled": self.cohort.pooled()}, study, "pooled")

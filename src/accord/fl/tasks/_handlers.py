@@ -151,6 +151,8 @@ def handle_train(task: Task, ctx: SiteContext) -> Reply:
         ties=ctx.study.model.ties,
         l2=float(cfg.get("l2", 0.0)),
         prox_mu=float(cfg.get("prox_mu", 0.0)),
+        loss=ctx.study.model.loss,
+        time_bins_days=ctx.study.model.time_bins_days,
     )
     scaffold = _scaffold_pair(ctx, arrays, params) if cfg.get("scaffold") else None
     privacy = plan_privacy(task, ctx)
@@ -163,9 +165,9 @@ def handle_train(task: Task, ctx: SiteContext) -> Reply:
     elif privacy.dp == "dpsgd":
         if scaffold is not None or config.prox_mu > 0:
             raise ConfigError("DP-SGD runs with FedAvg-type strategies (no SCAFFOLD/FedProx yet)")
-        rounds = TaskConfig.of(task).rounds or 1
-        _, metrics = train_private(
-            model, x, train.time_days, train.event, config, privacy, rounds, task.round, seed
+        # steps, batch size and rounds (hence σ) from the site's own study, not the task
+        metrics = train_private(
+            model, x, train.time_days, train.event, ctx.study, privacy, task.round
         )
         control = None
     else:

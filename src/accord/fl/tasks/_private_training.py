@@ -1,10 +1,14 @@
 """Differential privacy at a site: patient-level DP-SGD, or site-level DP-FedAvg clipping.
 
-``dpsgd``: the site trains with Opacus' DP-SGD (per-row clipping to ``max_grad_norm``,
-Gaussian noise); the noise multiplier comes from the study's target ε at δ over the whole
-plan (``rounds × local_steps`` steps at sampling rate batch/n), and after each round the site
-reports the ε spent so far by two accountants (Opacus RDP, dp-accounting RDP), which the
-ledger records per site, dataset and round.
+``dpsgd``: the site trains with Opacus' DP-SGD (per-patient clipping to ``max_grad_norm``,
+Gaussian noise) on the logistic-hazard loss, a sum of per-patient terms (the study refuses
+DP-SGD with any other loss). Steps, batch size and learning rate come from the site's own
+copy of the study, never from the task (the hub is untrusted): the noise multiplier is the
+smallest reaching the study's target ε at δ, by both accountants, over the whole plan
+(``rounds × local_steps`` steps at sampling rate batch/n). After each round the site
+reports σ, δ and the ε spent so far by two accountants (Opacus RDP, dp-accounting RDP),
+which the ledger records per site, dataset and round; not the training loss, which is
+computed on the private batches without noise.
 
 ``dpfedavg``: the site clips its whole update to ``clip_norm`` (weight 1: each site counts
 once), rounds it to integers at secure aggregation's 2^F and adds its share of distributed
@@ -23,14 +27,13 @@ therefore not bit-for-bit repeatable.
 from __future__ import annotations
 
 import secrets
-from functools import partial
-from typing import Literal
+from functools import lru_cache, partial
 
 import numpy as np
 from torch import nn
 
-from accord.core import Arrays, ConfigError, PrivacyError, PrivacySpec
-from accord.models import LocalTrainingConfig
+from accord.core import Arrays, ConfigError, PrivacyError, PrivacySpec, StudySpec, TrainingSpec
+from accord.models import LocalTrainingConfig, batch_loss
 from accord.privacy import (
     DP_ACCOUNTING_RDP,
     MAX_DIMENSION,
@@ -44,19 +47,24 @@ from accord.privacy import (
     noise_update_ddg,
     train_dpsgd,
 )
-from accord.survival.losses import cox_partial_likelihood_loss
 
 __all__ = ["dpsgd_noise", "privatise_update", "train_private"]
 
 
-def dpsgd_noise(privacy: PrivacySpec, n_train: int, batch_size: int, total_steps: int) -> float:
-    """σ for DP-SGD: the study's, or the smallest reaching its ε at δ over the plan."""
+def dpsgd_noise(privacy: PrivacySpec, n_train: int, training: TrainingSpec) -> float:
+    """σ for DP-SGD: the study's, or the smallest reaching its ε at δ over the plan's
+    ``rounds × local_steps`` steps (by the more conservative accountant)."""
     if privacy.noise_multiplier is not None:
         return privacy.noise_multiplier
     if privacy.epsilon is None:
         raise ConfigError("privacy.dp = 'dpsgd' needs privacy.epsilon or privacy.noise_multiplier")
-    sample_rate = min(1.0, batch_size / n_train)
-    return noise_for_epsilon(privacy.epsilon, privacy.delta, sample_rate, total_steps)
+    sample_rate = min(1.0, training.batch_size / n_train)
+    total_steps = training.local_steps * training.rounds
+    return _noise_for_epsilon(privacy.epsilon, privacy.delta, sample_rate, total_steps)
+
+
+# the same σ every round of a plan (and for a local baseline of the same study): search once
+_noise_for_epsilon = lru_cache(maxsize=64)(noise_for_epsilon)
 
 
 def train_private(
@@ -64,21 +72,28 @@ def train_private(
     x: np.ndarray,
     time_days: np.ndarray,
     event: np.ndarray,
-    config: LocalTrainingConfig,
+    study: StudySpec,
     privacy: PrivacySpec,
-    rounds: int,
     rnd: int,
-    seed: int,
-) -> tuple[float, dict[str, float | None]]:
-    """One round of DP-SGD; returns the mean loss and the ε spent so far (both accountants)."""
-    ties: Literal["breslow", "efron"] = config.ties
-    sigma = dpsgd_noise(privacy, len(x), config.batch_size, config.steps * rounds)
-    result = train_dpsgd(
+) -> dict[str, float | None]:
+    """Round ``rnd`` of DP-SGD with the study's loss and training settings; returns σ, δ
+    and the ε spent after this round, by both accountants (no training loss)."""
+    training = study.training
+    config = LocalTrainingConfig(
+        steps=training.local_steps,
+        batch_size=training.batch_size,
+        lr=training.lr,
+        ties=study.model.ties,
+        loss=study.model.loss,
+        time_bins_days=study.model.time_bins_days,
+    )
+    sigma = dpsgd_noise(privacy, len(x), training)
+    train_dpsgd(
         model,
         x,
         time_days,
         event,
-        loss_fn=partial(cox_partial_likelihood_loss, ties=ties, reduction="sum"),
+        loss_fn=partial(batch_loss, config=config, reduction="sum"),
         steps=config.steps,
         batch_size=config.batch_size,
         lr=config.lr,
@@ -89,10 +104,10 @@ def train_private(
     )
     sample_rate = min(1.0, config.batch_size / len(x))
     spent = dpsgd_epsilon(sigma, sample_rate, config.steps * (rnd + 1), privacy.delta)
-    metrics: dict[str, float | None] = {"train_loss": result.mean_loss, "noise_multiplier": sigma}
+    metrics: dict[str, float | None] = {"noise_multiplier": sigma}
     metrics |= {f"epsilon_{name}": s.epsilon for name, s in spent.items()}
     metrics["delta"] = privacy.delta
-    return result.mean_loss, metrics
+    return metrics
 
 
 def privatise_update(
