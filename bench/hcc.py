@@ -61,9 +61,8 @@ def _c(result: MethodResult | None) -> float | None:
 
 
 def _local_mean(sim: Simulation, study) -> float | None:  # type: ignore[no-untyped-def]
-    local = sim.references.local
-    cs = [r.mean_site_cindex for s in sim.cohort.sites if (r := local(s, study)).per_site]
-    cs = [c for c in cs if c is not None]
+    results = sim.run.local_baselines(study)  # each site trains and scores its own model
+    cs = [r.mean_site_cindex for r in results if r.per_site and r.mean_site_cindex is not None]
     return round(float(np.mean(cs)), 4) if cs else None
 
 
