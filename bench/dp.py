@@ -126,7 +126,13 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--mechanisms", default="dpsgd,ddg", help="comma-separated subset")
+    parser.add_argument("--epsilons", default=",".join(map(str, EPSILONS)))
+    parser.add_argument("--dropouts", default=",".join(map(str, DROPOUTS)))
     args = parser.parse_args()
+    mechanisms = set(args.mechanisms.split(","))
+    epsilons = [float(e) for e in args.epsilons.split(",")]
+    dropouts_list = [int(d) for d in args.dropouts.split(",")]
     base = builtin_study("tcga-brca")
     seeds = [42 + s for s in range(args.seeds)]
     started = time.perf_counter()
@@ -151,16 +157,16 @@ def main() -> None:
         "dpsgd": {},
         "ddg": {},
     }
-    for eps in EPSILONS:
+    for eps in epsilons if "dpsgd" in mechanisms else []:
         rows = runs(variant(base, dp="dpsgd", epsilon=eps, max_grad_norm=1.0))
         doc["dpsgd"][str(eps)] = summary(rows, no_dp)
-    for dropouts in DROPOUTS:
+    for dropouts in dropouts_list if "ddg" in mechanisms else []:
         reference = (
             no_dp
             if dropouts == 0
             else runs(variant(base, dp="none", secure_aggregation="on"), dropouts)
         )
-        for eps in EPSILONS:
+        for eps in epsilons:
             study = variant(
                 base, dp="dpfedavg", epsilon=eps, clip_norm=0.5, secure_aggregation="on"
             )
