@@ -575,6 +575,7 @@ FACES: dict[str, list[str]] = {
         "uno_c",
     ],
     "accord.synth": [
+        "COHORT_LOG_HR",
         "HCCConsortium",
         "HOSPITAL_PROFILES",
         "PATTERNS",
@@ -584,6 +585,7 @@ FACES: dict[str, list[str]] = {
         "paint_region",
         "render_he",
         "simulate_clinical",
+        "simulate_cohort_csv",
         "write_cohort_slides",
         "write_slide",
     ],

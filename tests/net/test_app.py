@@ -45,14 +45,14 @@ def test_health_and_an_empty_long_poll(serve: Serve) -> None:
 
 def test_a_long_poll_returns_as_soon_as_a_task_is_posted(serve: Serve, queue: TaskQueue) -> None:
     url = serve()
-    queue.poll_interval_s = 5.0  # the wake-up must come from the notification
+    # the poll's 20 s end before the queue's first re-check at 120 s: a task can only come
+    # back through the notification (no stopwatch: a loaded machine is slow, not wrong)
+    queue.poll_interval_s = 120.0
     with _client(url) as http:
-        start = time.monotonic()
         threading.Timer(0.2, _post, args=(queue,)).start()
-        answer = http.get("/v1/tasks/next", params={"wait": 4})
+        answer = http.get("/v1/tasks/next", params={"wait": 20})
     assert answer.status_code == 200
     assert Task.from_wire(answer.content).task_id == "t1"
-    assert time.monotonic() - start < 2.0
 
 
 def test_a_reply_is_stored_once(serve: Serve, queue: TaskQueue) -> None:

@@ -151,15 +151,15 @@ def test_a_broadcast_stores_one_payload_blob_for_every_site(tmp_path: Path) -> N
 
 
 def test_waiting_for_replies_wakes_when_one_arrives(queue: TaskQueue) -> None:
-    queue.poll_interval_s = 5.0  # a wake-up must come from the notification, not polling
+    # the wait's 20 s end before the first re-check at 120 s: both replies can only come
+    # through the notification (no stopwatch: a loaded machine is slow, not wrong)
+    queue.poll_interval_s = 120.0
     queue.post(_task("t1"))
     queue.post(_task("t2"))
     threading.Timer(0.1, lambda: queue.put_reply("a", _reply("t1"))).start()
     threading.Timer(0.2, lambda: queue.put_reply("a", _reply("t2"))).start()
-    start = time.monotonic()
-    got = queue.wait_replies(["t1", "t2"], timeout_s=4.0)
+    got = queue.wait_replies(["t1", "t2"], timeout_s=20.0)
     assert set(got) == {"t1", "t2"}
-    assert time.monotonic() - start < 2.0
 
 
 def test_waiting_returns_what_came_by_the_deadline(queue: TaskQueue) -> None:
@@ -168,7 +168,7 @@ def test_waiting_returns_what_came_by_the_deadline(queue: TaskQueue) -> None:
     queue.put_reply("a", _reply("t1"))
     start = time.monotonic()
     assert set(queue.wait_replies(["t1", "t2"], timeout_s=0.3)) == {"t1"}
-    assert 0.25 < time.monotonic() - start < 2.0
+    assert time.monotonic() - start >= 0.25  # it waited for the deadline
 
 
 def test_a_batch_of_posts_reports_which_tasks_were_new(queue: TaskQueue) -> None:

@@ -212,8 +212,8 @@ class _WithBatchNorm(nn.Module):
     ("model", "overrides", "message"),
     [
         (_WithBatchNorm(), {}, "layers Opacus cannot train privately"),
-        (linear(), {"delta": 3e-4}, r"delta is 0.0003; expected at most 1/\(10·n\) = 0.00025"),
-        (linear(), {"batch_size": 401}, "batch_size is 401; expected at most the 400 rows"),
+        (linear(), {"delta": 3e-4}, r"delta is 0.0003; expected at most 1/\(10·n\) for the site"),
+        (linear(), {"batch_size": 401}, "batch_size is 401; expected at most the site.s"),
         (linear(), {"noise_multiplier": 0.0}, "noise_multiplier is 0.0"),
         (linear(), {"lr": -1.0}, "lr is -1.0"),
         (linear(), {"seed": -1}, "seed is -1; expected a whole number >= 0"),

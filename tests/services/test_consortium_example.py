@@ -29,10 +29,15 @@ SCRIPT = ROOT / "deploy" / "example" / "consortium.sh"
 HUB_USER = "accord-hub"
 SITES = ("site-a", "site-b", "site-c")
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or shutil.which("runuser") is None,
-    reason="runs the hub as its own Unix user: needs root (CI runs as root)",
-)
+pytestmark = [
+    # about 4.5 minutes of real processes: in `make test-slow`, so that `make test` stays
+    # within its 15-minute budget on 2 cores
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.geteuid() != 0 or shutil.which("runuser") is None,
+        reason="runs the hub as its own Unix user: needs root (CI runs as root)",
+    ),
+]
 
 
 def _hub_user() -> str:

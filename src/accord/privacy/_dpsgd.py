@@ -145,12 +145,13 @@ def train_dpsgd(
     n = _check_cohort(x, time_days, event)
     _check_count(steps, "steps")
     if _check_count(batch_size, "batch_size") > n:
-        raise ConfigError(f"batch_size is {batch_size}; expected at most the {n} rows")
+        raise ConfigError(f"batch_size is {batch_size}; expected at most the site's training rows")
     _check_positive(lr, "lr")
     _check_positive(max_grad_norm, "max_grad_norm")
     if _check_delta(delta) > 1.0 / (10 * n):
         raise ConfigError(
-            f"delta is {delta}; expected at most 1/(10·n) = {1.0 / (10 * n):.3g} for the {n} rows"
+            f"delta is {delta}; expected at most 1/(10·n) for the site's n training rows "
+            "(the site's size is not repeated here: it may be a small cell)"
         )
     _check_module(module)
     sample_rate = batch_size / n

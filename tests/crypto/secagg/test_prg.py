@@ -1,8 +1,6 @@
-"""The mask generator: deterministic per (seed, info), distinct across contexts, fast."""
+"""The mask generator: deterministic per (seed, info), distinct across contexts."""
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
@@ -72,18 +70,11 @@ def test_bad_length() -> None:
         expand(SEED, 0, b"")
 
 
-def test_two_million_words_in_a_few_milliseconds() -> None:
-    """One masked coordinate is two 64-bit words: a 1M-parameter update's mask."""
+def test_two_million_words_accumulate_as_the_sum_of_expansions() -> None:
+    """One masked coordinate is two 64-bit words: a 1M-parameter update's mask (its speed
+    is measured in bench/kernels.py)."""
     acc = MaskAccumulator(2_000_000)
-    acc.add(SEED, b"warm-up")
-    best = min(_timed(acc) for _ in range(5))
-    assert best < 0.1  # about 6 ms on a 2-core AES-NI machine; generous for CI
-    start = time.perf_counter()
-    expand(SEED, 2_000_000, b"x")
-    assert time.perf_counter() - start < 0.2
-
-
-def _timed(acc: MaskAccumulator) -> float:
-    start = time.perf_counter()
     acc.add(SEED, b"x")
-    return time.perf_counter() - start
+    acc.add(SEED, b"y")
+    expected = expand(SEED, 2_000_000, b"x") + expand(SEED, 2_000_000, b"y")
+    assert np.array_equal(acc.total, expected)
