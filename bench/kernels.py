@@ -55,7 +55,7 @@ def concordance(sizes: list[int]) -> dict[str, Any]:
         t, e, r = cohort(n, seed=n)
         ours = best_of(functools.partial(concordance_counts, t, e, r))
         ref = best_of(functools.partial(concordance_index, t, -r, e), repeat=3)
-        agree = abs(harrell_c(t, e, r) - concordance_index(t, -r, e)) < 1e-12
+        agree = bool(abs(harrell_c(t, e, r) - concordance_index(t, -r, e)) < 1e-12)
         out[str(n)] = {
             "accord_s": round(ours, 5),
             "lifelines_s": round(ref, 5),
