@@ -27,6 +27,7 @@ COHORT_LOG_HR: dict[str, float] = {
 
 _STAGES = ("I", "II", "III", "IV")
 _ADMIN_CENSOR_DAYS = 5 * 365.0
+_WEIBULL_SHAPE = 1.3
 
 
 def simulate_cohort_csv(sites: int = 3, patients: int = 150, seed: int = 0) -> pd.DataFrame:
@@ -37,8 +38,8 @@ def simulate_cohort_csv(sites: int = 3, patients: int = 150, seed: int = 0) -> p
         raise ValueError(f"patients is {patients}; expected at least 10 per site")
     rng = np.random.default_rng(seed)
     frames = []
+    n = patients
     for k in range(sites):
-        n = patients
         age = np.round(rng.normal(63.0 + 2.0 * k, 9.0, n).clip(25, 95), 1)
         stage = rng.choice(_STAGES, size=n, p=[0.3, 0.3, 0.25, 0.15])
         smoker = (rng.random(n) < 0.3 + 0.05 * k).astype(int)
@@ -46,8 +47,7 @@ def simulate_cohort_csv(sites: int = 3, patients: int = 150, seed: int = 0) -> p
         for level in _STAGES[1:]:
             lp += COHORT_LOG_HR[f"stage={level}"] * (stage == level)
         scale = 2000.0 * (1.0 + 0.25 * k)  # the site's own baseline hazard
-        shape = 1.3
-        t_event = scale * (-np.log(rng.random(n)) / np.exp(lp)) ** (1.0 / shape)
+        t_event = scale * (-np.log(rng.random(n)) / np.exp(lp)) ** (1.0 / _WEIBULL_SHAPE)
         t_censor = np.minimum(rng.exponential(4000.0, n), _ADMIN_CENSOR_DAYS)
         time = np.maximum(np.round(np.minimum(t_event, t_censor), 0), 1.0)
         frames.append(
