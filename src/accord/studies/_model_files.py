@@ -69,14 +69,20 @@ def _ledger_citation(run: StudyRun, result: MethodResult, digest: str) -> dict[s
         return {}
     store = run.audit.ledger.store
     cited: dict[str, Any] = {"log_id": run.audit.ledger.log_id}
-    if "plan_seq" in result.ledger:
-        cited["plan_seq"] = result.ledger["plan_seq"]
-    for stored in store.find(kind="aggregation"):
-        if Entry.parse(stored.entry).payload.get("output_hash") == digest:
-            cited["aggregation_seq"] = stored.seq  # the last one that produced them
-    for stored in store.find(kind="model.registered"):
-        if Entry.parse(stored.entry).payload.get("model") == digest:
-            cited["model_seq"] = stored.seq
+    seq = result.ledger.get("plan_seq")
+    if seq is None:
+        return cited
+    cited["plan_seq"] = seq
+    plan = next((Entry.parse(s.entry).payload.get("plan") for s in store.read(seq, seq + 1)), None)
+    if not isinstance(plan, str):
+        return cited
+    for kind, field, key in (
+        ("aggregation", "output_hash", "aggregation_seq"),
+        ("model.registered", "model", "model_seq"),
+    ):
+        for stored in store.find(kind=kind, plan=plan):
+            if Entry.parse(stored.entry).payload.get(field) == digest:
+                cited[key] = stored.seq  # the last entry of the plan with these weights
     return cited
 
 
