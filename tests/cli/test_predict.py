@@ -22,8 +22,10 @@ from accord.data import load_cohort
 from accord.ledger import Entry, open_source
 from accord.survival import concordance_counts
 from tests.conftest import synthetic_cohort, write_study
+from tests.docs.cli_commands import accord_lines, check_command
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parents[2]
 SEED = 7
 SITE = "hospital_1"
 
@@ -172,3 +174,10 @@ def test_an_unknown_level_fails_naming_the_column_unless_ignored(
     assert _predict(card, tmp_path / "reference.csv", tmp_path / "r.csv").exit_code == 0
     expected = pd.read_csv(tmp_path / "r.csv")["risk_score"].to_numpy()
     np.testing.assert_array_equal(scored["risk_score"].to_numpy(), expected)
+
+
+def test_docs_models_page_shows_real_commands() -> None:
+    commands = accord_lines((ROOT / "docs" / "models.md").read_text())
+    assert len(commands) == 2
+    for argv in commands:
+        check_command(argv)
