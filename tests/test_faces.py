@@ -540,6 +540,7 @@ FACES: dict[str, list[str]] = {
         "oracle_result",
         "planned_epsilon",
         "predict_file",
+        "predict_rows",
         "read_model_card",
         "removal_payload",
         "remove_member",

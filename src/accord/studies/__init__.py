@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from accord.studies._oracle import TRUTH_FILE, oracle_result
     from accord.studies._outcome import ExportedImage, MethodResult
     from accord.studies._planning import Planner, planned_epsilon
-    from accord.studies._predict import Prediction, predict_file
+    from accord.studies._predict import Prediction, predict_file, predict_rows
     from accord.studies._pretrain import PretrainSettings, federated_simclr, sample_tiles
     from accord.studies._references import SimulationReferences
     from accord.studies._report_writer import write_ledger_report, write_report
@@ -86,6 +86,7 @@ _HOMES = {
     "oracle_result": "_oracle",
     "planned_epsilon": "_planning",
     "predict_file": "_predict",
+    "predict_rows": "_predict",
     "read_model_card": "_model_files",
     "resolve_hub": "_workspace",
     "results_document": "_results",
@@ -146,6 +147,7 @@ __all__ = [
     "oracle_result",
     "planned_epsilon",
     "predict_file",
+    "predict_rows",
     "read_model_card",
     "removal_payload",
     "remove_member",
