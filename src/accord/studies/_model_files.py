@@ -45,6 +45,12 @@ __all__ = ["CARD_FORMAT", "ModelCard", "read_model_card", "write_model_files"]
 
 CARD_FORMAT = "accord-model-card/1"
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9_.-]")
+_OUTPUT = {
+    "cox": "risk_score: the model's linear predictor, the log relative hazard; higher means "
+    "shorter survival",
+    "logistic_hazard": "risk_score: the model's risk score, added to every interval's "
+    "baseline hazard logit; higher means shorter survival",
+}
 
 
 def _method_study(study: StudySpec, method: str) -> tuple[StudySpec, bool] | None:
@@ -113,8 +119,7 @@ def _card(
             "time_bins_days": list(model.time_bins_days) if model.loss != "cox" else None,
             "feature_dim": run.view.feature_dim if model.kind in MIL_KINDS else None,
         },
-        "output": "risk_score: the model's linear predictor (log relative hazard); "
-        "higher means shorter survival",
+        "output": _OUTPUT[model.loss],
         "strategy": {
             "name": study.training.strategy,
             "settings": study.training.model_dump(mode="json"),
