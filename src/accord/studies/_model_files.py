@@ -126,6 +126,7 @@ def _card(
         },
         "rounds": result.rounds,
         "trained_on": list(result.trained_on),
+        "excluded_sites": result.excluded,  # site -> {"round R" | "evaluation": reason}
         "weights": {
             "file": digest_file,
             "sha256": digest,
