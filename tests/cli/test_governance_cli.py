@@ -65,6 +65,10 @@ def test_the_data_owner_workflow(tmp_path: Path) -> None:
     plan = _plan_ids(ran.output)[0]
     results = json.loads((Path(ws) / "runs" / plan / "results.json").read_text())
     assert set(results["methods"]["newton_raphson"]["per_site"]) == {"hospital_0", "hospital_1"}
+    card = json.loads(
+        (Path(ws) / "runs" / plan / results["models"]["newton_raphson"]["card"]).read_text()
+    )
+    assert "hospital_2" in card["excluded_sites"] and "model_seq" in card["ledger"]
     status = runner.invoke(app, ["status", plan, "--hub", ws])
     assert "ethics review pending" in status.output
 

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from accord.core import CohortSpec, DataError, PreprocessingSpec, PrivacyError
+from accord.core import CohortSpec, ConfigError, DataError, PreprocessingSpec, PrivacyError
 from accord.data import (
     Cohort,
     Preprocessor,
@@ -169,6 +169,47 @@ def test_preprocessor_dict_round_trip(cohort, make_spec):
     features = cohort.sites["west"].features
     np.testing.assert_array_equal(back.transform(features), pre.transform(features))
     assert back.columns == pre.columns and back.levels == pre.levels
+
+
+UNSORTED = {"stage": "categorical", "sex": "binary", "age": "numeric"}  # not in key order
+
+
+@pytest.mark.parametrize("keep_order", [True, False], ids=["feature_order", "older_document"])
+def test_round_trip_through_sorted_json_keeps_the_column_order(cohort, make_spec, keep_order):
+    """results.json and canonical JSON sort keys: ``kinds`` comes back alphabetical, yet
+    the design matrix must keep ``columns``' order (``feature_order``, or for a document
+    written before it, the order of the blocks in ``columns``)."""
+    pre = fit(cohort, make_spec(features=UNSORTED))
+    assert pre.columns == ("stage=II", "stage=III", "sex", "age")
+    document = json.loads(json.dumps(pre.to_dict(), sort_keys=True))
+    assert list(document["kinds"]) == ["age", "sex", "stage"]
+    if not keep_order:
+        del document["feature_order"]
+    back = Preprocessor.from_dict(document)
+    assert list(back.kinds) == list(UNSORTED) and back.columns == pre.columns
+    features = cohort.sites["west"].features
+    np.testing.assert_array_equal(back.transform(features), pre.transform(features))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [
+        ("feature_order", ["age", "sex", "stage"], "not the blocks of 'feature_order'"),
+        ("means", [0.0], "must have 4 values"),
+        ("scales", [1.0, 1.0, 0.0, 1.0], "scales' positive"),
+        ("kinds", None, "field 'kinds' is missing"),
+    ],
+)
+def test_from_dict_rejects_a_document_that_is_not_one_design(
+    cohort, make_spec, field, value, match
+):
+    document = fit(cohort, make_spec(features=UNSORTED)).to_dict()
+    if value is None:
+        del document[field]
+    else:
+        document[field] = value
+    with pytest.raises(ConfigError, match=match):
+        Preprocessor.from_dict(document)
 
 
 def test_no_standardising_gives_raw_values(cohort, make_spec):

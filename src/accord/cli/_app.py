@@ -17,6 +17,7 @@ from accord.cli._keys import keys_app
 from accord.cli._ledger import ledger_app
 from accord.cli._members import enroll_hub, member_app, researcher_app
 from accord.cli._pki import ca_app
+from accord.cli._predict import predict
 from accord.cli._remote import results
 from accord.cli._serve import hub_app
 from accord.cli._summary import print_summary
@@ -49,6 +50,7 @@ app.command()(submit)
 app.command()(status)
 app.command()(audit)
 app.command()(results)
+app.command()(predict)
 console = Console()
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
@@ -92,7 +94,7 @@ def _execute(
 def _run_and_report(
     study: StudySpec, data: Path | None, out: Path, seed: int, harness: LoopbackConsortium | None
 ) -> None:
-    from accord.studies import results_document, run_study, write_report
+    from accord.studies import results_document, run_study, write_model_files, write_report
 
     with Progress(
         TextColumn("{task.description}"),
@@ -128,7 +130,10 @@ def _run_and_report(
             console.print(f"{released} images released by {len(exported)} sites' policies")
     if run.audit is not None:
         run.audit.seal()  # the log ends in a checkpoint of its final size, co-signed
-    document = results_document(run, results, oracle=sim.oracle, notes=sim.cohort.notes)
+    models = write_model_files(run, results, out)  # while the ledger is open: cited
+    document = results_document(
+        run, results, oracle=sim.oracle, notes=sim.cohort.notes, models=models
+    )
     if harness is not None:
         harness.close()  # site processes first, then the server, then the ledger
     elif run.audit is not None:
@@ -151,6 +156,8 @@ def _run_and_report(
         console.print(f"[bold yellow]warning[/]: site {site} took no part: {reason}")
     console.print(f"results: {out / 'results.json'}  config hash {document['config_hash'][:12]}")
     console.print(f"report: {report}")
+    if models:
+        console.print(f"models: {out / 'models'} ({', '.join(models)}; apply: accord predict)")
     if "ledger" in document:
         ledger = document["ledger"]
         console.print(

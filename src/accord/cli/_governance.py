@@ -383,7 +383,13 @@ def submit(
         if is_url(hub):
             remote_submit(study, hub, config, seed, dataset or [])
             return
-        from accord.studies import Simulation, open_workspace, resolve_hub, results_document
+        from accord.studies import (
+            Simulation,
+            open_workspace,
+            resolve_hub,
+            results_document,
+            write_model_files,
+        )
 
         folder = resolve_hub(hub)
         spec = resolve_study(study)
@@ -392,7 +398,8 @@ def submit(
         try:
             sim = Simulation.prepare(spec, data, seed, audit=run)
             result = sim.run.federated()
-            document = results_document(sim.run, [result], notes=sim.cohort.notes)
+            models = write_model_files(sim.run, [result], folder / "runs" / sim.run.plan.plan_id)
+            document = results_document(sim.run, [result], notes=sim.cohort.notes, models=models)
         except AggregationError as exc:
             plan = _last_plan(run)
             raise PolicyError(

@@ -4,7 +4,7 @@ Preprocessing statistics come in three summable stages (levels, sums, spread): s
 ``_statistics``; :func:`pool_sites` runs them in one process as a reference.
 """
 
-from accord.data._cohort import Cohort, SiteCohort, load_cohort, load_site_cohort
+from accord.data._cohort import Cohort, SiteCohort, feature_frame, load_cohort, load_site_cohort
 from accord.data._dataset_summary import DatasetSummary, released_count, summarise_dataset
 from accord.data._preprocessing import Preprocessor
 from accord.data._statistics import (
@@ -18,7 +18,8 @@ from accord.data._statistics import (
     pool_sites,
     pooled_means,
 )
-from accord.data._validation import validate_cohort, validate_site_table
+from accord.data._tables import read_table
+from accord.data._validation import validate_cohort, validate_feature_table, validate_site_table
 
 __all__ = [
     "Cohort",
@@ -28,6 +29,7 @@ __all__ = [
     "Vocabulary",
     "add_arrays",
     "consortium_vocabulary",
+    "feature_frame",
     "feature_levels",
     "feature_spread",
     "feature_sums",
@@ -36,8 +38,10 @@ __all__ = [
     "load_site_cohort",
     "pool_sites",
     "pooled_means",
+    "read_table",
     "released_count",
     "summarise_dataset",
     "validate_cohort",
+    "validate_feature_table",
     "validate_site_table",
 ]

@@ -14,7 +14,14 @@ from types import MappingProxyType
 import numpy as np
 import pandas as pd
 
-from accord.core import CohortSpec, ConfigError, DataError, PreprocessingSpec, format_rows
+from accord.core import (
+    CohortSpec,
+    ConfigError,
+    DataError,
+    FeatureKind,
+    PreprocessingSpec,
+    format_rows,
+)
 from accord.data._flamby import FLAMBY_SOURCE, read_flamby_brca
 from accord.data._lung import LUNG_SOURCE, read_lifelines_lung
 from accord.data._parsing import TIME_UNIT_DAYS, category_labels, parse_flag, parse_numeric
@@ -23,7 +30,7 @@ from accord.data._splits import stratified_test_mask, test_mask_from_column
 from accord.data._tables import read_table
 from accord.data._validation import validate_cohort, validate_site_table
 
-__all__ = ["Cohort", "SiteCohort", "load_cohort", "load_site_cohort"]
+__all__ = ["Cohort", "SiteCohort", "feature_frame", "load_cohort", "load_site_cohort"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -266,7 +273,7 @@ def _site_cohort(
     return SiteCohort(
         site=site,
         source=source,
-        features=_features(frame, spec),
+        features=feature_frame(frame, spec.features),
         time_days=parse_numeric(frame[spec.time_column]).values * TIME_UNIT_DAYS[spec.time_unit],
         event=event,
         is_test=is_test,
@@ -275,9 +282,13 @@ def _site_cohort(
     )
 
 
-def _features(frame: pd.DataFrame, spec: CohortSpec) -> pd.DataFrame:
+def feature_frame(frame: pd.DataFrame, features: Mapping[str, FeatureKind]) -> pd.DataFrame:
+    """The ``features`` columns of a validated table as a :class:`SiteCohort` holds them
+    (numbers and flags as float64, ``log_numeric`` as ``log1p`` of the value clipped at 0,
+    categoricals as label strings), in ``features``' order, with a RangeIndex: the input
+    :meth:`~accord.data.Preprocessor.transform` expects, for a cohort's rows or new ones."""
     columns: dict[str, pd.Series | np.ndarray] = {}
-    for name, kind in spec.features.items():
+    for name, kind in features.items():
         if kind == "categorical":
             columns[name] = category_labels(frame[name]).to_numpy(dtype=object)
         elif kind == "binary":

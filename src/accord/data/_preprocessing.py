@@ -114,8 +114,14 @@ class Preprocessor:
         return block, problems
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (floats as JSON numbers; they round-trip exactly)."""
+        """JSON-able form (floats as JSON numbers; they round-trip exactly).
+
+        ``feature_order`` lists the input features in the order their blocks appear in
+        ``columns``: a JSON object's key order does not survive ``sort_keys`` (results.json,
+        canonical JSON), so :meth:`from_dict` takes the order from this list.
+        """
         return {
+            "feature_order": list(self.kinds),
             "columns": list(self.columns),
             "means": [float(v) for v in self.means],
             "scales": [float(v) for v in self.scales],
@@ -127,19 +133,81 @@ class Preprocessor:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Preprocessor:
-        """Inverse of :meth:`to_dict`; ConfigError when a field is absent."""
+        """Inverse of :meth:`to_dict`, whatever the order of the document's keys.
+
+        The features keep ``feature_order`` (or, in a document written before it existed,
+        the order of their blocks in ``columns``). ConfigError when a field is absent or
+        the fields do not describe one design matrix.
+        """
         try:
-            return cls(
-                columns=tuple(str(c) for c in data["columns"]),
-                means=np.asarray(data["means"], dtype=np.float64),
-                scales=np.asarray(data["scales"], dtype=np.float64),
-                levels={str(f): tuple(map(str, v)) for f, v in data["levels"].items()},
-                kinds={str(f): cast(FeatureKind, k) for f, k in data["kinds"].items()},
+            kinds = {str(f): cast(FeatureKind, k) for f, k in data["kinds"].items()}
+            levels = {str(f): tuple(map(str, v)) for f, v in data["levels"].items()}
+            columns = tuple(str(c) for c in data["columns"])
+            order = data.get("feature_order")
+            names = [str(f) for f in order] if order is not None else None
+            prep = cls(
+                columns=columns,
+                means=np.asarray(data["means"], dtype=np.float64).reshape(-1),
+                scales=np.asarray(data["scales"], dtype=np.float64).reshape(-1),
+                levels=levels,
+                kinds={f: kinds[f] for f in names or _block_order(kinds, levels, columns)},
                 fill={str(f): float(v) for f, v in data["fill"].items()},
                 missing=str(data["missing"]),
             )
         except KeyError as exc:
             raise ConfigError(f"preprocessor: field {exc} is missing") from None
+        except (TypeError, ValueError, AttributeError):
+            raise ConfigError("preprocessor: a field has the wrong type") from None
+        prep.check()
+        return prep
+
+    def check(self) -> None:
+        """ConfigError unless ``kinds``, ``levels``, ``columns``, ``means`` and ``scales``
+        describe one design matrix (the columns the features' blocks expand to)."""
+        expected = tuple(_block_columns(self.kinds, self.levels))
+        if expected != self.columns:
+            raise ConfigError(
+                "preprocessor: 'columns' are not the blocks of 'feature_order' (expected "
+                f"{len(expected)} columns in feature order, found {len(self.columns)})"
+            )
+        if self.means.shape != (len(self.columns),) or self.scales.shape != self.means.shape:
+            raise ConfigError(
+                f"preprocessor: 'means' and 'scales' must have {len(self.columns)} values each"
+            )
+        if not (np.all(np.isfinite(self.means)) and np.all(self.scales > 0)):
+            raise ConfigError("preprocessor: 'means' must be finite and 'scales' positive")
+        numbers = [f for f, k in self.kinds.items() if k != "categorical"]
+        if any(f not in self.fill for f in numbers):
+            raise ConfigError("preprocessor: 'fill' must hold every numeric or binary feature")
+
+
+def _block_columns(
+    kinds: Mapping[str, FeatureKind], levels: Mapping[str, Sequence[str]]
+) -> list[str]:
+    """The output columns of ``kinds`` in order (a categorical: one per level after the
+    reference)."""
+    out: list[str] = []
+    for name, kind in kinds.items():
+        if kind == "categorical":
+            out += [f"{name}={level}" for level in levels.get(name, ())[1:]]
+        else:
+            out.append(name)
+    return out
+
+
+def _block_order(
+    kinds: Mapping[str, FeatureKind],
+    levels: Mapping[str, Sequence[str]],
+    columns: Sequence[str],
+) -> list[str]:
+    """Features ordered by where their first output column appears in ``columns``; a
+    categorical with no column of its own (one kept level) goes last: it encodes to nothing."""
+    where = {c: i for i, c in enumerate(columns)}
+    first: dict[str, float] = {}
+    for name in kinds:
+        own = _block_columns({name: kinds[name]}, levels)
+        first[name] = min((where.get(c, math.inf) for c in own), default=math.inf)
+    return sorted(kinds, key=lambda f: first[f])
 
 
 def moments_to_scales(

@@ -12,19 +12,19 @@ per-site slice of a bigger file keeps the file's index).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from accord.core import CohortSpec, DataError, PreprocessingSpec, format_rows
+from accord.core import CohortSpec, DataError, FeatureKind, PreprocessingSpec, format_rows
 from accord.data._parsing import category_labels, parse_flag, parse_numeric
 
 if TYPE_CHECKING:
     from accord.data._cohort import Cohort
 
-__all__ = ["validate_cohort", "validate_site_table"]
+__all__ = ["validate_cohort", "validate_feature_table", "validate_site_table"]
 
 _FLAG_EXPECTED = "0/1 or True/False"
 
@@ -52,7 +52,7 @@ def validate_site_table(
         *_flag_problems(df[spec.event_column], spec.event_column, rows, missing_ok=False),
         *_id_problems(df, spec.id_column, rows),
         *_split_problems(df, spec.split_column, rows),
-        *_feature_problems(df, spec, rows, missing_ok=not strict),
+        *_feature_problems(df, spec.features, rows, missing_ok=not strict),
     ]
     if site is None and spec.site_column is not None:
         missing = category_labels(df[spec.site_column]).isna().to_numpy()
@@ -60,6 +60,26 @@ def validate_site_table(
             spec.site_column, missing, rows, "missing value", "a site for every row"
         )
     raise_problems(where, problems)
+
+
+def validate_feature_table(
+    df: pd.DataFrame, features: Mapping[str, FeatureKind], source: str, *, missing_ok: bool
+) -> None:
+    """Check the feature columns of a table of new rows (no outcome columns needed), as
+    :func:`validate_site_table` checks them: every column present, numbers and flags
+    parseable, and no missing value unless ``missing_ok``. ``df`` is indexed by 0-based
+    data-row position in ``source``."""
+    if len(df) == 0:
+        raise DataError(f"{source}: no data rows; expected at least 1")
+    absent = [f for f in features if f not in df.columns]
+    if absent:
+        names = ", ".join(f"'{c}'" for c in absent)
+        raise DataError(
+            f"{source}: missing feature column{_s(absent)} {names}; expected the columns "
+            "the model was trained on"
+        )
+    rows = df.index.to_numpy() + 1
+    raise_problems(source, _feature_problems(df, features, rows, missing_ok=missing_ok))
 
 
 def validate_cohort(cohort: Cohort, spec: CohortSpec) -> None:
@@ -168,10 +188,10 @@ def _split_problems(df: pd.DataFrame, column: str | None, rows: np.ndarray) -> l
 
 
 def _feature_problems(
-    df: pd.DataFrame, spec: CohortSpec, rows: np.ndarray, missing_ok: bool
+    df: pd.DataFrame, features: Mapping[str, FeatureKind], rows: np.ndarray, missing_ok: bool
 ) -> list[str]:
     problems: list[str] = []
-    for name, kind in spec.features.items():
+    for name, kind in features.items():
         if kind == "binary":
             problems += _flag_problems(df[name], name, rows, missing_ok=missing_ok)
             continue

@@ -68,6 +68,7 @@ from accord.studies import (
     results_document,
     run_federated,
     write_json_atomic,
+    write_model_files,
     write_report,
 )
 
@@ -245,7 +246,8 @@ def serve_hub(config: HubConfig, stop: threading.Event | None = None) -> dict[st
             checkpoints=PlanCheckpoints(config.folder / "checkpoints"),
         )
         service.audit.seal()
-        document = results_document(run, results)
+        models = write_model_files(run, results, config.run)
+        document = results_document(run, results, models=models)
         write_json_atomic(config.run / "results.json", document)
         write_report(run, results, document, config.run)
         return document

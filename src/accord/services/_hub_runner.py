@@ -41,6 +41,7 @@ from accord.studies import (
     results_document,
     run_federated,
     write_json_atomic,
+    write_model_files,
     write_report,
 )
 
@@ -224,7 +225,8 @@ class ConsortiumHub:
             progress=progress,
         )
         out = self.folder / "runs" / sub.run
-        document = results_document(run, results)
+        models = write_model_files(run, results, out)
+        document = results_document(run, results, models=models)
         write_json_atomic(out / "results.json", document)
         write_report(run, results, document, out)
         self._finish(sub, status, "finished", "")

@@ -28,9 +28,11 @@ if TYPE_CHECKING:
         removal_payload,
         remove_member,
     )
+    from accord.studies._model_files import ModelCard, read_model_card, write_model_files
     from accord.studies._oracle import TRUTH_FILE, oracle_result
     from accord.studies._outcome import ExportedImage, MethodResult
     from accord.studies._planning import Planner, planned_epsilon
+    from accord.studies._predict import Prediction, predict_file, predict_rows
     from accord.studies._pretrain import PretrainSettings, federated_simclr, sample_tiles
     from accord.studies._references import SimulationReferences
     from accord.studies._report_writer import write_ledger_report, write_report
@@ -54,12 +56,14 @@ _HOMES = {
     "HUB_ORG": "_audit",
     "LedgerFigures": "_ledger_results",
     "MethodResult": "_outcome",
+    "ModelCard": "_model_files",
     "NetworkFactory": "_simulation",
     "Observer": "_simulated_sites",
     "Options": "_simulation",
     "POOLED_NOTE": "_deployed",
     "PlanCheckpoints": "_checkpoints",
     "Planner": "_planning",
+    "Prediction": "_predict",
     "PretrainSettings": "_pretrain",
     "Progress": "_federated_run",
     "RESEARCHER_ORG": "_audit",
@@ -81,6 +85,9 @@ _HOMES = {
     "open_workspace": "_workspace",
     "oracle_result": "_oracle",
     "planned_epsilon": "_planning",
+    "predict_file": "_predict",
+    "predict_rows": "_predict",
+    "read_model_card": "_model_files",
     "resolve_hub": "_workspace",
     "results_document": "_results",
     "risk_groups": "_risk_groups",
@@ -93,6 +100,7 @@ _HOMES = {
     "write_bytes_atomic": "_jsonio",
     "write_json_atomic": "_jsonio",
     "write_ledger_report": "_report_writer",
+    "write_model_files": "_model_files",
     "write_report": "_report_writer",
 }
 
@@ -109,11 +117,13 @@ __all__ = [
     "Founding",
     "LedgerFigures",
     "MethodResult",
+    "ModelCard",
     "NetworkFactory",
     "Observer",
     "Options",
     "PlanCheckpoints",
     "Planner",
+    "Prediction",
     "PretrainSettings",
     "Progress",
     "RiskGroups",
@@ -136,6 +146,9 @@ __all__ = [
     "open_workspace",
     "oracle_result",
     "planned_epsilon",
+    "predict_file",
+    "predict_rows",
+    "read_model_card",
     "removal_payload",
     "remove_member",
     "resolve_hub",
@@ -151,6 +164,7 @@ __all__ = [
     "write_bytes_atomic",
     "write_json_atomic",
     "write_ledger_report",
+    "write_model_files",
     "write_report",
 ]
 

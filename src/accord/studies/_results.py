@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import accord
@@ -62,9 +62,12 @@ def results_document(
     *,
     oracle: MethodResult | None = None,
     notes: Sequence[str] = (),
+    models: Mapping[str, Mapping[str, str]] | None = None,
 ) -> dict[str, Any]:
     """The JSON-able record of a run (site-level aggregates only); ``oracle`` and the
-    cohort's loading ``notes`` come from a simulation.
+    cohort's loading ``notes`` come from a simulation; ``models`` are the model files
+    :func:`~accord.studies._model_files.write_model_files` wrote (method -> ``card``,
+    ``weights``, ``sha256``).
 
     With a ledger, each method cites the sequence numbers of its plan submission and of
     its consortium metric entry, and each site's figures the site-signed entry they come from.
@@ -85,4 +88,5 @@ def results_document(
         **({"risk_groups": run.risk_groups.to_dict()} if run.risk_groups else {}),
         **({"oracle": _method(oracle)} if oracle else {}),
         **({"exported": _exported(run)} if run.exported else {}),
+        **({"models": {m: dict(f) for m, f in models.items()}} if models else {}),
     }

@@ -233,9 +233,11 @@ def handle_newton(task: Task, ctx: SiteContext) -> Reply:
 
 
 def _risks(task: Task, ctx: SiteContext) -> tuple[np.ndarray, np.ndarray]:
-    """The global model's risk of each training and each test row (kept at the site)."""
+    """The global model's risk of each training and each test row (kept at the site),
+    scored in eval mode: dropout off, so a score is the model's, not one random draw."""
     kind = _kind(task, ctx)
     model = _model(ctx, task.arrays, kind)
+    model.eval()
     if kind in MIL_KINDS:
         risk_train = mil_risk(model, ctx, "train", _encoded(ctx, "train"))
         risk_test = mil_risk(model, ctx, "test", _encoded(ctx, "test"))
