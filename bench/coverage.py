@@ -14,7 +14,8 @@ Code path: each site computes its released arrays with
 ``concordance_moments``, as ``evaluate_risk`` does, seeded per site); the hub sums them
 over the sites (a plain sum: secure aggregation returns the same sum to ~1e-11) and calls
 :func:`accord.fl.cindex_interval` (BCa). The former percentile interval
-(``percentile_interval``) runs on the same summed resamples for reference.
+(``percentile_interval``) runs on the same summed resamples for reference, and so does a
+normal interval with the U-statistic variance from the same moment sums (``ustat_normal``).
 
 Truth (the estimand the interval claims): the population value of the consortium's
 Harrell C of that model under the same sampling, censoring and site sizes,
@@ -45,9 +46,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from rich.progress import Progress
+from scipy.stats import norm
 
 from accord.fl import cindex_interval
-from accord.fl._evaluation import concordance_arrays, percentile_interval
+from accord.fl._evaluation import PAIR_UNIT, concordance_arrays, percentile_interval
 from accord.survival import concordance_counts
 from accord.synth import COHORT_LOG_HR, simulate_cohort_csv
 
@@ -100,6 +102,17 @@ def consortium_arrays(sites: Sequence[Site], resamples: int, seed: int) -> dict[
         concordance_arrays(t, e, r, resamples, seed * 100 + k) for k, (t, e, r) in enumerate(sites)
     ]
     return {name: np.sum([a[name] for a in replies], axis=0) for name in replies[0]}
+
+
+def ustat_interval(summed: dict[str, np.ndarray], confidence: float) -> tuple[float, float]:
+    """Reference: normal interval with the U-statistic (Noether-type) variance of C,
+    sum_i (s_i - C c_i)^2 / comparable^2, from the same moment sums (no bootstrap)."""
+    comparable = float(summed["comparable"][0])
+    c = (float(summed["concordant"][0]) + 0.5 * float(summed["tied_risk"][0])) / comparable
+    ss, sc, cc = (float(m) for m in summed["concordance_moments"][:3])
+    se = math.sqrt(max(ss - 2.0 * c * sc + c * c * cc, 0.0)) * PAIR_UNIT / comparable
+    z = float(norm.ppf(0.5 + confidence / 2.0))
+    return c - z * se, c + z * se
 
 
 @dataclass
@@ -157,7 +170,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     truth = true_cindex(args.sizes, args.truth_patients)
-    bca, percentile = Tally(), Tally()
+    bca, percentile, ustat = Tally(), Tally(), Tally()
     done, interrupted = 0, False
     try:
         with Progress(transient=True) as progress:
@@ -169,6 +182,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 percentile.add(
                     percentile_interval(summed["bootstrap_counts"], args.confidence), truth
                 )
+                ustat.add(ustat_interval(summed, args.confidence), truth)
                 done += 1
                 progress.advance(task)
     except KeyboardInterrupt:
@@ -180,6 +194,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "cohorts": done,
         "nominal": args.confidence,
         "percentile": percentile.summary(done),
+        "ustat_normal": ustat.summary(done),
         "truth": round(truth, 6),
         "estimand": "population consortium Harrell C of the fixed true-risk model",
         "sizes": list(args.sizes),

@@ -19,7 +19,7 @@ def test_small_coverage_run_is_deterministic(
     assert (tmp_path / "sub" / "coverage.json").read_text().strip() == line
     assert report["method"] == "bca" and report["cohorts"] == 40 and report["nominal"] == 0.95
     assert not report["interrupted"] and 0.5 < report["truth"] < 0.8
-    for tally in (report, report["percentile"]):
+    for tally in (report, report["percentile"], report["ustat_normal"]):
         misses = tally["misses_below"] + tally["misses_above"] + tally["undefined"]
         assert round(tally["coverage"] * 40) + misses == 40
         assert 0.0 < tally["mean_width"] < 0.5
