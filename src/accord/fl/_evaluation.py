@@ -164,18 +164,19 @@ def bootstrap_counts(
     """
     rng = np.random.default_rng(seed)
     n = len(time)
-    resamples = [rng.integers(0, n, size=n) for _ in range(n_resamples)]
+    resamples = (rng.integers(0, n, size=n) for _ in range(n_resamples))
     if 0 < n <= _MATRIX_ROWS:
-        return _bootstrap_by_matrix(time, event, risk, resamples)
+        return _bootstrap_by_matrix(time, event, risk, list(resamples))
     out = np.zeros((len(COUNT_KEYS), n_resamples))
-    for b, idx in enumerate(resamples):
+    for b, idx in enumerate(resamples):  # one at a time: a large site's resamples are big
         c = concordance_counts(time[idx], event[idx], risk[idx])
         out[:, b] = (c.concordant, c.discordant, c.tied_risk, c.comparable)
     return out
 
 
 _MATRIX_ROWS = 1000
-"""Largest site for the matrix path of :func:`bootstrap_counts` (two n x n float matrices)."""
+"""Largest site for the matrix path of :func:`bootstrap_counts` (three n x n float matrices,
+24 MB at 1000 rows; larger sites count each resample in O(n log n) instead)."""
 
 
 def _bootstrap_by_matrix(
