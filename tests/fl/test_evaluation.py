@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import accord.fl._evaluation as evaluation
 from accord.fl import cindex_interval
@@ -124,3 +126,12 @@ def test_released_arrays_are_fixed_size_and_add_up_over_sites() -> None:
     assert set(concordance_arrays(*sites[0], 0, seed=0)) == {
         "concordant", "discordant", "tied_risk", "comparable"
     }  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(n=st.integers(2, 40), seed=st.integers(0, 2**16), confidence=st.floats(0.5, 0.99))
+def test_interval_is_ordered_inside_the_unit_interval(n: int, seed: int, confidence: float) -> None:
+    time, event, risk = _site(n, seed)
+    interval = cindex_interval(concordance_arrays(time, event, risk, 40, seed), confidence)
+    if interval is not None:
+        assert 0.0 <= interval[0] <= interval[1] <= 1.0
