@@ -154,8 +154,7 @@ def test_components_hand_computed() -> None:
 def test_components_are_the_pairs_each_subject_is_in(
     data: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
-    time, event, risk = data
-    risk = np.round(risk)  # tied risks
+    time, event, risk = data[0], data[1], np.round(data[2])  # tied risks
     comparable = event[:, None] & (
         (time[None, :] > time[:, None]) | ((time[None, :] == time[:, None]) & ~event[None, :])
     )
