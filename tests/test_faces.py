@@ -562,6 +562,7 @@ FACES: dict[str, list[str]] = {
     ],
     "accord.survival": [
         "BaselineHazard",
+        "ConcordanceComponents",
         "ConcordanceCounts",
         "CoxDerivatives",
         "Interval",
@@ -572,6 +573,7 @@ FACES: dict[str, list[str]] = {
         "breslow_baseline_hazard",
         "brier_score",
         "censoring_survival",
+        "concordance_components",
         "concordance_counts",
         "cox_derivatives",
         "harrell_c",

@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from accord.core import DataError
-from accord.survival import ConcordanceCounts, concordance_counts, harrell_c, uno_c
+from accord.survival import (
+    ConcordanceCounts,
+    concordance_components,
+    concordance_counts,
+    harrell_c,
+    uno_c,
+)
 
 from .conftest import Cohort, make_cohort
 
@@ -130,6 +136,35 @@ def test_counts_add_across_any_split(
     total = a + b
     assert total.comparable == a.comparable + b.comparable
     assert total.concordant == a.concordant + b.concordant
+
+
+def test_components_hand_computed() -> None:
+    # DataWithTiedTimes' pairs (0,2) 1, (0,3) 1, (1,2) tie 0.5, (1,3) 1: every row is in 2
+    d = DataWithTiedTimes
+    parts = concordance_components(d.time, d.event, d.risk)
+    np.testing.assert_array_equal(parts.score, [2.0, 1.5, 1.5, 2.0])
+    np.testing.assert_array_equal(parts.comparable, [2.0, 2.0, 2.0, 2.0])
+    tie = concordance_components(DataWithCensoredTie.time, DataWithCensoredTie.event, [0.2, 0.9])
+    np.testing.assert_array_equal(tie.score, [0.0, 0.0])
+    np.testing.assert_array_equal(tie.comparable, [1.0, 1.0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=survival_data)
+def test_components_are_the_pairs_each_subject_is_in(
+    data: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    time, event, risk = data[0], data[1], np.round(data[2])  # tied risks
+    comparable = event[:, None] & (
+        (time[None, :] > time[:, None]) | ((time[None, :] == time[:, None]) & ~event[None, :])
+    )
+    score = comparable * ((risk[:, None] > risk[None, :]) + 0.5 * (risk[:, None] == risk[None, :]))
+    parts = concordance_components(time, event, risk)
+    np.testing.assert_array_equal(parts.score, score.sum(axis=0) + score.sum(axis=1))
+    np.testing.assert_array_equal(parts.comparable, comparable.sum(axis=0) + comparable.sum(axis=1))
+    counts = concordance_counts(time, event, risk)
+    assert parts.comparable.sum() == 2 * counts.comparable
+    assert parts.score.sum() == 2 * (counts.concordant + 0.5 * counts.tied_risk)
 
 
 class TestUno:

@@ -1,22 +1,36 @@
 """Site-side evaluation of a risk model: site-level metrics and summable pair counts.
 
-What leaves the site: Harrell's C with a bootstrap interval, Uno's C, time-dependent AUC,
-integrated Brier score, and concordant/discordant/tied/comparable pair counts (summed by
-the hub into a consortium C-index). Patient and event counts below ``min_cell_count`` are
-suppressed (sent as -1).
+What leaves the site: Harrell's C with its interval, Uno's C, time-dependent AUC,
+integrated Brier score, and these summable arrays (the hub adds them over sites, securely
+where the plan says so):
+
+* ``concordant``, ``discordant``, ``tied_risk``, ``comparable`` (1,): pair counts; their
+  sums give the consortium C-index.
+* ``bootstrap_counts`` (4, B): the same counts in each of B resamples of the site's test
+  rows (``COUNT_KEYS`` order); summed over sites, a site-stratified bootstrap of the
+  consortium C.
+* ``concordance_moments`` (7,): power sums of the patients' centred pair components, in
+  units of :data:`PAIR_UNIT` pairs (``MOMENT_KEYS`` order; see :func:`concordance_moments`).
+  With the consortium C they give the variance and skewness of the C-index's influence
+  values: the acceleration of the BCa interval.
+
+All are aggregates of fixed size, whatever the number of patients. Patient and event
+counts below ``min_cell_count`` are suppressed (sent as -1).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import norm
 
 from accord.core import AccordError, Arrays, EvaluationSpec
 from accord.data import SiteCohort
 from accord.survival import (
     breslow_baseline_hazard,
+    concordance_components,
     concordance_counts,
     integrated_brier_score,
     time_dependent_auc,
@@ -25,14 +39,24 @@ from accord.survival import (
 
 __all__ = [
     "COUNT_KEYS",
+    "MOMENT_KEYS",
+    "PAIR_UNIT",
     "SiteEvaluation",
     "bootstrap_counts",
     "cindex_interval",
+    "concordance_arrays",
+    "concordance_moments",
     "evaluate_risk",
+    "percentile_interval",
     "suppress_small",
 ]
 
 COUNT_KEYS = ("concordant", "discordant", "tied_risk", "comparable")
+MOMENT_KEYS = ("ss", "sc", "cc", "sss", "ssc", "scc", "ccc")
+"""Power sums of centred components s (concordance score) and c (comparable pairs)."""
+PAIR_UNIT = 1000.0
+"""Components are divided by this before powering: the third power sums of a
+10^5-patient site then stay under the secure-aggregation clip (10^12)."""
 
 
 @dataclass(frozen=True)
@@ -82,8 +106,8 @@ def evaluate_risk(
     """Metrics of ``risk_test`` (higher = shorter survival) on the site's test rows."""
     t, e = test.time_days, test.event
     counts = concordance_counts(t, e, risk_test)
-    boot = bootstrap_counts(t, e, risk_test, evaluation.bootstrap, seed)
-    ci = cindex_interval(boot, evaluation.confidence) if evaluation.bootstrap > 0 else None
+    arrays = concordance_arrays(t, e, risk_test, evaluation.bootstrap, seed)
+    ci = cindex_interval(arrays, evaluation.confidence)
     horizons = _horizons(train, test, evaluation)
     metrics: dict[str, float | None] = {
         "harrell_c": _safe(lambda: counts.cindex),
@@ -101,19 +125,31 @@ def evaluate_risk(
         if horizons.size >= 2
         else None,
     }
+    site_counts = {
+        "n_test": suppress_small(test.n, min_cell_count),
+        "n_events": suppress_small(int(e.sum()), min_cell_count),
+    }
+    return SiteEvaluation(arrays=arrays, metrics=metrics, counts=site_counts)
+
+
+def concordance_arrays(
+    time: np.ndarray, event: np.ndarray, risk: np.ndarray, n_resamples: int, seed: int
+) -> Arrays:
+    """The summable concordance arrays a site releases (module docstring), for its test rows.
+
+    ``bootstrap_counts`` and ``concordance_moments`` only when ``n_resamples`` > 0.
+    """
+    counts = concordance_counts(time, event, risk)
     arrays = {
         "concordant": np.array([counts.concordant]),
         "discordant": np.array([counts.discordant]),
         "tied_risk": np.array([counts.tied_risk]),
         "comparable": np.array([float(counts.comparable)]),
     }
-    if evaluation.bootstrap > 0:
-        arrays["bootstrap_counts"] = boot
-    site_counts = {
-        "n_test": suppress_small(test.n, min_cell_count),
-        "n_events": suppress_small(int(e.sum()), min_cell_count),
-    }
-    return SiteEvaluation(arrays=arrays, metrics=metrics, counts=site_counts)
+    if n_resamples > 0:
+        arrays["bootstrap_counts"] = bootstrap_counts(time, event, risk, n_resamples, seed)
+        arrays["concordance_moments"] = concordance_moments(time, event, risk)
+    return arrays
 
 
 def bootstrap_counts(
@@ -122,20 +158,108 @@ def bootstrap_counts(
     """Pair counts of ``n_resamples`` bootstrap resamples of the rows: shape (4, n_resamples).
 
     Rows are ``COUNT_KEYS``. Summing these arrays over sites gives a site-stratified
-    bootstrap of the consortium C-index without any risk score leaving a site.
+    bootstrap of the consortium C-index without any risk score leaving a site. Up to
+    :data:`_MATRIX_ROWS` rows the counts come from the pair matrices and each resample's
+    row multiplicities (one matrix product, the same numbers as counting each resample).
     """
     rng = np.random.default_rng(seed)
-    out = np.zeros((len(COUNT_KEYS), n_resamples))
     n = len(time)
-    for b in range(n_resamples):
-        idx = rng.integers(0, n, size=n)
+    resamples = (rng.integers(0, n, size=n) for _ in range(n_resamples))
+    if 0 < n <= _MATRIX_ROWS:
+        return _bootstrap_by_matrix(time, event, risk, list(resamples))
+    out = np.zeros((len(COUNT_KEYS), n_resamples))
+    for b, idx in enumerate(resamples):  # one at a time: a large site's resamples are big
         c = concordance_counts(time[idx], event[idx], risk[idx])
         out[:, b] = (c.concordant, c.discordant, c.tied_risk, c.comparable)
     return out
 
 
-def cindex_interval(counts: np.ndarray, confidence: float) -> tuple[float, float] | None:
-    """Percentile interval of C over bootstrap pair counts (4, B); None if no resample counts."""
+_MATRIX_ROWS = 1000
+"""Largest site for the matrix path of :func:`bootstrap_counts` (three n x n float matrices,
+24 MB at 1000 rows; larger sites count each resample in O(n log n) instead)."""
+
+
+def _bootstrap_by_matrix(
+    time: np.ndarray, event: np.ndarray, risk: np.ndarray, resamples: list[np.ndarray]
+) -> np.ndarray:
+    """Resample b counts pair (i, j) ``m_i m_j`` times (m: its row multiplicities), so its
+    comparable count is ``m @ P @ m`` with P[i, j] = 1 where (i, j) is comparable (i the
+    earlier event, as :func:`accord.survival.concordance_counts`); likewise the concordant
+    and tied ones. A row is never comparable with itself, so copies of a row add nothing."""
+    e = np.asarray(event, dtype=bool)
+    later = time[None, :] > time[:, None]
+    tie_censored = (time[None, :] == time[:, None]) & ~e[None, :]
+    comparable = (e[:, None] & (later | tie_censored)).astype(np.float64)
+    concordant = comparable * (risk[:, None] > risk[None, :])
+    tied = comparable * (risk[:, None] == risk[None, :])
+    m = np.stack([np.bincount(idx, minlength=len(time)) for idx in resamples], axis=1)
+    m = m.astype(np.float64)
+    counts = [np.einsum("ib,ib->b", m, matrix @ m) for matrix in (concordant, tied, comparable)]
+    conc, tie, comp = counts
+    return np.stack([conc, comp - conc - tie, tie, comp]) if resamples else np.zeros((4, 0))
+
+
+def concordance_moments(time: np.ndarray, event: np.ndarray, risk: np.ndarray) -> np.ndarray:
+    """Power sums (7,) of the site's centred pair components, ``MOMENT_KEYS`` order.
+
+    For each test patient i, s_i is the concordance score and c_i the number of the
+    comparable pairs it belongs to (:func:`accord.survival.concordance_components`),
+    centred on the site's means and divided by :data:`PAIR_UNIT`. Returned: the sums of
+    s², sc, c², s³, s²c, sc², c³. A patient's influence on the consortium C is
+    ``s_i - C c_i`` (up to a common factor), so its second and third power sums follow
+    from these and C alone; they add up over sites.
+    """
+    if len(time) == 0:
+        return np.zeros(len(MOMENT_KEYS))
+    parts = concordance_components(time, event, risk)
+    s = (parts.score - parts.score.mean()) / PAIR_UNIT
+    c = (parts.comparable - parts.comparable.mean()) / PAIR_UNIT
+    return np.array([s @ s, s @ c, c @ c, np.sum(s**3), s**2 @ c, s @ c**2, np.sum(c**3)])
+
+
+def cindex_interval(
+    arrays: Mapping[str, np.ndarray], confidence: float
+) -> tuple[float, float] | None:
+    """BCa interval of Harrell's C from summed evaluation arrays; None without resamples.
+
+    Parameters
+    ----------
+    arrays
+        One site's evaluation arrays, or their sums over sites: ``concordant``,
+        ``tied_risk``, ``comparable`` (1,), ``bootstrap_counts`` (4, B) and, optionally,
+        ``concordance_moments`` (7,).
+    confidence
+        Coverage in (0, 1), e.g. 0.95.
+
+    Returns
+    -------
+    (lower, upper), or None when no resample has a comparable pair.
+
+    Efron's bias-corrected and accelerated percentile interval over the (site-stratified)
+    bootstrap: the bias correction z0 from the share of resamples below the estimate, the
+    acceleration from the skewness of the patients' influence values (a = 0 without
+    ``concordance_moments``). Hand-written because ``scipy.stats.bootstrap`` needs the
+    rows; the hub has only sums.
+    """
+    boot = arrays.get("bootstrap_counts")
+    if boot is None or not (boot[3] > 0).any():
+        return None
+    ok = boot[3] > 0
+    resampled = (boot[0, ok] + 0.5 * boot[2, ok]) / boot[3, ok]
+    comparable = float(arrays["comparable"][0])
+    if comparable <= 0:
+        return None
+    estimate = (float(arrays["concordant"][0]) + 0.5 * float(arrays["tied_risk"][0])) / comparable
+    moments = arrays.get("concordance_moments")
+    accel = _acceleration(moments, estimate) if moments is not None else 0.0
+    levels = _bca_levels(resampled, estimate, accel, confidence)
+    lower, upper = np.quantile(resampled, levels)
+    return float(lower), float(upper)
+
+
+def percentile_interval(counts: np.ndarray, confidence: float) -> tuple[float, float] | None:
+    """Plain percentile interval of C over bootstrap pair counts (4, B) (the former method,
+    kept for ``bench/coverage.py``); None if no resample has a comparable pair."""
     comparable = counts[3]
     ok = comparable > 0
     if not ok.any():
@@ -144,6 +268,33 @@ def cindex_interval(counts: np.ndarray, confidence: float) -> tuple[float, float
     alpha = 1.0 - confidence
     lower, upper = np.quantile(c, [alpha / 2.0, 1.0 - alpha / 2.0])
     return float(lower), float(upper)
+
+
+def _acceleration(moments: np.ndarray, cindex: float) -> float:
+    """BCa acceleration sum(u³) / (6 sum(u²)^1.5) of the influence values u = s - C c."""
+    ss, sc, cc, sss, ssc, scc, ccc = (float(m) for m in moments)
+    k = cindex
+    second = ss - 2.0 * k * sc + k * k * cc
+    third = sss - 3.0 * k * ssc + 3.0 * k * k * scc - k**3 * ccc
+    if not second > 0:
+        return 0.0
+    return third / (6.0 * float(np.sqrt(second)) ** 3)
+
+
+def _bca_levels(
+    resampled: np.ndarray, estimate: float, accel: float, confidence: float
+) -> np.ndarray:
+    """The two quantile levels of the BCa interval (Efron & Tibshirani 1993, 14.3)."""
+    b = resampled.shape[0]
+    below = (np.sum(resampled < estimate) + 0.5 * np.sum(resampled == estimate)) / b
+    z0 = float(norm.ppf(np.clip(below, 0.5 / b, 1.0 - 0.5 / b)))
+    alpha = 1.0 - confidence
+    z = z0 + norm.ppf([alpha / 2.0, 1.0 - alpha / 2.0])
+    denominator = 1.0 - accel * z
+    # past the pole of z / (1 - a z) the level is the most extreme resample on that side
+    safe = np.where(denominator > 0, denominator, 1.0)
+    adjusted = np.where(denominator > 0, z0 + z / safe, np.sign(z) * np.inf)
+    return np.asarray(norm.cdf(adjusted), dtype=np.float64)
 
 
 def _ibs(

@@ -194,10 +194,7 @@ class StudyRun:
             tied_risk=float(a["tied_risk"][0]),
             comparable=round(float(a["comparable"][0])),
         )
-        boot = a.get("bootstrap_counts")
-        interval = (
-            cindex_interval(boot, self.study.evaluation.confidence) if boot is not None else None
-        )
+        interval = cindex_interval(a, self.study.evaluation.confidence)
         cs = [m["harrell_c"] for m in per_site.values() if m.get("harrell_c") is not None]
         result = MethodResult(
             method=method,

@@ -11,7 +11,14 @@ Conventions: ``time`` in days (>= 0), ``event`` bool or 0/1 (1 = event observed)
 from accord.survival._auc import TimeDependentAUC, time_dependent_auc
 from accord.survival._bootstrap import Interval, bootstrap_interval
 from accord.survival._brier import brier_score, integrated_brier_score
-from accord.survival._concordance import ConcordanceCounts, concordance_counts, harrell_c, uno_c
+from accord.survival._concordance import (
+    ConcordanceComponents,
+    ConcordanceCounts,
+    concordance_components,
+    concordance_counts,
+    harrell_c,
+    uno_c,
+)
 from accord.survival._cox import (
     BaselineHazard,
     CoxDerivatives,
@@ -28,6 +35,7 @@ from accord.survival._logrank import LogRankResult, logrank_from_counts, logrank
 
 __all__ = [
     "BaselineHazard",
+    "ConcordanceComponents",
     "ConcordanceCounts",
     "CoxDerivatives",
     "Interval",
@@ -38,6 +46,7 @@ __all__ = [
     "breslow_baseline_hazard",
     "brier_score",
     "censoring_survival",
+    "concordance_components",
     "concordance_counts",
     "cox_derivatives",
     "harrell_c",
