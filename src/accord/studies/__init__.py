@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from accord.studies._planning import Planner, planned_epsilon
     from accord.studies._pretrain import PretrainSettings, federated_simclr, sample_tiles
     from accord.studies._references import SimulationReferences
-    from accord.studies._report_writer import write_ledger_report, write_report
+    from accord.studies._report_writer import build_report, write_ledger_report, write_report
     from accord.studies._results import results_document
     from accord.studies._risk_groups import RiskGroups, SummedTask, follow_up_end, risk_groups
     from accord.studies._simulated_sites import Observer, share_cache, simulate_sites
@@ -92,6 +92,7 @@ _HOMES = {
     "simulate_sites": "_simulated_sites",
     "write_bytes_atomic": "_jsonio",
     "write_json_atomic": "_jsonio",
+    "build_report": "_report_writer",
     "write_ledger_report": "_report_writer",
     "write_report": "_report_writer",
 }
@@ -125,6 +126,7 @@ __all__ = [
     "StudyRun",
     "SummedTask",
     "admit_member",
+    "build_report",
     "builtin_study",
     "clinical_variant",
     "dataset_payload",
