@@ -129,7 +129,8 @@ def interval_figure(
     stats = {f"value[{e[0]}]": _number(e[1]) for e in estimates}
 
     def draw(plt: Any) -> Any:
-        fig, ax = plt.subplots(figsize=(6.4, 1.0 + 0.3 * max(len(estimates), 1)))
+        size = (6.4, 1.3 + 0.3 * max(len(estimates), 1))
+        fig, ax = plt.subplots(figsize=size, layout="constrained")
         seen: set[str] = set()
         for i, (_, value, low, high) in enumerate(estimates):
             y = len(estimates) - 1 - i
@@ -151,8 +152,7 @@ def interval_figure(
         labels = [(e[0], _value_text(e)) for e in estimates]
         _rows(ax, labels, f"{value_label} (95 % interval)", title)
         if seen or reference_lines:
-            ax.legend(frameon=False, fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0),
-                      ncol=4, borderaxespad=0.2)  # fmt: skip
+            fig.legend(frameon=False, fontsize=8, loc="outside lower center", ncol=4)
         return fig
 
     return render(name, draw, caption, stats)
