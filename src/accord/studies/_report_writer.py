@@ -185,15 +185,16 @@ def _exported_section(report: Report, document: Doc, out: Path) -> None:
     )
     report.figure(
         colour_scale_figure(
-            "tile score within its slide (higher: raises the predicted risk)",
-            "lowest on the slide",
-            "highest on the slide",
+            "tile's percentile rank within its slide (higher: raises the predicted risk)",
+            "0: lowest on the slide",
+            "1: highest on the slide",
         ),
-        "The one colour scale of every heatmap below: viridis, from dark purple (the "
-        "slide's lowest-scoring tile) through blue and green to yellow (its highest-scoring "
-        "tile, the one that raises the predicted risk most). Each slide is scaled to its own "
-        "score range, printed on the bar in its corner, so colours compare tiles within a "
-        "slide, not across slides. Untinted areas had no tile.",
+        "The one colour scale of every heatmap below: viridis over each tile's percentile "
+        "rank within its slide, from dark purple (the slide's lowest-scoring tile) through "
+        "blue and green to yellow (its highest-scoring tile, the one that raises the "
+        "predicted risk most). Every heatmap uses this scale, so yellow marks a slide's top "
+        "tiles on every site alike; it ranks tiles within a slide and says nothing of how "
+        "one slide's risk compares with another's. Untinted areas had no tile.",
     )
     localisation = document.get("localisation")
     if localisation is not None:
