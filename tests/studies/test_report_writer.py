@@ -202,3 +202,29 @@ def test_a_run_report_has_local_only_figures_and_no_patient_value(
     assert "PATIENT-" not in html
     times = {f"{t:.3f}" for t in cohort["time_days"] if not float(t).is_integer()}
     assert not [t for t in times if f">{t}<" in html]  # no survival time in any cell
+
+
+def test_a_ledger_report_is_built_from_the_ledger_document(tmp_path: Path) -> None:
+    """The researcher's report (``accord results``): the same sections from the figures
+    read off the ledger; risk groups as their signed figures, with no released table."""
+    from accord.studies import write_ledger_report
+
+    document = minimal_document() | {
+        "run": "run-1",
+        "study": "hcc",
+        "status": "finished",
+        "submitted_by": "lab",
+        "datasets": ["d1", "d2"],
+        "ledger": {"size": 120},
+        "risk_groups": {"fedavg": {"logrank_statistic": 4.2, "logrank_p": 0.04, "n_low": 30.0,
+                                   "n_high": 31.0, "ledger": {"metric_seq": 99}}},
+    }  # fmt: skip
+    path = write_ledger_report(document, [], tmp_path, None)
+    html = path.read_text()
+    assert path == tmp_path / "report.html"
+    assert "<h2>Results</h2>" in html and "<h2>Risk groups</h2>" in html
+    assert "ledger entry 99" in html and "Numbers at risk" not in html
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
+        "cindex_by_method.pdf",
+        "cindex_by_method.png",
+    ]  # no local-only method: no per-site figure beside it
