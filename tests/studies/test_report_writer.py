@@ -79,6 +79,8 @@ def full_document(out: Path) -> dict[str, Any]:
         "b": {"n_train": None, "n_test": None, "n_events": -1},
     }
     doc["consortium_sizes"] = {"n_train": 140, "n_test": 60, "n_events": None}
+    doc["preprocessing"] = {"columns": ["age", "grade=3"], "means": [61.25, 0.31],
+                            "scales": [9.5, 0.46], "kinds": {}, "levels": {}}  # fmt: skip
     doc["risk_groups"] = {
         "method": "fedavg",
         "groups": ["low risk", "high risk"],
@@ -138,6 +140,7 @@ def test_every_section_is_there_when_its_data_is(tmp_path: Path) -> None:
     assert "<td>grade=3</td>" in html and "1.360–2.970" in html
     assert "a MIL model has no linear coefficients" in html
     assert "&lt;5 (suppressed)" in html and "not released" in html and "812.5" in html
+    assert '<td>grade=3</td><td class="num">0.310</td>' in html  # feature summaries
     # heatmaps: one labelled colour scale, a caption true to viridis, localisation quality
     assert "dark purple" in html and "yellow" in html and "red: tiles" not in html
     assert "Measured localisation quality: tile AUC against the planted masks: 0.740." in html

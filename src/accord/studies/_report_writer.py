@@ -44,7 +44,7 @@ def _size_text(value: object, min_cell_count: int) -> object:
     if value == -1:
         return f"<{min_cell_count} (suppressed)"
     if isinstance(value, float) and not value.is_integer():
-        return round(value, 1)
+        return f"{value:,.1f}"
     return value
 
 
@@ -89,6 +89,26 @@ def cohort_section(report: Report, document: Doc, min_cell_count: int) -> None:
         "suppressed.",
     )
     report.table(headers, rows, caption="Cohort per site, as each site released it.")
+    _feature_table(report, document.get("preprocessing"))
+
+
+def _feature_table(report: Report, preprocessing: object) -> None:
+    """The consortium's feature summaries: the means and standard deviations the model's
+    standardisation uses, from the sites' summed statistics (a categorical level's mean is
+    its share of the training patients)."""
+    if not isinstance(preprocessing, Mapping):
+        return
+    columns, means = preprocessing.get("columns", []), preprocessing.get("means", [])
+    scales = preprocessing.get("scales", [])
+    if not columns or len(columns) != len(means) or len(columns) != len(scales):
+        return
+    rows = [[str(c), m, s] for c, m, s in zip(columns, means, scales, strict=True)]
+    report.table(
+        ["feature", "mean (share for a level)", "SD"],
+        rows,
+        caption="Consortium feature summaries of the training patients, from the sites' "
+        "summed statistics (the standardisation the models use).",
+    )
 
 
 def _risk_groups_section(report: Report, document: Doc, min_cell_count: int) -> None:
