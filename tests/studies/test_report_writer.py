@@ -144,6 +144,9 @@ def test_every_section_is_there_when_its_data_is(tmp_path: Path) -> None:
     # heatmaps: one labelled colour scale, a caption true to viridis, localisation quality
     assert "dark purple" in html and "yellow" in html and "red: tiles" not in html
     assert "Measured localisation quality: tile AUC against the planted masks: 0.740." in html
+    # one self-contained file: no script, stylesheet link, font or anything fetched
+    assert "<script" not in html and "<link" not in html and "@import" not in html
+    assert "https://" not in html and "url(http" not in html
     # the footer says that released tiles are patient data
     assert "ARE patient data" in html
     assert "contains no patient-level values" not in html
@@ -176,8 +179,10 @@ def test_figures_are_written_and_deterministic(tmp_path: Path) -> None:
 
 
 def test_the_km_figure_has_numbers_at_risk_from_the_released_table(tmp_path: Path) -> None:
-    report = build_report(full_document(tmp_path), tmp_path, title="Study", min_cell_count=5)
-    km = next(f for f in report.figures if f.name == "risk_groups")
+    document = {"risk_groups": full_document(tmp_path)["risk_groups"]}  # no other figure
+    report = build_report(document, tmp_path, title="Study", min_cell_count=5)
+    (km,) = report.figures
+    assert km.name == "risk_groups"
     assert "At risk" in km.svg and "Numbers at risk" in km.caption
     assert km.stats["n[low risk]"] == 30 and km.stats["logrank_p"] == pytest.approx(0.0135)
 
