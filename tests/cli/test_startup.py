@@ -14,6 +14,8 @@ HEAVY = (
     "torch",
     "opacus",
     "lifelines",
+    "matplotlib",
+    "jinja2",
     "pandas",
     "scipy",
     "sklearn",

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from accord.core import DataError
-from accord.report import Report, bar_chart_with_ci, heatmap_overlay, km_figure
+from accord.report import Report, heatmap_overlay, interval_figure, km_figure_from_curves
+from accord.survival import LogRankResult
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
@@ -60,12 +61,13 @@ def full_report() -> Report:
     report.section("Discrimination", intro="Harrell's C per site.")
     report.table(["Site", "C-index", "Patients"], [["A", 0.712, 140], ["B", float("nan"), 1200]],
                  provenance=["ledger entry 104", None], caption="Per-site C-index")  # fmt: skip
-    svg = bar_chart_with_ci(["A", "B"], [0.71, 0.66], [0.65, 0.6], [0.77, 0.72], {"oracle": 0.8})
-    report.figure(svg, "C-index per site", provenance="ledger entry 131")
+    chart = interval_figure([("A", 0.71, 0.65, 0.77), ("B", 0.66, 0.6, 0.72)], "C", "C-index",
+                            name="c_per_site", reference_lines={"oracle": 0.8})  # fmt: skip
+    report.figure(chart, "C-index per site", provenance="ledger entry 131")
     report.section("Survival")
-    time = np.arange(1.0, 21.0)
-    km = km_figure(time, np.ones(20), np.repeat(["low", "high"], 10), "OS", min_at_risk=1)
-    report.figure(km.svg, km.caption, provenance="ledger entry 140")
+    curves = [("low", [30.0, 60.0], [10, 6], [0, 5]), ("high", [30.0], [10], [5])]
+    km = km_figure_from_curves(curves, LogRankResult(4.0, 0.04, 1), "OS", min_at_risk=5)
+    report.figure(km, provenance="ledger entry 140")
     thumb = np.full((40, 60, 3), 230, dtype=np.uint8)
     report.figure(heatmap_overlay(thumb, [[0, 0]], 64, [1.0], 4.0), "Attention", None)
     report.status(False, "Site C refused the task")
@@ -90,7 +92,11 @@ def test_report_contains_everything_and_parses() -> None:
                for k, v in checker.attrs)  # fmt: skip
     # self-contained: no scripts, no external resources
     assert "script" not in checker.tags and "link" not in checker.tags
-    assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    namespaces = (
+        'xmlns="http://www.w3.org/2000/svg"',
+        'xmlns:xlink="http://www.w3.org/1999/xlink"',
+    )
+    assert "http://" not in html.replace(namespaces[0], "").replace(namespaces[1], "")
     assert "https://" not in html
 
 
@@ -99,7 +105,7 @@ def test_user_text_is_escaped() -> None:
     report = Report(evil, subtitle=evil)
     report.summary({evil: evil}).section(evil, intro=evil).paragraph(evil).status(False, evil)
     report.table([evil], [[evil]], provenance=[evil], caption=evil)
-    report.figure(bar_chart_with_ci([evil], [0.5], [0.4], [0.6]), evil, provenance=evil)
+    report.figure(interval_figure([(evil, 0.5, 0.4, 0.6)], evil, evil, name="e"), evil, evil)
     html = report.render()
     assert "<script" not in html
     checker = check(html)

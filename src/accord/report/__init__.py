@@ -1,13 +1,17 @@
-"""HTML study reports and their figures, with no plotting dependency.
+"""HTML study reports and their figures.
 
-Charts are inline SVG (:mod:`accord.report._svg`), slide heatmaps and tile galleries are
-PNG data URIs (:mod:`accord.report._images`), and :class:`Report` assembles them into one
-self-contained HTML file where every table row and figure names the ledger entry that
-produced it.
+Charts are drawn with matplotlib (imported only when a figure is drawn) and rendered as
+:class:`Figure`: SVG to inline in the HTML, PDF and PNG (300 dpi) for papers, byte-identical
+from run to run. Slide heatmaps and tile galleries are PNG data URIs
+(:mod:`accord.report._images`). :class:`Report` assembles them into one self-contained
+HTML file from the Jinja2 templates in ``accord/report/templates/``, where every table row
+and figure names the ledger entry that produced it.
 """
 
+from accord.report._classification import calibration_figure, roc_figure
+from accord.report._colour_scale import colour_scale_figure
 from accord.report._document import Report
-from accord.report._figure import Figure
+from accord.report._forest import forest_figure, interval_figure
 from accord.report._images import (
     COLORMAPS,
     apply_colormap,
@@ -15,30 +19,23 @@ from accord.report._images import (
     png_data_uri,
     tile_gallery,
 )
-from accord.report._km import (
-    format_p_value,
-    group_curves,
-    km_figure,
-    km_figure_from_counts,
-    km_figure_from_curves,
-)
-from accord.report._svg import Series, bar_chart_with_ci, line_chart, step_chart
+from accord.report._km import at_risk_row, format_p_value, km_figure_from_curves
+from accord.report._render import Figure
 
 __all__ = [
     "COLORMAPS",
     "Figure",
     "Report",
-    "Series",
     "apply_colormap",
-    "bar_chart_with_ci",
+    "at_risk_row",
+    "calibration_figure",
+    "colour_scale_figure",
+    "forest_figure",
     "format_p_value",
-    "group_curves",
     "heatmap_overlay",
-    "km_figure",
-    "km_figure_from_counts",
+    "interval_figure",
     "km_figure_from_curves",
-    "line_chart",
     "png_data_uri",
-    "step_chart",
+    "roc_figure",
     "tile_gallery",
 ]

@@ -7,30 +7,32 @@ Build it top to bottom and render::
     report.status(True, "Ledger verified: 214 entries, root 3f9c…")
     report.section("Discrimination", intro="Harrell's C per site on held-out patients.")
     report.table(["Site", "C-index"], rows, provenance=["ledger entry 104", ...])
-    report.figure(figure.svg, figure.caption, provenance="ledger entry 131")
+    report.figure(figure, provenance="ledger entry 131")   # a rendered Figure
     report.write("report.html")
+    report.write_figures("figures")                        # each Figure as PDF and PNG
 
-All text is escaped; figures are embedded only after a safety check (SVG without scripts
-or external references, PNG that decodes). Tables and figures are numbered in order.
+The page is rendered from the Jinja2 templates in ``accord/report/templates/``
+(``report.html.j2``, one macro per block kind in ``blocks.html.j2``, ``style.css``) with
+autoescaping on, so every piece of text is escaped; figures are embedded only after a
+safety check (SVG without scripts or external references, PNG that decodes). Tables and
+figures are numbered in order.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from html import escape
 from numbers import Integral, Real
 from pathlib import Path
+from typing import Any
 
-from accord.core import DataError
+from accord.core import DataError, write_bytes_atomic
 from accord.report._embed import embed_png, embed_svg
-from accord.report._style import STYLESHEET
+from accord.report._render import Figure
 
-__all__ = ["Report"]
+__all__ = ["AGGREGATE_NOTE", "Report", "format_cell"]
 
 AGGREGATE_NOTE = (
     "All figures and tables are site-level or consortium-level aggregates; the report "
@@ -58,27 +60,47 @@ def _is_number(value: object) -> bool:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
+def _environment() -> Any:
+    """The templates' Jinja2 environment (imported here: the CLI starts without jinja2)."""
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("accord.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+    )
+
+
 class Report:
     """An HTML report built from sections, paragraphs, tables, figures and status lines.
 
     Content added before the first :meth:`section` appears at the top, under the
-    summary box.
+    summary box. ``footer``: the sentences in the footer (by default, that the report holds
+    aggregates only; say otherwise when it shows released patient data).
     """
 
     def __init__(
-        self, title: str, *, subtitle: str = "", generated_at: datetime | None = None
+        self,
+        title: str,
+        *,
+        subtitle: str = "",
+        generated_at: datetime | None = None,
+        footer: Sequence[str] | None = None,
     ) -> None:
         self.title = title
         self.subtitle = subtitle
         self.generated_at = generated_at or datetime.now(UTC)
+        self.footer = [AGGREGATE_NOTE] if footer is None else list(footer)
+        self.figures: list[Figure] = []
         self._facts: list[tuple[str, str]] = []
-        self._preamble: list[str] = []
-        self._sections: list[tuple[str, str, list[str]]] = []
+        self._preamble: list[dict[str, Any]] = []
+        self._sections: list[dict[str, Any]] = []
         self._tables = 0
         self._figures = 0
 
-    def _add(self, block: str) -> Report:
-        (self._sections[-1][2] if self._sections else self._preamble).append(block)
+    def _add(self, block: dict[str, Any]) -> Report:
+        (self._sections[-1]["blocks"] if self._sections else self._preamble).append(block)
         return self
 
     def summary(self, facts: Mapping[str, object] | Sequence[tuple[str, object]]) -> Report:
@@ -89,21 +111,24 @@ class Report:
 
     def section(self, title: str, intro: str = "") -> Report:
         """Start a new section; later content goes into it."""
-        head = f'<p class="intro">{escape(intro)}</p>' if intro else ""
-        self._sections.append((title, head, []))
+        self._sections.append({"title": title, "intro": intro, "blocks": []})
         return self
 
     def paragraph(self, text: str) -> Report:
         """A paragraph of plain text."""
-        return self._add(f"<p>{escape(text)}</p>")
+        return self._add({"kind": "paragraph", "text": text})
+
+    def note(self, text: str) -> Report:
+        """A highlighted paragraph: how to read what follows."""
+        return self._add({"kind": "note", "text": text})
+
+    def glossary(self, items: Sequence[tuple[str, str]]) -> Report:
+        """Terms and one plain sentence each (what a metric or an interval means)."""
+        return self._add({"kind": "glossary", "terms": list(items)})
 
     def status(self, ok: bool, text: str) -> Report:
         """A pass/fail line, e.g. the ledger verification result."""
-        kind, mark = ("ok", "✓ Passed") if ok else ("fail", "✗ Failed")
-        return self._add(
-            f'<div class="status {kind}" role="status"><span class="mark">{mark}</span>'
-            f"<span>{escape(text)}</span></div>"
-        )
+        return self._add({"kind": "status", "ok": ok, "text": text})
 
     def table(
         self,
@@ -125,114 +150,77 @@ class Report:
             bool(rows) and all(_is_number(r[j]) or r[j] is None for r in rows)
             for j in range(len(headers))
         ]
-        head = "".join(
-            f'<th scope="col"{_num(n)}>{escape(h)}</th>'
-            for h, n in zip(headers, numeric, strict=True)
-        )
-        if provenance is not None:
-            head += '<th class="prov" scope="col">Source</th>'
-        body = [
-            self._row(
-                row, numeric, None if provenance is None else provenance[i], provenance is not None
-            )
-            for i, row in enumerate(rows)
-        ]
-        label = f"<b>Table {self._tables}.</b> {escape(caption)}" if caption else ""
-        return self._add(
-            f'<div class="table-wrap"><table><caption>{label}</caption>'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
-        )
+        return self._add({
+            "kind": "table",
+            "number": self._tables,
+            "caption": caption,
+            "headers": list(headers),
+            "numeric": numeric,
+            "with_source": provenance is not None,
+            "rows": [
+                {
+                    "cells": [format_cell(v) for v in row],
+                    "source": None if provenance is None else provenance[i],
+                }
+                for i, row in enumerate(rows)
+            ],
+        })  # fmt: skip
 
-    @staticmethod
-    def _row(
-        row: Sequence[object], numeric: Sequence[bool], source: str | None, with_source: bool
-    ) -> str:
-        cells = "".join(
-            f"<td{_num(n)}>{escape(format_cell(v))}</td>" for v, n in zip(row, numeric, strict=True)
-        )
-        tip = f' title="Source: {escape(source)}"' if source else ""
-        if with_source:
-            cells += f'<td class="prov">{escape(source or "")}</td>'
-        return f"<tr{tip}>{cells}</tr>"
+    def figure(
+        self,
+        content: Figure | str | bytes,
+        caption: str | None = None,
+        provenance: str | None = None,
+    ) -> Report:
+        """A figure: a rendered :class:`Figure` (its SVG inlined; its PDF and PNG written by
+        :meth:`write_figures`), SVG text (inlined) or PNG bytes (as a data URI), numbered,
+        with its caption (a Figure's own by default) and, when given, the ledger entry that
+        produced it."""
+        from markupsafe import Markup
 
-    def figure(self, content: str | bytes, caption: str, provenance: str | None = None) -> Report:
-        """A figure: SVG text (inlined) or PNG bytes (as a data URI), numbered, with its
-        caption and, when given, the ledger entry that produced it."""
+        block: dict[str, Any] = {"kind": "figure", "provenance": provenance, "files": []}
+        if isinstance(content, Figure):
+            self.figures.append(content)
+            block["files"] = [f"figures/{content.name}.pdf", f"figures/{content.name}.png"]
+            caption = content.caption if caption is None else caption
+            content = content.svg
         if isinstance(content, str):
-            art = embed_svg(content)
+            block["svg"] = Markup(embed_svg(content))  # checked: no script, no external link
         elif isinstance(content, bytes):
             uri, width, height = embed_png(content)
-            art = f'<img src="{uri}" width="{width}" height="{height}" alt="{escape(caption)}">'
+            block |= {"svg": None, "png_uri": uri, "width": width, "height": height}
         else:
             raise DataError(f"figure content is {type(content).__name__}; expected str or bytes")
         self._figures += 1
-        note = f'<span class="prov-note">Source: {escape(provenance)}</span>' if provenance else ""
-        return self._add(
-            f'<figure><div class="art">{art}</div><figcaption><b>Figure {self._figures}.</b> '
-            f"{escape(caption)}{note}</figcaption></figure>"
-        )
+        return self._add(block | {"number": self._figures, "caption": caption or ""})
 
     def render(self) -> str:
         """The whole report as one HTML document."""
-        return "".join([
-            '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
-            '<meta name="viewport" content="width=device-width, initial-scale=1">',
-            f"<title>{escape(self.title)}</title><style>{STYLESHEET}</style></head>",
-            '<body><div class="page">', self._masthead(), "<main>", self._summary(),
-            *self._preamble, *self._render_sections(), "</main>", self._footer(),
-            "</div></body></html>\n",
-        ])  # fmt: skip
-
-    def _masthead(self) -> str:
-        sub = f'<p class="subtitle">{escape(self.subtitle)}</p>' if self.subtitle else ""
-        return (
-            f'<header class="masthead"><p class="kicker">accord study report</p>'
-            f"<h1>{escape(self.title)}</h1>{sub}</header>"
-        )
-
-    def _summary(self) -> str:
-        if not self._facts:
-            return ""
-        items = "".join(
-            f"<div><dt>{escape(k)}</dt><dd>{escape(v)}</dd></div>" for k, v in self._facts
-        )
-        return (
-            '<section class="summary" aria-label="Summary"><h2>Summary</h2>'
-            f"<dl>{items}</dl></section>"
-        )
-
-    def _render_sections(self) -> list[str]:
-        return [
-            f'<section id="section-{i}"><h2>{escape(title)}</h2>{intro}{"".join(blocks)}</section>'
-            for i, (title, intro, blocks) in enumerate(self._sections, 1)
-        ]
-
-    def _footer(self) -> str:
+        template = _environment().get_template("report.html.j2")
         stamp = self.generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-        return (
-            f"<footer><p>Generated {escape(stamp)} by accord.</p>"
-            f"<p>{escape(AGGREGATE_NOTE)}</p></footer>"
+        return str(
+            template.render(
+                title=self.title,
+                subtitle=self.subtitle,
+                facts=self._facts,
+                preamble=self._preamble,
+                sections=self._sections,
+                stamp=stamp,
+                footer=self.footer,
+            )
         )
 
     def write(self, path: str | os.PathLike[str]) -> Path:
         """Render and write to ``path`` atomically (a temporary file in the same folder,
         then a rename), so readers never see a partial report. Returns the path."""
         target = Path(path)
-        data = self.render().encode("utf-8")
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
+        write_bytes_atomic(target, self.render().encode("utf-8"))
         return target
 
-
-def _num(numeric: bool) -> str:
-    return ' class="num"' if numeric else ""
+    def write_figures(self, folder: str | os.PathLike[str]) -> list[Path]:
+        """Every :class:`Figure` of the report as ``folder/NAME.pdf`` and ``NAME.png``
+        (300 dpi), each written then renamed. Returns the paths."""
+        paths: list[Path] = []
+        for figure in self.figures:
+            paths.extend(figure.write(Path(folder)))
+        return paths

@@ -1,38 +1,32 @@
-"""Kaplan-Meier figure: step curves per risk group with confidence bands and a log-rank test.
+"""Kaplan–Meier figure from released interval tables, with a numbers-at-risk table under it.
 
-A Kaplan-Meier curve steps at patients' event times, so a curve's tail, where few
-patients remain, comes close to showing individual outcomes. Each curve therefore ends at
-the last time with at least ``min_at_risk`` patients at risk (default 5, the consortium's
-``min-cell-count``), and group counts below that threshold are shown as "<5".
+The consortium releases, per group, an interval table with no small cell (interval ends,
+the number at risk at each interval's start, the events within it; intervals merged until
+each holds no event or at least ``min-cell-count``, the table stopped where fewer remain at
+risk). The curves are the product-limit estimate of those counts
+(:func:`accord.survival.kaplan_meier_from_counts`), drawn with matplotlib; the table under
+them follows lifelines' ``add_at_risk_counts``: one row per group, one column per x tick.
+Counts can only be read at interval starts, so each column shows the number at risk at the
+start of the released interval that contains the tick; past the released table it shows
+a dash. Any count below ``min_at_risk`` would be shown as ``<5``, never as its value.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from accord.core import DataError
-from accord.report._axes import nice_domain
-from accord.report._figure import Figure
-from accord.report._svg import Series, step_chart
-from accord.survival import (
-    KaplanMeierCurve,
-    LogRankResult,
-    kaplan_meier,
-    kaplan_meier_from_counts,
-    logrank_from_counts,
-    logrank_test,
-)
+from accord.report._render import MUTED, SERIES_COLOURS, Figure, render
+from accord.survival import KaplanMeierCurve, LogRankResult, kaplan_meier_from_counts
 
-__all__ = [
-    "format_p_value",
-    "group_curves",
-    "km_figure",
-    "km_figure_from_counts",
-    "km_figure_from_curves",
-]
+__all__ = ["ReleasedTable", "at_risk_row", "format_p_value", "km_figure_from_curves"]
+
+FloatArray = npt.NDArray[np.float64]
 
 
 def format_p_value(p: float) -> str:
@@ -42,34 +36,51 @@ def format_p_value(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
-def _count_text(count: int, min_cell_count: int) -> str:
-    return f"<{min_cell_count}" if 0 < count < min_cell_count else str(count)
+@dataclass(frozen=True)
+class ReleasedTable:
+    """One group's released interval table: interval ends (days, ascending), the number at
+    risk at each interval's start and the events within it; all (m,)."""
+
+    label: str
+    grid_days: FloatArray
+    at_risk: FloatArray
+    events: FloatArray
+
+    @classmethod
+    def of(
+        cls, label: str, grid_days: npt.ArrayLike, at_risk: npt.ArrayLike, events: npt.ArrayLike
+    ) -> ReleasedTable:
+        grid = np.asarray(grid_days, dtype=np.float64)
+        n = np.asarray(at_risk, dtype=np.float64)
+        d = np.asarray(events, dtype=np.float64)
+        if not grid.ndim == n.ndim == d.ndim == 1 or not grid.shape == n.shape == d.shape:
+            raise DataError(f"group {label}: at_risk, events and grid_days differ in length")
+        return cls(label, grid, n, d)
 
 
-def _released(count: int, min_cell_count: int) -> float:
-    return float("nan") if 0 < count < min_cell_count else float(count)
+def _count_text(count: float, min_at_risk: int) -> str:
+    return f"<{min_at_risk}" if 0 < count < min_at_risk else f"{int(count):,}"
 
 
-def _check_inputs(
-    time: npt.ArrayLike, event: npt.ArrayLike, groups: npt.ArrayLike, min_at_risk: int
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.generic], npt.NDArray[np.generic]]:
-    if isinstance(min_at_risk, bool) or not isinstance(min_at_risk, int) or min_at_risk < 1:
-        raise DataError("min_at_risk is not a whole number >= 1; expected e.g. 5")
-    t, e, g = np.asarray(time, dtype=np.float64), np.asarray(event), np.asarray(groups)
-    if t.ndim != 1:
-        raise DataError(f"time has {t.ndim} dimensions; expected 1")
-    for name, array in (("event", e), ("groups", g)):
-        if array.shape != t.shape:
-            raise DataError(f"{name} has shape {array.shape}; expected {t.shape} (one per time)")
-    return t, e, g
+def at_risk_row(table: ReleasedTable, ticks: Sequence[float], min_at_risk: int) -> list[str]:
+    """The numbers at risk shown under ``ticks``: at the start of the released interval
+    containing each tick (interval k runs from end[k-1], the first from 0, to end[k]);
+    ``"—"`` past the released table, ``"<min"`` for a count below ``min_at_risk``."""
+    ends = table.grid_days
+    starts = np.concatenate([[0.0], ends[:-1]])
+    out = []
+    for t in ticks:
+        k = int(np.searchsorted(starts, t, side="right")) - 1
+        inside = ends.size > 0 and k >= 0 and (t < ends[k] or t == starts[k])
+        out.append(_count_text(table.at_risk[k], min_at_risk) if inside else "—")
+    return out
 
 
-def _displayed(curve: KaplanMeierCurve, min_at_risk: int) -> Series:
-    """The curve from (0, 1) up to its last time with ``min_at_risk`` patients at risk."""
+def _steps(curve: KaplanMeierCurve, min_at_risk: int) -> tuple[FloatArray, ...]:
+    """The curve from (0, 1) up to its last time with ``min_at_risk`` at risk."""
     keep = curve.at_risk >= min_at_risk
     one = np.ones(1)
-    return Series(
-        "",
+    return (
         np.concatenate([[0.0], curve.time[keep]]),
         np.concatenate([one, curve.survival[keep]]),
         np.concatenate([one, curve.lower[keep]]),
@@ -77,159 +88,24 @@ def _displayed(curve: KaplanMeierCurve, min_at_risk: int) -> Series:
     )
 
 
-def _median(series: Series) -> float:
-    """First displayed time where survival falls to 0.5 or below; NaN if it never does."""
-    survival = np.asarray(series.y)
-    below = np.flatnonzero(survival <= 0.5)
-    return float(np.asarray(series.x)[below[0]]) if below.size else float("nan")
-
-
-def group_curves(
-    time: npt.ArrayLike, event: npt.ArrayLike, groups: npt.ArrayLike, min_at_risk: int = 5
-) -> tuple[list[Series], dict[str, float]]:
-    """Displayed Kaplan-Meier curves per group (labels in sorted order) and their
-    per-group statistics: ``n[g]``, ``events[g]`` (NaN when suppressed) and
-    ``median_days[g]`` (NaN when not reached within the displayed curve)."""
-    t, e, g = _check_inputs(time, event, groups, min_at_risk)
-    series: list[Series] = []
-    stats: dict[str, float] = {}
-    for label in np.unique(g):
-        mask = g == label
-        curve = kaplan_meier(t[mask], e[mask])
-        n, events = int(mask.sum()), int(np.count_nonzero(e[mask]))
-        _add_group(series, stats, label, curve, n, events, min_at_risk)
-    return series, stats
-
-
-def _add_group(
-    series: list[Series],
-    stats: dict[str, float],
-    label: object,
-    curve: KaplanMeierCurve,
-    n: int,
-    events: int,
-    min_at_risk: int,
-) -> None:
-    """One group's displayed curve (named with its suppressed counts) and statistics."""
-    shown = _displayed(curve, min_at_risk)
-    name = f"{label} (n={_count_text(n, min_at_risk)}, events={_count_text(events, min_at_risk)})"
-    series.append(Series(name, shown.x, shown.y, shown.lower, shown.upper))
-    stats |= {
-        f"n[{label}]": _released(n, min_at_risk),
-        f"events[{label}]": _released(events, min_at_risk),
-        f"median_days[{label}]": _median(shown),
-    }
-
-
-def _caption(title: str, stats: dict[str, float], k: int, min_at_risk: int) -> str:
+def _caption(title: str, test: LogRankResult | None, k: int, min_at_risk: int) -> str:
     parts = [
-        f"{title.rstrip('.')}. Kaplan–Meier estimates of survival by group, with 95% "
-        "pointwise confidence bands (log-log Greenwood)."
+        f"{title.rstrip('.')}. Kaplan–Meier estimates of survival by group from the released "
+        "interval counts, with 95 % pointwise confidence bands (log-log Greenwood)."
     ]
-    if "logrank_p" in stats:
+    if test is not None and k >= 2:
         parts.append(
-            f"Log-rank test across {k} groups: χ² = {stats['logrank_statistic']:.2f} on "
-            f"{int(stats['logrank_df'])} df, {format_p_value(stats['logrank_p'])}."
+            f"Log-rank test across {k} groups: χ² = {test.statistic:.2f} on "
+            f"{test.degrees_of_freedom} df, {format_p_value(test.p_value)}."
         )
     else:
         parts.append("A single group: no log-rank test.")
-    parts.append(f"Each curve ends where fewer than {min_at_risk} patients remain at risk.")
-    return " ".join(parts)
-
-
-def km_figure(
-    time: npt.ArrayLike,
-    event: npt.ArrayLike,
-    groups: npt.ArrayLike,
-    title: str,
-    *,
-    time_unit: str = "days",
-    min_at_risk: int = 5,
-    width: int = 640,
-    height: int = 400,
-) -> Figure:
-    """Kaplan-Meier curves per risk group and a log-rank test of their equality.
-
-    Args:
-        time: (n,) event or censoring times in ``time_unit``.
-        event: (n,) bool or 0/1, 1 = event observed.
-        groups: (n,) group labels (e.g. "low risk", "high risk"), drawn in sorted order.
-        title: figure title; the caption starts with it.
-        min_at_risk: curves end at the last time with at least this many at risk.
-
-    Returns:
-        A :class:`Figure` whose stats hold ``logrank_statistic``, ``logrank_p``,
-        ``logrank_df`` (with two or more groups) and the per-group entries of
-        :func:`group_curves`.
-    """
-    series, stats = group_curves(time, event, groups, min_at_risk)
-    test = logrank_test(time, event, groups) if len(series) >= 2 else None
-    return _figure(series, stats, test, title, time_unit, min_at_risk, (width, height))
-
-
-def _figure(
-    series: list[Series],
-    stats: dict[str, float],
-    test: LogRankResult | None,
-    title: str,
-    time_unit: str,
-    min_at_risk: int,
-    size: tuple[int, int],
-) -> Figure:
-    if test is not None:
-        stats |= {
-            "logrank_statistic": test.statistic,
-            "logrank_p": test.p_value,
-            "logrank_df": float(test.degrees_of_freedom),
-        }
-    x_max = max((float(np.max(s.x)) for s in series), default=1.0)
-    svg = step_chart(
-        series,
-        f"Time ({time_unit})",
-        "Survival probability",
-        size[0],
-        size[1],
-        x_range=nice_domain((0.0, x_max)),
-        y_range=(0.0, 1.0),
-        title=title,
+    parts.append(
+        "Numbers at risk under the plot: at the start of the released interval containing "
+        f"each time (— past the released table). Each curve ends where fewer than "
+        f"{min_at_risk} patients remain at risk."
     )
-    return Figure(svg, _caption(title, stats, len(series), min_at_risk), stats)
-
-
-def km_figure_from_counts(
-    grid_days: npt.ArrayLike,
-    at_risk: npt.ArrayLike,
-    events: npt.ArrayLike,
-    labels: Sequence[str],
-    title: str,
-    *,
-    time_unit: str = "days",
-    min_at_risk: int = 5,
-    width: int = 640,
-    height: int = 400,
-) -> Figure:
-    """Kaplan-Meier curves per group from summed counts on a time grid (federated form).
-
-    ``at_risk`` and ``events`` are (groups, intervals): the number at risk at the start of
-    each interval of ``grid_days`` (interval ends) and the events within it, summed over
-    sites. Each curve steps at interval ends and stops where fewer than ``min_at_risk``
-    remain; the log-rank test is the grouped-data test on the same counts.
-    """
-    grid = np.asarray(grid_days, dtype=np.float64)
-    n = np.asarray(at_risk, dtype=np.float64)
-    d = np.asarray(events, dtype=np.float64)
-    if n.shape != d.shape or n.ndim != 2 or n.shape != (len(labels), grid.size):
-        raise DataError(
-            f"at_risk {n.shape} and events {d.shape} must both be (groups={len(labels)}, "
-            f"intervals={grid.size})"
-        )
-    series: list[Series] = []
-    stats: dict[str, float] = {}
-    for g, label in enumerate(labels):
-        curve = kaplan_meier_from_counts(grid, n[g], d[g])
-        _add_group(series, stats, label, curve, int(n[g, 0]), int(d[g].sum()), min_at_risk)
-    test = logrank_from_counts(n.T, d.T) if len(labels) >= 2 else None
-    return _figure(series, stats, test, title, time_unit, min_at_risk, (width, height))
+    return " ".join(parts)
 
 
 def km_figure_from_curves(
@@ -237,27 +113,92 @@ def km_figure_from_curves(
     test: LogRankResult | None,
     title: str,
     *,
+    name: str = "kaplan_meier",
     time_unit: str = "days",
     min_at_risk: int = 5,
-    width: int = 640,
-    height: int = 400,
 ) -> Figure:
-    """Kaplan-Meier curves from each group's released interval table.
+    """Kaplan–Meier curves and a numbers-at-risk table from each group's released table.
 
-    ``curves`` holds per group (label, interval ends, numbers at risk at each interval's
-    start, events within it) — each group on its own (coarsened) grid, as released with no
-    small cell; ``test`` is the log-rank test computed by the consortium on its full counts.
-    Groups with nothing released are left out of the figure.
+    Args:
+        curves: per group (label, interval ends, numbers at risk at each interval's start,
+            events within it), each group on its own (coarsened) grid, as released.
+        test: the log-rank test the consortium computed on its full counts, or None.
+        title: the figure's title; the caption starts with it.
+        name: the file stem of the figure under ``OUT/figures/``.
+        min_at_risk: curves end at the last time with at least this many at risk.
+
+    Returns:
+        A :class:`Figure` whose stats hold ``n[g]``, ``events[g]`` per drawn group and,
+        with a test, ``logrank_statistic``, ``logrank_p``, ``logrank_df``. Groups with
+        nothing released are left out.
     """
-    series: list[Series] = []
+    if isinstance(min_at_risk, bool) or not isinstance(min_at_risk, int) or min_at_risk < 1:
+        raise DataError("min_at_risk is not a whole number >= 1; expected e.g. 5")
+    tables = [ReleasedTable.of(*c) for c in curves]
+    tables = [t for t in tables if t.grid_days.size]
     stats: dict[str, float] = {}
-    for label, grid_days, at_risk, events in curves:
-        grid = np.asarray(grid_days, dtype=np.float64)
-        n = np.asarray(at_risk, dtype=np.float64)
-        d = np.asarray(events, dtype=np.float64)
-        if n.shape != d.shape or n.shape != grid.shape:
-            raise DataError(f"group {label}: at_risk, events and grid_days differ in length")
-        if grid.size:
-            curve = kaplan_meier_from_counts(grid, n, d)
-            _add_group(series, stats, label, curve, int(n[0]), int(d.sum()), min_at_risk)
-    return _figure(series, stats, test, title, time_unit, min_at_risk, (width, height))
+    for t in tables:
+        stats[f"n[{t.label}]"] = float(t.at_risk[0])
+        stats[f"events[{t.label}]"] = float(t.events.sum())
+    if test is not None:
+        stats |= {
+            "logrank_statistic": test.statistic,
+            "logrank_p": test.p_value,
+            "logrank_df": float(test.degrees_of_freedom),
+        }
+
+    def draw(plt: Any) -> Any:
+        return _draw(plt, tables, title, time_unit, min_at_risk)
+
+    return render(name, draw, _caption(title, test, len(tables), min_at_risk), stats)
+
+
+def _draw(
+    plt: Any, tables: list[ReleasedTable], title: str, time_unit: str, min_at_risk: int
+) -> Any:
+    rows = max(len(tables), 1)
+    fig = plt.figure(figsize=(6.4, 4.2 + 0.22 * rows))
+    grid = fig.add_gridspec(2, 1, height_ratios=[4.0, 0.3 + 0.22 * rows], hspace=0.28)
+    ax, table_ax = fig.add_subplot(grid[0]), fig.add_subplot(grid[1])
+    x_max = 1.0
+    for i, table in enumerate(tables):
+        colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+        curve = kaplan_meier_from_counts(table.grid_days, table.at_risk, table.events)
+        x, y, lo, hi = _steps(curve, min_at_risk)
+        x_max = max(x_max, float(table.grid_days[-1]))
+        ax.step(x, y, where="post", color=colour, linewidth=1.6, label=table.label)
+        ax.fill_between(x, lo, hi, step="post", color=colour, alpha=0.15, linewidth=0)
+    ax.set_xlim(0.0, x_max)
+    ax.set_ylim(0.0, 1.02)
+    ax.set_ylabel("Survival probability")
+    ax.set_title(title, loc="left", fontsize=10)
+    if tables:
+        ax.legend(frameon=False, loc="lower left")
+    ticks = [float(t) for t in ax.get_xticks() if 0.0 <= t <= x_max]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([f"{t:g}" for t in ticks])
+    ax.set_xlabel(f"Time ({time_unit})")
+    _at_risk_table(table_ax, tables, ticks, (0.0, x_max), min_at_risk)
+    return fig
+
+
+def _at_risk_table(
+    ax: Any,
+    tables: list[ReleasedTable],
+    ticks: list[float],
+    x_range: tuple[float, float],
+    min_at_risk: int,
+) -> None:
+    """lifelines' add_at_risk_counts layout: the group rows under the x axis, aligned with
+    the ticks, in each group's colour."""
+    ax.set_xlim(*x_range)
+    ax.set_ylim(-0.5, len(tables) - 0.5 + 0.8)
+    ax.axis("off")
+    pad = {"xytext": (-16, 0), "textcoords": "offset points", "ha": "right"}
+    ax.annotate("At risk", (x_range[0], len(tables) - 0.3), va="bottom", color=MUTED, **pad)
+    for i, table in enumerate(tables):
+        y = len(tables) - 1 - i
+        colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
+        ax.annotate(table.label, (x_range[0], y), va="center", color=colour, **pad)
+        for t, count in zip(ticks, at_risk_row(table, ticks, min_at_risk), strict=True):
+            ax.text(t, y, count, ha="center", va="center", color=colour)

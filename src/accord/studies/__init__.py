@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from accord.studies._predict import Prediction, predict_file, predict_rows
     from accord.studies._pretrain import PretrainSettings, federated_simclr, sample_tiles
     from accord.studies._references import SimulationReferences
-    from accord.studies._report_writer import write_ledger_report, write_report
+    from accord.studies._report_writer import build_report, write_ledger_report, write_report
     from accord.studies._results import results_document
     from accord.studies._risk_groups import RiskGroups, SummedTask, follow_up_end, risk_groups
     from accord.studies._simulated_sites import Observer, share_cache, simulate_sites
@@ -99,6 +99,7 @@ _HOMES = {
     "simulate_sites": "_simulated_sites",
     "write_bytes_atomic": "_jsonio",
     "write_json_atomic": "_jsonio",
+    "build_report": "_report_writer",
     "write_ledger_report": "_report_writer",
     "write_model_files": "_model_files",
     "write_report": "_report_writer",
@@ -135,6 +136,7 @@ __all__ = [
     "StudyRun",
     "SummedTask",
     "admit_member",
+    "build_report",
     "builtin_study",
     "clinical_variant",
     "dataset_payload",

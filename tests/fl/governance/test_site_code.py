@@ -103,8 +103,8 @@ def test_editing_a_hub_module_changes_nothing(tree: Path, code: dict[str, str]) 
 def test_a_new_import_brings_its_module_in(tree: Path, code: dict[str, str]) -> None:
     path = tree / "fl" / "_site.py"
     text = path.read_text()
-    path.write_text(text + "\n\ndef _late() -> None:\n    from accord.report import _svg\n")
-    assert "accord/report/_svg.py" in site_code(tree)
+    path.write_text(text + "\n\ndef _late() -> None:\n    from accord.report import _embed\n")
+    assert "accord/report/_embed.py" in site_code(tree)
 
 
 def test_imports_for_type_checkers_only_are_not_followed(tree: Path) -> None:

@@ -33,6 +33,7 @@ __all__ = [
     "mil_model",
     "mil_risk",
     "prepare_bags",
+    "slide_percentiles",
     "standardise_bags",
     "tile_statistics",
     "train_mil",
@@ -186,13 +187,30 @@ def render_highest_risk(
     return images
 
 
+def slide_percentiles(scores: np.ndarray) -> np.ndarray:
+    """Each tile's percentile rank within its slide, in [0, 1] (ties share their mean rank;
+    NaN stays NaN): the one colour scale every heatmap shares, so that yellow is a slide's
+    top tiles and dark purple its bottom ones on every site's heatmap alike."""
+    from scipy.stats import rankdata
+
+    out = np.full(scores.shape, np.nan)
+    finite = np.isfinite(scores)
+    n = int(finite.sum())
+    if n == 1:
+        out[finite] = 1.0
+    elif n > 1:
+        out[finite] = (rankdata(scores[finite]) - 1.0) / (n - 1.0)
+    return out
+
+
 def _render(
     slide: Path, coords: np.ndarray, size: int, scores: np.ndarray, n_tiles: int
 ) -> tuple[bytes, bytes]:
     with open_slide(slide) as reader:
         thumb = reader.thumbnail(1024)
         downsample = reader.info.width / thumb.shape[1]
-        heatmap = heatmap_overlay(thumb, coords, size, scores, downsample)
+        shown = slide_percentiles(scores)
+        heatmap = heatmap_overlay(thumb, coords, size, shown, downsample, score_range=(0.0, 1.0))
         order = np.argsort(-scores)
         picks = [*order[:n_tiles], *order[::-1][:n_tiles]]
         tiles = [
