@@ -246,6 +246,7 @@ FACES: dict[str, list[str]] = {
         "Strategy",
         "TrainingHyperparameters",
         "build_strategy",
+        "single_site_training",
     ],
     "accord.fl.tasks": ["CACHE_KEY", "SITE_HANDLERS"],
     "accord.ledger": [

@@ -24,7 +24,13 @@ from accord.core import encode_arrays
 from accord.fl._aggregation import sum_contributions
 from accord.fl._site import Handler, SiteContext
 from accord.fl._task_config import TaskConfig
-from accord.fl.strategies import GlobalState, Instruction, SiteInfo, build_strategy
+from accord.fl.strategies import (
+    GlobalState,
+    Instruction,
+    SiteInfo,
+    build_strategy,
+    single_site_training,
+)
 from accord.fl.tasks._handlers import handle_evaluate, handle_newton, handle_train
 from accord.net import Reply, Task, TaskKind
 
@@ -51,11 +57,11 @@ def _inner(task: Task, kind: TaskKind, rnd: int, instruction: Instruction | None
 
 def _train_alone(task: Task, ctx: SiteContext, step: Callable[[Task], Reply]) -> GlobalState:
     """Train the task's model on this site's rows: the study's strategy for one site
-    (FedAvg for any averaging strategy, or Newton–Raphson), for the plan's rounds."""
+    (plain FedAvg with server learning rate 1 for any averaging strategy, or
+    Newton–Raphson: :func:`~accord.fl.strategies.single_site_training`), for the plan's
+    rounds."""
     study = ctx.study
-    training = study.training
-    if training.strategy != "newton_raphson":
-        training = training.model_copy(update={"strategy": "fedavg"})
+    training = single_site_training(study.training)
     strategy = build_strategy(training, study.model)
     state = strategy.initialize(task.arrays)
     sites = (SiteInfo(ctx.site, ctx.cohort.n_train),)
