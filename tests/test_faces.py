@@ -145,6 +145,7 @@ FACES: dict[str, list[str]] = {
         "validate_site_table",
     ],
     "accord.fl": [
+        "COUNT_KEYS",
         "DPSettings",
         "Exchange",
         "ExpectSecure",
@@ -175,6 +176,7 @@ FACES: dict[str, list[str]] = {
         "cindex_interval",
         "coarsen_counts",
         "current_key",
+        "difference_interval",
         "expect_from_plans",
         "histogram_grid",
         "histogram_median",
@@ -498,6 +500,7 @@ FACES: dict[str, list[str]] = {
     "accord.studies": [
         "BUILTIN_STUDIES",
         "Checkpoint",
+        "Comparison",
         "Consortium",
         "ConsortiumView",
         "ExportedImage",

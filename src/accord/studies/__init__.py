@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         remove_member,
     )
     from accord.studies._oracle import TRUTH_FILE, oracle_result
-    from accord.studies._outcome import ExportedImage, MethodResult
+    from accord.studies._outcome import Comparison, ExportedImage, MethodResult
     from accord.studies._planning import Planner, planned_epsilon
     from accord.studies._pretrain import PretrainSettings, federated_simclr, sample_tiles
     from accord.studies._references import SimulationReferences
@@ -49,6 +49,7 @@ _HOMES = {
     "Checkpoint": "_checkpoints",
     "Consortium": "_consortium",
     "ConsortiumView": "_view",
+    "Comparison": "_outcome",
     "ExportedImage": "_outcome",
     "Founding": "_membership",
     "HUB_ORG": "_audit",
@@ -103,6 +104,7 @@ __all__ = [
     "RESEARCHER_ORG",
     "TRUTH_FILE",
     "Checkpoint",
+    "Comparison",
     "Consortium",
     "ConsortiumView",
     "ExportedImage",
