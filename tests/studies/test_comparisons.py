@@ -20,6 +20,7 @@ from accord.ledger import Entry, open_source
 from accord.models import build_model, set_arrays
 from accord.studies import Simulation, clinical_variant, results_document
 from accord.studies._comparisons import compare, with_comparisons
+from accord.studies._ledger_results import _comparison
 
 QuickStudy = Callable[..., StudySpec]  # the quick_hcc fixture (conftest)
 
@@ -117,6 +118,10 @@ def test_comparisons_are_paired_bootstraps_over_the_same_patients(
             comparison.difference, abs=1e-6
         )
         assert fed.ledger["metric_seq"] in signed.payload["derived_from"]
+        read = _comparison(signed.payload["method"], signed)  # results from the ledger alone
+        assert (read["method"], read["against"]) == (fed.method, against)
+        assert read["resamples"] == comparison.resamples
+        assert read["low"] == pytest.approx(comparison.low, abs=1e-6)
 
     # sums over different sites are no paired comparison: none is made, a note says why
     fewer = replace(clinical, scored_at=fed.scored_at[:2])
