@@ -322,6 +322,9 @@ class StudyRun:
         site's (the consortium C of one site's pair counts is its Harrell C); the model
         never leaves the site, so no other site scores it. A site that refuses (its
         policy governs the task like training) or fails is a result with the reason.
+        The sites' pair counts (and bootstrap pair counts) of their own models are summed,
+        securely where the plan says so, into ``self.local_only`` for the paired
+        comparison with the federated model (:mod:`accord.studies._comparisons`).
         """
         study = study or self.study
         members = list(self.view.members)
