@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from accord.cli import app
-from accord.cli._summary import comparison_line
+from accord.cli._summary import comparison_line, signed_comparison_line
 from accord.studies import Comparison
 from tests.conftest import write_study
 
@@ -52,3 +52,19 @@ def test_run_prints_the_comparison_it_records(cohort_dir: Path, tmp_path: Path) 
     output = " ".join(result.output.split())  # rich wraps long lines
     assert printed in output
     assert output.index("consortium") < output.index("federated (fedavg) vs local-only")
+
+
+def test_signed_comparison_line_names_its_ledger_entry() -> None:
+    row = {
+        "method": "fedavg",
+        "against": "clinical_only",
+        "difference": 0.012,
+        "low": -0.01,
+        "high": 0.034,
+        "resamples": 200,
+        "ledger": {"metric_seq": 41},
+    }
+    assert signed_comparison_line(row) == (
+        "fedavg vs clinical-only: \u0394C = +0.012 [\u22120.010 to +0.034], 200 paired "
+        "resamples (ledger entry 41)"
+    )

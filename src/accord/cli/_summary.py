@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from rich.console import Console
 from rich.table import Table
 
 from accord.studies import Comparison, MethodResult
 
-__all__ = ["comparison_line", "exclusion_lines", "print_comparisons", "print_summary"]
+__all__ = [
+    "comparison_line",
+    "exclusion_lines",
+    "print_comparisons",
+    "print_summary",
+    "signed_comparison_line",
+]
 
 Metrics = dict[str, float | int | None]
 FOOTNOTE = (
@@ -120,3 +129,16 @@ def print_comparisons(console: Console, comparisons: list[Comparison]) -> None:
     """The paired comparisons of the study's model with its baselines, one line each."""
     for comparison in comparisons:
         console.print(comparison_line(comparison), highlight=False)
+
+
+def signed_comparison_line(row: Mapping[str, Any]) -> str:
+    """A ``comparisons`` row of results rebuilt from the ledger (six decimals, no level or
+    patient count signed) as one line naming its ledger entry."""
+    against = _LABELS.get(str(row.get("against")), str(row.get("against")))
+    head = f"{row.get('method')} vs {against}: \u0394C = "
+    head += "\u2014" if row.get("difference") is None else _signed(float(row["difference"]))
+    low, high = row.get("low"), row.get("high")
+    if low is not None and high is not None:
+        head += f" [{_signed(float(low))} to {_signed(float(high))}]"
+    seq = row.get("ledger", {}).get("metric_seq", "\u2014")
+    return f"{head}, {row.get('resamples')} paired resamples (ledger entry {seq})"
