@@ -148,6 +148,7 @@ FACES: dict[str, list[str]] = {
         "validate_site_table",
     ],
     "accord.fl": [
+        "COUNT_KEYS",
         "DPSettings",
         "Exchange",
         "ExpectSecure",
@@ -178,6 +179,7 @@ FACES: dict[str, list[str]] = {
         "cindex_interval",
         "coarsen_counts",
         "current_key",
+        "difference_interval",
         "expect_from_plans",
         "histogram_grid",
         "histogram_median",
@@ -249,6 +251,7 @@ FACES: dict[str, list[str]] = {
         "Strategy",
         "TrainingHyperparameters",
         "build_strategy",
+        "single_site_training",
     ],
     "accord.fl.tasks": ["CACHE_KEY", "SITE_HANDLERS"],
     "accord.ledger": [
@@ -499,6 +502,7 @@ FACES: dict[str, list[str]] = {
     "accord.studies": [
         "BUILTIN_STUDIES",
         "Checkpoint",
+        "Comparison",
         "Consortium",
         "ConsortiumView",
         "ExportedImage",

@@ -20,7 +20,7 @@ from accord.cli._pki import ca_app
 from accord.cli._predict import predict
 from accord.cli._remote import results
 from accord.cli._serve import hub_app
-from accord.cli._summary import print_summary
+from accord.cli._summary import print_comparisons, print_summary
 from accord.cli._synth import synth_app
 from accord.cli._wsi import wsi_app
 from accord.core import StudySpec
@@ -141,6 +141,7 @@ def _run_and_report(
     write_json_atomic(out / "results.json", document)
     report = write_report(run, results, document, out, oracle=sim.oracle)
     print_summary(console, f"{study.study.name} (seed {seed})", results)
+    print_comparisons(console, run.comparisons)
     if sim.oracle is not None and sim.oracle.consortium_cindex is not None:
         console.print(
             f"oracle (true risk, synthetic data): consortium C {sim.oracle.consortium_cindex:.3f}"

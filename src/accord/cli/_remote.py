@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from accord.cli._errors import guarded
+from accord.cli._summary import signed_comparison_line
 from accord.core import ConfigError
 
 __all__ = ["dataset_app", "is_url", "remote_status", "remote_submit", "results"]
@@ -198,6 +199,8 @@ def results(
                 f"  {method}: consortium C {'—' if c is None else f'{c:.3f}'}"
                 f" (ledger entry {figures['ledger'].get('metric_seq', '—')})"
             )
+        for row in document.get("comparisons", []):
+            _say(f"  {signed_comparison_line(row)}")
         _say(f"results: {out / 'results.json'}")
         _say(f"report:  {out / 'report.html'}")
         _say(json.dumps({"ledger_size": document["ledger"]["size"]}))

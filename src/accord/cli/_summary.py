@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from rich.console import Console
 from rich.table import Table
 
-from accord.studies import MethodResult
+from accord.studies import Comparison, MethodResult
 
-__all__ = ["exclusion_lines", "print_summary"]
+__all__ = [
+    "comparison_line",
+    "exclusion_lines",
+    "print_comparisons",
+    "print_summary",
+    "signed_comparison_line",
+]
 
 Metrics = dict[str, float | int | None]
 FOOTNOTE = (
@@ -87,3 +96,49 @@ def exclusion_lines(results: list[MethodResult]) -> list[str]:
             reasons = "; ".join(dict.fromkeys(where.values()))
             lines.append(f"{result.method}: {site} ({places}): {reasons}")
     return lines
+
+
+_LABELS = {"clinical_only": "clinical-only", "local": "local-only"}
+
+
+def _signed(value: float) -> str:
+    """``+0.012`` / ``−0.010`` (a true minus sign, as in print)."""
+    return f"{value:+.3f}".replace("-", "\u2212")
+
+
+def comparison_line(comparison: Comparison) -> str:
+    """One sentence: the paired difference in consortium C, its interval, and whether the
+    interval excludes no difference."""
+    against = _LABELS.get(comparison.against, comparison.against)
+    head = (
+        f"federated ({comparison.method}) vs {against}: \u0394C = {_signed(comparison.difference)}"
+    )
+    level = f"{100 * comparison.confidence:g} %"
+    if comparison.low is None or comparison.high is None:
+        return f"{head} (no {level} CI: no bootstrap resample has comparable pairs)"
+    patients = f" {comparison.patients}" if comparison.patients is not None else ""
+    verdict = "significant" if comparison.significant else "not significant"
+    return (
+        f"{head} ({level} CI {_signed(comparison.low)} to {_signed(comparison.high)}), "
+        f"paired bootstrap over the same{patients} held-out patients "
+        f"({comparison.resamples} site-stratified resamples): {verdict}"
+    )
+
+
+def print_comparisons(console: Console, comparisons: list[Comparison]) -> None:
+    """The paired comparisons of the study's model with its baselines, one line each."""
+    for comparison in comparisons:
+        console.print(comparison_line(comparison), highlight=False)
+
+
+def signed_comparison_line(row: Mapping[str, Any]) -> str:
+    """A ``comparisons`` row of results rebuilt from the ledger (six decimals, no level or
+    patient count signed) as one line naming its ledger entry."""
+    against = _LABELS.get(str(row.get("against")), str(row.get("against")))
+    head = f"{row.get('method')} vs {against}: \u0394C = "
+    head += "\u2014" if row.get("difference") is None else _signed(float(row["difference"]))
+    low, high = row.get("low"), row.get("high")
+    if low is not None and high is not None:
+        head += f" [{_signed(float(low))} to {_signed(float(high))}]"
+    seq = row.get("ledger", {}).get("metric_seq", "\u2014")
+    return f"{head}, {row.get('resamples')} paired resamples (ledger entry {seq})"

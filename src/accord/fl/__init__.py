@@ -16,7 +16,12 @@ from accord.fl._dp_plan import (
     releases_of,
     site_epsilon,
 )
-from accord.fl._evaluation import cindex_interval, suppress_small
+from accord.fl._evaluation import (
+    COUNT_KEYS,
+    cindex_interval,
+    difference_interval,
+    suppress_small,
+)
 from accord.fl._hub import Hub, Recorder, RoundLog, TaskContent
 from accord.fl._in_memory import InMemoryTransport
 from accord.fl._plan import (
@@ -46,6 +51,7 @@ from accord.fl._spend import PRIVACY_JOURNAL, PlanCharge, PrivacyJournal, plan_c
 from accord.fl._task_config import DPSettings, SecAggRound, TaskConfig
 
 __all__ = [
+    "COUNT_KEYS",
     "GROUPS",
     "NON_DP_RELEASES",
     "PRIVACY_JOURNAL",
@@ -76,6 +82,7 @@ __all__ = [
     "cindex_interval",
     "coarsen_counts",
     "current_key",
+    "difference_interval",
     "expect_from_plans",
     "histogram_grid",
     "histogram_median",

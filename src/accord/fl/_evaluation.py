@@ -46,6 +46,7 @@ __all__ = [
     "cindex_interval",
     "concordance_arrays",
     "concordance_moments",
+    "difference_interval",
     "evaluate_risk",
     "percentile_interval",
     "suppress_small",
@@ -295,6 +296,37 @@ def _bca_levels(
     safe = np.where(denominator > 0, denominator, 1.0)
     adjusted = np.where(denominator > 0, z0 + z / safe, np.sign(z) * np.inf)
     return np.asarray(norm.cdf(adjusted), dtype=np.float64)
+
+
+def difference_interval(
+    model_counts: np.ndarray, other_counts: np.ndarray, confidence: float
+) -> tuple[float, float] | None:
+    """Percentile interval of a paired difference in C, C_model − C_other, over bootstrap
+    pair counts of the same resamples (each (4, B), rows ``COUNT_KEYS``).
+
+    Column b of both arrays must count the same resample of the same held-out rows (every
+    site draws its resamples from a seed that does not depend on the model:
+    :func:`~accord.fl.tasks._handlers.bootstrap_seed`), so that the difference is paired
+    and site-stratified when the arrays are summed over sites. Resamples without a
+    comparable pair in either are left out; None if none is left.
+    """
+    if model_counts.shape != other_counts.shape:
+        raise ValueError(
+            f"paired bootstrap counts differ in shape: {model_counts.shape} and "
+            f"{other_counts.shape}; expected the same resamples"
+        )
+    ok = (model_counts[3] > 0) & (other_counts[3] > 0)
+    if not ok.any():
+        return None
+    diff = _resampled_c(model_counts[:, ok]) - _resampled_c(other_counts[:, ok])
+    alpha = 1.0 - confidence
+    lower, upper = np.quantile(diff, [alpha / 2.0, 1.0 - alpha / 2.0])
+    return float(lower), float(upper)
+
+
+def _resampled_c(counts: np.ndarray) -> np.ndarray:
+    """C of each column of pair counts (4, B) that has comparable pairs."""
+    return np.asarray((counts[0] + 0.5 * counts[2]) / counts[3], dtype=np.float64)
 
 
 def _ibs(

@@ -59,7 +59,16 @@ __all__ = ["CONTRIBUTING", "secure_aggregation_middleware"]
 
 STATE = "secagg"
 CONTRIBUTING: frozenset[TaskKind] = frozenset(
-    {"stats", "tile_stats", "train", "newton", "evaluate", "risk_summary", "km_counts"}
+    {
+        "stats",
+        "tile_stats",
+        "train",
+        "newton",
+        "evaluate",
+        "local_baseline",
+        "risk_summary",
+        "km_counts",
+    }
 )
 """Task kinds whose replies the hub sums: the ones secure aggregation applies to."""
 

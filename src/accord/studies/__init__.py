@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     )
     from accord.studies._model_files import ModelCard, read_model_card, write_model_files
     from accord.studies._oracle import TRUTH_FILE, oracle_result
-    from accord.studies._outcome import ExportedImage, MethodResult
+    from accord.studies._outcome import Comparison, ExportedImage, MethodResult
     from accord.studies._planning import Planner, planned_epsilon
     from accord.studies._predict import Prediction, predict_file, predict_rows
     from accord.studies._pretrain import PretrainSettings, federated_simclr, sample_tiles
@@ -51,6 +51,7 @@ _HOMES = {
     "Checkpoint": "_checkpoints",
     "Consortium": "_consortium",
     "ConsortiumView": "_view",
+    "Comparison": "_outcome",
     "ExportedImage": "_outcome",
     "Founding": "_membership",
     "HUB_ORG": "_audit",
@@ -112,6 +113,7 @@ __all__ = [
     "RESEARCHER_ORG",
     "TRUTH_FILE",
     "Checkpoint",
+    "Comparison",
     "Consortium",
     "ConsortiumView",
     "ExportedImage",

@@ -14,6 +14,7 @@ from __future__ import annotations
 from accord.core import StudySpec
 from accord.studies._audit import RunLedger
 from accord.studies._checkpoints import PlanCheckpoints
+from accord.studies._comparisons import with_comparisons
 from accord.studies._consortium import Consortium
 from accord.studies._federated_run import Progress, StudyRun
 from accord.studies._outcome import MethodResult
@@ -60,4 +61,5 @@ def run_federated(
         run.notes.append(POOLED_NOTE)
     if "local" in study.training.baselines:
         results.extend(run.local_baselines())  # trained and scored at each site
+    with_comparisons(run, results)  # the study's model against its baselines, paired
     return run, with_risk_groups(run, results)

@@ -28,7 +28,7 @@ from accord.core import (
     sha256_hex,
 )
 from accord.data import Preprocessor
-from accord.fl import Plan, PlanBook, RoundLog, cindex_interval
+from accord.fl import COUNT_KEYS, Plan, PlanBook, RoundLog, WeightedSum, cindex_interval
 from accord.fl.strategies import GlobalState, Strategy, build_strategy
 from accord.ledger import Entry, decimal
 from accord.models import build_model, get_arrays
@@ -38,7 +38,7 @@ from accord.studies._audit import RunLedger
 from accord.studies._checkpoints import Checkpoint, PlanCheckpoints
 from accord.studies._consortium import Consortium
 from accord.studies._jsonio import write_bytes_atomic
-from accord.studies._outcome import ExportedImage, MethodResult
+from accord.studies._outcome import Comparison, ExportedImage, MethodResult
 from accord.studies._planning import Planner
 from accord.studies._risk_groups import RiskGroups, follow_up_end, risk_groups
 from accord.studies._view import ConsortiumView
@@ -65,6 +65,8 @@ class StudyRun:
     risk_groups: RiskGroups | None = None  # KM by risk group of the study's model
     exported: dict[str, list[ExportedImage]] = field(default_factory=dict)  # site → images
     notes: list[str] = field(default_factory=list)  # what the run did not release, and why
+    local_only: MethodResult | None = None  # the local-only models' summed pair counts
+    comparisons: list[Comparison] = field(default_factory=list)  # paired differences in C
 
     @classmethod
     def start(
@@ -195,6 +197,7 @@ class StudyRun:
             comparable=round(float(a["comparable"][0])),
         )
         interval = cindex_interval(a, self.study.evaluation.confidence)
+        answered = [s for s in replies if "evaluation" not in left_out.get(s, {})]
         cs = [m["harrell_c"] for m in per_site.values() if m.get("harrell_c") is not None]
         result = MethodResult(
             method=method,
@@ -206,6 +209,10 @@ class StudyRun:
             trained_on=tuple(trained_on),
             params=state.params,
             excluded=left_out,
+            plan_id=self.plan.plan_id,
+            pair_counts=_pair_counts(a),
+            bootstrap_counts=boot,
+            scored_at=_scored_at(answered, summed),
         )
         lower, upper = interval if interval else (None, None)
         metrics = {
@@ -251,10 +258,13 @@ class StudyRun:
         metrics: Mapping[str, float | None],
         derived_from: Sequence[int],
         excluded: Mapping[str, str] | None = None,
+        *,
+        plan_id: str | None = None,
     ) -> int | None:
         """The hub signs consortium figures of the current plan, citing the sites' signed
         entries they derive from and naming the sites left out (with why); every site
-        co-signs the checkpoint after them.
+        co-signs the checkpoint after them. ``plan_id``: figures of an earlier plan (by
+        default the current one's).
 
         Once per (plan, method): a hub restarted after signing them re-evaluates, finds the
         entry on its log and returns its seq (the figures must be the same, or a
@@ -263,7 +273,7 @@ class StudyRun:
         if self.audit is None:
             return None
         payload: dict[str, Any] = {
-            "plan": self.plan.plan_id,
+            "plan": plan_id or self.plan.plan_id,
             "method": method,
             "metrics": {k: decimal(v) for k, v in metrics.items()},
             "derived_from": list(derived_from),
@@ -309,17 +319,26 @@ class StudyRun:
         site's (the consortium C of one site's pair counts is its Harrell C); the model
         never leaves the site, so no other site scores it. A site that refuses (its
         policy governs the task like training) or fails is a result with the reason.
+        The sites' pair counts (and bootstrap pair counts) of their own models are summed,
+        securely where the plan says so, into ``self.local_only`` for the paired
+        comparison with the federated model (:mod:`accord.studies._comparisons`).
         """
         study = study or self.study
         members = list(self.view.members)
         plan_seq = self.begin_plan("local", study, members)
+        hub = self.consortium.hub
+        before = len(hub.log)
+        summed: WeightedSum | None = None
         try:
-            replies = self.consortium.hub.broadcast(
+            replies, summed = hub.summed(
                 self.plan, "local_baseline", 0, arrays=self.initial_params(study)
             )
         except AggregationError:  # no site answered: each result below says why
             replies = {}
-        missing = self.consortium.hub.log[-1].missing
+        missing: dict[str, str] = {}
+        for site, where in _left_out([], hub.log[before:], self.plan.plan_id).items():
+            missing[site] = where["evaluation"]
+        self.local_only = self._local_sum(replies, missing, summed)
         seqs = self._completion_entries(replies)
         results = []
         for site in members:
@@ -333,18 +352,45 @@ class StudyRun:
             results.append(self._local_result(site, reply, seqs.get(site), plan_seq))
         return results
 
+    def _local_sum(
+        self, replies: Mapping[str, Reply], missing: Mapping[str, str], summed: WeightedSum | None
+    ) -> MethodResult | None:
+        """The local-only models together: the consortium sums of each site's pair counts
+        of its own model on its own test rows (summed securely where the plan says so)."""
+        if summed is None or "bootstrap_counts" not in summed.arrays:
+            return None
+        a = summed.arrays
+        pairs = _pair_counts(a)
+        c = ConcordanceCounts(
+            float(pairs[0]), float(pairs[1]), float(pairs[2]), round(float(pairs[3]))
+        )
+        scored_at = _scored_at([s for s in replies if s not in missing], summed)
+        return MethodResult(
+            "local",
+            {},
+            c.cindex if c.comparable else None,
+            cindex_interval(a, self.study.evaluation.confidence),
+            None,
+            0,
+            scored_at,
+            plan_id=self.plan.plan_id,
+            pair_counts=pairs,
+            bootstrap_counts=a["bootstrap_counts"],
+            scored_at=scored_at,
+        )
+
     def _local_result(
         self, site: str, reply: Reply, completion: int | None, plan_seq: int | None
     ) -> MethodResult:
         """A site's local-only baseline from its reply; the hub signs its figures, citing
         the site's signed completion."""
-        counts = dict(reply.counts)
-        rounds = int(counts.pop("rounds", 0)) or self.study.training.rounds
-        figures: dict[str, float | int | None] = {**reply.metrics, **counts}
+        metrics = dict(reply.metrics)
+        rounds = int(metrics.pop("rounds", None) or 0) or self.study.training.rounds
+        figures: dict[str, float | int | None] = {**metrics, **reply.counts}
         if completion is not None:
             figures["ledger_seq"] = completion
-        c = reply.metrics.get("harrell_c")
-        lower, upper = reply.metrics.get("harrell_c_lower"), reply.metrics.get("harrell_c_upper")
+        c = metrics.get("harrell_c")
+        lower, upper = metrics.get("harrell_c_lower"), metrics.get("harrell_c_upper")
         interval = (lower, upper) if lower is not None and upper is not None else None
         method = f"local:{site}"
         result = MethodResult(method, {site: figures}, c, interval, c, rounds, (site,))
@@ -492,6 +538,17 @@ def _left_out(
             for site, reason in entry.missing.items():
                 out.setdefault(site, {}).setdefault(label or f"round {entry.round}", reason)
     return out
+
+
+def _pair_counts(summed: Arrays) -> np.ndarray:
+    """The summed pair counts of an evaluation, (4,) in ``COUNT_KEYS`` order."""
+    return np.array([float(summed[k][0]) for k in COUNT_KEYS])
+
+
+def _scored_at(answered: Sequence[str], summed: WeightedSum) -> tuple[str, ...]:
+    """The sites whose test rows a sum counts: those that answered, when the sum holds as
+    many contributions; empty when the hub cannot tell."""
+    return tuple(sorted(answered)) if len(answered) == summed.count else ()
 
 
 def with_plan(result: MethodResult, plan_seq: int | None) -> MethodResult:

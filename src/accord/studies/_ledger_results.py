@@ -110,6 +110,20 @@ def _method(
     return doc, result
 
 
+def _comparison(method: str, metric: Entry) -> dict[str, Any]:
+    """A ``comparisons`` row of results.json from its signed ``comparison:M:A`` entry."""
+    _, model, against = method.split(":", 2)
+    figures = {k: _number(v) for k, v in metric.payload.get("metrics", {}).items()}
+    resamples = figures.pop("resamples", None)
+    return {
+        "method": model,
+        "against": against,
+        **figures,
+        "resamples": round(resamples) if resamples is not None else None,
+        "ledger": {"metric_seq": metric.seq},
+    }
+
+
 def ledger_results(entries: Sequence[Entry], run: str, log_id: str = "") -> LedgerFigures:
     """The results document of ``run`` and its methods' results, from verified entries."""
     submitted = _find(entries, STUDY_SUBMITTED, run)
@@ -132,6 +146,7 @@ def ledger_results(entries: Sequence[Entry], run: str, log_id: str = "") -> Ledg
     methods: dict[str, Any] = {}
     results: list[MethodResult] = []
     risk: dict[str, Any] = {}
+    comparisons: list[dict[str, Any]] = []
     for plan in plans:
         if plan.payload.get("method") in ("preprocessing", "export_tiles"):
             continue
@@ -142,6 +157,9 @@ def ledger_results(entries: Sequence[Entry], run: str, log_id: str = "") -> Ledg
                 figures = {k: _number(v) for k, v in metric.payload.get("metrics", {}).items()}
                 ledger = {"plan_seq": plan.seq, "metric_seq": metric.seq}
                 risk[method.split(":", 1)[1]] = {**figures, "ledger": ledger}
+                continue
+            if method.startswith("comparison:") and metric is not None:
+                comparisons.append(_comparison(method, metric))
                 continue
             doc, result = _method(plan, metric, by_seq)
             methods[method] = doc
@@ -163,6 +181,7 @@ def ledger_results(entries: Sequence[Entry], run: str, log_id: str = "") -> Ledg
         },
         "methods": methods,
         **({"risk_groups": risk} if risk else {}),
+        **({"comparisons": comparisons} if comparisons else {}),
         "source": "ledger: hub-signed metric entries and the site-signed entries they cite",
     }
     if finished is not None and finished.payload.get("reason"):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from accord.core import Arrays
 
-__all__ = ["ExportedImage", "MethodResult"]
+__all__ = ["Comparison", "ExportedImage", "MethodResult"]
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,13 @@ class MethodResult:
     ledger: dict[str, int] = field(default_factory=dict)
     # site -> {"round 3": reason, "evaluation": reason}: where a site took no part, and why
     excluded: dict[str, dict[str, str]] = field(default_factory=dict)
+    plan_id: str = ""  # the plan whose evaluation gave the figures
+    # The consortium sums of the held-out rows' pair counts (rows ``COUNT_KEYS``): (4,),
+    # and of their bootstrap resamples (4, B), over the sites in ``scored_at`` (empty when
+    # the hub cannot tell which sites the sum holds); for paired comparisons.
+    pair_counts: np.ndarray | None = field(default=None, repr=False, compare=False)
+    bootstrap_counts: np.ndarray | None = field(default=None, repr=False, compare=False)
+    scored_at: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,3 +46,45 @@ class ExportedImage:
     name: str
     path: Path
     ledger_seq: int | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The paired difference in consortium C of ``method``'s model against ``against``'s
+    (``clinical_only``, or ``local``: each site's own model), over the same held-out
+    patients: ``difference`` = C_method − C_against, its ``confidence`` interval
+    [``low``, ``high``] from ``resamples`` site-stratified paired bootstrap resamples
+    (None if no resample has comparable pairs), over ``patients`` held-out patients (None
+    where the hub does not know their total)."""
+
+    method: str
+    against: str
+    difference: float
+    low: float | None
+    high: float | None
+    resamples: int
+    confidence: float
+    patients: int | None = None
+    ledger: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def significant(self) -> bool:
+        """Whether the interval excludes no difference (0)."""
+        if self.low is None or self.high is None:
+            return False
+        return self.low > 0.0 or self.high < 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``comparisons`` entry of results.json."""
+        doc: dict[str, Any] = {
+            "method": self.method,
+            "against": self.against,
+            "difference": self.difference,
+            "low": self.low,
+            "high": self.high,
+            "resamples": self.resamples,
+            "patients": self.patients,
+        }
+        if self.ledger:
+            doc["ledger"] = self.ledger
+        return doc

@@ -17,7 +17,7 @@ from pathlib import Path
 from accord.core import StudySpec, new_id
 from accord.data import Cohort, SiteCohort
 from accord.fl import Plan, expect_from_plans
-from accord.fl.strategies import GlobalState, SiteInfo, build_strategy
+from accord.fl.strategies import GlobalState, SiteInfo, build_strategy, single_site_training
 from accord.studies._federated_run import StudyRun, with_plan
 from accord.studies._oracle import oracle_result
 from accord.studies._outcome import MethodResult
@@ -55,13 +55,13 @@ class SimulationReferences:
     def _alone(
         self, cohorts: Mapping[str, SiteCohort], study: StudySpec, label: str
     ) -> GlobalState:
-        """Train on ``cohorts`` as a consortium of their own (FedAvg, or Newton–Raphson),
-        in clear, with the run's preprocessing and the current plan's task settings."""
+        """Train on ``cohorts`` as a consortium of their own, in clear, with the run's
+        preprocessing and the current plan's task settings: plain FedAvg with server
+        learning rate 1 (or Newton–Raphson), the study's local settings
+        (:func:`~accord.fl.strategies.single_site_training`)."""
         infos = tuple(SiteInfo(name, c.n_train) for name, c in cohorts.items())
         setup = Plan.plain(infos)
-        if study.training.strategy != "newton_raphson":
-            training = study.training.model_copy(update={"strategy": "fedavg"})
-            study = study.model_copy(update={"training": training})
+        study = study.model_copy(update={"training": single_site_training(study.training)})
         plan = replace(
             self.run.plan,
             plan_id=new_id("plan"),

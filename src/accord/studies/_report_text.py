@@ -34,15 +34,17 @@ METRICS: dict[str, str] = {
 
 INTERVALS: dict[str, str] = {
     "95 % interval of a consortium C": (
-        "Over bootstrap resamples of the held-out patients, drawn within each site "
-        "(site-stratified) and summed as pair counts: it shows how much the figure depends "
-        "on which test patients were drawn, not how a retrained model would vary."
+        "A bias-corrected and accelerated (BCa) bootstrap interval over resamples of the "
+        "held-out patients, drawn within each site (site-stratified) and summed as pair "
+        "counts: it shows how much the figure depends on which test patients were drawn, not "
+        "how a retrained model would vary."
     ),
     "95 % interval of a site's C": (
-        "Over bootstrap resamples of that site's own held-out patients."
+        "A BCa bootstrap interval over resamples of that site's own held-out patients."
     ),
     "95 % interval of a difference": (
-        "Paired bootstrap: each resample of the same held-out patients scores both models, "
+        "Paired percentile bootstrap: each resample of the same held-out patients scores both "
+        "models, "
         "so the interval is of the difference itself; when it excludes 0 the difference is "
         "unlikely to be an accident of the test patients drawn."
     ),

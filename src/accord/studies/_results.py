@@ -85,6 +85,8 @@ def results_document(
         "excluded_sites": dict(run.excluded),
         "preprocessing": run.preprocessor.to_dict(),
         "methods": {r.method: _method(r) for r in results},
+        # paired differences in consortium C of the study's model against its baselines
+        "comparisons": [c.to_dict() for c in run.comparisons],
         **({"risk_groups": run.risk_groups.to_dict()} if run.risk_groups else {}),
         **({"oracle": _method(oracle)} if oracle else {}),
         **({"exported": _exported(run)} if run.exported else {}),

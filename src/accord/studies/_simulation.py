@@ -21,6 +21,7 @@ from accord.data import Cohort, load_cohort
 from accord.fl import ExpectSecure, LedgerRecorder, PlanBook, Site
 from accord.studies._audit import RunLedger
 from accord.studies._checkpoints import PlanCheckpoints
+from accord.studies._comparisons import with_comparisons
 from accord.studies._consortium import Consortium
 from accord.studies._deployed import federated_methods, with_risk_groups
 from accord.studies._federated_run import Progress, StudyRun
@@ -134,6 +135,7 @@ def run_study(
         results.append(references.pooled())
     if "local" in baselines:
         results.extend(run.local_baselines())  # trained and scored at each site
+    with_comparisons(run, results)  # the study's model against its baselines, paired
     with_risk_groups(run, results)
     sim.oracle = references.oracle()
     return sim, results

@@ -33,6 +33,7 @@ __all__ = [
     "Strategy",
     "TrainingHyperparameters",
     "build_strategy",
+    "single_site_training",
 ]
 
 STRATEGIES: dict[str, type] = {
@@ -72,3 +73,19 @@ def build_strategy(training: TrainingSpec, model: ModelSpec) -> Strategy:
     cls = STRATEGIES[training.strategy]
     built: Strategy = cls(**common)
     return built
+
+
+def single_site_training(training: TrainingSpec) -> TrainingSpec:
+    """The study's ``[training]`` as it is correct for one (virtual) site alone.
+
+    A pooled or local-only baseline trains as a consortium of one site: its server step
+    is plain averaging (FedAvg, server learning rate 1, no server momentum or adaptive
+    state, no proximal term or control variates), so that a round ends with the site's
+    own locally trained model; the study's local optimiser, steps, batch size, learning
+    rate and rounds are kept. A FedOpt study's server settings (tuned to average several
+    sites) would otherwise shrink or distort the baseline. Newton–Raphson is kept: it is
+    already the exact one-site fit.
+    """
+    if training.strategy == "newton_raphson":
+        return training
+    return training.model_copy(update={"strategy": "fedavg", "server_lr": 1.0, "mu": 0.0})

@@ -35,6 +35,7 @@ from accord.net import Reply, Task
 from accord.survival import cox_derivatives
 
 __all__ = [
+    "bootstrap_seed",
     "handle_evaluate",
     "handle_newton",
     "handle_train",
@@ -46,6 +47,13 @@ __all__ = [
 def site_seed(seed: int, site: str, rnd: int) -> int:
     """A per-site, per-round seed, stable across processes (crc32, not Python's hash)."""
     return (seed * 1_000_003 + zlib.crc32(site.encode()) + rnd * 7919) % (2**31)
+
+
+def bootstrap_seed(seed: int, site: str) -> int:
+    """The seed of the site's bootstrap resamples of its test rows: the same for every
+    evaluation at this site (any plan, method, model or round), so that the resamples of
+    two models are the same rows and their difference in C is paired."""
+    return site_seed(seed, site, 0)
 
 
 def _reply(task: Task, arrays: Arrays | None = None, **fields: object) -> Reply:
@@ -258,7 +266,7 @@ def handle_evaluate(task: Task, ctx: SiteContext) -> Reply:
         risk_test=risk_test,
         evaluation=ctx.study.evaluation,
         min_cell_count=ctx.study.preprocessing.min_cell_count,
-        seed=site_seed(ctx.seed, ctx.site, task.round),
+        seed=bootstrap_seed(ctx.seed, ctx.site),
     )
     return _reply(task, arrays=result.arrays, metrics=result.metrics, counts=result.counts)
 

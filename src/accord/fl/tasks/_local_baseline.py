@@ -1,12 +1,16 @@
 """Local-only baseline, site side: the study's model trained on this site's rows alone.
 
 A ``local_baseline`` task carries the study's initial model. The site trains it on its own
-training rows with the plan's settings, exactly as a consortium of this one site would
-(FedAvg's rounds — or Newton–Raphson's for a linear Cox study — through the same
-:func:`~accord.fl.tasks._handlers.handle_train` / ``handle_newton`` and the same per-round
-seeds), scores it on its own test rows (:func:`~accord.fl.tasks._handlers.handle_evaluate`)
-and replies with the site-level metrics and the small-cell-suppressed counts only: the
-parameters never leave the site, so no other site scores the model.
+training rows with the study's local settings, exactly as a consortium of this one site
+would (plain FedAvg's rounds — or Newton–Raphson's for a linear Cox study — through the
+same :func:`~accord.fl.tasks._handlers.handle_train` / ``handle_newton`` and the same
+per-round seeds), scores it on its own test rows
+(:func:`~accord.fl.tasks._handlers.handle_evaluate`, the same bootstrap resamples as every
+other model's evaluation there) and replies with the site-level metrics, the
+small-cell-suppressed counts and the evaluation's pair counts with their bootstrap
+resamples: summable aggregates, which the hub sums (securely where the plan says so) into
+the consortium C of the local-only models and its paired difference with the federated
+model's. The parameters never leave the site, so no other site scores the model.
 
 Like every method, it works on the site's rows as the consortium's preprocessing encoded
 them (the clinical preprocessor and, for MIL models, the consortium's tile
@@ -24,7 +28,13 @@ from accord.core import encode_arrays
 from accord.fl._aggregation import sum_contributions
 from accord.fl._site import Handler, SiteContext
 from accord.fl._task_config import TaskConfig
-from accord.fl.strategies import GlobalState, Instruction, SiteInfo, build_strategy
+from accord.fl.strategies import (
+    GlobalState,
+    Instruction,
+    SiteInfo,
+    build_strategy,
+    single_site_training,
+)
 from accord.fl.tasks._handlers import handle_evaluate, handle_newton, handle_train
 from accord.net import Reply, Task, TaskKind
 
@@ -36,8 +46,10 @@ _TRAINING: dict[str, Handler] = {"train": handle_train, "newton": handle_newton}
 
 
 def _inner(task: Task, kind: TaskKind, rnd: int, instruction: Instruction | None) -> Task:
-    """One step of the local run as the task a one-site consortium's hub would send."""
-    config = {**task.config, **(instruction.config if instruction else {})}
+    """One step of the local run as the task a one-site consortium's hub would send: in
+    clear (the task's secure round, if any, sums its reply, not these steps)."""
+    own = {k: v for k, v in task.config.items() if not k.startswith("secagg")}
+    config = {**own, **(instruction.config if instruction else {})}
     return Task(
         task_id=f"{task.task_id}.{kind}.{rnd}",
         plan_id=task.plan_id,
@@ -51,11 +63,11 @@ def _inner(task: Task, kind: TaskKind, rnd: int, instruction: Instruction | None
 
 def _train_alone(task: Task, ctx: SiteContext, step: Callable[[Task], Reply]) -> GlobalState:
     """Train the task's model on this site's rows: the study's strategy for one site
-    (FedAvg for any averaging strategy, or Newton–Raphson), for the plan's rounds."""
+    (plain FedAvg with server learning rate 1 for any averaging strategy, or
+    Newton–Raphson: :func:`~accord.fl.strategies.single_site_training`), for the plan's
+    rounds."""
     study = ctx.study
-    training = study.training
-    if training.strategy != "newton_raphson":
-        training = training.model_copy(update={"strategy": "fedavg"})
+    training = single_site_training(study.training)
     strategy = build_strategy(training, study.model)
     state = strategy.initialize(task.arrays)
     sites = (SiteInfo(ctx.site, ctx.cohort.n_train),)
@@ -73,7 +85,9 @@ def _train_alone(task: Task, ctx: SiteContext, step: Callable[[Task], Reply]) ->
 
 def handle_local_baseline(task: Task, ctx: SiteContext) -> Reply:
     """Train on this site's training rows only, score on its test rows; reply the metrics
-    (and the privacy the training spent) and the suppressed counts, no parameters."""
+    (and the privacy the training spent, and the rounds run), the suppressed counts and the
+    evaluation's pair counts and bootstrap pair counts (summable aggregates, securely
+    summed when the plan says so), no parameters."""
     spent: dict[str, float | None] = {}
 
     def step(inner: Task) -> Reply:
@@ -86,11 +100,14 @@ def handle_local_baseline(task: Task, ctx: SiteContext) -> Reply:
     scored = handle_evaluate(
         evaluate.model_copy(update={"payload": encode_arrays(state.params)}), ctx
     )
-    metrics = {**scored.metrics, **spent}
+    rounds = len(state.history) or TaskConfig.of(task).rounds or ctx.study.training.rounds
+    metrics = {**scored.metrics, **spent, "rounds": float(rounds)}
     return Reply.build(
+        arrays=scored.arrays,
         task_id=task.task_id,
         site=task.site,
         kind=task.kind,
+        weight=1.0,
         metrics=metrics,
-        counts={**scored.counts, "rounds": len(state.history) or TaskConfig.of(task).rounds},
+        counts=scored.counts,
     )
