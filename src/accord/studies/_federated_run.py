@@ -211,7 +211,7 @@ class StudyRun:
             excluded=left_out,
             plan_id=self.plan.plan_id,
             pair_counts=_pair_counts(a),
-            bootstrap_counts=boot,
+            bootstrap_counts=a.get("bootstrap_counts"),
             scored_at=_scored_at(answered, summed),
         )
         lower, upper = interval if interval else (None, None)
