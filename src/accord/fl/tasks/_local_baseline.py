@@ -92,5 +92,13 @@ def handle_local_baseline(task: Task, ctx: SiteContext) -> Reply:
         site=task.site,
         kind=task.kind,
         metrics=metrics,
-        counts={**scored.counts, "rounds": len(state.history) or TaskConfig.of(task).rounds},
+        counts={**scored.counts, **_ending(task, ctx, state)},
     )
+
+
+def _ending(task: Task, ctx: SiteContext, state: GlobalState) -> dict[str, int]:
+    """Rounds run and, for Newton–Raphson (which has a convergence test), converged 0/1."""
+    ending: dict[str, int] = {"rounds": len(state.history) or TaskConfig.of(task).rounds or 0}
+    if ctx.study.training.strategy == "newton_raphson":
+        ending["converged"] = int(state.converged)
+    return ending
