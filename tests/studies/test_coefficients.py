@@ -7,6 +7,7 @@ with a categorical feature (one row per level after the reference).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,9 @@ import pytest
 from lifelines import CoxPHFitter
 
 from accord.core import StudySpec, load_study
-from accord.studies import Simulation, results_document
-from tests.conftest import write_study
+from accord.studies import Simulation, results_document, run_study
+from accord.survival import cox_derivatives
+from tests.conftest import synthetic_cohort, write_study
 
 # tight tolerances: lifelines' default r_precision stops ~1e-6 short of the optimum
 OPTIONS = {"precision": 1e-12, "r_precision": 1e-15, "max_steps": 200}
@@ -104,8 +106,6 @@ def test_secure_newton_raphson_reaches_the_plain_fit_and_stops(cohort_dir: Path)
 
 
 def test_fedavg_gets_one_extra_summed_information_exchange(cohort_dir: Path) -> None:
-    from accord.survival import cox_derivatives
-
     study = _study(cohort_dir, "fedavg", 0.05, secure="on")
     study = study.model_copy(update={"training": study.training.model_copy(update={"rounds": 3})})
     sim = Simulation.prepare(study, cohort_dir, seed=1)
@@ -140,3 +140,40 @@ def test_models_without_a_linear_cox_part_say_why(cohort_dir: Path) -> None:
     doc = results_document(sim.run, [sim.run.federated()])["methods"]["fedavg"]
     assert "coefficients" not in doc and "no linear Cox part" in doc["coefficients_note"]
     assert doc["convergence"]["iterations"] == 1 and doc["convergence"]["converged"] is None
+
+
+def test_a_site_without_training_events_is_reported_not_fatal(tmp_path: Path) -> None:
+    frame = synthetic_cohort()
+    frame.loc[frame["site"] == "hospital_1", "event"] = 0
+    frame.to_csv(tmp_path / "cohort.csv", index=False)
+    study = load_study(write_study(tmp_path, "newton_raphson", rounds=50, baselines='["local"]'))
+    sim, results = run_study(study, tmp_path, seed=1)
+    doc = results_document(sim.run, results, notes=sim.cohort.notes)
+    assert any(
+        n.startswith("site 'hospital_1': no events among its train rows") for n in doc["notes"]
+    )
+    methods = doc["methods"]
+    assert "no events among its train rows" in methods["local:hospital_1"]["error"]
+    assert "error" not in methods["local:hospital_0"]
+    fit = methods["newton_raphson"]
+    assert fit["convergence"]["converged"] is True
+    cph = _lifelines(_pooled(sim, standardised=True), 0.0)  # the eventless stratum adds 0
+    names = list(sim.run.preprocessor.columns)
+    coef = _column(fit["coefficients_standardised"], "coef")
+    np.testing.assert_allclose(coef, cph.params_[names], atol=1e-6)
+
+
+def test_a_level_without_events_is_named_with_the_fix(tmp_path: Path) -> None:
+    frame = synthetic_cohort()
+    frame.loc[frame["stage"] == "III", "event"] = 0
+    frame.to_csv(tmp_path / "cohort.csv", index=False)
+    study = load_study(write_study(tmp_path, "newton_raphson", rounds=50, baselines="[]"))
+    sim = Simulation.prepare(study, tmp_path, seed=1)
+    doc = results_document(sim.run, [sim.run.federated()])  # JSON-able: no infinity
+    fit = doc["methods"]["newton_raphson"]
+    assert "not estimable: 'stage=III'" in fit["coefficients_note"]
+    assert "raise model.l2" in fit["coefficients_note"]
+    (row,) = [r for r in fit["coefficients"] if r["feature"] == "stage=III"]
+    assert row["se"] is None and row["p"] is None and row["hr_high"] is None
+    assert all(r["se"] is not None for r in fit["coefficients"] if r["feature"] != "stage=III")
+    json.dumps(doc, allow_nan=False)

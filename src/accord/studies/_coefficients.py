@@ -36,7 +36,7 @@ class Coefficient:
     feature: str
     coef: float
     se: float | None
-    hr: float
+    hr: float | None  # None where exp(coef) overflows
     hr_low: float | None
     hr_high: float | None
     p: float | None
@@ -54,19 +54,27 @@ class CoefficientTable:
     note: str = ""
 
 
+def _finite(value: float) -> float | None:
+    """JSON has no infinity: an overflowing bound (a non-estimable level) is None."""
+    return value if np.isfinite(value) else None
+
+
 def _rows(
     names: Sequence[str], coef: np.ndarray, se: np.ndarray | None, z: float
 ) -> tuple[Coefficient, ...]:
     rows = []
     for j, name in enumerate(names):
         b = float(coef[j])
-        if se is None or not np.isfinite(se[j]):
-            rows.append(Coefficient(name, b, None, float(np.exp(b)), None, None, None))
+        with np.errstate(over="ignore"):
+            hr = _finite(float(np.exp(b)))
+        if se is None or not np.isfinite(se[j]) or hr is None:
+            rows.append(Coefficient(name, b, None, hr, None, None, None))
             continue
         s = float(se[j])
         p = float(2.0 * scipy.stats.norm.sf(abs(b / s))) if s > 0 else None
-        low, high = float(np.exp(b - z * s)), float(np.exp(b + z * s))
-        rows.append(Coefficient(name, b, s, float(np.exp(b)), low, high, p))
+        with np.errstate(over="ignore"):
+            low, high = _finite(float(np.exp(b - z * s))), _finite(float(np.exp(b + z * s)))
+        rows.append(Coefficient(name, b, s, hr, low, high, p))
     return tuple(rows)
 
 
@@ -95,24 +103,32 @@ def coefficient_table(
 
 
 def _standard_errors(information: np.ndarray, names: Sequence[str]) -> tuple[np.ndarray, str]:
-    """sqrt(diag(I⁻¹)); NaN and a note naming the features where I is singular."""
+    """sqrt(diag(I⁻¹)), NaN (no SE) for the features named in the note, where the
+    information is (near) zero."""
+    weak = _weak_features(information)
     note = estimability_note(information, names)
     try:
         cov = np.linalg.inv(information)
     except np.linalg.LinAlgError:
         return np.full(len(names), np.nan), note
-    diag = np.diag(cov)
+    diag = np.diag(cov).copy()
+    diag[weak] = np.nan
     se = np.where(diag > 0, np.sqrt(np.abs(diag)), np.nan)
     return se, note
+
+
+def _weak_features(information: np.ndarray) -> list[int]:
+    diag = np.abs(np.diag(information))
+    top = float(np.max(diag, initial=0.0))
+    return [j for j in range(diag.size) if diag[j] <= 1e-10 * max(top, 1.0)]
 
 
 def estimability_note(information: np.ndarray, names: Sequence[str]) -> str:
     """A sentence naming the features with (near) zero information, and the fix; ''
     when every coefficient is estimable."""
-    diag = np.diag(information)
+    weak = [names[j] for j in _weak_features(information)]
+    top = float(np.max(np.abs(np.diag(information)), initial=0.0))
     values = np.linalg.eigvalsh(information) if information.size else np.zeros(0)
-    top = float(np.max(np.abs(diag), initial=0.0))
-    weak = [names[j] for j in range(len(names)) if abs(diag[j]) <= 1e-10 * max(top, 1.0)]
     if not weak and (values.size == 0 or values.min() > 1e-10 * max(top, 1.0)):
         return ""
     which = ", ".join(f"'{n}'" for n in weak) or "a combination of features (collinear)"

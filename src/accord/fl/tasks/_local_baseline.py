@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from accord.core import encode_arrays
+from accord.core import DataError, encode_arrays
 from accord.fl._aggregation import sum_contributions
 from accord.fl._site import Handler, SiteContext
 from accord.fl._task_config import TaskConfig
@@ -74,6 +74,11 @@ def _train_alone(task: Task, ctx: SiteContext, step: Callable[[Task], Reply]) ->
 def handle_local_baseline(task: Task, ctx: SiteContext) -> Reply:
     """Train on this site's training rows only, score on its test rows; reply the metrics
     (and the privacy the training spent) and the suppressed counts, no parameters."""
+    if not ctx.cohort.subset(test=False).event.any():
+        raise DataError(
+            f"site '{ctx.site}': no events among its train rows; a local-only Cox model "
+            "cannot be trained on them alone"
+        )
     spent: dict[str, float | None] = {}
 
     def step(inner: Task) -> Reply:
