@@ -177,3 +177,23 @@ def test_a_level_without_events_is_named_with_the_fix(tmp_path: Path) -> None:
     assert row["se"] is None and row["p"] is None and row["hr_high"] is None
     assert all(r["se"] is not None for r in fit["coefficients"] if r["feature"] != "stage=III")
     json.dumps(doc, allow_nan=False)
+
+
+def test_a_site_missing_the_information_exchange_is_labelled_so() -> None:
+    from accord.fl import RoundLog
+    from accord.studies._federated_run import _left_out
+
+    training = [
+        RoundLog(0, ["a", "b"], {}, "p"),
+        RoundLog(1, ["a"], {"b": "failed: TransportError: gone"}, "p"),
+        RoundLog(2, ["a"], {"b": "failed: TransportError: gone"}, "p"),  # information
+        RoundLog(2, ["b"], {"a": "elsewhere"}, "another plan"),
+    ]
+    evaluation = [RoundLog(0, ["a", "b"], {}, "p")]
+    left = _left_out(training, evaluation, "p", information_round=2)
+    assert left == {
+        "b": {
+            "round 1": "failed: TransportError: gone",
+            "information (round 2)": "failed: TransportError: gone",
+        }
+    }

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from accord.core import DataError, encode_arrays
+from accord.data import Preprocessor
 from accord.fl._aggregation import sum_contributions
 from accord.fl._site import Handler, SiteContext
 from accord.fl._task_config import TaskConfig
@@ -56,7 +57,9 @@ def _train_alone(task: Task, ctx: SiteContext, step: Callable[[Task], Reply]) ->
     training = study.training
     if training.strategy != "newton_raphson":
         training = training.model_copy(update={"strategy": "fedavg"})
-    strategy = build_strategy(training, study.model)
+    prep = ctx.state.get("preprocessor")  # column names for a singular Hessian's error
+    columns = prep.columns if isinstance(prep, Preprocessor) else ()
+    strategy = build_strategy(training, study.model, columns)
     state = strategy.initialize(task.arrays)
     sites = (SiteInfo(ctx.site, ctx.cohort.n_train),)
     for rnd in range(TaskConfig.of(task).rounds or training.rounds):
