@@ -44,3 +44,22 @@ def test_run_shows_coefficients_and_convergence(tmp_path: Path) -> None:
 def test_run_refuses_an_unknown_show(tmp_path: Path) -> None:
     ran = runner.invoke(app, ["run", "lung-demo", "--out", str(tmp_path), "--show", "nothing"])
     assert ran.exit_code == 2 and "--show: unknown value 'nothing'" in ran.output
+
+
+def test_the_summary_says_when_a_fit_did_not_converge() -> None:
+    from rich.console import Console
+
+    from accord.cli._summary import print_summary
+    from accord.studies import MethodResult
+    from accord.studies._outcome import Convergence
+
+    stopped = Convergence(30, False, "step < tol", last_step=0.004, gradient_norm=1.0)
+    result = MethodResult(
+        "newton_raphson", {"a": {"harrell_c": 0.7}}, 0.7, None, 0.7, 30, ("a",),
+        convergence=stopped,
+    )  # fmt: skip
+    console = Console(record=True, width=200)
+    print_summary(console, "t", [result])
+    text = console.export_text()
+    assert "NOT converged (30 it.)" in text
+    assert "newton_raphson did not converge in 30 iterations (last step 4.0e-03)" in text

@@ -19,6 +19,8 @@ FOOTNOTE = (
 
 
 def _fmt(value: float | int | None, digits: int = 3) -> str:
+    if value is not None and value != 0 and abs(value) < 10**-digits:
+        return f"{value:.1e}"  # a small step or HR is not 0.000
     return "—" if value is None else f"{value:.{digits}f}"
 
 
@@ -77,6 +79,14 @@ def print_summary(console: Console, title: str, results: list[MethodResult]) -> 
     console.print(FOOTNOTE)
     for line in exclusion_lines(results):
         console.print(f"[bold yellow]left out[/]: {line}")
+    for r in results:
+        c = r.convergence
+        if c is not None and c.converged is False and not r.error:
+            console.print(
+                f"[bold yellow]warning[/]: {r.method} did not converge in {c.iterations} "
+                f"iterations (last step {_fmt(c.last_step, 2)}); raise training.rounds, or "
+                "model.l2 if a coefficient diverges"
+            )
 
 
 def convergence_cell(result: MethodResult) -> str:
