@@ -497,8 +497,10 @@ FACES: dict[str, list[str]] = {
     "accord.studies": [
         "BUILTIN_STUDIES",
         "Checkpoint",
+        "Coefficient",
         "Consortium",
         "ConsortiumView",
+        "Convergence",
         "ExportedImage",
         "Founding",
         "HUB_ORG",

@@ -50,8 +50,7 @@ def test_the_summary_says_when_a_fit_did_not_converge() -> None:
     from rich.console import Console
 
     from accord.cli._summary import print_summary
-    from accord.studies import MethodResult
-    from accord.studies._outcome import Convergence
+    from accord.studies import Convergence, MethodResult
 
     stopped = Convergence(30, False, "step < tol", last_step=0.004, gradient_norm=1.0)
     result = MethodResult(

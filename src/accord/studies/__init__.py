@@ -16,6 +16,7 @@ from accord.studies._specs import BUILTIN_STUDIES, builtin_study, resolve_study
 if TYPE_CHECKING:
     from accord.studies._audit import HUB_ORG, RESEARCHER_ORG, RunLedger, dataset_payload
     from accord.studies._checkpoints import Checkpoint, PlanCheckpoints
+    from accord.studies._coefficients import Coefficient
     from accord.studies._consortium import Consortium
     from accord.studies._deployed import POOLED_NOTE, run_federated
     from accord.studies._federated_run import Progress, StudyRun, clinical_variant
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
         remove_member,
     )
     from accord.studies._oracle import TRUTH_FILE, oracle_result
-    from accord.studies._outcome import ExportedImage, MethodResult
+    from accord.studies._outcome import Convergence, ExportedImage, MethodResult
     from accord.studies._planning import Planner, planned_epsilon
     from accord.studies._pretrain import PretrainSettings, federated_simclr, sample_tiles
     from accord.studies._references import SimulationReferences
@@ -47,8 +48,10 @@ _HOMES = {
     "removal_payload": "_membership",
     "remove_member": "_membership",
     "Checkpoint": "_checkpoints",
+    "Coefficient": "_coefficients",
     "Consortium": "_consortium",
     "ConsortiumView": "_view",
+    "Convergence": "_outcome",
     "ExportedImage": "_outcome",
     "Founding": "_membership",
     "HUB_ORG": "_audit",
@@ -103,8 +106,10 @@ __all__ = [
     "RESEARCHER_ORG",
     "TRUTH_FILE",
     "Checkpoint",
+    "Coefficient",
     "Consortium",
     "ConsortiumView",
+    "Convergence",
     "ExportedImage",
     "Founding",
     "LedgerFigures",
