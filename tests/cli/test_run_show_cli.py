@@ -57,8 +57,12 @@ def test_the_summary_says_when_a_fit_did_not_converge() -> None:
         "newton_raphson", {"a": {"harrell_c": 0.7}}, 0.7, None, 0.7, 30, ("a",),
         convergence=stopped,
     )  # fmt: skip
+    failed = MethodResult(
+        "local:a", {}, None, None, None, 0, ("a",), error="failed: DataError: no events"
+    )
     console = Console(record=True, width=200)
-    print_summary(console, "t", [result])
+    print_summary(console, "t", [result, failed])
     text = console.export_text()
     assert "NOT converged (30 it.)" in text
     assert "newton_raphson did not converge in 30 iterations (last step 4.0e-03)" in text
+    assert "failed: local:a: failed: DataError: no events" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from accord.studies import MethodResult
@@ -80,12 +81,17 @@ def print_summary(console: Console, title: str, results: list[MethodResult]) -> 
     for line in exclusion_lines(results):
         console.print(f"[bold yellow]left out[/]: {line}")
     for r in results:
+        if r.error:  # the table says only 'failed': here is why
+            console.print(
+                f"[bold red]failed[/]: {escape(r.method)}: {escape(r.error)}", emoji=False
+            )
         c = r.convergence
         if c is not None and c.converged is False and not r.error:
             console.print(
-                f"[bold yellow]warning[/]: {r.method} did not converge in {c.iterations} "
-                f"iterations (last step {_fmt(c.last_step, 2)}); raise training.rounds, or "
-                "model.l2 if a coefficient diverges"
+                f"[bold yellow]warning[/]: {escape(r.method)} did not converge in "
+                f"{c.iterations} iterations (last step {_fmt(c.last_step, 2)}); raise "
+                "training.rounds, or model.l2 if a coefficient diverges",
+                emoji=False,
             )
 
 
@@ -125,7 +131,9 @@ def print_coefficients(
             continue
         if not result.coefficients:
             if result.coefficients_note and not result.error:
-                console.print(f"{result.method}: {result.coefficients_note}")
+                console.print(
+                    f"{result.method}: {result.coefficients_note}", markup=False, emoji=False
+                )
             continue
         caption = "per unit of each feature; a level against the reference level; Wald CI and p"
         table = Table(title=f"{result.method}: hazard ratios", caption=caption)
@@ -137,7 +145,7 @@ def print_coefficients(
             table.add_row(c.feature, _fmt(c.hr), ci, _p(c.p))
         console.print(table)
         if result.coefficients_note:
-            console.print(f"note: {result.coefficients_note}")
+            console.print(f"note: {result.coefficients_note}", markup=False, emoji=False)
 
 
 def exclusion_lines(results: list[MethodResult]) -> list[str]:
