@@ -502,9 +502,11 @@ FACES: dict[str, list[str]] = {
     "accord.studies": [
         "BUILTIN_STUDIES",
         "Checkpoint",
+        "Coefficient",
         "Comparison",
         "Consortium",
         "ConsortiumView",
+        "Convergence",
         "ExportedImage",
         "Founding",
         "HUB_ORG",

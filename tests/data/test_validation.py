@@ -126,10 +126,21 @@ def test_missing_ids(frame, make_spec, write_table, tmp_path):
     assert "column 'pid' has 1 missing id (row 2)" in message
 
 
-def test_site_without_train_events(frame, make_spec, write_table, tmp_path):
+def test_a_site_without_train_events_is_a_note_not_an_error(
+    frame, make_spec, write_table, tmp_path
+):
     frame.loc[frame["hospital"] == "west", "event"] = 0
+    write_table(frame)
+    cohort = load_cohort(make_spec(), tmp_path, seed=0)
+    (note,) = [n for n in cohort.notes if "west" in n]
+    assert note.startswith("site 'west': no events among its train rows")
+    assert not any(ch.isdigit() for ch in note)  # no count of one site's rows
+
+
+def test_no_site_with_train_events(frame, make_spec, write_table, tmp_path):
+    frame["event"] = 0
     message = load_error(frame, make_spec, write_table, tmp_path)
-    assert message.startswith("cohort: site 'west' (cohort.csv): no events among its 24 train rows")
+    assert "no site has an event among its train rows" in message
 
 
 def test_feature_column_missing_at_one_site(frame, make_spec, write_table, tmp_path):

@@ -51,3 +51,11 @@ def test_the_quickstart_commands_run_as_written(
     fitted = results["methods"]["newton_raphson"]
     assert "error" not in fitted
     assert 0.6 < fitted["consortium_cindex"] < 0.8  # the invented hazard ratios are real signal
+    assert fitted["convergence"]["converged"] is True  # NR stops, and says so
+    rows = {r["feature"]: r for r in fitted["coefficients"]}
+    assert set(rows) == {"age", "stage=II", "stage=III", "stage=IV", "smoker"}
+    truth = {**COHORT_LOG_HR, "age": COHORT_LOG_HR["age_per_year"]}
+    for name, row in rows.items():  # the invented hazard ratios, within 3 SE (seed 0)
+        assert abs(row["coef"] - truth[name]) < 3 * row["se"], name
+        assert row["hr_low"] < row["hr"] < row["hr_high"]
+    assert "hazard ratios" in result.output  # --show coefficients, after the summary

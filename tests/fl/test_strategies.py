@@ -137,11 +137,34 @@ def test_newton_raphson_solves_a_quadratic_in_one_step() -> None:
 def test_newton_raphson_singular_hessian_is_a_clear_error() -> None:
     from accord.core import ConvergenceError
 
-    strategy = NewtonRaphson()
+    strategy = NewtonRaphson(features=("age", "grade=3"))
     state = strategy.initialize({"linear.weight": np.zeros((1, 2))})
-    arrays = {"loglik": np.array([0.0]), "gradient": np.ones(2), "hessian": np.zeros((2, 2))}
-    with pytest.raises(ConvergenceError, match=r"set model\.l2"):
+    hessian = np.array([[-4.0, 0.0], [0.0, 0.0]])  # no information on 'grade=3'
+    arrays = {"loglik": np.array([0.0]), "gradient": np.ones(2), "hessian": hessian}
+    with pytest.raises(
+        ConvergenceError, match=r"feature 'grade=3' is not estimable.*raise model\.l2"
+    ):
         strategy.aggregate(0, sum_contributions([(arrays, 1.0, {"n": 5})]), state)
+
+
+def test_newton_raphson_ignores_a_fall_of_the_loglik_within_the_sums_rounding() -> None:
+    from accord.fl import WeightedSum
+
+    strategy = NewtonRaphson()
+    beta = np.array([[0.5]])
+    state = strategy.initialize({"linear.weight": beta})
+    state = type(state)(
+        params={"linear.weight": beta},
+        extra={"prev_ll": np.array([-10.0]), "prev_beta": np.array([0.4])},
+    )
+    arrays = {"loglik": np.array([-10.0 - 1e-6]), "gradient": np.array([1e-3]),
+              "hessian": np.array([[-2.0]])}  # fmt: skip
+    noisy = WeightedSum(arrays, 1.0, 3, {"n": 5}, resolution=1e-6)
+    stepped = strategy.aggregate(1, noisy, state)  # within 2 x resolution: a Newton step
+    assert stepped.params["linear.weight"][0, 0] == pytest.approx(0.5 + 1e-3 / 2)
+    exact = WeightedSum(arrays, 1.0, 3, {"n": 5})
+    halved = strategy.aggregate(1, exact, state)  # exact sums: a real fall, backtrack
+    assert halved.params["linear.weight"][0, 0] == pytest.approx(0.45)
 
 
 def test_build_strategy_covers_every_name() -> None:

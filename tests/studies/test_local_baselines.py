@@ -40,7 +40,7 @@ def test_site_run_local_baselines_equal_the_in_hub_reference(
         assert mine.trained_on == (site,) and list(mine.per_site) == [site]
         assert mine.params == {}  # the model never left the site
         run.begin_plan(f"local:{site}", run.study, [site])
-        state = sim.references._alone({site: cohort}, run.study, f"local {site}")
+        state, _ = sim.references._alone({site: cohort}, run.study, f"local {site}")
         old = run.evaluate(f"local:{site}", state, [site])
         expected = old.per_site[site]
         got = mine.per_site[site]

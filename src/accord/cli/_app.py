@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -20,10 +21,10 @@ from accord.cli._pki import ca_app
 from accord.cli._predict import predict
 from accord.cli._remote import results
 from accord.cli._serve import hub_app
-from accord.cli._summary import print_comparisons, print_summary
+from accord.cli._summary import print_coefficients, print_comparisons, print_summary
 from accord.cli._synth import synth_app
 from accord.cli._wsi import wsi_app
-from accord.core import StudySpec
+from accord.core import ConfigError, StudySpec
 from accord.studies import resolve_study, write_json_atomic
 
 if TYPE_CHECKING:
@@ -74,9 +75,22 @@ def _root(
     """Privacy-preserving federated clinical AI across hospitals."""
 
 
+SHOWABLE = ("coefficients",)
+
+
 def _execute(
-    study_ref: str, data: Path | None, out: Path, seed: int, processes: bool = False
+    study_ref: str,
+    data: Path | None,
+    out: Path,
+    seed: int,
+    processes: bool = False,
+    show: Sequence[str] = (),
 ) -> None:
+    unknown = [s for s in show if s not in SHOWABLE]
+    if unknown:
+        raise ConfigError(
+            f"--show: unknown value {unknown[0]!r}; expected one of {', '.join(SHOWABLE)}"
+        )
     study = resolve_study(study_ref)
     harness = None
     if processes:
@@ -85,14 +99,19 @@ def _execute(
         harness = start_loopback(study, data, out, seed)
         console.print(f"hub serving {harness.url}; {len(harness.sites)} site processes up")
     try:
-        _run_and_report(study, data, out, seed, harness)
+        _run_and_report(study, data, out, seed, harness, show)
     finally:
         if harness is not None:
             harness.close()
 
 
 def _run_and_report(
-    study: StudySpec, data: Path | None, out: Path, seed: int, harness: LoopbackConsortium | None
+    study: StudySpec,
+    data: Path | None,
+    out: Path,
+    seed: int,
+    harness: LoopbackConsortium | None,
+    show: Sequence[str] = (),
 ) -> None:
     from accord.studies import results_document, run_study, write_model_files, write_report
 
@@ -142,6 +161,8 @@ def _run_and_report(
     report = write_report(run, results, document, out, oracle=sim.oracle)
     print_summary(console, f"{study.study.name} (seed {seed})", results)
     print_comparisons(console, run.comparisons)
+    if "coefficients" in show:
+        print_coefficients(console, results, study.evaluation.confidence)
     if sim.oracle is not None and sim.oracle.consortium_cindex is not None:
         console.print(
             f"oracle (true risk, synthetic data): consortium C {sim.oracle.consortium_cindex:.3f}"
@@ -185,10 +206,18 @@ def run(
             "loopback (same results as the in-process simulation).",
         ),
     ] = False,
+    show: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--show",
+            help="Also print after the summary: 'coefficients' (hazard ratios, 95 % CI and "
+            "p per feature of every linear Cox model).",
+        ),
+    ] = None,
     debug: DebugOpt = False,
 ) -> None:
     """Run a study: federated training, evaluation and baselines; write results.json."""
-    guarded(debug, lambda: _execute(study, data, out, seed, processes))
+    guarded(debug, lambda: _execute(study, data, out, seed, processes, show or ()))
 
 
 @app.command()

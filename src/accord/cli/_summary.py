@@ -6,13 +6,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from accord.studies import Comparison, MethodResult
 
 __all__ = [
     "comparison_line",
+    "convergence_cell",
     "exclusion_lines",
+    "print_coefficients",
     "print_comparisons",
     "print_summary",
     "signed_comparison_line",
@@ -28,6 +31,8 @@ FOOTNOTE = (
 
 
 def _fmt(value: float | int | None, digits: int = 3) -> str:
+    if value is not None and value != 0 and abs(value) < 10**-digits:
+        return f"{value:.1e}"  # a small step or HR is not 0.000
     return "—" if value is None else f"{value:.{digits}f}"
 
 
@@ -81,10 +86,77 @@ def print_summary(console: Console, title: str, results: list[MethodResult]) -> 
     consortium = [_with_ci(r.consortium_cindex, *ci) for r, ci in zip(main, interval, strict=True)]
     table.add_row("consortium", *consortium, *extra("—"), style="bold")
     table.add_row("mean of sites", *[_fmt(r.mean_site_cindex) for r in main], *extra(local_mean))
+    table.add_row("training", *[convergence_cell(r) for r in main], *extra(_local_rounds(local)))
     console.print(table)
     console.print(FOOTNOTE)
     for line in exclusion_lines(results):
         console.print(f"[bold yellow]left out[/]: {line}")
+    for r in results:
+        if r.error:  # the table says only 'failed': here is why
+            console.print(
+                f"[bold red]failed[/]: {escape(r.method)}: {escape(r.error)}", emoji=False
+            )
+        c = r.convergence
+        if c is not None and c.converged is False and not r.error:
+            console.print(
+                f"[bold yellow]warning[/]: {escape(r.method)} did not converge in "
+                f"{c.iterations} iterations (last step {_fmt(c.last_step, 2)}); raise "
+                "training.rounds, or model.l2 if a coefficient diverges",
+                emoji=False,
+            )
+
+
+def convergence_cell(result: MethodResult) -> str:
+    """How the method's training ended: 'converged (5 it.)', 'NOT converged (30 it.)',
+    '10 rounds' (no convergence test), or 'failed'."""
+    if result.error:
+        return "failed"
+    c = result.convergence
+    if c is None:
+        return f"{result.rounds} rounds"
+    if c.converged is None:
+        return f"{c.iterations} rounds"
+    return (
+        f"converged ({c.iterations} it.)" if c.converged else f"NOT converged ({c.iterations} it.)"
+    )
+
+
+def _local_rounds(local: dict[str, MethodResult]) -> str:
+    cells = {convergence_cell(r) for r in local.values() if not r.error}
+    return cells.pop() if len(cells) == 1 else "per site"
+
+
+def _p(value: float | None) -> str:
+    if value is None:
+        return "—"
+    return "<0.001" if value < 0.001 else f"{value:.3f}"
+
+
+def print_coefficients(
+    console: Console, results: list[MethodResult], confidence: float = 0.95
+) -> None:
+    """Per method with a linear Cox part: HR per unit of each feature (a level against the
+    reference), its Wald interval (at the study's ``confidence``) and p; the others' note."""
+    for result in results:
+        if result.method.startswith("local:"):
+            continue
+        if not result.coefficients:
+            if result.coefficients_note and not result.error:
+                console.print(
+                    f"{result.method}: {result.coefficients_note}", markup=False, emoji=False
+                )
+            continue
+        caption = "per unit of each feature; a level against the reference level; Wald CI and p"
+        table = Table(title=f"{result.method}: hazard ratios", caption=caption)
+        table.add_column("feature", style="bold")
+        for name in ("HR", f"{confidence:.0%} CI".replace("%", " %"), "p"):
+            table.add_column(name, justify="right")
+        for c in result.coefficients:
+            ci = "—" if c.hr_low is None else f"{_fmt(c.hr_low)}–{_fmt(c.hr_high)}"
+            table.add_row(c.feature, _fmt(c.hr), ci, _p(c.p))
+        console.print(table)
+        if result.coefficients_note:
+            console.print(f"note: {result.coefficients_note}", markup=False, emoji=False)
 
 
 def exclusion_lines(results: list[MethodResult]) -> list[str]:

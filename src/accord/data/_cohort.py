@@ -146,8 +146,8 @@ def load_cohort(
         for site, (source, frame) in sorted(tables.items())
     }
     cohort = Cohort(sites=MappingProxyType(sites), notes=notes)
-    validate_cohort(cohort, read_as)
-    return cohort
+    found = validate_cohort(cohort, read_as)
+    return Cohort(sites=cohort.sites, notes=(*notes, *found)) if found else cohort
 
 
 def load_site_cohort(

@@ -82,24 +82,34 @@ def validate_feature_table(
     raise_problems(source, _feature_problems(df, features, rows, missing_ok=missing_ok))
 
 
-def validate_cohort(cohort: Cohort, spec: CohortSpec) -> None:
-    """Consortium-level checks: every site has train rows with events; no categorical
-    level is seen at exactly one site (when there are several sites)."""
+def validate_cohort(cohort: Cohort, spec: CohortSpec) -> tuple[str, ...]:
+    """Consortium-level checks: every site has train rows; some site has training events;
+    no categorical level is seen at exactly one site (when there are several sites).
+
+    A site without training events is no error (its stratum adds nothing to a stratified
+    Cox fit, and its local-only baseline fails with that reason): the returned notes say so.
+    """
     if not cohort.sites:
         raise DataError("cohort: no sites; expected at least 1")
     problems: list[str] = []
+    eventless: list[str] = []
     for site_id, site in cohort.sites.items():
         train = ~site.is_test
         if not train.any():
             problems.append(f"site '{site_id}' ({site.source}): no train rows; expected >= 1")
         elif not site.event[train].any():
-            problems.append(
-                f"site '{site_id}' ({site.source}): no events among its {int(train.sum())} "
-                "train rows; expected at least 1"
-            )
+            eventless.append(site_id)
+    if len(cohort.sites) > 1 and len(eventless) == len(cohort.sites):
+        problems.append("no site has an event among its train rows; expected at least 1")
     if len(cohort.sites) > 1:
         problems += _single_site_levels(cohort, spec)
     raise_problems("cohort", problems)
+    return tuple(
+        f"site '{site_id}': no events among its train rows: it contributes nothing to a "
+        "site-stratified Cox fit (its stratum has no event), and its local-only baseline "
+        "cannot be trained"
+        for site_id in eventless
+    )
 
 
 def raise_problems(where: str, problems: Sequence[str]) -> None:

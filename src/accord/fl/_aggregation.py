@@ -18,13 +18,16 @@ class WeightedSum:
 
     ``arrays[k]`` is Σ_i a_i[k] over contributing sites (sites pre-multiply by their weight
     where the strategy asks for a weighted mean), ``weight`` is Σ_i w_i and ``count`` the
-    number of contributing sites.
+    number of contributing sites. ``resolution`` bounds the rounding error of every summed
+    entry: 0 for a plain float sum, ``count · 2^-(F+1)`` for a secure sum in fixed point
+    with F fraction bits (each site's value is rounded to the nearest quantum 2^-F).
     """
 
     arrays: Arrays
     weight: float
     count: int
     counts: dict[str, int] = field(default_factory=dict)
+    resolution: float = 0.0
 
 
 def add_arrays(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> Arrays:

@@ -132,4 +132,6 @@ def secure_round(
         {s: _sealed(s, r.document, "secagg.unmask") for s, r in unmasked.items()}
     )
     arrays, weight, counts = unflatten(total, layout)
-    return WeightedSum(arrays, weight, len(listed.survivors), counts), replies
+    n = len(listed.survivors)
+    resolution = n * 2.0 ** -(plan.secure.fraction_bits + 1)  # each site rounds to 2^-F
+    return WeightedSum(arrays, weight, n, counts, resolution), replies

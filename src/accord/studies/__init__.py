@@ -16,6 +16,7 @@ from accord.studies._specs import BUILTIN_STUDIES, builtin_study, resolve_study
 if TYPE_CHECKING:
     from accord.studies._audit import HUB_ORG, RESEARCHER_ORG, RunLedger, dataset_payload
     from accord.studies._checkpoints import Checkpoint, PlanCheckpoints
+    from accord.studies._coefficients import Coefficient
     from accord.studies._consortium import Consortium
     from accord.studies._deployed import POOLED_NOTE, run_federated
     from accord.studies._federated_run import Progress, StudyRun, clinical_variant
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     )
     from accord.studies._model_files import ModelCard, read_model_card, write_model_files
     from accord.studies._oracle import TRUTH_FILE, oracle_result
-    from accord.studies._outcome import Comparison, ExportedImage, MethodResult
+    from accord.studies._outcome import Comparison, Convergence, ExportedImage, MethodResult
     from accord.studies._planning import Planner, planned_epsilon
     from accord.studies._predict import Prediction, predict_file, predict_rows
     from accord.studies._pretrain import PretrainSettings, federated_simclr, sample_tiles
@@ -49,9 +50,11 @@ _HOMES = {
     "removal_payload": "_membership",
     "remove_member": "_membership",
     "Checkpoint": "_checkpoints",
+    "Coefficient": "_coefficients",
     "Consortium": "_consortium",
     "ConsortiumView": "_view",
     "Comparison": "_outcome",
+    "Convergence": "_outcome",
     "ExportedImage": "_outcome",
     "Founding": "_membership",
     "HUB_ORG": "_audit",
@@ -113,9 +116,11 @@ __all__ = [
     "RESEARCHER_ORG",
     "TRUTH_FILE",
     "Checkpoint",
+    "Coefficient",
     "Comparison",
     "Consortium",
     "ConsortiumView",
+    "Convergence",
     "ExportedImage",
     "Founding",
     "LedgerFigures",

@@ -37,8 +37,9 @@ from accord.net import ConfigValue, Reply
 from accord.studies._audit import RunLedger
 from accord.studies._checkpoints import Checkpoint, PlanCheckpoints
 from accord.studies._consortium import Consortium
+from accord.studies._fitted import INFORMATION, FitDetails, fit_details, rounds_run
 from accord.studies._jsonio import write_bytes_atomic
-from accord.studies._outcome import Comparison, ExportedImage, MethodResult
+from accord.studies._outcome import Comparison, Convergence, ExportedImage, MethodResult
 from accord.studies._planning import Planner
 from accord.studies._risk_groups import RiskGroups, follow_up_end, risk_groups
 from accord.studies._view import ConsortiumView
@@ -160,6 +161,22 @@ class StudyRun:
         initial = self.initial_params(study)
         return consortium.hub.fit(plan, initial, rounds, progress=tick, resume=resume)
 
+    def train_and_describe(
+        self, plan: Plan, study: StudySpec, label: str, consortium: Consortium | None = None
+    ) -> tuple[GlobalState, FitDetails]:
+        """:meth:`train`, then the fit's convergence and coefficients (one more summed
+        ``newton`` exchange under ``plan`` for a gradient-trained linear Cox model)."""
+        hub = (consortium or self.consortium).hub
+        start = len(hub.log)
+        state = self.train(plan, study, label, consortium)
+        rounds = study.training.rounds
+        iterations = rounds_run(hub, plan, start, state, rounds)
+        return state, fit_details(hub, plan, study, state, self.preprocessor, iterations)
+
+    def strategy_for(self, study: StudySpec) -> Strategy:
+        """``study``'s strategy, knowing the names of the preprocessed columns."""
+        return build_strategy(study.training, study.model, self.preprocessor.columns)
+
     def _record_missed_aggregation(
         self, plan: Plan, consortium: Consortium, saved: Checkpoint
     ) -> None:
@@ -173,16 +190,24 @@ class StudyRun:
                 return
         consortium.hub.record_aggregation(plan, rnd, list(saved.participants), saved.state)
 
-    def evaluate(self, method: str, state: GlobalState, trained_on: Sequence[str]) -> MethodResult:
+    def evaluate(
+        self,
+        method: str,
+        state: GlobalState,
+        trained_on: Sequence[str],
+        fit: FitDetails | None = None,
+    ) -> MethodResult:
         """Every site scores ``state``'s model under the current plan; signed figures.
 
-        The result lists every site left out of a training round of the plan or of the
-        evaluation, with the reason (also signed: in the aggregation and metric entries).
+        The result lists every site left out of a training round of the plan, of its
+        information exchange or of the evaluation, with the reason (also signed: in the
+        aggregation and metric entries); ``fit`` adds convergence and coefficients.
         """
         hub = self.consortium.hub
         before = len(hub.log)
         replies, summed = self.consortium.evaluate(self.plan, state.params)
-        left_out = _left_out(hub.log[:before], hub.log[before:], self.plan.plan_id)
+        info_round = fit.information_round if fit is not None else None
+        left_out = _left_out(hub.log[:before], hub.log[before:], self.plan.plan_id, info_round)
         seqs = self._completion_entries(replies)
         per_site: dict[str, dict[str, float | int | None]] = {}
         for site, reply in sorted(replies.items()):
@@ -205,7 +230,9 @@ class StudyRun:
             consortium_cindex=total.cindex if total.comparable else None,
             consortium_interval=interval,
             mean_site_cindex=float(np.mean(cs)) if cs else None,  # type: ignore[arg-type]
-            rounds=len(state.history) or self.study.training.rounds,
+            rounds=fit.convergence.iterations
+            if fit is not None
+            else len(state.history) or self.study.training.rounds,
             trained_on=tuple(trained_on),
             params=state.params,
             excluded=left_out,
@@ -213,6 +240,7 @@ class StudyRun:
             pair_counts=_pair_counts(a),
             bootstrap_counts=a.get("bootstrap_counts"),
             scored_at=_scored_at(answered, summed),
+            **_fit_fields(fit),
         )
         lower, upper = interval if interval else (None, None)
         metrics = {
@@ -290,24 +318,24 @@ class StudyRun:
     def federated(self, study: StudySpec | None = None) -> MethodResult:
         """Train with the study's strategy across all sites."""
         study = study or self.study
-        strategy = build_strategy(study.training, study.model)
+        strategy = self.strategy_for(study)
         members = list(self.view.members)
         plan_seq = self.begin_plan(study.training.strategy, study, members, strategy=strategy)
-        state = self.train(self.plan, study, study.training.strategy)
+        state, fit = self.train_and_describe(self.plan, study, study.training.strategy)
         if self.audit is not None:
             digest = sha256_hex(encode_arrays(state.params))
             self.audit.register_model(self.plan.plan_id, digest)
-        result = self.evaluate(study.training.strategy, state, members)
+        result = self.evaluate(study.training.strategy, state, members, fit)
         return with_plan(result, plan_seq)
 
     def clinical_only(self, study: StudySpec | None = None) -> MethodResult:
         """Baseline: the site-stratified Cox model on the clinical features alone."""
         clinical = clinical_variant(study or self.study)
-        strategy = build_strategy(clinical.training, clinical.model)
+        strategy = self.strategy_for(clinical)
         members = list(self.view.members)
         plan_seq = self.begin_plan("clinical_only", clinical, members, strategy=strategy)
-        state = self.train(self.plan, clinical, "clinical only")
-        result = self.evaluate("clinical_only", state, members)
+        state, fit = self.train_and_describe(self.plan, clinical, "clinical only")
+        result = self.evaluate("clinical_only", state, members, fit)
         return with_plan(result, plan_seq)
 
     def local_baselines(self, study: StudySpec | None = None) -> list[MethodResult]:
@@ -386,6 +414,7 @@ class StudyRun:
         the site's signed completion."""
         metrics = dict(reply.metrics)
         rounds = int(metrics.pop("rounds", None) or 0) or self.study.training.rounds
+        converged = metrics.pop("converged", None)
         figures: dict[str, float | int | None] = {**metrics, **reply.counts}
         if completion is not None:
             figures["ledger_seq"] = completion
@@ -393,7 +422,17 @@ class StudyRun:
         lower, upper = metrics.get("harrell_c_lower"), metrics.get("harrell_c_upper")
         interval = (lower, upper) if lower is not None and upper is not None else None
         method = f"local:{site}"
-        result = MethodResult(method, {site: figures}, c, interval, c, rounds, (site,))
+        result = MethodResult(
+            method,
+            {site: figures},
+            c,
+            interval,
+            c,
+            rounds,
+            (site,),
+            coefficients_note=LOCAL_NOTE,
+            convergence=_local_convergence(rounds, converged),
+        )
         metrics = {
             "consortium_cindex": c,
             "mean_site_cindex": c,
@@ -526,17 +565,23 @@ def _refused_for_clear_sums(
 
 
 def _left_out(
-    training: Sequence[RoundLog], evaluation: Sequence[RoundLog], plan_id: str
+    training: Sequence[RoundLog],
+    evaluation: Sequence[RoundLog],
+    plan_id: str,
+    information_round: int | None = None,
 ) -> dict[str, dict[str, str]]:
-    """site -> {"round R": reason, "evaluation": reason} for ``plan_id``'s exchanges (the
-    first reason of each round)."""
+    """site -> {"round R": reason, "information (round R)": reason, "evaluation": reason}
+    for ``plan_id``'s exchanges (the first reason of each round)."""
     out: dict[str, dict[str, str]] = {}
     for logs, label in ((training, None), (evaluation, "evaluation")):
         for entry in logs:
             if entry.plan != plan_id:
                 continue
+            name = label or f"round {entry.round}"
+            if label is None and entry.round == information_round:
+                name = f"{INFORMATION} (round {entry.round})"
             for site, reason in entry.missing.items():
-                out.setdefault(site, {}).setdefault(label or f"round {entry.round}", reason)
+                out.setdefault(site, {}).setdefault(name, reason)
     return out
 
 
@@ -549,6 +594,29 @@ def _scored_at(answered: Sequence[str], summed: WeightedSum) -> tuple[str, ...]:
     """The sites whose test rows a sum counts: those that answered, when the sum holds as
     many contributions; empty when the hub cannot tell."""
     return tuple(sorted(answered)) if len(answered) == summed.count else ()
+
+
+LOCAL_NOTE = "a local-only model never leaves its site: no coefficients are released"
+
+
+def _local_convergence(rounds: int, converged: float | None) -> Convergence:
+    """A local-only baseline's ending, as its site reported it."""
+    if converged is None:
+        return Convergence(rounds, None, "fixed number of gradient rounds (no convergence test)")
+    return Convergence(rounds, bool(converged), "Newton–Raphson at the site (step < tol)")
+
+
+def _fit_fields(fit: FitDetails | None) -> dict[str, Any]:
+    """The :class:`MethodResult` fields that ``fit`` gives."""
+    if fit is None:
+        return {}
+    table = fit.table
+    return {
+        "convergence": fit.convergence,
+        "coefficients": table.original if table else (),
+        "coefficients_standardised": table.standardised if table else (),
+        "coefficients_note": fit.note,
+    }
 
 
 def with_plan(result: MethodResult, plan_seq: int | None) -> MethodResult:

@@ -9,8 +9,33 @@ from typing import Any
 import numpy as np
 
 from accord.core import Arrays
+from accord.studies._coefficients import Coefficient
 
-__all__ = ["Comparison", "ExportedImage", "MethodResult"]
+__all__ = ["Comparison", "Convergence", "ExportedImage", "MethodResult"]
+
+
+@dataclass(frozen=True)
+class Convergence:
+    """How a method's training ended: ``iterations`` (rounds run), ``converged`` (None where
+    the method has no convergence test, e.g. a fixed number of gradient rounds) and the
+    ``criterion`` in words; ``last_step`` (largest coefficient change of the last Newton
+    step) and ``gradient_norm`` (of the penalised log-likelihood's summed gradient at the
+    last point summed) where they apply."""
+
+    iterations: int
+    converged: bool | None
+    criterion: str
+    last_step: float | None = None
+    gradient_norm: float | None = None
+
+    def to_dict(self) -> dict[str, int | bool | str | float | None]:
+        return {
+            "iterations": self.iterations,
+            "converged": self.converged,
+            "criterion": self.criterion,
+            "last_step": self.last_step,
+            "gradient_norm": self.gradient_norm,
+        }
 
 
 @dataclass(frozen=True)
@@ -36,6 +61,11 @@ class MethodResult:
     pair_counts: np.ndarray | None = field(default=None, repr=False, compare=False)
     bootstrap_counts: np.ndarray | None = field(default=None, repr=False, compare=False)
     scored_at: tuple[str, ...] = ()
+    # a linear Cox part's rows, per unit of each feature and per standardised unit
+    coefficients: tuple[Coefficient, ...] = ()
+    coefficients_standardised: tuple[Coefficient, ...] = ()
+    coefficients_note: str = ""  # why there are none (or no SE), or which are not estimable
+    convergence: Convergence | None = None
 
 
 @dataclass(frozen=True)

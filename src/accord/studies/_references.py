@@ -17,8 +17,9 @@ from pathlib import Path
 from accord.core import StudySpec, new_id
 from accord.data import Cohort, SiteCohort
 from accord.fl import Plan, expect_from_plans
-from accord.fl.strategies import GlobalState, SiteInfo, build_strategy, single_site_training
+from accord.fl.strategies import GlobalState, SiteInfo, single_site_training
 from accord.studies._federated_run import StudyRun, with_plan
+from accord.studies._fitted import FitDetails
 from accord.studies._oracle import oracle_result
 from accord.studies._outcome import MethodResult
 from accord.studies._simulated_sites import share_cache, simulate_sites
@@ -44,8 +45,8 @@ class SimulationReferences:
         virtual site is no member, so its ε is no site's spend."""
         study = study or self.run.study
         plan_seq = self.run.begin_plan("pooled", study, ["pooled"])
-        state = self._alone({"pooled": self.cohort.pooled()}, study, "pooled")
-        return with_plan(self.run.evaluate("pooled", state, ["pooled"]), plan_seq)
+        state, fit = self._alone({"pooled": self.cohort.pooled()}, study, "pooled")
+        return with_plan(self.run.evaluate("pooled", state, ["pooled"], fit), plan_seq)
 
     def oracle(self) -> MethodResult | None:
         """C of the true risk on the same test rows (synthetic consortia with a truth file)."""
@@ -54,11 +55,12 @@ class SimulationReferences:
 
     def _alone(
         self, cohorts: Mapping[str, SiteCohort], study: StudySpec, label: str
-    ) -> GlobalState:
+    ) -> tuple[GlobalState, FitDetails]:
         """Train on ``cohorts`` as a consortium of their own, in clear, with the run's
         preprocessing and the current plan's task settings: plain FedAvg with server
         learning rate 1 (or Newton–Raphson), the study's local settings
-        (:func:`~accord.fl.strategies.single_site_training`)."""
+        (:func:`~accord.fl.strategies.single_site_training`); the fit's convergence and
+        coefficients."""
         infos = tuple(SiteInfo(name, c.n_train) for name, c in cohorts.items())
         setup = Plan.plain(infos)
         study = study.model_copy(update={"training": single_site_training(study.training)})
@@ -67,7 +69,7 @@ class SimulationReferences:
             plan_id=new_id("plan"),
             sites=infos,
             secure=None,
-            strategy=build_strategy(study.training, study.model),
+            strategy=self.run.strategy_for(study),
         )
         expect = expect_from_plans([setup, plan])  # the sub-consortium's only plans
         sub, sites = simulate_sites(
@@ -76,4 +78,4 @@ class SimulationReferences:
         if self.feature_cache is not None:
             share_cache(sites, self.feature_cache)
         sub.install(setup, self.run.preprocessor)
-        return self.run.train(plan, study, label, consortium=sub)
+        return self.run.train_and_describe(plan, study, label, consortium=sub)

@@ -24,6 +24,13 @@ def _method(result: MethodResult) -> dict[str, Any]:
         "per_site": result.per_site,
         "excluded_sites": result.excluded,  # site -> {"round R" | "evaluation": reason}
     }
+    if result.convergence is not None:
+        doc["convergence"] = result.convergence.to_dict()
+    if result.coefficients:
+        doc["coefficients"] = [c.to_dict() for c in result.coefficients]
+        doc["coefficients_standardised"] = [c.to_dict() for c in result.coefficients_standardised]
+    if result.coefficients_note:
+        doc["coefficients_note"] = result.coefficients_note
     if result.error:
         doc["error"] = result.error
     if result.ledger:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from accord.core import ConfigError, ModelSpec, TrainingSpec
 from accord.fl.strategies._base import (
     GlobalState,
@@ -48,12 +50,17 @@ STRATEGIES: dict[str, type] = {
 }
 
 
-def build_strategy(training: TrainingSpec, model: ModelSpec) -> Strategy:
-    """Turn the study's ``[training]`` and ``[model]`` sections into a strategy object."""
+def build_strategy(
+    training: TrainingSpec, model: ModelSpec, features: Sequence[str] = ()
+) -> Strategy:
+    """Turn the study's ``[training]`` and ``[model]`` sections into a strategy object
+    (``features``: the design matrix's column names, for Newton–Raphson's errors)."""
     if training.strategy == "newton_raphson":
         if model.kind != "linear_cox":
             raise ConfigError("training.strategy 'newton_raphson' needs model.kind = 'linear_cox'")
-        return NewtonRaphson(l2=model.l2, ties=model.ties, tol=training.tol)
+        return NewtonRaphson(
+            l2=model.l2, ties=model.ties, tol=training.tol, features=tuple(features)
+        )
     hyper = TrainingHyperparameters(
         local_steps=training.local_steps,
         batch_size=training.batch_size,

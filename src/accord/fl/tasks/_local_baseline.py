@@ -24,7 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from accord.core import encode_arrays
+from accord.core import DataError, encode_arrays
+from accord.data import Preprocessor
 from accord.fl._aggregation import sum_contributions
 from accord.fl._site import Handler, SiteContext
 from accord.fl._task_config import TaskConfig
@@ -68,7 +69,9 @@ def _train_alone(task: Task, ctx: SiteContext, step: Callable[[Task], Reply]) ->
     rounds."""
     study = ctx.study
     training = single_site_training(study.training)
-    strategy = build_strategy(training, study.model)
+    prep = ctx.state.get("preprocessor")  # column names for a singular Hessian's error
+    columns = prep.columns if isinstance(prep, Preprocessor) else ()
+    strategy = build_strategy(training, study.model, columns)
     state = strategy.initialize(task.arrays)
     sites = (SiteInfo(ctx.site, ctx.cohort.n_train),)
     for rnd in range(TaskConfig.of(task).rounds or training.rounds):
@@ -85,9 +88,14 @@ def _train_alone(task: Task, ctx: SiteContext, step: Callable[[Task], Reply]) ->
 
 def handle_local_baseline(task: Task, ctx: SiteContext) -> Reply:
     """Train on this site's training rows only, score on its test rows; reply the metrics
-    (and the privacy the training spent, and the rounds run), the suppressed counts and the
-    evaluation's pair counts and bootstrap pair counts (summable aggregates, securely
-    summed when the plan says so), no parameters."""
+    (and the privacy the training spent, the rounds run and, for Newton–Raphson, whether it
+    converged), the suppressed counts and the evaluation's pair counts and bootstrap pair
+    counts (summable aggregates, securely summed when the plan says so), no parameters."""
+    if not ctx.cohort.subset(test=False).event.any():
+        raise DataError(
+            f"site '{ctx.site}': no events among its train rows; a local-only Cox model "
+            "cannot be trained on them alone"
+        )
     spent: dict[str, float | None] = {}
 
     def step(inner: Task) -> Reply:
@@ -100,8 +108,7 @@ def handle_local_baseline(task: Task, ctx: SiteContext) -> Reply:
     scored = handle_evaluate(
         evaluate.model_copy(update={"payload": encode_arrays(state.params)}), ctx
     )
-    rounds = len(state.history) or TaskConfig.of(task).rounds or ctx.study.training.rounds
-    metrics = {**scored.metrics, **spent, "rounds": float(rounds)}
+    metrics = {**scored.metrics, **spent, **_ending(task, ctx, state)}
     return Reply.build(
         arrays=scored.arrays,
         task_id=task.task_id,
@@ -111,3 +118,13 @@ def handle_local_baseline(task: Task, ctx: SiteContext) -> Reply:
         metrics=metrics,
         counts=scored.counts,
     )
+
+
+def _ending(task: Task, ctx: SiteContext, state: GlobalState) -> dict[str, float | None]:
+    """Rounds run and, for Newton–Raphson (which has a convergence test), converged 0/1:
+    per-site metrics, in clear (counts are summed under a secure plan)."""
+    rounds = len(state.history) or TaskConfig.of(task).rounds or ctx.study.training.rounds
+    ending: dict[str, float | None] = {"rounds": float(rounds)}
+    if ctx.study.training.strategy == "newton_raphson":
+        ending["converged"] = float(state.converged)
+    return ending
