@@ -39,14 +39,19 @@ def test_an_offline_site_is_a_logged_dropout_and_the_round_goes_on(cohort_dir: P
     missing = [log.missing.get("hospital_1") for log in run.consortium.hub.log]
     assert missing.count("no answer") >= 2  # training rounds and evaluation went on
     # ... and the exclusion is visible, per method and round, not silent
-    assert result.excluded == {
-        "hospital_1": {"round 0": "no answer", "round 1": "no answer", "evaluation": "no answer"}
+    assert result.excluded == {  # the summed information at the final parameters too
+        "hospital_1": {
+            "round 0": "no answer",
+            "round 1": "no answer",
+            "information (round 2)": "no answer",
+            "evaluation": "no answer",
+        }
     }
     from accord.cli._summary import exclusion_lines
     from accord.studies import results_document
 
     assert exclusion_lines([result]) == [
-        "fedavg: hospital_1 (round 0, round 1, evaluation): no answer"
+        "fedavg: hospital_1 (round 0, round 1, information (round 2), evaluation): no answer"
     ]
     document = results_document(run, [result])
     assert document["methods"]["fedavg"]["excluded_sites"] == result.excluded

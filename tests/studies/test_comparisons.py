@@ -84,7 +84,7 @@ def test_comparisons_are_paired_bootstraps_over_the_same_patients(
     own_rows = 0.0
     for site in sites:  # each site's own model, as the in-hub reference trains it
         run.begin_plan(f"local:{site}", study, [site])
-        state = sim.references._alone({site: sim.cohort.sites[site]}, study, site)
+        state, _ = sim.references._alone({site: sim.cohort.sites[site]}, study, site)
         own_rows = own_rows + _boot(sim, study.model, state.params, site)
     for against, rows in (("clinical_only", clin_rows), ("local", own_rows)):
         comparison = found[against]

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.stats
 
-from accord.data import Preprocessor
+if TYPE_CHECKING:  # the CLI's summary imports Coefficient: no pandas or scipy at startup
+    from accord.data import Preprocessor
 
 __all__ = ["Coefficient", "CoefficientTable", "coefficient_table", "estimability_note"]
 
@@ -71,7 +72,7 @@ def _rows(
             rows.append(Coefficient(name, b, None, hr, None, None, None))
             continue
         s = float(se[j])
-        p = float(2.0 * scipy.stats.norm.sf(abs(b / s))) if s > 0 else None
+        p = float(2.0 * _norm().sf(abs(b / s))) if s > 0 else None
         with np.errstate(over="ignore"):
             low, high = _finite(float(np.exp(b - z * s))), _finite(float(np.exp(b + z * s)))
         rows.append(Coefficient(name, b, s, hr, low, high, p))
@@ -92,7 +93,7 @@ def coefficient_table(
     beta = np.asarray(beta, dtype=np.float64).reshape(-1)
     names = list(preprocessor.columns)
     scales = np.asarray(preprocessor.scales, dtype=np.float64)
-    z = float(scipy.stats.norm.ppf(0.5 + confidence / 2.0))
+    z = float(_norm().ppf(0.5 + confidence / 2.0))
     se: np.ndarray | None = None
     note = ""
     if information is not None:
@@ -136,3 +137,10 @@ def estimability_note(information: np.ndarray, names: Sequence[str]) -> str:
         f"not estimable: {which} (a constant column, a categorical level without events, "
         "or perfect separation); raise model.l2, merge rare levels or drop the feature"
     )
+
+
+def _norm() -> Any:
+    """scipy's standard normal, imported when a table is made (not at CLI startup)."""
+    from scipy.stats import norm
+
+    return norm
