@@ -1,7 +1,7 @@
 """HCC flagship study benchmark: slides + clinical, federated vs pooled, local, clinical-only.
 
     python bench/hcc.py [--out FILE] [--seeds 10] [--sites 3,10] [--slide-size 1024]
-    python bench/hcc.py --from-rows STDOUT_OF_A_RUN [--sites 3,10] [--out FILE]
+    python bench/hcc.py --from-rows STDOUT_OF_RUNS [--sites 3,10] [--out FILE]
 
 For each seed and consortium size, ``accord synth hcc`` writes a fresh synthetic
 consortium (planted macrotrabecular pattern, log HR ``--pattern-log-hr`` at its largest
@@ -221,6 +221,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path)
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one")
     parser.add_argument("--sites", default="3,10")
     parser.add_argument("--patients", default="80,30", help="patients per site, per --sites entry")
     parser.add_argument("--slide-size", type=int, default=1024)
@@ -247,7 +248,7 @@ def main() -> None:
     rows = read_rows(args.from_rows) if args.from_rows is not None else []
     if args.from_rows is None:
         for n_sites, n_patients in zip(site_counts, patients, strict=True):
-            for seed in range(args.seeds):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 row = one(seed, n_sites, n_patients, args.slide_size, args.pattern_log_hr)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
