@@ -234,7 +234,7 @@ def main() -> None:
     args = parser.parse_args()
     site_counts = [int(v) for v in args.sites.split(",")]
     patients = [int(v) for v in args.patients.split(",")]
-    if len(patients) != len(site_counts):
+    if args.from_rows is None and len(patients) != len(site_counts):
         sys.exit("--patients needs one count per --sites entry")
 
     def write(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -130,3 +130,23 @@ def test_tcga_best_method_is_named_on_validation_not_test() -> None:
     assert within["mean"] == 0.03 and within["verdict"] == judging.MET
     assert doc["targets"]["every_federated_ge_0.732"]["verdict"] == judging.MET
     assert doc["beats_flamby"]["fedavg"]["verdict"] == judging.MET
+
+
+def test_hcc_targets_pair_the_same_seeds() -> None:
+    from bench import hcc
+
+    def row(seed: int, fed: float | None) -> dict[str, Any]:
+        out: dict[str, Any] = {"seed": seed, "sites": 3, "clinical_only": 0.60 + 0.05 * seed}
+        for kind in hcc.MODELS:
+            out |= {f"federated_{kind}": fed, f"pooled_{kind}": 0.62 + 0.05 * seed}
+            out |= {f"local_{kind}": 0.5, f"localisation_auc_{kind}": 0.9 + 0.01 * seed}
+        return out
+
+    offsets = [0.03, 0.031, 0.029, 0.032]  # federated tracks pooled seed by seed
+    rows = [row(s, 0.62 + 0.05 * s + d) for s, d in enumerate(offsets)] + [row(4, None)]
+    out = hcc.summary([*rows, row(0, 0.1) | {"sites": 10}], 3)
+    assert out["n_seeds"] == 5 and out["seeds"] == [0, 1, 2, 3, 4]
+    within = out["targets"]["chowder_within_0.02_of_pooled"]
+    assert within["n_seeds"] == 4 and within["verdict"] == judging.MET  # seed 4 has no figure
+    assert out["targets"]["chowder_above_clinical_only"]["verdict"] == judging.MET
+    assert out["targets"]["meanpool_localisation_auc_ge_0.8"]["verdict"] == judging.MET
