@@ -1,6 +1,7 @@
 """HCC flagship study benchmark: slides + clinical, federated vs pooled, local, clinical-only.
 
-    python bench/hcc.py [--out FILE] [--seeds 3] [--sites 3,10] [--slide-size 1024]
+    python bench/hcc.py [--out FILE] [--seeds 10] [--sites 3,10] [--slide-size 1024]
+    python bench/hcc.py --from-rows STDOUT_OF_RUNS [--sites 3,10] [--out FILE]
 
 For each seed and consortium size, ``accord synth hcc`` writes a fresh synthetic
 consortium (planted macrotrabecular pattern, log HR ``--pattern-log-hr`` at its largest
@@ -15,7 +16,11 @@ against the planted-pattern mask, over the tiles of held-out slides that carry t
 allow (a logistic probe trained on the masks, cross-validated by slide).
 
 Targets (issue #7): federated within 0.02 of pooled; slides + clinical above clinical-only;
-localisation AUC >= 0.8. Prints one JSON line per consortium and a summary line.
+localisation AUC >= 0.8. Each is judged from the per-seed paired differences (same seed,
+same consortium for both arms) with a 95 % t-interval over seeds (``bench.judging``):
+"met", "not met" or "inconclusive". Prints one JSON line per consortium and a summary line
+per consortium size; --out is rewritten after every consortium. Nothing here is tuned: the
+settings are the built-in study's.
 """
 
 from __future__ import annotations
@@ -40,6 +45,11 @@ from accord.studies import MethodResult, Simulation, builtin_study
 from accord.synth import generate_hcc_consortium
 from accord.synth._layout import make_layout
 from accord.synth._slides import mask_downsample_for
+
+try:
+    from bench import judging
+except ImportError:  # run as a script (python bench/hcc.py): bench/ is on the path
+    import judging  # type: ignore[no-redef]
 
 MODELS = ("chowder", "abmil", "meanpool")
 
@@ -164,51 +174,87 @@ def one(seed: int, sites: int, patients: int, slide_size: int, log_hr: float) ->
     }
 
 
+def _paired(mine: list[dict[str, Any]], key: str, reference: str | float) -> tuple[list, Any]:
+    """``key``'s values and the reference's over the seeds where both are measured."""
+    if isinstance(reference, str):
+        both = [r for r in mine if r.get(key) is not None and r.get(reference) is not None]
+        return [r[key] for r in both], [r[reference] for r in both]
+    return [r[key] for r in mine if r.get(key) is not None], reference
+
+
 def summary(rows: list[dict[str, Any]], sites: int) -> dict[str, Any]:
+    """Means over seeds, and each target judged from the per-seed paired differences
+    (same seed, same consortium and split for both arms) with a 95 % t-interval."""
     prefixes = ("federated", "pooled", "local", "clinical", "oracle")  # "local" + "localisation"
     keys = [k for k in rows[0] if k.startswith(prefixes)]
     mine = [r for r in rows if r["sites"] == sites]
-    out: dict[str, Any] = {"sites": sites, "seeds": len(mine)}
+    out: dict[str, Any] = {"sites": sites, "n_seeds": len(mine), "seeds": [r["seed"] for r in mine]}
     for key in keys:
         values = [r[key] for r in mine if r.get(key) is not None]
         out[key] = round(float(np.mean(values)), 4) if values else None
+    targets: dict[str, Any] = {}
     for kind in MODELS:
-        fed, pooled = out.get(f"federated_{kind}"), out.get(f"pooled_{kind}")
-        out[f"{kind}_fed_minus_pooled"] = (
-            None if fed is None or pooled is None else round(fed - pooled, 4)
+        fed = f"federated_{kind}"
+        targets[f"{kind}_within_0.02_of_pooled"] = judging.target(
+            f"{fed} − pooled_{kind} > −0.02", *_paired(mine, fed, f"pooled_{kind}"), margin=-0.02
         )
-        clin = out.get("clinical_only")
-        out[f"{kind}_fed_minus_clinical"] = (
-            None if fed is None or clin is None else round(fed - clin, 4)
+        targets[f"{kind}_above_clinical_only"] = judging.target(
+            f"{fed} − clinical_only > 0", *_paired(mine, fed, "clinical_only")
         )
+        targets[f"{kind}_localisation_auc_ge_0.8"] = judging.target(
+            f"localisation_auc_{kind} − 0.8 > 0", *_paired(mine, f"localisation_auc_{kind}", 0.8)
+        )
+        out[f"{kind}_federated_minus_local"] = judging.paired_difference(
+            *_paired(mine, fed, f"local_{kind}")
+        )
+    out["targets"] = targets
     return out
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The per-consortium rows a run printed (its stdout, one JSON object a line)."""
+    lines = (json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return [row for row in lines if "seed" in row]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path)
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds run from this one")
     parser.add_argument("--sites", default="3,10")
     parser.add_argument("--patients", default="80,30", help="patients per site, per --sites entry")
     parser.add_argument("--slide-size", type=int, default=1024)
     parser.add_argument("--pattern-log-hr", type=float, default=2.0)
+    parser.add_argument(
+        "--from-rows",
+        type=Path,
+        help="judge the rows an earlier run printed (its stdout) instead of running",
+    )
     args = parser.parse_args()
     site_counts = [int(v) for v in args.sites.split(",")]
     patients = [int(v) for v in args.patients.split(",")]
-    if len(patients) != len(site_counts):
+    if args.from_rows is None and len(patients) != len(site_counts):
         sys.exit("--patients needs one count per --sites entry")
-    rows = []
-    for n_sites, n_patients in zip(site_counts, patients, strict=True):
-        for seed in range(args.seeds):
-            row = one(seed, n_sites, n_patients, args.slide_size, args.pattern_log_hr)
-            print(json.dumps(row), flush=True)
-            rows.append(row)
-    summaries = [summary(rows, n) for n in site_counts]
-    for s in summaries:
+
+    def write(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        summaries = [summary(rows, n) for n in site_counts if any(r["sites"] == n for r in rows)]
+        if args.out is not None:  # after every consortium: a cut-short run keeps its rows
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            document = {"rows": rows, "summary": summaries}
+            args.out.write_text(json.dumps(document, indent=2) + "\n")
+        return summaries
+
+    rows = read_rows(args.from_rows) if args.from_rows is not None else []
+    if args.from_rows is None:
+        for n_sites, n_patients in zip(site_counts, patients, strict=True):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                row = one(seed, n_sites, n_patients, args.slide_size, args.pattern_log_hr)
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+                write(rows)
+    for s in write(rows):
         print(json.dumps({"summary": s}), flush=True)
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"rows": rows, "summary": summaries}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
