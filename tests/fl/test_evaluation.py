@@ -135,3 +135,16 @@ def test_interval_is_ordered_inside_the_unit_interval(n: int, seed: int, confide
     interval = cindex_interval(concordance_arrays(time, event, risk, 40, seed), confidence)
     if interval is not None:
         assert 0.0 <= interval[0] <= interval[1] <= 1.0
+
+
+def test_a_site_with_few_test_rows_sends_no_moments() -> None:
+    """Seven power sums of a handful of patients' pair components could pin each one's:
+    below MOMENT_MIN_ROWS rows they are zeros, and the pair and bootstrap counts are kept."""
+    rng = np.random.default_rng(3)
+    time, event, risk = rng.exponential(100.0, 7), rng.random(7) < 0.7, rng.normal(size=7)
+    few = concordance_arrays(time, event, risk, 20, seed=1)
+    assert not few["concordance_moments"].any()
+    assert few["bootstrap_counts"].shape == (4, 20) and few["comparable"][0] > 0
+    more = concordance_arrays(time, event, risk, 20, seed=1, min_moment_rows=7)
+    assert more["concordance_moments"].any()
+    np.testing.assert_array_equal(few["bootstrap_counts"], more["bootstrap_counts"])

@@ -12,7 +12,8 @@ where the plan says so):
 * ``concordance_moments`` (7,): power sums of the patients' centred pair components, in
   units of :data:`PAIR_UNIT` pairs (``MOMENT_KEYS`` order; see :func:`concordance_moments`).
   With the consortium C they give the variance and skewness of the C-index's influence
-  values: the acceleration of the BCa interval.
+  values: the acceleration of the BCa interval. A site with fewer than
+  ``max(MOMENT_MIN_ROWS, min_cell_count)`` test rows sends zeros.
 
 All are aggregates of fixed size, whatever the number of patients. Patient and event
 counts below ``min_cell_count`` are suppressed (sent as -1).
@@ -40,6 +41,7 @@ from accord.survival import (
 __all__ = [
     "COUNT_KEYS",
     "MOMENT_KEYS",
+    "MOMENT_MIN_ROWS",
     "PAIR_UNIT",
     "SiteEvaluation",
     "bootstrap_counts",
@@ -54,6 +56,7 @@ __all__ = [
 
 COUNT_KEYS = ("concordant", "discordant", "tied_risk", "comparable")
 MOMENT_KEYS = ("ss", "sc", "cc", "sss", "ssc", "scc", "ccc")
+MOMENT_MIN_ROWS = 8  # fewer test rows (or fewer than min_cell_count): moments sent as zeros
 """Power sums of centred components s (concordance score) and c (comparable pairs)."""
 PAIR_UNIT = 1000.0
 """Components are divided by this before powering: the third power sums of a
@@ -107,7 +110,14 @@ def evaluate_risk(
     """Metrics of ``risk_test`` (higher = shorter survival) on the site's test rows."""
     t, e = test.time_days, test.event
     counts = concordance_counts(t, e, risk_test)
-    arrays = concordance_arrays(t, e, risk_test, evaluation.bootstrap, seed)
+    arrays = concordance_arrays(
+        t,
+        e,
+        risk_test,
+        evaluation.bootstrap,
+        seed,
+        min_moment_rows=max(MOMENT_MIN_ROWS, min_cell_count),
+    )
     ci = cindex_interval(arrays, evaluation.confidence)
     horizons = _horizons(train, test, evaluation)
     metrics: dict[str, float | None] = {
@@ -134,11 +144,20 @@ def evaluate_risk(
 
 
 def concordance_arrays(
-    time: np.ndarray, event: np.ndarray, risk: np.ndarray, n_resamples: int, seed: int
+    time: np.ndarray,
+    event: np.ndarray,
+    risk: np.ndarray,
+    n_resamples: int,
+    seed: int,
+    *,
+    min_moment_rows: int = MOMENT_MIN_ROWS,
 ) -> Arrays:
     """The summable concordance arrays a site releases (module docstring), for its test rows.
 
-    ``bootstrap_counts`` and ``concordance_moments`` only when ``n_resamples`` > 0.
+    ``bootstrap_counts`` and ``concordance_moments`` only when ``n_resamples`` > 0. With
+    fewer than ``min_moment_rows`` rows the moments are sent as zeros: seven power sums of
+    so few patients' pair components (whose sums the pair counts already give) could pin
+    each patient's own; the interval then has no acceleration from this site (a = 0 alone).
     """
     counts = concordance_counts(time, event, risk)
     arrays = {
@@ -149,7 +168,8 @@ def concordance_arrays(
     }
     if n_resamples > 0:
         arrays["bootstrap_counts"] = bootstrap_counts(time, event, risk, n_resamples, seed)
-        arrays["concordance_moments"] = concordance_moments(time, event, risk)
+        moments = concordance_moments(time, event, risk)
+        arrays["concordance_moments"] = moments if len(time) >= min_moment_rows else 0 * moments
     return arrays
 
 
