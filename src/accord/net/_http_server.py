@@ -105,6 +105,28 @@ def authenticate_site_header(request: Request) -> str:
     return site
 
 
+class _CutAtShutdown(logging.Filter):
+    """One line, not a traceback, for a request uvicorn cancels at shutdown.
+
+    After ``graceful_s`` uvicorn cancels the requests still in flight (a site's long poll,
+    normally) and logs each as "Exception in ASGI application" with the CancelledError's
+    traceback: every hub stop printed them. That cancellation is the expected end of a
+    long poll (the site retries), so the record keeps its level and logger and loses the
+    traceback; with the logger at DEBUG (``--debug``) it is left whole.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, asyncio.CancelledError) and not log.isEnabledFor(logging.DEBUG):
+            record.msg, record.args = "a request in flight was cut at shutdown", ()
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+_CUT_AT_SHUTDOWN = _CutAtShutdown()
+logging.getLogger("uvicorn.error").addFilter(_CUT_AT_SHUTDOWN)
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, telling a ``threading.Event`` once it listens."""
 
