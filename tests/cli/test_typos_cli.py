@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from accord.cli import app
-from accord.core import ConfigError, MissingFileError
+from accord.core import ConfigError, KeyFileError, MissingFileError
 from tests.conftest import synthetic_cohort, write_study
 
 runner = CliRunner(env={"COLUMNS": "300"})
@@ -127,6 +127,16 @@ CASES = {
                    str(_write(t, "site.toml", SITE + "[policy]\nmax_round = 3\n"))],
         ConfigError.exit_code,
         ["site.toml: field 'policy.max_round'", "did you mean 'max_rounds'?"],
+    ),
+    "public identity missing": (
+        lambda t: ["keys", "show", str(t / "nope.pub.json")],
+        KeyFileError.exit_code,
+        ["nope.pub.json: no such public identity file in {tmp}"],
+    ),
+    "workspace missing": (
+        lambda t: ["site", "functions", "--hub", str(t / "ws"), "--site", "s"],
+        ConfigError.exit_code,
+        ["--hub {tmp}/ws: not a consortium workspace"],
     ),
 }  # fmt: skip
 
