@@ -18,6 +18,7 @@ from accord.core import ConfigError, KeyFileError, MissingFileError
 from tests.conftest import synthetic_cohort, write_study
 
 runner = CliRunner(env={"COLUMNS": "300"})
+STUDIES = Path(__file__).resolve().parents[2] / "studies"
 
 SITE = """[site]
 org = "hospital_a"
@@ -70,6 +71,11 @@ CASES = {
         lambda t: ["run", str(_study(t)), "--data", str(t / "nope"), "--out", str(t / "o")],
         MissingFileError.exit_code,
         ["{tmp}/nope: no such data folder (for cohort.csv)"],
+    ),
+    "site folders missing": (
+        lambda t: ["run", str(STUDIES / "hcc-resection-survival.toml"), "--data", str(t / "nope")],
+        MissingFileError.exit_code,
+        ["{tmp}/nope: no such data folder (of site folders)"],
     ),
     "cohort file missing": (
         lambda t: ["run", str(_study(t, ('"cohort.csv"', '"cohort2.csv"'))), "--data", str(t)],
