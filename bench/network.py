@@ -691,7 +691,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
             sizes="3,5", rounds=2, model_mb=5.0, transfer_reps=2, memory_sites=5,
             memory_model_mb=5.0,
         )  # fmt: skip
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.out:  # before the run, not after it: a fresh clone has no runs/bench/
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    return args
 
 
 def conditions(args: argparse.Namespace) -> dict[str, Any]:

@@ -367,7 +367,10 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--length", type=int, default=1_000_000)
     parser.add_argument("--dropouts", default="0,0.1,0.3")
     parser.add_argument("--no-flower", action="store_true", help="skip Flower's SecAgg+")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.out:  # before the run, not after it: a fresh clone has no runs/bench/
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    return args
 
 
 def measure(n: int, fraction: float, length: int, flower: Any) -> dict[str, Any]:

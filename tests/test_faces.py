@@ -44,6 +44,7 @@ FACES: dict[str, list[str]] = {
         "MAX_JSON_INT",
         "MEMBER_ROLES",
         "MIL_KINDS",
+        "MissingFileError",
         "ModelSpec",
         "PolicyError",
         "PreprocessingSpec",

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 import accord
 from accord.cli import app
-from accord.core import ConfigError, DataError
+from accord.core import ConfigError, MissingFileError
 from tests.conftest import write_study
 
 runner = CliRunner()
@@ -58,14 +58,14 @@ def test_missing_data_file_names_the_file(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["run", str(study), "--data", str(tmp_path), "--out", str(tmp_path / "o")]
     )
-    assert result.exit_code == DataError.exit_code
-    assert "cohort.csv" in result.output
+    assert result.exit_code == MissingFileError.exit_code
+    assert f"cohort.csv: file not found in the data folder {tmp_path}" in result.output
 
 
 def test_debug_shows_the_exception(tmp_path: Path) -> None:
     study = write_study(tmp_path)
     result = runner.invoke(app, ["run", str(study), "--data", str(tmp_path), "--debug"])
-    assert isinstance(result.exception, DataError)
+    assert isinstance(result.exception, MissingFileError)
 
 
 def test_unknown_builtin_study(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from accord.cli import app
-from accord.core import LedgerError
+from accord.core import LedgerError, MissingFileError
 from tests.conftest import write_study
 
 runner = CliRunner()
@@ -87,6 +87,31 @@ def test_verify_names_the_first_bad_entry(out: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["ledger", "verify", str(copy), "--no-anchor"])
     assert result.exit_code == LedgerError.exit_code
     assert "FAILED at entry 12: bad signature" in result.output
+
+
+def test_show_prints_whole_payloads_and_json_lines(out: Path) -> None:
+    ledger = str(out / "ledger.sqlite")
+    machine = runner.invoke(app, ["ledger", "show", ledger, "--json"])
+    assert machine.exit_code == 0, machine.output
+    entries = [json.loads(line) for line in machine.output.splitlines()]
+    assert [e["seq"] for e in entries] == list(range(len(entries)))
+    genesis = entries[0]
+    assert genesis["kind"] == "genesis" and "plan" in genesis
+    people = runner.invoke(app, ["ledger", "show", ledger], env={"COLUMNS": "60"})
+    assert people.exit_code == 0, people.output
+    assert people.output.startswith(f"#0  {genesis['time']}  {genesis['org']}  genesis")
+    assert "..." not in people.output  # nothing cut short
+    payload_lines = [line for line in people.output.splitlines() if line.startswith("    ")]
+    assert payload_lines and max(len(line) for line in payload_lines) <= 60
+    text = "".join(people.output.split())
+    for member in genesis["payload"]["organisations"]:  # every key, whole, though wrapped
+        assert member["public_key"] in text
+
+
+def test_verify_a_missing_ledger_is_file_not_found(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["ledger", "verify", str(tmp_path / "missing.sqlite")])
+    assert result.exit_code == MissingFileError.exit_code == 14
+    assert f"{tmp_path}/missing.sqlite: no such ledger store or bundle" in result.output
 
 
 def test_verify_a_file_that_is_not_a_ledger(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from accord.core import ConfigError
+from accord.core import ConfigError, MissingFileError
 from accord.core._config import load_study, parse_study
 
 MINIMAL = {
@@ -51,5 +51,6 @@ def test_load_study_reports_toml_syntax(tmp_path: Path) -> None:
 
 
 def test_load_study_reports_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cannot read study file"):
+    with pytest.raises(MissingFileError, match=rf"^{tmp_path}/nope\.toml: no such study file"):
         load_study(tmp_path / "nope.toml")
+    assert MissingFileError.exit_code == 14

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from accord.core import CohortSpec, DataError, PreprocessingSpec
+from accord.core import CohortSpec, DataError, MissingFileError, PreprocessingSpec
 from accord.data import load_cohort, pool_sites
 
 FLAMBY = Path(__file__).resolve().parents[3] / "shared" / "data" / "flamby" / "fed_tcga_brca"
@@ -46,9 +46,9 @@ def test_flamby_missing_split_file_is_named(tmp_path):
         tmp_path / "brca.csv", index=False
     )
     spec = CohortSpec(source="flamby-tcga-brca", features={"age": "numeric"})
-    with pytest.raises(DataError, match=r"^train_test_split\.csv: file not found"):
+    with pytest.raises(MissingFileError, match=r"^train_test_split\.csv: file not found"):
         load_cohort(spec, tmp_path, seed=0)
-    with pytest.raises(DataError, match=r"^brca\.csv: file not found"):
+    with pytest.raises(MissingFileError, match=r"nowhere: no such data folder \(for brca\.csv\)"):
         load_cohort(spec, tmp_path / "nowhere", seed=0)
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accord.core import ConfigError, DataError, PreprocessingSpec
+from accord.core import ConfigError, DataError, MissingFileError, PreprocessingSpec
 from accord.data import feature_levels, load_cohort, validate_site_table
 
 SECRET_ID = "ZQ-PLANTED-ID-8841"
@@ -37,8 +37,10 @@ def plant(frame: pd.DataFrame, column: str, rows: list[int], value: object) -> p
 
 
 def test_missing_file(make_spec, tmp_path):
-    with pytest.raises(DataError, match=r"^cohort\.csv: file not found"):
+    with pytest.raises(MissingFileError, match=rf"^cohort\.csv: file not found in .*{tmp_path}$"):
         load_cohort(make_spec(), tmp_path, seed=0)
+    with pytest.raises(MissingFileError, match=rf"^{tmp_path}/nope: no such data folder"):
+        load_cohort(make_spec(), tmp_path / "nope", seed=0)
 
 
 def test_unsupported_extension(frame, make_spec, tmp_path):

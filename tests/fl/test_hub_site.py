@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from accord.core import AggregationError, DataError, TransportError, load_study
+from accord.core import AggregationError, DataError, MissingFileError, TransportError, load_study
 from accord.fl import Hub, InMemoryTransport, Plan, Site, SiteContext
 from accord.fl.strategies import Instruction, SiteInfo
 from accord.net._messages import (
@@ -112,6 +112,15 @@ def test_accord_errors_travel_with_their_message(cohort_dir: Path) -> None:
     reply = _site(cohort_dir, fails).handle(_task())
     assert reply.status == "failed"
     assert reply.error.startswith("DataError: clinical.csv: column 'age'")
+
+
+def test_a_missing_file_travels_without_the_sites_paths(cohort_dir: Path) -> None:
+    def missing(task: Task, ctx: SiteContext) -> Reply:
+        raise MissingFileError("/srv/hospital/secret-project/clinical.csv: no such file")
+
+    reply = _site(cohort_dir, missing).handle(_task())
+    assert reply.status == "failed"
+    assert reply.error == "MissingFileError: a file or folder is missing at the site"
 
 
 def test_foreign_errors_travel_as_their_class_only(cohort_dir: Path) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from accord.core import AccordError
+from accord.core import AccordError, MissingFileError
 
 __all__ = ["guarded"]
 
@@ -28,6 +29,15 @@ def guarded(debug: bool, action: Callable[[], T]) -> T:
         message = escape(f"{type(exc).__name__}: {exc}")
         _stderr.print(f"[bold red]error[/]: {message}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=exc.exit_code) from None
+    except OSError as exc:  # one a library let through: still one line, naming the file
+        if debug:
+            raise
+        missing = isinstance(exc, FileNotFoundError)
+        name = MissingFileError.__name__ if missing else type(exc).__name__
+        where = f"{Path(exc.filename).absolute()}: " if exc.filename else ""
+        message = escape(f"{name}: {where}{exc.strerror or 'cannot be read or written'}")
+        _stderr.print(f"[bold red]error[/]: {message}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=MissingFileError.exit_code if missing else 1) from None
     except KeyboardInterrupt:
         _stderr.print("interrupted; nothing was written")
         sys.exit(130)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+import textwrap
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from accord.cli._errors import guarded
 from accord.cli._proof import PROOF_FORMAT, Proof, load_proof
@@ -272,10 +273,25 @@ def export(
     guarded(debug, action)
 
 
-def _summary(entry: Entry) -> str:
-    payload = {k: v for k, v in entry.payload.items() if k not in ("plan", "organisations")}
-    text = json.dumps(payload, sort_keys=True)
-    return text if len(text) <= 90 else text[:87] + "..."
+def _readable(entry: Entry, plan: str | None, width: int) -> list[str]:
+    """An entry for people: a heading line, then each payload key with its value (compact
+    JSON) wrapped to ``width`` under the key, never cut short."""
+    lines = [
+        f"#{entry.seq}  {entry.time}  {entry.org}  {entry.kind}"
+        + (f"  plan {plan}" if plan else "")
+    ]
+    for key, value in sorted(entry.payload.items()):
+        if key == "plan" and value == plan:
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+        lines += textwrap.wrap(
+            text,
+            width=max(width, 40),
+            initial_indent=f"    {key}: ",
+            subsequent_indent=" " * 8,
+            break_on_hyphens=False,
+        ) or [f"    {key}: "]
+    return lines
 
 
 @ledger_app.command()
@@ -284,15 +300,19 @@ def show(
     kind: Annotated[str | None, typer.Option("--kind", help="only entries of this kind")] = None,
     org: Annotated[str | None, typer.Option("--org", help="only entries by this org")] = None,
     plan: Annotated[str | None, typer.Option("--plan", help="only this plan's entries")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="one JSON object per entry and line, for machines")
+    ] = False,
     debug: DebugOpt = False,
 ) -> None:
-    """List entries: seq, time, author, kind, plan and a summary of the payload."""
+    """List entries: seq, time, author, kind, plan and the whole payload, wrapped.
+
+    With ``--json`` each entry is one line of JSON: the signed entry's fields and its plan.
+    """
 
     def action() -> None:
         source = open_source(path)
-        table = Table(title=str(path))
-        for column in ("seq", "time", "org", "kind", "plan", "payload"):
-            table.add_column(column)
+        width = min(shutil.get_terminal_size((100, 24)).columns, 120)
         try:
             for stored in source.entries():
                 if (kind and stored.kind != kind) or (org and stored.org != org):
@@ -300,10 +320,12 @@ def show(
                 if plan and stored.plan != plan:
                     continue
                 e = Entry.parse(stored.entry)
-                table.add_row(str(e.seq), e.time, e.org, e.kind, stored.plan or "", _summary(e))
+                if as_json:
+                    typer.echo(json.dumps({**e.to_dict(), "plan": stored.plan}, sort_keys=True))
+                else:
+                    typer.echo("\n".join(_readable(e, stored.plan, width)))
         finally:
             source.close()
-        console.print(table)
 
     guarded(debug, action)
 

@@ -8,9 +8,12 @@ finishes the request in hand, closes its stores and logs one ``stopped`` line, e
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import signal
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
@@ -31,6 +34,30 @@ DryRunOpt = Annotated[
     bool, typer.Option("--dry-run", help="Only print what would be removed; remove nothing.")
 ]
 _LOG_FORMAT = "%(asctime)s %(name)s %(message)s"
+
+
+@contextlib.contextmanager
+def _service_logging(debug: bool) -> Iterator[None]:
+    """INFO (DEBUG with ``--debug``) lines on stderr while a service runs, and the root
+    logger as it was afterwards.
+
+    Not ``logging.basicConfig(force=True)``: that leaves its handler on the root logger
+    after the command returns, bound to a stream an in-process caller (a test's CliRunner)
+    has closed, so every later log line printed "--- Logging error ---". The handlers in
+    place (opacus sets one at import) are set aside, not closed, and put back.
+    """
+    root = logging.getLogger()
+    saved, level = root.handlers[:], root.level
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(_LOG_FORMAT))
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if debug else logging.INFO)
+    try:
+        yield
+    finally:
+        handler.flush()
+        root.handlers[:] = saved
+        root.setLevel(level)
 
 
 def stop_on_signals() -> threading.Event:
@@ -60,9 +87,9 @@ def site_serve(
     ledger replica, run it on local data and upload the reply. Stops on SIGTERM/Ctrl-C."""
     from accord.services import serve_site
 
-    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT, force=True)  # opacus set one
     stop = stop_on_signals()
-    guarded(debug, lambda: serve_site(config, stop, poll_wait_s=poll_wait))
+    with _service_logging(debug):
+        guarded(debug, lambda: serve_site(config, stop, poll_wait_s=poll_wait))
 
 
 def site_prune(
@@ -92,7 +119,6 @@ def hub_serve(
     completed round."""
     from accord.services import read_hub_config, serve_hub
 
-    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT, force=True)  # opacus set one
     log = logging.getLogger("accord.hub")
     stop = stop_on_signals()
 
@@ -110,7 +136,8 @@ def hub_serve(
             typer.echo(f"results: {hub.run / 'results.json'}")
             typer.echo(f"methods: {', '.join(document['methods'])}")
 
-    guarded(debug, action)
+    with _service_logging(debug):
+        guarded(debug, action)
 
 
 @hub_app.command("prune")

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field, model_validator
 
-from accord.core._errors import ConfigError
+from accord.core._errors import ConfigError, MissingFileError
 from accord.core._hashing import canonical_json, floats_as_strings, sha256_hex
 from accord.core._suggest import validation_message
 from accord.core._toml import load_toml
@@ -323,6 +323,8 @@ def load_study(path: Path) -> StudySpec:
     """Read and validate a study TOML file."""
     try:
         raw = path.read_bytes()
+    except FileNotFoundError:
+        raise MissingFileError(f"{path.absolute()}: no such study file") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read study file ({exc.strerror})") from None
     try:

@@ -28,6 +28,7 @@ exit code the CLI returns for it::
     ├── SlideReadError (12, ValueError)  a slide is missing, corrupt, unsupported or lacks mpp
     │   └── CorruptSlideError            wsi: a truncated or structurally broken TIFF
     ├── AuthError (13)                   a peer's certificate is foreign, expired or revoked
+    ├── MissingFileError (14, FileNotFoundError)  a file or folder the user named does not exist
     └── QueueStoreError                  net: the task queue's database failed
 
 The classes marked with a package live there (beside the code that raises them) and
@@ -53,6 +54,7 @@ __all__ = [
     "EquivocationError",
     "KeyFileError",
     "LedgerError",
+    "MissingFileError",
     "PolicyError",
     "PrivacyError",
     "SlideReadError",
@@ -148,3 +150,14 @@ class AuthError(AccordError):
     """
 
     exit_code = 13
+
+
+class MissingFileError(AccordError, FileNotFoundError):
+    """A file or folder the user named (a ledger, a study, a data folder or cohort file, a
+    service config) does not exist; the message gives its full path.
+
+    Key files and slides keep their own classes (KeyFileError, SlideReadError), which
+    also cover a missing one.
+    """
+
+    exit_code = 14

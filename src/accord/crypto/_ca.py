@@ -60,7 +60,9 @@ _DNS_NAME = rf"{_DNS_LABEL}(\.{_DNS_LABEL})*"
 def _load_ca(folder: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
     key_path, cert_path = folder / CA_KEY, folder / CA_CERT
     if not folder.is_dir():
-        raise KeyFileError(f"{folder}: no such CA folder; create it with `accord ca init`")
+        raise KeyFileError(
+            f"{folder.absolute()}: no such CA folder; create it with `accord ca init`"
+        )
     key = load_private_key(key_path)
     cert = load_ca_certificate(cert_path)
     if public_der(key.public_key()) != public_der(cert.public_key()):

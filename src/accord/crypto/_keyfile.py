@@ -160,7 +160,7 @@ def _read_owner_only(path: Path) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        raise KeyFileError("no such key file") from None
+        raise KeyFileError(f"no such key file in {path.parent.absolute()}") from None
     except OSError as exc:
         raise KeyFileError(f"cannot open ({exc.strerror})") from None
     try:
@@ -247,7 +247,9 @@ def load_public(path: Path) -> PublicIdentity:
             with path.open("rb") as handle:
                 data = _read_limited(handle.read(_MAX_BYTES + 1))
         except FileNotFoundError:
-            raise KeyFileError("no such public identity file") from None
+            raise KeyFileError(
+                f"no such public identity file in {path.parent.absolute()}"
+            ) from None
         except OSError as exc:
             raise KeyFileError(f"cannot read ({exc.strerror})") from None
         document = _parse_json(data, "a public identity (.pub.json)")

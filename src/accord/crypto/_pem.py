@@ -99,7 +99,7 @@ def read_bounded(path: Path, what: str) -> bytes:
         with path.open("rb") as handle:
             data = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
-        raise KeyFileError(f"{path}: no such {what} file") from None
+        raise KeyFileError(f"{path.absolute()}: no such {what} file") from None
     except IsADirectoryError:
         raise KeyFileError(f"{path}: is a folder; expected a {what} file") from None
     except OSError as exc:

@@ -19,6 +19,7 @@ from accord.core import (
     ConfigError,
     DataError,
     FeatureKind,
+    MissingFileError,
     PreprocessingSpec,
     format_rows,
 )
@@ -214,8 +215,10 @@ def _site_folders(
     folder: Path, spec: CohortSpec, text: tuple[str, ...], prep: PreprocessingSpec | None
 ) -> _Tables:
     """Every sub-folder of ``folder`` with a ``spec.table`` file is one site."""
+    if not folder.is_dir():
+        raise MissingFileError(f"{folder.absolute()}: no such data folder (of site folders)")
     tables: _Tables = {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []:
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
         if not (sub / spec.table).exists():
             continue
         name = f"{sub.name}/{spec.table}"
@@ -223,7 +226,7 @@ def _site_folders(
         validate_site_table(frame, spec, name, site=sub.name, preprocessing=prep)
         tables[sub.name] = (name, frame)
     if not tables:
-        raise DataError(f"{folder}: no site folder holds a '{spec.table}' file")
+        raise DataError(f"{folder.absolute()}: no site folder holds a '{spec.table}' file")
     return tables
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from accord.core import DataError
+from accord.core import DataError, MissingFileError
 
 __all__ = ["TABLE_SUFFIXES", "read_table"]
 
@@ -30,8 +30,12 @@ def read_table(path: Path, name: str, text_columns: Sequence[str] = ()) -> pd.Da
         raise DataError(
             f"{name}: unsupported file type '{path.suffix}'; expected .csv, .parquet or .pq"
         )
+    if not path.parent.is_dir():
+        raise MissingFileError(f"{path.parent.absolute()}: no such data folder (for {name})")
     if not path.is_file():
-        raise DataError(f"{name}: file not found in the data folder")
+        raise MissingFileError(
+            f"{name}: file not found in the data folder {path.parent.absolute()}"
+        )
     try:
         if kind == "csv":
             frame = pd.read_csv(path, dtype={c: str for c in text_columns})

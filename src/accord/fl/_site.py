@@ -11,7 +11,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from accord.core import AccordError, PolicyError, PrivacyError, StudySpec, TransportError
+from accord.core import (
+    AccordError,
+    MissingFileError,
+    PolicyError,
+    PrivacyError,
+    StudySpec,
+    TransportError,
+)
 from accord.data import SiteCohort
 from accord.net import Reply, Task
 
@@ -66,6 +73,8 @@ class Site:
             return self._chain(handler)(task, self.context)
         except PolicyError as exc:
             return _failure(task, f"PolicyError: {exc}", status="refused")
+        except MissingFileError:  # its message holds the site's own paths: they stay here
+            return _failure(task, "MissingFileError: a file or folder is missing at the site")
         except AccordError as exc:
             return _failure(task, f"{type(exc).__name__}: {exc}")
         except Exception as exc:  # foreign errors may embed data values: send the class only

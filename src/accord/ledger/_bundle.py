@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from accord.core import MAX_JSON_INT, LedgerError, load_json
+from accord.core import MAX_JSON_INT, LedgerError, MissingFileError, load_json
 from accord.ledger._store import (
     LedgerStore,
     SQLiteLedgerStore,
@@ -101,7 +101,7 @@ class LedgerSource:
 def open_source(path: Path) -> LedgerSource:
     """Open a SQLite ledger store or a bundle file, by content."""
     if not path.exists():
-        raise LedgerError(f"{path}: no such ledger store or bundle")
+        raise MissingFileError(f"{path.absolute()}: no such ledger store or bundle")
     if not path.is_file():
         raise LedgerError(f"{path}: not a file (expected a ledger store or bundle)")
     try:

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from accord.core import LedgerError
+from accord.core import LedgerError, MissingFileError
 from accord.ledger._schema import META_ROWS, SCHEMA, check_meta
 from accord.ledger._stored import Receipt, StoredCheckpoint, StoredCosignature, StoredEntry
 from accord.ledger._tree import Growth, TreeStore
@@ -192,7 +192,7 @@ class SQLiteLedgerStore(TreeStore):
 def _connect(path: Path, create: bool) -> sqlite3.Connection:
     """Open ``path`` in autocommit mode (explicit BEGIN) without creating it unless asked."""
     if not create and not path.is_file():
-        raise LedgerError(f"{path}: no such ledger store")
+        raise MissingFileError(f"{path.absolute()}: no such ledger store")
     mode = "rwc" if create else "rw"
     try:
         db = sqlite3.connect(

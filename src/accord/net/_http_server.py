@@ -105,6 +105,35 @@ def authenticate_site_header(request: Request) -> str:
     return site
 
 
+class _CutAtShutdown(logging.Filter):
+    """One INFO line, not an error with a traceback, for a request cut at shutdown.
+
+    After ``graceful_s`` uvicorn cancels the requests still in flight (a site's long poll,
+    normally), logs "Cancel N running task(s), timeout graceful shutdown exceeded" and then
+    each request as "Exception in ASGI application" with the CancelledError's traceback,
+    all at ERROR: every hub stop printed them (through logging's last-resort handler when
+    nothing is configured, as in ``accord run``). That cancellation is the expected end of
+    a long poll (the site retries), so both become INFO lines without a traceback; with the
+    logger at DEBUG (``--debug``) they are left whole.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if log.isEnabledFor(logging.DEBUG):
+            return True
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, asyncio.CancelledError):
+            record.msg, record.args = "a request in flight was cut at shutdown", ()
+            record.exc_info, record.exc_text = None, None
+        elif "timeout graceful shutdown exceeded" not in str(record.msg):
+            return True
+        record.levelno, record.levelname = logging.INFO, logging.getLevelName(logging.INFO)
+        return True
+
+
+_CUT_AT_SHUTDOWN = _CutAtShutdown()
+logging.getLogger("uvicorn.error").addFilter(_CUT_AT_SHUTDOWN)
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, telling a ``threading.Event`` once it listens."""
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from accord.core import ConfigError, check_keys, load_toml
+from accord.core import ConfigError, MissingFileError, check_keys, load_toml
 
 __all__ = [
     "TLSPaths",
@@ -33,6 +33,8 @@ TLSPaths = tuple[Path, Path, Path]  # certificate, private key, consortium CA
 def read_toml(path: Path, what: str) -> dict[str, Any]:
     try:
         return load_toml(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MissingFileError(f"{path.absolute()}: no such {what}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read {what} ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

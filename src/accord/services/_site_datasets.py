@@ -20,7 +20,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from accord.core import ConfigError, DataError, canonical_json, load_json_file, sha256_hex
+from accord.core import (
+    ConfigError,
+    MissingFileError,
+    canonical_json,
+    load_json_file,
+    sha256_hex,
+)
 from accord.core import write_bytes_atomic as write_atomic
 from accord.data import summarise_dataset
 from accord.fl.governance import DATASET_REGISTERED, MODALITIES
@@ -86,7 +92,7 @@ def add_dataset(
         raise ConfigError("--permit: name at least one organisation that may process it")
     config = read_member_config(config_path, ("site",))
     if not path.exists():
-        raise DataError(f"--path {path}: no such file or folder")
+        raise MissingFileError(f"--path {path.absolute()}: no such file or folder")
     summary = summarise_dataset(
         path,
         table=table,

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from accord.core import AccordError, PolicyError, StudySpec
+from accord.core import AccordError, MissingFileError, PolicyError, StudySpec
 from accord.fl import Site, SiteGovernance
 from accord.fl.governance import GovernanceView
 from accord.net import Reply, Task
@@ -127,7 +127,9 @@ class StudyRouter:
             try:
                 site = self.build(route)
             except AccordError as exc:  # the dataset's rows do not load under this study
-                reason = f"dataset {route.dataset} does not load as this study's cohort: {exc}"
+                # a missing file's message holds the site's own paths: they stay here
+                why = "a file or folder is missing" if isinstance(exc, MissingFileError) else exc
+                reason = f"dataset {route.dataset} does not load as this study's cohort: {why}"
                 log.info(
                     "site %s refused task %s (plan %s): dataset %s does not load (%s)",
                     self.org,

@@ -136,7 +136,9 @@ def found_consortium(folder: Path, name: str, cards: Sequence[MemberCard]) -> Fo
 def _read_manifest(folder: Path) -> dict[str, Any]:
     path = folder / MANIFEST
     if not path.is_file():
-        raise ConfigError(f"{folder}: not a hub folder (no {MANIFEST}; see `consortium init`)")
+        raise ConfigError(
+            f"{folder.absolute()}: not a hub folder (no {MANIFEST}; see `consortium init`)"
+        )
     manifest = load_json_file(path, ConfigError, "a consortium manifest")
     members = manifest.get("members") if isinstance(manifest, dict) else None
     if not isinstance(members, dict) or not isinstance(manifest.get("hub"), str):

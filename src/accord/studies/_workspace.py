@@ -74,7 +74,9 @@ def resolve_hub(value: str) -> Path:
         )
     path = Path(value.removeprefix("file://"))
     if not (path / "consortium.json").exists():
-        raise ConfigError(f"--hub {path}: not a consortium workspace (no consortium.json)")
+        raise ConfigError(
+            f"--hub {path.absolute()}: not a consortium workspace (no consortium.json)"
+        )
     return path
 
 

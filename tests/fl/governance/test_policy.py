@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from accord.core import ConfigError, PolicyError
+from accord.core import ConfigError, MissingFileError, PolicyError
 from accord.fl.governance import (
     FUNCTION_REGISTERED,
     GovernanceView,
@@ -456,7 +456,7 @@ def test_unreadable_policy(tmp_path: Path, text: str, problem: str) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"cannot read site config"):
+    with pytest.raises(MissingFileError, match=rf"^{tmp_path}/absent\.toml: no such site config"):
         load_site_policy(tmp_path / "absent.toml")
 
 

@@ -30,7 +30,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from accord.core import ConfigError, PolicyError, StudySpec, load_toml, validation_message
+from accord.core import (
+    ConfigError,
+    MissingFileError,
+    PolicyError,
+    StudySpec,
+    load_toml,
+    validation_message,
+)
 from accord.fl.governance._assets import Dataset, Function, GovernanceView, SubmittedPlan
 from accord.fl.governance._function import (
     SiteInstall,
@@ -102,6 +109,8 @@ def load_site_policy(path: Path) -> SitePolicy:
     try:
         text = path.read_bytes().decode("utf-8")
         data = load_toml(text)
+    except FileNotFoundError:
+        raise MissingFileError(f"{path.absolute()}: no such site config") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read site config ({exc.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
