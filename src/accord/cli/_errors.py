@@ -10,8 +10,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from accord.core import AccordError
-
 __all__ = ["guarded"]
 
 T = TypeVar("T")
@@ -20,6 +18,8 @@ _stderr = Console(stderr=True)
 
 def guarded(debug: bool, action: Callable[[], T]) -> T:
     """Run ``action``; turn an AccordError into ``error: ...`` on stderr and its exit code."""
+    from accord.core import AccordError  # here: accord.core imports numpy and pydantic
+
     try:
         return action()
     except AccordError as exc:
