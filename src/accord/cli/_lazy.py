@@ -93,6 +93,7 @@ class LazyCommand:
             single.command(name)(found)
             built = typer.main.get_command(single)
         built.name = name
+        built.short_help = self.help  # the line the root lists, wherever it is listed
         return clean_help(built)
 
 
