@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import typer
-from rich.markup import escape
 from typer.core import TyperCommand, TyperGroup
 
 __all__ = ["LazyCommand", "LazyGroup", "plain_help"]
@@ -38,8 +37,7 @@ def plain_help(text: str | None) -> str | None:
 
     Rich then wraps the paragraphs to the terminal's width; a hard-wrapped docstring
     line would otherwise break again wherever the terminal is narrower than the source.
-    A ``\\f`` line ends the help, as in click. Square brackets are escaped: typer renders
-    help as rich markup, which would swallow "[retention]" as a style tag.
+    A ``\\f`` line ends the help, as in click.
     """
     if not text:
         return text
@@ -55,11 +53,12 @@ def plain_help(text: str | None) -> str | None:
             else:
                 lines.append(line.strip())
         paragraphs.append("\n".join(" ".join(line.split()) for line in lines))
-    return escape("\n\n".join(paragraphs))
+    return "\n\n".join(paragraphs)
 
 
 def clean_help(command: Any) -> Any:
     """``command``, its parameters' help and (for a group) all its commands, in plain text."""
+    command.rich_markup_mode = None  # click's plain formatter: no rich import, no markup
     command.help = plain_help(command.help)
     if command.short_help:
         command.short_help = plain_help(command.short_help)
