@@ -147,6 +147,6 @@ def test_plain_help_strips_rest_and_unwraps_paragraphs() -> None:
         "- one bullet\n- another\n  continued\n\fhidden"
     )
     assert plain_help(text) == (
-        "Run accord status after run_study; see PLAN and the \\[retention] table.\n\n"
+        "Run accord status after run_study; see PLAN and the [retention] table.\n\n"
         "- one bullet\n- another continued"
     )
