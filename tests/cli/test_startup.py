@@ -150,3 +150,10 @@ def test_plain_help_strips_rest_and_unwraps_paragraphs() -> None:
         "Run accord status after run_study; see PLAN and the [retention] table.\n\n"
         "- one bullet\n- another continued"
     )
+
+
+def test_every_name_of_the_lazy_core_face_resolves() -> None:
+    import accord.core
+
+    missing = [n for n in accord.core.__all__ if getattr(accord.core, n, None) is None]
+    assert missing == []

@@ -98,27 +98,13 @@ __all__ = [
     "write_bytes_atomic",
 ]
 
-_CODEC = ("Arrays", "decode_arrays", "encode_arrays")
-_SUGGEST = ("check_keys", "did_you_mean", "validation_message")  # pydantic
-_CONFIG = (
-    "DEFAULT_TIME_BINS_DAYS",
-    "MIL_KINDS",
-    "CohortSpec",
-    "EvaluationSpec",
-    "FeatureKind",
-    "ModelSpec",
-    "PreprocessingSpec",
-    "PrivacySpec",
-    "StudySpec",
-    "TrainingSpec",
-    "dp_refusal",
-    "load_study",
-)
+# Each lazy name of the face and its private module (the TYPE_CHECKING imports above).
+_LAZY = {
+    "_codec": "Arrays decode_arrays encode_arrays",
+    "_suggest": "check_keys did_you_mean validation_message",  # pydantic
+    "_config": "DEFAULT_TIME_BINS_DAYS MIL_KINDS CohortSpec EvaluationSpec FeatureKind "
+    "ModelSpec PreprocessingSpec PrivacySpec StudySpec TrainingSpec dp_refusal load_study",
+}
 __getattr__ = lazy_face(
-    __name__,
-    {
-        **dict.fromkeys(_CODEC, "_codec"),
-        **dict.fromkeys(_CONFIG, "_config"),
-        **dict.fromkeys(_SUGGEST, "_suggest"),
-    },
+    __name__, {name: home for home, names in _LAZY.items() for name in names.split()}
 )
