@@ -152,8 +152,10 @@ def test_plain_help_strips_rest_and_unwraps_paragraphs() -> None:
     )
 
 
-def test_every_name_of_the_lazy_core_face_resolves() -> None:
+def test_every_name_of_the_lazy_core_and_crypto_faces_resolves() -> None:
     import accord.core
+    import accord.crypto
 
-    missing = [n for n in accord.core.__all__ if getattr(accord.core, n, None) is None]
-    assert missing == []
+    for face in (accord.core, accord.crypto):
+        missing = [n for n in face.__all__ if getattr(face, n, None) is None]
+        assert missing == [], face.__name__
