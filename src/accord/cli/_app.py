@@ -98,7 +98,7 @@ DEMO_PATTERN_LOG_HR = 2.0  # the planted pattern at its largest extent: HR e^2 â
 
 def _version(value: bool) -> None:
     if value:
-        console.print(f"accord {accord.__version__}")
+        typer.echo(f"accord {accord.__version__}")  # plain: no rich rendering to import
         raise typer.Exit()
 
 
