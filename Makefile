@@ -44,6 +44,7 @@ bench: $(TEST_STAMP)
 	$(BIN)/python bench/wsi.py --out runs/bench/wsi.json
 	$(BIN)/python bench/hcc.py --out runs/bench/hcc.json
 	$(BIN)/python bench/network.py --out runs/bench/network.json
+	$(BIN)/python bench/cli.py --out runs/bench/cli.json
 	$(MAKE) bench-secagg
 
 # Flower is installed only for this benchmark, in its own environment: its dependencies

@@ -4,54 +4,90 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import accord
-from accord.cli._consortium import consortium_app
 from accord.cli._errors import guarded
-from accord.cli._governance import audit, site_app, status, submit
-from accord.cli._keys import keys_app
-from accord.cli._ledger import ledger_app
-from accord.cli._members import enroll_hub, member_app, researcher_app
-from accord.cli._pki import ca_app
-from accord.cli._predict import predict
-from accord.cli._remote import results
-from accord.cli._serve import hub_app
-from accord.cli._summary import print_coefficients, print_comparisons, print_summary
-from accord.cli._synth import synth_app
-from accord.cli._wsi import wsi_app
-from accord.core import ConfigError, StudySpec
-from accord.studies import resolve_study, write_json_atomic
+from accord.cli._lazy import LazyCommand, LazyGroup, load
 
 if TYPE_CHECKING:
+    from accord.core import StudySpec
     from accord.services import LoopbackConsortium
 
-# Running a study imports torch, pandas and the synthetic-data generators: those imports
-# are in the functions that run one, so that every command starts fast.
+# Every command but these two lives in its own module, imported only when that command
+# runs or shows its --help (see _lazy.py); running a study imports torch, pandas and the
+# synthetic-data generators inside the functions that run one.
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-app.add_typer(keys_app, name="keys")
-app.add_typer(ledger_app, name="ledger")
-app.add_typer(ca_app, name="ca")
-hub_app.command("enroll")(enroll_hub)  # here, so the serving module stays as it is
-app.add_typer(hub_app, name="hub")
-app.add_typer(member_app, name="member")
-app.add_typer(researcher_app, name="researcher")
-app.add_typer(consortium_app, name="consortium")
-app.add_typer(site_app, name="site")
-app.add_typer(wsi_app, name="wsi")
-app.add_typer(synth_app, name="synth")
-app.command()(submit)
-app.command()(status)
-app.command()(audit)
-app.command()(results)
-app.command()(predict)
+
+def _hub_app() -> typer.Typer:
+    from accord.cli._members import enroll_hub
+    from accord.cli._serve import hub_app
+
+    if not any(c.name == "enroll" for c in hub_app.registered_commands):
+        hub_app.command("enroll")(enroll_hub)  # here, so the serving module stays as it is
+    return hub_app
+
+
+class _Root(LazyGroup):
+    lazy: ClassVar[dict[str, LazyCommand]] = {
+        "submit": LazyCommand(
+            load("_governance", "submit"), "Submit a study to a hub or a workspace folder."
+        ),
+        "status": LazyCommand(
+            load("_governance", "status"),
+            "A hub's members, sites and plans, or a plan's task states.",
+        ),
+        "audit": LazyCommand(
+            load("_governance", "audit"),
+            "Every operation on a dataset and the privacy each plan spent.",
+        ),
+        "results": LazyCommand(
+            load("_remote", "results"),
+            "Rebuild a plan's results.json and report.html from the ledger.",
+        ),
+        "predict": LazyCommand(
+            load("_predict", "predict"), "Score rows of a table with a model file."
+        ),
+        "keys": LazyCommand(load("_keys", "keys_app"), "Organisation signing keys."),
+        "ledger": LazyCommand(
+            load("_ledger", "ledger_app"),
+            "Verify and inspect a consortium ledger (store or bundle).",
+        ),
+        "ca": LazyCommand(
+            load("_pki", "ca_app"), "The consortium certificate authority (mutual TLS)."
+        ),
+        "hub": LazyCommand(_hub_app, "The consortium hub as a network service."),
+        "member": LazyCommand(
+            load("_members", "member_app"),
+            "A member's own keys and public card (run on the member's machine).",
+        ),
+        "researcher": LazyCommand(
+            load("_members", "researcher_app"), "A researcher's own keys and card."
+        ),
+        "consortium": LazyCommand(
+            load("_consortium", "consortium_app"),
+            "Found a consortium from members' cards; admit and remove members; or simulate one.",
+        ),
+        "site": LazyCommand(
+            load("_governance", "site_app"),
+            "A site's data-owner commands: review and approve functions.",
+        ),
+        "wsi": LazyCommand(
+            load("_wsi", "wsi_app"), "Whole-slide images: metadata, QC thumbnails, tile features."
+        ),
+        "synth": LazyCommand(
+            load("_synth", "synth_app"),
+            "Synthetic slides, cohorts and consortia, for trials and tests.",
+        ),
+    }
+
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, cls=_Root)
 console = Console()
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
@@ -62,7 +98,7 @@ DEMO_PATTERN_LOG_HR = 2.0  # the planted pattern at its largest extent: HR e^2 â
 
 def _version(value: bool) -> None:
     if value:
-        console.print(f"accord {accord.__version__}")
+        typer.echo(f"accord {accord.__version__}")  # plain: no rich rendering to import
         raise typer.Exit()
 
 
@@ -86,6 +122,9 @@ def _execute(
     processes: bool = False,
     show: Sequence[str] = (),
 ) -> None:
+    from accord.core import ConfigError
+    from accord.studies import resolve_study
+
     unknown = [s for s in show if s not in SHOWABLE]
     if unknown:
         raise ConfigError(
@@ -113,7 +152,16 @@ def _run_and_report(
     harness: LoopbackConsortium | None,
     show: Sequence[str] = (),
 ) -> None:
-    from accord.studies import results_document, run_study, write_model_files, write_report
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from accord.cli._summary import print_coefficients, print_comparisons, print_summary
+    from accord.studies import (
+        results_document,
+        run_study,
+        write_json_atomic,
+        write_model_files,
+        write_report,
+    )
 
     with Progress(
         TextColumn("{task.description}"),

@@ -11,8 +11,6 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from accord.core import AccordError, MissingFileError
-
 __all__ = ["guarded"]
 
 T = TypeVar("T")
@@ -21,6 +19,11 @@ _stderr = Console(stderr=True)
 
 def guarded(debug: bool, action: Callable[[], T]) -> T:
     """Run ``action``; turn an AccordError into ``error: ...`` on stderr and its exit code."""
+    from accord.core import (  # here: accord.core imports numpy and pydantic
+        AccordError,
+        MissingFileError,
+    )
+
     try:
         return action()
     except AccordError as exc:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from accord.studies import Comparison, MethodResult
+if TYPE_CHECKING:  # annotations only: the results' module imports numpy
+    from accord.studies import Comparison, MethodResult
 
 __all__ = [
     "comparison_line",

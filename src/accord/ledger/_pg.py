@@ -7,12 +7,16 @@ only the server's primary message (never its DETAIL, which may quote a row).
 from __future__ import annotations
 
 import re
-
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import TupleRow
+from typing import TYPE_CHECKING
 
 from accord.core import AccordError
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg.rows import TupleRow
+
+# psycopg (and libpq) are imported where a connection string is read: ``accord.ledger``
+# is imported by every ledger command, and most ledgers are SQLite files (~0.1 s saved).
 
 __all__ = ["SCHEMA_NAME", "pg_connect", "pg_describe", "pg_reason"]
 
@@ -21,6 +25,9 @@ SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # safe to splice into SQL
 
 def pg_describe(dsn: str, schema: object, error: type[AccordError]) -> str:
     """``postgresql://host:port/dbname (schema s)``: how errors name a store (no password)."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
         params = conninfo_to_dict(dsn)
     except (psycopg.Error, TypeError):
@@ -53,6 +60,8 @@ def pg_connect(
     They are READ COMMITTED whatever the server's default, so that each statement after
     taking a lock sees what the previous holder committed; commits are durable.
     """
+    import psycopg
+
     try:
         db = psycopg.connect(dsn, autocommit=True)
         db.isolation_level = psycopg.IsolationLevel.READ_COMMITTED

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from accord._lazy_face import lazy_face
-from accord.studies._specs import BUILTIN_STUDIES, builtin_study, resolve_study
 
 if TYPE_CHECKING:
     from accord.studies._audit import HUB_ORG, RESEARCHER_ORG, RunLedger, dataset_payload
@@ -41,10 +40,14 @@ if TYPE_CHECKING:
     from accord.studies._risk_groups import RiskGroups, SummedTask, follow_up_end, risk_groups
     from accord.studies._simulated_sites import Observer, share_cache, simulate_sites
     from accord.studies._simulation import NetworkFactory, Options, Simulation, run_study
+    from accord.studies._specs import BUILTIN_STUDIES, builtin_study, resolve_study
     from accord.studies._view import ConsortiumView, SiteReport
     from accord.studies._workspace import SiteConfig, init_workspace, open_workspace, resolve_hub
 
 _HOMES = {
+    "BUILTIN_STUDIES": "_specs",  # the study schemas: pydantic
+    "builtin_study": "_specs",
+    "resolve_study": "_specs",
     "admit_member": "_membership",
     "found_consortium": "_membership",
     "removal_payload": "_membership",
