@@ -26,7 +26,7 @@ def _study(tmp_path: Path) -> Path:
     text = (ROOT / "studies" / "your-own-csv.toml").read_text()
     for old, new in [
         ('strategy = "newton_raphson"', 'strategy = "fedavg"  #'),
-        ("rounds = 30", "rounds = 12"),
+        ("rounds = 30", "rounds = 6"),
         ("local_steps = 100", "local_steps = 2"),
         ("bootstrap = 200", "bootstrap = 10"),
         ('baselines = ["pooled", "local"]', "baselines = []"),
@@ -91,7 +91,7 @@ def test_a_signal_stops_safely_then_resume_force_and_refusal(tmp_path: Path) -> 
     assert proc.returncode == 130, err
     _assert_interrupted(out, err, "SIGINT")
     done = json.loads((out / "checkpoints" / "fedavg.state.json").read_text())["rounds_done"]
-    assert 1 <= done < 12
+    assert 1 <= done < 6
 
     refused = runner.invoke(app, argv)  # a plain rerun touches nothing
     assert refused.exit_code == 2
@@ -112,7 +112,7 @@ def test_a_signal_stops_safely_then_resume_force_and_refusal(tmp_path: Path) -> 
         ],
     )  # fmt: skip
     assert verified.exit_code == 0, verified.output
-    assert "aggregation 12," in verified.output  # every round signed once, none twice
+    assert "aggregation 6," in verified.output  # every round signed once, none twice
     assert runner.invoke(app, [*argv, "--resume"]).exit_code == 2  # complete: nothing to resume
 
     (out / "mine.txt").write_text("the user's own file")
