@@ -34,6 +34,9 @@ RUN_OUTPUTS = (
     "figures",
     "models",
     "archive",
+    "hub",  # --processes: the hub service's folder, the loopback PKI, the sites' study
+    "pki",
+    "study.json",
     "results.json",
     "report.html",
     INTERRUPTED,
