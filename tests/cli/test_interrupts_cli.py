@@ -76,9 +76,13 @@ def _assert_interrupted(out: Path, err: str, name: str) -> None:
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
     verified = runner.invoke(
         app,
-        ["ledger", "verify", str(out / "ledger.sqlite"), "--anchor", str(out / "anchor.json")],
-    )
+        [
+            "ledger", "verify", str(out / "ledger.sqlite"), "--anchor",
+            str(out / "anchor.json"), "--require-cosigned",
+        ],
+    )  # fmt: skip
     assert verified.exit_code == 0, verified.output
+    assert "covered by the last checkpoint" in verified.output  # sealed at the safe point
 
 
 def test_a_signal_stops_safely_then_resume_force_and_refusal(tmp_path: Path) -> None:

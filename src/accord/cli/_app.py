@@ -242,7 +242,10 @@ def _stop_between_steps(run: StudyRun, harness: LoopbackConsortium | None) -> No
         stop_if_asked()
     except RunInterrupted:
         if harness is None and run.audit is not None:
-            run.audit.close()
+            try:
+                run.audit.seal()
+            finally:
+                run.audit.close()
         raise
 
 

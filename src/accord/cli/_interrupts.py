@@ -13,13 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
+from accord.studies import RunStopped
+
 __all__ = ["RunInterrupted", "safe_points", "stop_if_asked"]
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _asked: list[int] = []  # the signal received, if any, while safe points are active
 
 
-class RunInterrupted(Exception):  # noqa: N818 - it is the event, not an error
+class RunInterrupted(RunStopped):
     """A signal asked the run to stop; raised at a safe point. Exit code 128 + signal."""
 
     def __init__(self, signum: int) -> None:

@@ -28,6 +28,7 @@ from accord.studies._federated_run import Progress, StudyRun
 from accord.studies._outcome import MethodResult
 from accord.studies._references import SimulationReferences
 from accord.studies._simulated_sites import Observer, share_cache, simulate_sites
+from accord.studies._stopping import RunStopped
 
 __all__ = ["NetworkFactory", "Options", "Simulation", "run_study"]
 
@@ -136,11 +137,19 @@ def run_study(
     ``options``: see :class:`Options`.
     """
     sim = Simulation.prepare(study, data_dir, seed, **options)
+    opened = sim.run.audit if options.get("audit") is None else None
     try:
         return sim, _results(sim, study)
-    except BaseException:  # an interrupt or an error: the ledger this run opened, closed
-        if sim.run.audit is not None and options.get("audit") is None:
-            sim.run.audit.close()
+    except RunStopped:  # a safe point: the log ends in a co-signed checkpoint
+        if opened is not None:
+            try:
+                opened.seal()
+            finally:
+                opened.close()
+        raise
+    except BaseException:  # an error: the ledger this run opened, closed
+        if opened is not None:
+            opened.close()
         raise
 
 
