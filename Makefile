@@ -20,7 +20,7 @@ $(TEST_STAMP): $(STAMP)
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/accord demo --out runs/demo
+	$(BIN)/accord demo --out runs/demo --force
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check src tests bench

@@ -526,6 +526,7 @@ FACES: dict[str, list[str]] = {
         "RESEARCHER_ORG",
         "RiskGroups",
         "RunLedger",
+        "RunStopped",
         "Simulation",
         "SimulationReferences",
         "SiteConfig",

@@ -64,7 +64,10 @@ def test_missing_data_file_names_the_file(tmp_path: Path) -> None:
 
 def test_debug_shows_the_exception(tmp_path: Path) -> None:
     study = write_study(tmp_path)
-    result = runner.invoke(app, ["run", str(study), "--data", str(tmp_path), "--debug"])
+    out = tmp_path / "o"  # not the default runs/latest, which may hold a run (refused)
+    result = runner.invoke(
+        app, ["run", str(study), "--data", str(tmp_path), "--out", str(out), "--debug"]
+    )
     assert isinstance(result.exception, MissingFileError)
 
 

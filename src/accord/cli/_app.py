@@ -16,6 +16,7 @@ from accord.cli._lazy import LazyCommand, LazyGroup, load
 if TYPE_CHECKING:
     from accord.core import StudySpec
     from accord.services import LoopbackConsortium
+    from accord.studies import StudyRun
 
 # Every command but these two lives in its own module, imported only when that command
 # runs or shows its --help (see _lazy.py); running a study imports torch, pandas and the
@@ -89,10 +90,21 @@ class _Root(LazyGroup):
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, cls=_Root)
 console = Console()
+_stderr = Console(stderr=True)
 
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show the full traceback on error.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Folder for results.json.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for splits, initialisation, batches.")]
+ResumeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Carry on the interrupted run in OUT from its last completed round.",
+    ),
+]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Remove what an earlier run wrote in OUT; start over.")
+]
 DEMO_PATTERN_LOG_HR = 2.0  # the planted pattern at its largest extent: HR e^2 ≈ 7.4
 
 
@@ -121,7 +133,13 @@ def _execute(
     seed: int,
     processes: bool = False,
     show: Sequence[str] = (),
+    *,
+    resume: bool = False,
+    force: bool = False,
+    keep: Sequence[Path] = (),
 ) -> None:
+    from accord.cli._interrupts import RunInterrupted, safe_points
+    from accord.cli._run_folder import INTERRUPTED, mark_interrupted, prepare_run_folder
     from accord.core import ConfigError
     from accord.studies import resolve_study
 
@@ -131,17 +149,32 @@ def _execute(
             f"--show: unknown value {unknown[0]!r}; expected one of {', '.join(SHOWABLE)}"
         )
     study = resolve_study(study_ref)
-    harness = None
-    if processes:
-        from accord.services import start_loopback
-
-        harness = start_loopback(study, data, out, seed)
-        console.print(f"hub serving {harness.url}; {len(harness.sites)} site processes up")
+    if processes and resume:
+        raise ConfigError("--resume: not with --processes (start over with --force)")
+    resumed = prepare_run_folder(out, resume=resume, force=force, keep=keep)
     try:
-        _run_and_report(study, data, out, seed, harness, show)
-    finally:
-        if harness is not None:
-            harness.close()
+        with safe_points():
+            harness = None
+            if processes:
+                from accord.services import start_loopback
+
+                harness = start_loopback(study, data, out, seed)
+                console.print(f"hub serving {harness.url}; {len(harness.sites)} site processes up")
+            try:
+                _run_and_report(study, data, out, seed, harness, show, resumed)
+            finally:
+                if harness is not None:
+                    harness.close()
+    except RunInterrupted as stop:
+        mark_interrupted(out, str(stop))
+        _stderr.print(
+            f"interrupted by {stop} at a safe point; {out / INTERRUPTED} marks the run "
+            "(carry on: --resume; start over: --force)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(code=stop.exit_code) from None
+    (out / INTERRUPTED).unlink(missing_ok=True)  # a resumed run, now complete
 
 
 def _run_and_report(
@@ -151,11 +184,14 @@ def _run_and_report(
     seed: int,
     harness: LoopbackConsortium | None,
     show: Sequence[str] = (),
+    resumed: bool = False,
 ) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from accord.cli._interrupts import stop_if_asked
     from accord.cli._summary import print_coefficients, print_comparisons, print_summary
     from accord.studies import (
+        PlanCheckpoints,
         results_document,
         run_study,
         write_json_atomic,
@@ -177,6 +213,7 @@ def _run_and_report(
             if label not in tasks:
                 tasks[label] = bar.add_task(label, total=total)
             bar.update(tasks[label], completed=done)  # type: ignore[arg-type]
+            stop_if_asked()  # between rounds: the round's checkpoint is written
 
         sim, results = run_study(
             study,
@@ -187,14 +224,19 @@ def _run_and_report(
             feature_cache=out / "features",
             audit=harness.audit if harness else None,
             network=harness.consortium if harness else None,
+            checkpoints=PlanCheckpoints(out / "checkpoints"),
+            keys_dir=None if harness else out / "checkpoints" / "keys",
+            resume=resumed,
         )
         run = sim.run
+        _stop_between_steps(run, harness)
         if study.uses_slides:
             rendered = run.interpret(results[0])
             console.print(f"sites rendered {rendered} heatmaps into OUT/sites/*/interpretability")
             exported = run.export_tiles(results[0], out / "exported", patients=1)
             released = sum(len(images) for images in exported.values())
             console.print(f"{released} images released by {len(exported)} sites' policies")
+            _stop_between_steps(run, harness)
     if run.audit is not None:
         run.audit.seal()  # the log ends in a checkpoint of its final size, co-signed
     models = write_model_files(run, results, out)  # while the ledger is open: cited
@@ -238,6 +280,21 @@ def _run_and_report(
         )
 
 
+def _stop_between_steps(run: StudyRun, harness: LoopbackConsortium | None) -> None:
+    """A safe point after training and evaluation: the ledger this run opened, closed."""
+    from accord.cli._interrupts import RunInterrupted, stop_if_asked
+
+    try:
+        stop_if_asked()
+    except RunInterrupted:
+        if harness is None and run.audit is not None:
+            try:
+                run.audit.seal()
+            finally:
+                run.audit.close()
+        raise
+
+
 @app.command()
 def run(
     study: Annotated[str, typer.Argument(help="Study TOML file, or a built-in study name.")],
@@ -262,10 +319,19 @@ def run(
             "p per feature of every linear Cox model).",
         ),
     ] = None,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
     debug: DebugOpt = False,
 ) -> None:
-    """Run a study: federated training, evaluation and baselines; write results.json."""
-    guarded(debug, lambda: _execute(study, data, out, seed, processes, show or ()))
+    """Run a study: federated training, evaluation and baselines; write results.json.
+
+    Ctrl-C or SIGTERM stops at the next safe point (between rounds) and marks OUT as
+    interrupted. A non-empty OUT is refused unless --resume or --force.
+    """
+    guarded(
+        debug,
+        lambda: _execute(study, data, out, seed, processes, show or (), resume=resume, force=force),
+    )
 
 
 @app.command()
@@ -276,6 +342,8 @@ def demo(
     slide_size: Annotated[
         int, typer.Option("--slide-size", min=256, help="Slide width and height in pixels.")
     ] = 1024,
+    resume: ResumeOpt = False,
+    force: ForceOpt = False,
     debug: DebugOpt = False,
 ) -> None:
     """The HCC flagship study on a freshly generated 3-site consortium (no data needed).
@@ -304,7 +372,12 @@ def demo(
         console.print(f"synthetic consortium: {consortium.root} (truth in truth.csv)")
 
     guarded(debug, generate)
-    guarded(debug, lambda: _execute("hcc-resection-survival", out / "data", out, seed))
+
+    def execute() -> None:
+        data = out / "data"
+        _execute("hcc-resection-survival", data, out, seed, resume=resume, force=force, keep=[data])
+
+    guarded(debug, execute)
 
 
 def main() -> None:

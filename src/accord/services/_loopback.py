@@ -222,8 +222,11 @@ def prepare_hub_process(
 
 def spawn(command: list[str], log: Path) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    with log.open("ab") as sink:
-        return subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=env)
+    with log.open("ab") as sink:  # own session: a terminal's Ctrl-C reaches the hub only,
+        # which stops at a safe point and then stops its sites (stop_processes)
+        return subprocess.Popen(
+            command, stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
 
 
 def stop_processes(processes: Any) -> None:

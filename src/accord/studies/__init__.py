@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from accord.studies._simulated_sites import Observer, share_cache, simulate_sites
     from accord.studies._simulation import NetworkFactory, Options, Simulation, run_study
     from accord.studies._specs import BUILTIN_STUDIES, builtin_study, resolve_study
+    from accord.studies._stopping import RunStopped
     from accord.studies._view import ConsortiumView, SiteReport
     from accord.studies._workspace import SiteConfig, init_workspace, open_workspace, resolve_hub
 
@@ -76,6 +77,7 @@ _HOMES = {
     "RESEARCHER_ORG": "_audit",
     "RiskGroups": "_risk_groups",
     "RunLedger": "_audit",
+    "RunStopped": "_stopping",
     "Simulation": "_simulation",
     "SimulationReferences": "_references",
     "SiteConfig": "_workspace",
@@ -139,6 +141,7 @@ __all__ = [
     "Progress",
     "RiskGroups",
     "RunLedger",
+    "RunStopped",
     "Simulation",
     "SimulationReferences",
     "SiteConfig",

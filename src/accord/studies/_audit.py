@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from accord.core import LedgerError, StudySpec, canonical_json, new_id, sha256_hex
-from accord.crypto import Identity, new_identity
+from accord.crypto import Identity, load_identity, new_identity, save_identity
 from accord.data import Cohort
 from accord.fl import LedgerRecorder, PolicyCheck, SiteGovernance, current_key, suppress_small
 from accord.fl.governance import (
@@ -99,6 +99,13 @@ def dataset_payload(
     }
 
 
+def _simulated_policies(sites: Mapping[str, Identity]) -> dict[str, SitePolicy]:
+    """Simulated data owners keep the protective defaults, except that each lets the
+    heatmap and top tiles of one patient out for the report (a recorded decision)."""
+    policy = SitePolicy(allow_tile_export=True, max_exported_patients=1)
+    return {name: policy for name in sites}
+
+
 def _site_replica(folder: Path, identity: Identity, genesis: Anchor) -> SiteReplica:
     """A simulated site's replica in ``folder``: it pins the site's own ``anchor.json``
     (a workspace's, written by ``consortium simulate``), else the anchor of the log it was
@@ -164,8 +171,14 @@ class RunLedger:
         )
 
     @classmethod
-    def create(cls, out: Path, study: StudySpec, cohort: Cohort) -> RunLedger:
-        """A simulated consortium: fresh keys, genesis, every site's dataset registered."""
+    def create(
+        cls, out: Path, study: StudySpec, cohort: Cohort, keys_dir: Path | None = None
+    ) -> RunLedger:
+        """A simulated consortium: fresh keys, genesis, every site's dataset registered.
+
+        ``keys_dir``: also keep every organisation's private key there (0600), so that
+        :meth:`reopen` can carry an interrupted run on (``accord run --resume``).
+        """
         out.mkdir(parents=True, exist_ok=True)
         _archive_previous(out)
         hub, researcher = new_identity(HUB_ORG), new_identity(RESEARCHER_ORG)
@@ -173,6 +186,8 @@ class RunLedger:
         orgs = [hub, researcher, *sites.values()]
         for identity in orgs:  # public halves only, for auditors (`check-proof --hub-key`)
             write_json_atomic(out / "keys" / f"{identity.org}.pub.json", identity.public.to_dict())
+            if keys_dir is not None:
+                save_identity(identity, keys_dir, overwrite=True)
         keys = [o.public.to_dict() for o in orgs]
         # the researcher runs the consortium CA (loopback): it publishes revocations
         genesis = genesis_payload(study.study.name, HUB_ORG, keys, operators=[RESEARCHER_ORG])
@@ -183,11 +198,26 @@ class RunLedger:
         for name, identity in sites.items():
             payload = dataset_payload(study, cohort, name, datasets[name], [RESEARCHER_ORG])
             ledger.record(identity, "dataset.registered", payload)
-        # Simulated data owners keep the protective defaults, except that each lets the
-        # heatmap and top tiles of one patient out for the report (a recorded decision).
-        policy = SitePolicy(allow_tile_export=True, max_exported_patients=1)
-        policies = {name: policy for name in sites}
+        policies = _simulated_policies(sites)
         return cls.assemble(out, hub, researcher, sites, ledger, datasets, policies, True, study)
+
+    @classmethod
+    def reopen(cls, out: Path, keys_dir: Path, study: StudySpec, cohort: Cohort) -> RunLedger:
+        """The simulated consortium :meth:`create` began in ``out`` (keys kept in
+        ``keys_dir``), to carry its run on: same log, same keys, same replicas."""
+        hub = load_identity(keys_dir / f"{HUB_ORG}.key")
+        researcher = load_identity(keys_dir / f"{RESEARCHER_ORG}.key")
+        sites = {name: load_identity(keys_dir / f"{name}.key") for name in cohort.sites}
+        ledger = HubLedger(SQLiteLedgerStore(out / "ledger.sqlite", create=False), hub)
+        datasets = {name: f"{name}.{study.study.name}" for name in sites}
+        try:
+            policies = _simulated_policies(sites)
+            return cls.assemble(
+                out, hub, researcher, sites, ledger, datasets, policies, True, study
+            )
+        except BaseException:
+            ledger.close()
+            raise
 
     @classmethod
     def assemble(

@@ -28,6 +28,7 @@ from accord.studies._federated_run import Progress, StudyRun
 from accord.studies._outcome import MethodResult
 from accord.studies._references import SimulationReferences
 from accord.studies._simulated_sites import Observer, share_cache, simulate_sites
+from accord.studies._stopping import RunStopped
 
 __all__ = ["NetworkFactory", "Options", "Simulation", "run_study"]
 
@@ -44,7 +45,9 @@ class Options(TypedDict, total=False):
     processes (:class:`accord.services.LoopbackConsortium`) instead of here.
     ``feature_cache``: one folder where every simulated site keeps its tile features.
     ``observer`` sees every reply's wire bytes; ``progress`` every training round;
-    ``checkpoints`` let a restarted hub resume its plans.
+    ``checkpoints`` let a restarted hub resume its plans. ``keys_dir``: keep every
+    organisation's private key there; with ``resume``, carry on the run begun in
+    ``ledger_dir`` with those keys (its log, replicas and, via ``checkpoints``, its rounds).
     """
 
     observer: Observer | None
@@ -54,6 +57,8 @@ class Options(TypedDict, total=False):
     feature_cache: Path | None
     network: NetworkFactory | None
     checkpoints: PlanCheckpoints | None
+    keys_dir: Path | None
+    resume: bool
 
 
 @dataclass
@@ -76,8 +81,12 @@ class Simulation:
         audit, network = options.get("audit"), options.get("network")
         feature_cache = options.get("feature_cache")
         cohort = load_cohort(study.cohort, data_dir, seed, preprocessing=study.preprocessing)
+        keys_dir = options.get("keys_dir")
         if audit is None and ledger_dir is not None:
-            audit = RunLedger.create(ledger_dir, study, cohort)
+            if options.get("resume") and keys_dir is not None:
+                audit = RunLedger.reopen(ledger_dir, keys_dir, study, cohort)
+            else:
+                audit = RunLedger.create(ledger_dir, study, cohort, keys_dir)
         recorder = audit.recorder if audit else None
         sites: dict[str, Site] = {}
         # sites take each plan's secure rounds from the signed plan on their replica; in a
@@ -128,6 +137,23 @@ def run_study(
     ``options``: see :class:`Options`.
     """
     sim = Simulation.prepare(study, data_dir, seed, **options)
+    opened = sim.run.audit if options.get("audit") is None else None
+    try:
+        return sim, _results(sim, study)
+    except RunStopped:  # a safe point: the log ends in a co-signed checkpoint
+        if opened is not None:
+            try:
+                opened.seal()
+            finally:
+                opened.close()
+        raise
+    except BaseException:  # an error: the ledger this run opened, closed
+        if opened is not None:
+            opened.close()
+        raise
+
+
+def _results(sim: Simulation, study: StudySpec) -> list[MethodResult]:
     run, references = sim.run, sim.references
     results = federated_methods(run)
     baselines = study.training.baselines
@@ -138,4 +164,4 @@ def run_study(
     with_comparisons(run, results)  # the study's model against its baselines, paired
     with_risk_groups(run, results)
     sim.oracle = references.oracle()
-    return sim, results
+    return results
