@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 import accord
 from accord.cli._consortium import consortium_app
@@ -19,6 +18,7 @@ from accord.cli._ledger import ledger_app
 from accord.cli._members import enroll_hub, member_app, researcher_app
 from accord.cli._pki import ca_app
 from accord.cli._predict import predict
+from accord.cli._progress import RunProgress
 from accord.cli._remote import results
 from accord.cli._serve import hub_app
 from accord.cli._summary import print_coefficients, print_comparisons, print_summary
@@ -85,6 +85,7 @@ def _execute(
     seed: int,
     processes: bool = False,
     show: Sequence[str] = (),
+    shown: RunProgress | None = None,
 ) -> None:
     unknown = [s for s in show if s not in SHOWABLE]
     if unknown:
@@ -92,6 +93,7 @@ def _execute(
             f"--show: unknown value {unknown[0]!r}; expected one of {', '.join(SHOWABLE)}"
         )
     study = resolve_study(study_ref)
+    shown = shown or RunProgress(console)
     harness = None
     if processes:
         from accord.services import start_loopback
@@ -99,7 +101,7 @@ def _execute(
         harness = start_loopback(study, data, out, seed)
         console.print(f"hub serving {harness.url}; {len(harness.sites)} site processes up")
     try:
-        _run_and_report(study, data, out, seed, harness, show)
+        _run_and_report(study, data, out, seed, harness, shown, show)
     finally:
         if harness is not None:
             harness.close()
@@ -111,30 +113,19 @@ def _run_and_report(
     out: Path,
     seed: int,
     harness: LoopbackConsortium | None,
+    shown: RunProgress,
     show: Sequence[str] = (),
 ) -> None:
     from accord.studies import results_document, run_study, write_model_files, write_report
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        tasks: dict[str, object] = {}
-
-        def progress(label: str, done: int, total: int) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(label, total=total)
-            bar.update(tasks[label], completed=done)  # type: ignore[arg-type]
-
+    with shown.showing():
+        shown.step(f"{study.study.name}: setting up the sites")
         sim, results = run_study(
             study,
             data,
             seed,
-            progress=progress,
+            progress=shown.rounds,
+            observer=shown.reply,  # simulated sites only; processes report rounds
             ledger_dir=out,
             feature_cache=out / "features",
             audit=harness.audit if harness else None,
@@ -147,6 +138,7 @@ def _run_and_report(
             exported = run.export_tiles(results[0], out / "exported", patients=1)
             released = sum(len(images) for images in exported.values())
             console.print(f"{released} images released by {len(exported)} sites' policies")
+    shown.step("sealing the ledger, writing results.json and the report")
     if run.audit is not None:
         run.audit.seal()  # the log ends in a checkpoint of its final size, co-signed
     models = write_model_files(run, results, out)  # while the ledger is open: cited
@@ -159,6 +151,7 @@ def _run_and_report(
         run.audit.close()
     write_json_atomic(out / "results.json", document)
     report = write_report(run, results, document, out, oracle=sim.oracle)
+    shown.step("done")
     print_summary(console, f"{study.study.name} (seed {seed})", results)
     print_comparisons(console, run.comparisons)
     if "coefficients" in show:
@@ -237,6 +230,8 @@ def demo(
     writes OUT/results.json and OUT/report.html.
     """
 
+    shown = RunProgress(console)
+
     def generate() -> None:
         from accord.synth import generate_hcc_consortium
 
@@ -244,6 +239,7 @@ def demo(
         if (data / "consortium.json").is_file():
             console.print(f"reusing the synthetic consortium in {data}")
             return
+        shown.step("generating 3 synthetic hospitals (slides, clinical tables)")
         with console.status("generating 3 synthetic hospitals (slides, clinical tables)"):
             consortium = generate_hcc_consortium(
                 data,
@@ -256,7 +252,7 @@ def demo(
         console.print(f"synthetic consortium: {consortium.root} (truth in truth.csv)")
 
     guarded(debug, generate)
-    guarded(debug, lambda: _execute("hcc-resection-survival", out / "data", out, seed))
+    guarded(debug, lambda: _execute("hcc-resection-survival", out / "data", out, seed, shown=shown))
 
 
 def main() -> None:
