@@ -36,6 +36,11 @@ def test_run_writes_results_with_hash_and_seed(cohort_dir: Path, tmp_path: Path)
     assert 0.0 <= fedavg["consortium_cindex"] <= 1.0
     assert set(fedavg["per_site"]) == {"hospital_0", "hospital_1", "hospital_2"}
     assert "consortium" in result.output
+    steps = [line.split("] ", 1)[1] for line in result.output.splitlines() if " s] " in line]
+    assert steps[0].endswith("setting up the sites")  # not a terminal: timed plain lines
+    for step in ("fedavg: round 1/2", "fedavg: round 2/2", "fedavg: evaluating at every site"):
+        assert step in steps
+    assert steps[-1] == "done"
     report = (out / "report.html").read_text()
     assert "Passed" in report and "ledger entry" in report and "PATIENT" not in report
 
@@ -87,6 +92,8 @@ def test_demo_runs_the_hcc_study_on_a_fresh_consortium(
     assert result.exit_code == 0, result.output
     doc = json.loads((out / "results.json").read_text())
     assert doc["study"] == "hcc-resection-survival"
+    for step in ("] generating 3", "] site03: set up", "] fedavg: round 10/10", "] done"):
+        assert step in result.output
     assert sorted(doc["sites"]) == ["site01", "site02", "site03"]
     assert {"fedavg", "clinical_only", "pooled"} <= set(doc["methods"])
     assert doc["oracle"]["consortium_cindex"] > 0.5

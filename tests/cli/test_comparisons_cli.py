@@ -20,7 +20,7 @@ def test_comparison_line_says_the_interval_and_whether_it_excludes_zero() -> Non
     assert comparison_line(near) == (
         "federated (fedavg) vs clinical-only: \u0394C = +0.012 (95 % CI \u22120.010 to "
         "+0.034), paired bootstrap over the same 120 held-out patients (200 site-stratified "
-        "resamples): not significant"
+        "resamples): not significant (within noise)"
     )
     worse = Comparison("fedadam", "local", -0.05, -0.08, -0.02, 199, 0.9, None)
     line = comparison_line(worse)
@@ -68,3 +68,21 @@ def test_signed_comparison_line_names_its_ledger_entry() -> None:
         "fedavg vs clinical-only: \u0394C = +0.012 [\u22120.010 to +0.034], 200 paired "
         "resamples (ledger entry 41)"
     )
+
+
+def test_differences_within_noise_are_said_plainly() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from accord.cli._summary import print_comparisons
+
+    out = StringIO()
+    noise = Comparison("fedavg", "clinical_only", 0.02, -0.1, 0.15, 200, 0.95, 45)
+    clear = Comparison("fedavg", "local", 0.2, 0.1, 0.3, 200, 0.95, 45)
+    print_comparisons(Console(file=out, width=400), [noise, clear])
+    *_, note = out.getvalue().splitlines()
+    assert note.startswith("note: 1 of these 2 differences are within noise")
+    out = StringIO()
+    print_comparisons(Console(file=out, width=400), [clear])
+    assert "within noise" not in out.getvalue()

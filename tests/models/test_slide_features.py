@@ -69,3 +69,26 @@ def test_slide_hash_streams_the_file(tmp_path: Path) -> None:
     import hashlib
 
     assert slide_hash(path) == hashlib.sha256(b"abc" * 1_000_000).hexdigest()
+
+
+def test_a_process_pool_gives_the_serial_features(
+    slides: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import accord.models._slide_features as module
+
+    fx = build_extractor("histomorphometry", None, mpp=0.5)
+    tiling = TilingParams(mpp=0.5, tile_px=128)
+    batch = [*slides, tmp_path / "missing.svs", *slides]  # a failure mid-batch, repeats
+    monkeypatch.setattr(module, "_POOL_MIN_SLIDES", 10**6)
+    serial, serial_report = extract_features(batch, fx, tiling, FeatureCache(tmp_path / "a"))
+    monkeypatch.setattr(module, "_POOL_MIN_SLIDES", 2)
+    monkeypatch.setattr(module.os, "cpu_count", lambda: 2)
+    seen: list[int] = []
+    pooled, report = extract_features(
+        batch, fx, tiling, FeatureCache(tmp_path / "b"), progress=lambda _, i, n: seen.append(i)
+    )
+    assert list(pooled) == list(serial) == slides
+    assert set(report.failed) == set(serial_report.failed) == {tmp_path / "missing.svs"}
+    assert seen == sorted(seen) and seen[-1] == len(batch)
+    for path in slides:
+        np.testing.assert_array_equal(pooled[path].features, serial[path].features)

@@ -103,3 +103,18 @@ def test_min_saturation_sets_the_threshold() -> None:
 def test_bad_thumbnail_is_refused() -> None:
     with pytest.raises(SlideReadError, match="RGB uint8"):
         detect_tissue(np.zeros((10, 10), dtype=np.uint8))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_label_medians_match_scipy(seed: int) -> None:
+    from scipy import ndimage
+
+    from accord.wsi._tissue import _label_medians
+
+    rng = np.random.default_rng(seed)
+    labels, count = ndimage.label(rng.random((60, 80)) < 0.55)
+    values = rng.random((60, 80)).astype(np.float32)
+    if seed == 2:  # ties, and even-sized regions whose median is the mean of two
+        values = np.round(values * 4).astype(np.float32)
+    expected = np.asarray(ndimage.median(values, labels, index=np.arange(1, count + 1)))
+    np.testing.assert_allclose(_label_medians(values, labels, count), expected, rtol=1e-7)

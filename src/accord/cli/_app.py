@@ -14,6 +14,7 @@ from accord.cli._errors import guarded
 from accord.cli._lazy import LazyCommand, LazyGroup, load
 
 if TYPE_CHECKING:
+    from accord.cli._progress import RunProgress
     from accord.core import StudySpec
     from accord.services import LoopbackConsortium
     from accord.studies import StudyRun
@@ -137,8 +138,10 @@ def _execute(
     resume: bool = False,
     force: bool = False,
     keep: Sequence[Path] = (),
+    shown: RunProgress | None = None,
 ) -> None:
     from accord.cli._interrupts import RunInterrupted, safe_points
+    from accord.cli._progress import RunProgress
     from accord.cli._run_folder import INTERRUPTED, mark_interrupted, prepare_run_folder
     from accord.core import ConfigError
     from accord.studies import resolve_study
@@ -161,7 +164,9 @@ def _execute(
                 harness = start_loopback(study, data, out, seed)
                 console.print(f"hub serving {harness.url}; {len(harness.sites)} site processes up")
             try:
-                _run_and_report(study, data, out, seed, harness, show, resumed)
+                _run_and_report(
+                    study, data, out, seed, harness, shown or RunProgress(console), show, resumed
+                )
             finally:
                 if harness is not None:
                     harness.close()
@@ -183,10 +188,10 @@ def _run_and_report(
     out: Path,
     seed: int,
     harness: LoopbackConsortium | None,
+    shown: RunProgress,
     show: Sequence[str] = (),
     resumed: bool = False,
 ) -> None:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from accord.cli._interrupts import stop_if_asked
     from accord.cli._summary import print_coefficients, print_comparisons, print_summary
@@ -199,27 +204,18 @@ def _run_and_report(
         write_report,
     )
 
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        tasks: dict[str, object] = {}
+    def progress(label: str, done: int, total: int) -> None:
+        shown.rounds(label, done, total)
+        stop_if_asked()  # between rounds: the round's checkpoint is written
 
-        def progress(label: str, done: int, total: int) -> None:
-            if label not in tasks:
-                tasks[label] = bar.add_task(label, total=total)
-            bar.update(tasks[label], completed=done)  # type: ignore[arg-type]
-            stop_if_asked()  # between rounds: the round's checkpoint is written
-
+    with shown.showing():
+        shown.step(f"{study.study.name}: setting up the sites")
         sim, results = run_study(
             study,
             data,
             seed,
             progress=progress,
+            observer=shown.reply,  # simulated sites only; processes report rounds
             ledger_dir=out,
             feature_cache=out / "features",
             audit=harness.audit if harness else None,
@@ -237,6 +233,7 @@ def _run_and_report(
             released = sum(len(images) for images in exported.values())
             console.print(f"{released} images released by {len(exported)} sites' policies")
             _stop_between_steps(run, harness)
+    shown.step("sealing the ledger, writing results.json and the report")
     if run.audit is not None:
         run.audit.seal()  # the log ends in a checkpoint of its final size, co-signed
     models = write_model_files(run, results, out)  # while the ledger is open: cited
@@ -249,6 +246,7 @@ def _run_and_report(
         run.audit.close()
     write_json_atomic(out / "results.json", document)
     report = write_report(run, results, document, out, oracle=sim.oracle)
+    shown.step("done")
     print_summary(console, f"{study.study.name} (seed {seed})", results)
     print_comparisons(console, run.comparisons)
     if "coefficients" in show:
@@ -353,6 +351,10 @@ def demo(
     writes OUT/results.json and OUT/report.html.
     """
 
+    from accord.cli._progress import RunProgress
+
+    shown = RunProgress(console)
+
     def generate() -> None:
         from accord.synth import generate_hcc_consortium
 
@@ -360,6 +362,7 @@ def demo(
         if (data / "consortium.json").is_file():
             console.print(f"reusing the synthetic consortium in {data}")
             return
+        shown.step("generating 3 synthetic hospitals (slides, clinical tables)")
         with console.status("generating 3 synthetic hospitals (slides, clinical tables)"):
             consortium = generate_hcc_consortium(
                 data,
@@ -375,7 +378,16 @@ def demo(
 
     def execute() -> None:
         data = out / "data"
-        _execute("hcc-resection-survival", data, out, seed, resume=resume, force=force, keep=[data])
+        _execute(
+            "hcc-resection-survival",
+            data,
+            out,
+            seed,
+            resume=resume,
+            force=force,
+            keep=[data],
+            shown=shown,
+        )
 
     guarded(debug, execute)
 

@@ -190,7 +190,7 @@ def comparison_line(comparison: Comparison) -> str:
     if comparison.low is None or comparison.high is None:
         return f"{head} (no {level} CI: no bootstrap resample has comparable pairs)"
     patients = f" {comparison.patients}" if comparison.patients is not None else ""
-    verdict = "significant" if comparison.significant else "not significant"
+    verdict = "significant" if comparison.significant else "not significant (within noise)"
     return (
         f"{head} ({level} CI {_signed(comparison.low)} to {_signed(comparison.high)}), "
         f"paired bootstrap over the same{patients} held-out patients "
@@ -202,6 +202,14 @@ def print_comparisons(console: Console, comparisons: list[Comparison]) -> None:
     """The paired comparisons of the study's model with its baselines, one line each."""
     for comparison in comparisons:
         console.print(comparison_line(comparison), highlight=False)
+    noise = [c for c in comparisons if c.low is not None and not c.significant]
+    if noise:
+        console.print(
+            f"note: {len(noise)} of these {len(comparisons)} differences are within noise "
+            "(the interval includes 0): this many held-out patients cannot tell those methods "
+            "apart; the figures show the workflow, not which method is better",
+            highlight=False,
+        )
 
 
 def signed_comparison_line(row: Mapping[str, Any]) -> str:

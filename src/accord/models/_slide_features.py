@@ -6,7 +6,11 @@ skipped, a slide that cannot be read is reported at the end and the batch goes o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import multiprocessing
+import os
+import pickle
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,25 +84,79 @@ def extract_features(
     normaliser: StainNormaliser | None = None,
     progress: Progress | None = None,
 ) -> tuple[dict[Path, SlideFeatures], ExtractionReport]:
-    """Extract (or load from the cache) every slide's features; failures are collected."""
+    """Extract (or load from the cache) every slide's features; failures are collected.
+
+    Slides not in the cache are extracted on a small process pool when there are enough
+    of them and the extractor can be sent to one (the same features: one slide per task).
+    """
     identity = extractor.identity()
     results: dict[Path, SlideFeatures] = {}
     report = ExtractionReport()
-    for i, path in enumerate(paths):
+    todo: list[tuple[Path, str]] = []
+    for path in paths:
         try:
             digest = slide_hash(path)
-            cached = cache.get(digest, identity, tiling)
-            if cached is not None:
-                results[path] = cached
-                report.cached.append(path)
-            else:
-                with open_slide(path, slide_mpp) as reader:
-                    results[path] = extract_slide(reader, extractor, tiling, normaliser)
-                cache.put(digest, identity, tiling, results[path])
-                report.done.append(path)
-            report.tiles += results[path].n_tiles
         except SlideReadError as exc:
             report.failed[path] = str(exc)
+            continue
+        cached = cache.get(digest, identity, tiling)
+        if cached is None:
+            todo.append((path, digest))
+            continue
+        results[path] = cached
+        report.cached.append(path)
+        report.tiles += cached.n_tiles
+    finished = len(paths) - len(todo)
+    jobs = [_Job(path, extractor, tiling, slide_mpp, normaliser) for path, _ in todo]
+    for (path, digest), outcome in zip(todo, _extract_all(jobs), strict=True):
+        if isinstance(outcome, str):
+            report.failed[path] = outcome
+        else:
+            cache.put(digest, identity, tiling, outcome)
+            results[path] = outcome
+            report.done.append(path)
+            report.tiles += outcome.n_tiles
+        finished += 1
         if progress is not None:
-            progress(path, i + 1, len(paths))
-    return results, report
+            progress(path, finished, len(paths))
+    return {path: results[path] for path in paths if path in results}, report
+
+
+_MAX_WORKERS = 2
+_POOL_MIN_SLIDES = 8  # below that, starting workers (their imports) costs more than it saves
+
+
+@dataclass(frozen=True)
+class _Job:
+    path: Path
+    extractor: FeatureExtractor
+    tiling: TilingParams
+    slide_mpp: float | None
+    normaliser: StainNormaliser | None
+
+
+def _extract_all(jobs: list[_Job]) -> Iterator[SlideFeatures | str]:
+    """Each job's features or its error, in order; on a process pool when worth it."""
+    workers = min(_MAX_WORKERS, os.cpu_count() or 1, len(jobs))
+    if workers <= 1 or len(jobs) < _POOL_MIN_SLIDES or not _picklable(jobs[0]):
+        yield from map(_extract_one, jobs)
+        return
+    context = multiprocessing.get_context("forkserver")  # no fork of a threaded parent
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        yield from pool.map(_extract_one, jobs)
+
+
+def _picklable(job: _Job) -> bool:
+    try:
+        pickle.dumps(job)
+    except Exception:  # an extractor holding a loaded model, a lock, an open file
+        return False
+    return True
+
+
+def _extract_one(job: _Job) -> SlideFeatures | str:
+    try:
+        with open_slide(job.path, job.slide_mpp) as reader:
+            return extract_slide(reader, job.extractor, job.tiling, job.normaliser)
+    except SlideReadError as exc:
+        return str(exc)

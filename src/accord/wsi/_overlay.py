@@ -49,7 +49,9 @@ def png_data_uri(png: bytes) -> str:
 
 def _png(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=True)
+    # zlib's fastest level: ``optimize=True`` (level 9 and a filter search) took a sixth of
+    # the demo (2.8 s a 1024-px heatmap) for files only 20 % smaller than level 1 (0.08 s)
+    image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 

@@ -121,11 +121,27 @@ def _smooth_components(ink: np.ndarray, value: np.ndarray) -> np.ndarray:
     labels, count = ndimage.label(ink)
     if count == 0:
         return ink
-    texture = _local_std(value)
-    medians = ndimage.median(texture, labels, index=np.arange(1, count + 1))
-    keep = np.concatenate([[False], np.asarray(medians) < _INK_MAX_TEXTURE])
+    medians = _label_medians(_local_std(value), labels, count)
+    keep = np.concatenate([[False], medians < _INK_MAX_TEXTURE])
     kept: np.ndarray = keep[labels]
     return kept
+
+
+def _label_medians(values: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+    """Median of ``values`` over each label 1..``count`` (mean of the middle two when even).
+
+    The same figures as ``ndimage.median(values, labels, index)``, which selects label by
+    label in Python and took a third of the demo's tissue detection: one sort here.
+    """
+    inside = labels > 0
+    lab, val = labels[inside], values[inside]
+    order = np.lexsort((val, lab))
+    ranked = val[order]
+    sizes = np.bincount(lab, minlength=count + 1)[1:]
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    low, high = ranked[starts + (sizes - 1) // 2], ranked[starts + sizes // 2]
+    medians: np.ndarray = (low.astype(np.float64) + high) / 2
+    return medians
 
 
 def _local_std(value: np.ndarray, size: int = 3) -> np.ndarray:
