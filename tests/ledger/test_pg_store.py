@@ -17,7 +17,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import TupleRow
 
-from accord.core import LedgerError
+from accord.core import LedgerError, MissingFileError
 from accord.crypto import new_identity
 from accord.ledger import HubLedger, SQLiteLedgerStore, StoredEntry, genesis_payload, verify_log
 from accord.ledger._open import open_store
@@ -157,7 +157,7 @@ def test_open_store_picks_the_backend(pg_dsn: str, pg_schema: str, tmp_path: Pat
         lite = open_store(where)
         assert isinstance(lite, SQLiteLedgerStore)
         lite.close()
-    with pytest.raises(LedgerError, match="no such ledger store"):
+    with pytest.raises(MissingFileError, match="no such ledger store"):
         open_store(tmp_path / "c.db", create=False)
 
 
