@@ -99,8 +99,9 @@ class LazyCommand:
 class LazyGroup(TyperGroup):
     """A typer group whose ``lazy`` commands are imported when first resolved.
 
-    While the group formats its own help, each lazy command stands in as a stub holding
-    only its one-line help, so listing the commands imports none of them.
+    While the group formats its own help, each lazy command is represented by a light
+    placeholder command that holds only its one-line help, so listing the commands imports
+    none of them.
     """
 
     lazy: ClassVar[dict[str, LazyCommand]] = {}
